@@ -1,0 +1,22 @@
+// Bundles the CLI into one ESM file so a one-shot command loads a single module
+// instead of hundreds: this is what keeps `clawgate gateway health` and cold start fast.
+import { build } from "esbuild"
+
+await build({
+  entryPoints: ["src/bin.ts"],
+  outdir: "dist",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  minify: true,
+  sourcemap: "linked",
+  legalComments: "none",
+  logLevel: "warning",
+  external: ["bufferutil", "utf-8-validate"],
+  banner: {
+    // `ws` and a few CommonJS dependencies call require(); give the ESM bundle one.
+    js: "import { createRequire as __cgCreateRequire } from 'node:module'; const require = __cgCreateRequire(import.meta.url);"
+  }
+})

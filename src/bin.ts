@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import { Effect, Layer } from "effect"
+import { cli } from "./cli.js"
+
+const Platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
+
+cli(process.argv).pipe(Effect.provide(Platform), NodeRuntime.runMain({ disablePrettyLogger: true }))

@@ -1,0 +1,247 @@
+/**
+ * The command tree. Each command parses its flags, picks the layers (the
+ * config file, a WebSocket client for the resolved target, or the whole
+ * Gateway) and runs a program from src/programs. Failures become one clear
+ * message and an exit code (see programs/errors.ts).
+ */
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Layer, LogLevel, Option } from "effect"
+import { BindMode } from "./config/schema.js"
+import { resolveTarget, TargetError, type ClientFlags } from "./config/target.js"
+import { ConfigFileLive } from "./layers/ConfigFile.js"
+import { GatewayClientRemote } from "./layers/GatewayClientRemote.js"
+import { Config } from "./services/Config.js"
+import { GatewayClientError } from "./services/GatewayClient.js"
+import { configGet, configPath, configSet, configUnset } from "./programs/config.js"
+import { describeFailure, UsageError } from "./programs/errors.js"
+import { call, gatewayStatus, health, status } from "./programs/probe.js"
+import { renderGatewayStatus, renderHealth, renderStatus, renderValue } from "./programs/render.js"
+import { VERSION } from "./version.js"
+
+// ---------------------------------------------------------------------------
+// Shared options
+
+const json = Options.boolean("json").pipe(Options.withDescription("Print the result as JSON (for scripts)"))
+
+const clientOptions = {
+  url: Options.text("url").pipe(
+    Options.withDescription("Gateway WebSocket URL (ws:// or wss://). Needs --token or --password: config credentials are not used with --url"),
+    Options.optional
+  ),
+  token: Options.text("token").pipe(Options.withDescription("Gateway token"), Options.optional),
+  password: Options.text("password").pipe(Options.withDescription("Gateway password"), Options.optional),
+  tlsFingerprint: Options.text("tls-fingerprint").pipe(
+    Options.withDescription("Pin the Gateway's TLS certificate (SHA-256, as printed by `clawgate gateway tls fingerprint`)"),
+    Options.optional
+  ),
+  allowInsecure: Options.boolean("allow-insecure").pipe(
+    Options.withDescription("Allow plain ws:// to a host that is not loopback (the credential crosses the network unencrypted)")
+  ),
+  timeout: Options.integer("timeout").pipe(
+    Options.withDescription("Request timeout in milliseconds (default 10000; 30000 with --expect-final)"),
+    Options.optional
+  ),
+  json
+}
+
+type ClientOpts = {
+  readonly url: Option.Option<string>
+  readonly token: Option.Option<string>
+  readonly password: Option.Option<string>
+  readonly tlsFingerprint: Option.Option<string>
+  readonly allowInsecure: boolean
+  readonly timeout: Option.Option<number>
+  readonly json: boolean
+}
+
+const configLayer = ConfigFileLive(process.env)
+
+/** The WebSocket client for the target the flags and config point at; fails before any socket on a bad target. */
+const clientLayer = (opts: ClientOpts) =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const config = yield* Config
+      const cfg = yield* config.current
+      const flags: ClientFlags = {
+        url: Option.getOrUndefined(opts.url),
+        token: Option.getOrUndefined(opts.token),
+        password: Option.getOrUndefined(opts.password),
+        tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint),
+        allowInsecure: opts.allowInsecure
+      }
+      const target = yield* Effect.try({
+        try: () => resolveTarget(flags, cfg, config.env),
+        catch: (e) =>
+          new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
+      })
+      const timeout = Option.getOrUndefined(opts.timeout)
+      if (timeout !== undefined && timeout <= 0) {
+        return yield* new UsageError({ message: `--timeout must be a positive number of milliseconds (got ${timeout})` })
+      }
+      return GatewayClientRemote({
+        target,
+        ...(timeout !== undefined ? { connectTimeoutMs: timeout, defaultRequestTimeoutMs: timeout } : {})
+      })
+    })
+  )
+
+/** Runs a program, prints its result (human or JSON) or its failure, and sets the exit code. */
+const output = <A, E, R>(effect: Effect.Effect<A, E, R>, asJson: boolean, render: (a: A) => string) =>
+  effect.pipe(
+    Effect.flatMap((a) => Console.log(asJson ? JSON.stringify(a, null, 2) : render(a))),
+    Effect.catchAll((e) =>
+      Effect.gen(function* () {
+        const failure = describeFailure(e)
+        if (asJson) yield* Console.log(JSON.stringify(failure.json, null, 2))
+        yield* Console.error(`error: ${failure.message}`)
+        process.exitCode = failure.exitCode
+      })
+    )
+  )
+
+const withClient = <A, E, R>(opts: ClientOpts, program: Effect.Effect<A, E, R>, render: (a: A) => string) =>
+  output(
+    program.pipe(Effect.provide(clientLayer(opts)), Effect.provide(configLayer), Effect.scoped) as Effect.Effect<A, E>,
+    opts.json,
+    render
+  )
+
+// ---------------------------------------------------------------------------
+// Commands
+
+const healthCommand = (name: string) =>
+  Command.make(name, clientOptions, (opts) => withClient(opts, health, renderHealth)).pipe(
+    Command.withDescription("Ask the Gateway for its health snapshot")
+  )
+
+const statusCommand = Command.make(
+  "status",
+  { ...clientOptions, deep: Options.boolean("deep").pipe(Options.withDescription("Also fetch health and presence")) },
+  (opts) =>
+    output(
+      status(opts.deep).pipe(Effect.provide(clientLayer(opts)), Effect.provide(configLayer), Effect.scoped),
+      opts.json,
+      renderStatus
+    ).pipe(Effect.zipRight(Effect.sync(() => void 0)))
+).pipe(Command.withDescription("Show the configuration and the Gateway's status (--deep: health and presence too)"))
+
+const gatewayStatusCommand = Command.make("status", clientOptions, (opts) =>
+  withClient(
+    opts,
+    Effect.tap(gatewayStatus, (r) => Effect.sync(() => void (r.reachable ? undefined : (process.exitCode = 3)))),
+    renderGatewayStatus
+  )
+).pipe(Command.withDescription("Probe the Gateway: reachable or not, its version, bind and connections"))
+
+const callCommand = Command.make(
+  "call",
+  {
+    method: Args.text({ name: "method" }).pipe(Args.withDescription("The method, e.g. health, status, logs.tail")),
+    params: Options.text("params").pipe(Options.withDescription("Params as a JSON object"), Options.optional),
+    expectFinal: Options.boolean("expect-final").pipe(
+      Options.withDescription("Wait past an interim {status:\"accepted\"} reply for the final one")
+    ),
+    ...clientOptions
+  },
+  (opts) =>
+    Effect.gen(function* () {
+      let params: unknown = undefined
+      if (Option.isSome(opts.params)) {
+        try {
+          params = JSON.parse(opts.params.value)
+        } catch (e) {
+          return yield* output(
+            Effect.fail(new UsageError({ message: `--params is not valid JSON: ${(e as Error).message}` })),
+            opts.json,
+            () => ""
+          )
+        }
+      }
+      const timeoutMs = Option.getOrUndefined(opts.timeout)
+      yield* withClient(
+        opts,
+        call(opts.method, { params, expectFinal: opts.expectFinal, timeoutMs }),
+        (v) => renderValue(v)
+      )
+    })
+).pipe(Command.withDescription("Call any Gateway method and print its payload"))
+
+const runCommand = Command.make(
+  "run",
+  {
+    port: Options.integer("port").pipe(Options.withDescription("Port (default: CLAWGATE_GATEWAY_PORT, gateway.port, 18789)"), Options.optional),
+    bind: Options.choice("bind", BindMode.literals).pipe(Options.withDescription("Bind mode (default gateway.bind, loopback)"), Options.optional),
+    token: Options.text("token").pipe(Options.withDescription("Shared token for this run (not saved)"), Options.optional),
+    password: Options.text("password").pipe(Options.withDescription("Shared password for this run (not saved)"), Options.optional),
+    verbose: Options.boolean("verbose").pipe(Options.withDescription("Debug logging"))
+  },
+  (opts) =>
+    Effect.gen(function* () {
+      const { GatewayWithServer } = yield* Effect.promise(() => import("./layers/Gateway.js"))
+      const { gatewayRun } = yield* Effect.promise(() => import("./programs/gatewayRun.js"))
+      const layer = GatewayWithServer({
+        flags: {
+          port: Option.getOrUndefined(opts.port),
+          bind: Option.getOrUndefined(opts.bind),
+          token: Option.getOrUndefined(opts.token),
+          password: Option.getOrUndefined(opts.password)
+        },
+        logLevel: opts.verbose ? LogLevel.Debug : LogLevel.Info
+      })
+      yield* output(gatewayRun.pipe(Effect.provide(layer), Effect.provide(configLayer)), false, () => "")
+    })
+).pipe(Command.withDescription("Run the Gateway in the foreground (Ctrl-C stops it gracefully)"))
+
+const gatewayCommand = Command.make("gateway").pipe(
+  Command.withDescription("Run or query a Gateway"),
+  Command.withSubcommands([runCommand, gatewayStatusCommand, healthCommand("health"), callCommand])
+)
+
+const configCommand = Command.make("config").pipe(
+  Command.withDescription("Read and edit the config file"),
+  Command.withSubcommands([
+    Command.make(
+      "get",
+      {
+        key: Args.text({ name: "key" }).pipe(Args.withDescription("Dotted key, e.g. gateway.port"), Args.optional),
+        showSecrets: Options.boolean("show-secrets").pipe(Options.withDescription("Print secrets instead of redacting them")),
+        json
+      },
+      (opts) =>
+        output(
+          configGet(Option.getOrUndefined(opts.key), opts.showSecrets).pipe(
+            Effect.tap((r) => Effect.sync(() => void (r.set ? undefined : (process.exitCode = 1)))),
+            Effect.provide(configLayer)
+          ),
+          opts.json,
+          (r) => (r.set ? renderValue(r.value) : `${r.key} is not set`)
+        )
+    ).pipe(Command.withDescription("Print the config, or one key (secrets redacted)")),
+    Command.make(
+      "set",
+      { pairs: Args.text({ name: "key value" }).pipe(Args.repeated), json },
+      (opts) =>
+        output(configSet(opts.pairs).pipe(Effect.provide(configLayer)), opts.json, (r) => `updated ${r.path}: ${r.set.join(", ")}`)
+    ).pipe(Command.withDescription("Set one or more keys: config set KEY VALUE [KEY VALUE ...]")),
+    Command.make("unset", { keys: Args.text({ name: "key" }).pipe(Args.repeated), json }, (opts) =>
+      output(
+        configUnset(opts.keys).pipe(Effect.provide(configLayer)),
+        opts.json,
+        (r) =>
+          [r.unset.length ? `removed from ${r.path}: ${r.unset.join(", ")}` : "", r.notSet.length ? `not set: ${r.notSet.join(", ")}` : ""]
+            .filter(Boolean)
+            .join("\n")
+      )
+    ).pipe(Command.withDescription("Remove one or more keys")),
+    Command.make("path", { json }, (opts) =>
+      output(configPath.pipe(Effect.provide(configLayer)), opts.json, (r) => r.path)
+    ).pipe(Command.withDescription("Print the config file's path"))
+  ])
+)
+
+export const rootCommand = Command.make("clawgate").pipe(
+  Command.withDescription("clawgate: a self-hosted AI-agent Gateway, wire-compatible with OpenClaw"),
+  Command.withSubcommands([gatewayCommand, healthCommand("health"), statusCommand, configCommand])
+)
+
+export const cli = Command.run(rootCommand, { name: "clawgate", version: VERSION })

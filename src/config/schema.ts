@@ -1,0 +1,134 @@
+/**
+ * The configuration file's schema. `gateway.*` keys mirror OpenClaw's. Only
+ * keys that this Gateway acts on are accepted: a key that would be silently
+ * ignored (say `gateway.tls.enabled` before TLS exists) is an error, so no one
+ * believes they turned on a protection that is not there.
+ */
+import { Either, ParseResult, Schema } from "effect"
+
+const Port = Schema.Number.pipe(
+  Schema.int({ message: () => "must be a whole number" }),
+  Schema.between(1, 65535, { message: () => "must be a port number from 1 to 65535" })
+)
+const PositiveInt = Schema.Number.pipe(
+  Schema.int({ message: () => "must be a whole number" }),
+  Schema.positive({ message: () => "must be greater than 0" })
+)
+const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
+
+export const BindMode = Schema.Literal("loopback", "lan", "tailnet", "custom", "auto")
+export type BindMode = typeof BindMode.Type
+
+export const AuthMode = Schema.Literal("token", "password", "none")
+export type AuthMode = typeof AuthMode.Type
+
+export const RateLimitConfig = Schema.Struct({
+  maxAttempts: Schema.optional(PositiveInt),
+  windowMs: Schema.optional(PositiveInt),
+  lockoutMs: Schema.optional(PositiveInt),
+  exemptLoopback: Schema.optional(Schema.Boolean)
+})
+
+export const AuthConfig = Schema.Struct({
+  mode: Schema.optional(AuthMode),
+  token: Schema.optional(NonEmpty),
+  password: Schema.optional(NonEmpty),
+  rateLimit: Schema.optional(RateLimitConfig)
+})
+
+export const RemoteConfig = Schema.Struct({
+  url: Schema.optional(NonEmpty),
+  token: Schema.optional(NonEmpty),
+  password: Schema.optional(NonEmpty),
+  tlsFingerprint: Schema.optional(NonEmpty)
+})
+
+export const GatewayConfigSection = Schema.Struct({
+  mode: Schema.optional(Schema.Literal("local", "remote")),
+  port: Schema.optional(Port),
+  bind: Schema.optional(BindMode),
+  customBindHost: Schema.optional(NonEmpty),
+  auth: Schema.optional(AuthConfig),
+  remote: Schema.optional(RemoteConfig),
+  trustedProxies: Schema.optional(Schema.Array(NonEmpty)),
+  handshakeTimeoutMs: Schema.optional(PositiveInt),
+  tickIntervalMs: Schema.optional(PositiveInt)
+})
+
+export const ClawgateConfig = Schema.Struct({
+  $schema: Schema.optional(Schema.String),
+  gateway: Schema.optional(GatewayConfigSection)
+})
+export type ClawgateConfig = typeof ClawgateConfig.Type
+
+/** Keys whose values are secrets: redacted by `config get` and `config.get`. */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(["token", "password", "botToken", "apiKey", "secret"])
+export const REDACTED = "__CLAWGATE_REDACTED__"
+
+export interface ConfigIssue {
+  readonly path: string
+  readonly message: string
+}
+
+const decode = Schema.decodeUnknownEither(ClawgateConfig, { errors: "all", onExcessProperty: "error" })
+
+const describeIssue = (issue: ParseResult.ArrayFormatterIssue): ConfigIssue => {
+  const path = issue.path.map(String).join(".") || "(root)"
+  let message = issue.message
+  if (issue._tag === "Unexpected") message = "is not a known setting"
+  else if (issue._tag === "Missing") message = "is required"
+  // Schema says `Expected "a" | "b", actual "c"`; say it the way a person would.
+  message = message.replace(/^Expected (.*), actual (.*)$/s, "must be $1 (got $2)")
+  return { path, message }
+}
+
+/** Validates a parsed config file. Returns every problem, each with its dotted path. */
+export const validateConfig = (raw: unknown): Either.Either<ClawgateConfig, ReadonlyArray<ConfigIssue>> =>
+  Either.mapLeft(decode(raw), (error) => ParseResult.ArrayFormatter.formatErrorSync(error).map(describeIssue))
+
+export const formatIssues = (issues: ReadonlyArray<ConfigIssue>): string =>
+  issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")
+
+/** A deep copy of the config with every secret value replaced by REDACTED. */
+export const redact = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(redact)
+  if (typeof value === "object" && value !== null) {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = SECRET_KEYS.has(k) && typeof v === "string" ? REDACTED : redact(v)
+    }
+    return out
+  }
+  return value
+}
+
+export const getPath = (value: unknown, path: ReadonlyArray<string>): unknown => {
+  let cur: unknown = value
+  for (const key of path) {
+    if (typeof cur !== "object" || cur === null || Array.isArray(cur)) return undefined
+    cur = (cur as Record<string, unknown>)[key]
+  }
+  return cur
+}
+
+/** Returns a copy of `root` with `path` set to `value` (or removed when `value` is undefined). */
+export const setPath = (root: unknown, path: ReadonlyArray<string>, value: unknown): Record<string, unknown> => {
+  const base: Record<string, unknown> =
+    typeof root === "object" && root !== null && !Array.isArray(root) ? { ...(root as Record<string, unknown>) } : {}
+  const [head, ...rest] = path
+  if (head === undefined) return base
+  if (rest.length === 0) {
+    if (value === undefined) delete base[head]
+    else base[head] = value
+    return base
+  }
+  const child = setPath(base[head], rest, value)
+  if (value === undefined && Object.keys(child).length === 0) delete base[head]
+  else base[head] = child
+  return base
+}
+
+export const isSecretPath = (path: ReadonlyArray<string>): boolean => {
+  const last = path[path.length - 1]
+  return last !== undefined && SECRET_KEYS.has(last)
+}

@@ -1,0 +1,165 @@
+/**
+ * Shared-credential auth with a per-address limit on failed attempts.
+ */
+import { createHash, timingSafeEqual } from "node:crypto"
+import { Clock, Effect, Layer } from "effect"
+import { GatewayError } from "../protocol/errors.js"
+import { Auth, type AuthAttempt, type AuthOverrides, type AuthService, resolveServerAuth } from "../services/Auth.js"
+import { Config } from "../services/Config.js"
+import { GatewayLog } from "../services/GatewayLog.js"
+
+/**
+ * Compares two secrets in time that depends on neither their contents nor
+ * their lengths: both sides are hashed to 32 bytes first, so
+ * `timingSafeEqual` never sees different lengths and never throws.
+ */
+export const safeEqual = (a: string, b: string): boolean => {
+  const ha = createHash("sha256").update(a, "utf8").digest()
+  const hb = createHash("sha256").update(b, "utf8").digest()
+  return timingSafeEqual(ha, hb)
+}
+
+export interface RateLimitPolicy {
+  readonly maxAttempts: number
+  readonly windowMs: number
+  readonly lockoutMs: number
+  readonly exemptLoopback: boolean
+}
+
+export const DEFAULT_RATE_LIMIT: RateLimitPolicy = {
+  maxAttempts: 10,
+  windowMs: 60_000,
+  lockoutMs: 300_000,
+  exemptLoopback: true
+}
+
+interface Bucket {
+  failures: Array<number>
+  lockedUntil: number
+}
+
+/** At most this many addresses are tracked; the oldest is forgotten first. */
+const MAX_TRACKED = 10_000
+
+export class FailureLimiter {
+  private readonly buckets = new Map<string, Bucket>()
+
+  /** Milliseconds until `key` may try again, or 0. */
+  lockedFor(key: string, now: number): number {
+    const b = this.buckets.get(key)
+    if (!b) return 0
+    return b.lockedUntil > now ? b.lockedUntil - now : 0
+  }
+
+  /** Records a failure; returns the lockout in ms when this failure triggered one. */
+  fail(key: string, now: number, policy: RateLimitPolicy): number {
+    let b = this.buckets.get(key)
+    if (!b) {
+      if (this.buckets.size >= MAX_TRACKED) {
+        const oldest = this.buckets.keys().next().value
+        if (oldest !== undefined) this.buckets.delete(oldest)
+      }
+      b = { failures: [], lockedUntil: 0 }
+      this.buckets.set(key, b)
+    }
+    b.failures = b.failures.filter((t) => now - t < policy.windowMs)
+    b.failures.push(now)
+    if (b.failures.length >= policy.maxAttempts) {
+      b.lockedUntil = now + policy.lockoutMs
+      b.failures = []
+      return policy.lockoutMs
+    }
+    return 0
+  }
+
+  succeed(key: string): void {
+    this.buckets.delete(key)
+  }
+}
+
+const rateLimited = (retryAfterMs: number) =>
+  GatewayError.of("RATE_LIMITED", "unauthorized: too many failed authentication attempts; try again later", {
+    details: { code: "AUTH_RATE_LIMITED" },
+    retryable: true,
+    retryAfterMs
+  })
+
+export const makeAuth = (overrides: AuthOverrides) =>
+  Effect.gen(function* () {
+    const config = yield* Config
+    const log = yield* GatewayLog
+    const limiter = new FailureLimiter()
+    const registered = new Set<string>()
+
+    const resolved = Effect.gen(function* () {
+      const current = yield* config.current.pipe(
+        Effect.mapError((e) => GatewayError.unavailable(`gateway config is invalid: ${e.message}`))
+      )
+      const r = resolveServerAuth(current, config.env, overrides)
+      for (const secret of [r.token, r.password]) {
+        if (secret && !registered.has(secret)) {
+          registered.add(secret)
+          yield* log.addSecret(secret)
+        }
+      }
+      const rl = current.gateway?.auth?.rateLimit
+      const policy: RateLimitPolicy = {
+        maxAttempts: rl?.maxAttempts ?? DEFAULT_RATE_LIMIT.maxAttempts,
+        windowMs: rl?.windowMs ?? DEFAULT_RATE_LIMIT.windowMs,
+        lockoutMs: rl?.lockoutMs ?? DEFAULT_RATE_LIMIT.lockoutMs,
+        exemptLoopback: rl?.exemptLoopback ?? DEFAULT_RATE_LIMIT.exemptLoopback
+      }
+      return { r, policy }
+    })
+
+    const authenticate: AuthService["authenticate"] = (attempt: AuthAttempt) =>
+      Effect.gen(function* () {
+        const { r, policy } = yield* resolved
+        if (r.mode === "none") return { method: "none" as const }
+        const now = yield* Clock.currentTimeMillis
+        const limited = !(policy.exemptLoopback && attempt.isLoopback && !attempt.hasOrigin)
+        const key = attempt.clientIp
+        if (limited) {
+          const wait = limiter.lockedFor(key, now)
+          if (wait > 0) return yield* rateLimited(wait)
+        }
+        const presented = r.mode === "token" ? attempt.auth?.token : attempt.auth?.password
+        const expected = r.mode === "token" ? r.token : r.password
+        const what = r.mode === "token" ? "token" : "password"
+        const upper = what.toUpperCase()
+        if (expected === undefined) {
+          return yield* GatewayError.of("UNAVAILABLE", `gateway has no ${what} configured (set gateway.auth.${what})`, {
+            details: { code: `AUTH_${upper}_NOT_CONFIGURED` }
+          })
+        }
+        if (presented === undefined || presented === "") {
+          // Missing credentials are a client misconfiguration, not a guess: not counted.
+          return yield* GatewayError.invalidRequest(
+            `unauthorized: gateway ${what} missing (provide auth.${what}: set gateway.remote.${what} or pass --${what})`,
+            { code: `AUTH_${upper}_MISSING` }
+          )
+        }
+        if (!safeEqual(presented, expected)) {
+          if (limited) {
+            const lockout = limiter.fail(key, now, policy)
+            if (lockout > 0) {
+              yield* Effect.logWarning(`auth: ${key} locked out for ${lockout} ms after repeated failures`)
+              return yield* rateLimited(lockout)
+            }
+          }
+          return yield* GatewayError.invalidRequest(
+            `unauthorized: gateway ${what} mismatch (the ${what} sent does not match the Gateway's)`,
+            { code: `AUTH_${upper}_MISMATCH` }
+          )
+        }
+        if (limited) limiter.succeed(key)
+        return { method: r.mode }
+      })
+
+    return {
+      authenticate,
+      resolved: Effect.map(resolved, (x) => x.r)
+    } satisfies AuthService
+  })
+
+export const AuthLive = (overrides: AuthOverrides = {}) => Layer.effect(Auth, makeAuth(overrides))

@@ -1,0 +1,37 @@
+/** Config held in memory: for tests and for embedding without a file. */
+import { Effect, Either, Layer, Ref } from "effect"
+import { formatIssues, validateConfig } from "../config/schema.js"
+import { Config, ConfigError, type ConfigEnv, type ConfigService } from "../services/Config.js"
+
+export const makeConfigMemory = (
+  initial: Record<string, unknown> = {},
+  options: { readonly env?: ConfigEnv; readonly stateDir?: string } = {}
+): Effect.Effect<ConfigService> =>
+  Effect.gen(function* () {
+    const raw = yield* Ref.make(initial)
+    const path = "(memory)"
+    const validate = (value: Record<string, unknown>) =>
+      Either.mapLeft(
+        validateConfig(value),
+        (issues) => new ConfigError({ reason: "Invalid", path, issues, message: `invalid config:\n${formatIssues(issues)}` })
+      )
+    const load = Effect.flatMap(Ref.get(raw), (value) =>
+      Either.map(validate(value), (config) => ({ exists: true, raw: value, config }))
+    )
+    return {
+      paths: { configPath: path, stateDir: options.stateDir ?? "(memory)", configPathSource: "default" },
+      env: options.env ?? {},
+      load,
+      current: Effect.map(load, (s) => s.config),
+      update: (edit) =>
+        Effect.gen(function* () {
+          const next = edit(yield* Ref.get(raw))
+          const config = yield* validate(next)
+          yield* Ref.set(raw, next)
+          return config
+        })
+    } satisfies ConfigService
+  })
+
+export const ConfigMemory = (initial: Record<string, unknown> = {}, options: { readonly env?: ConfigEnv } = {}) =>
+  Layer.effect(Config, makeConfigMemory(initial, options))

@@ -1,0 +1,55 @@
+/**
+ * The composed configurations. `GatewayLive` is everything `clawgate gateway
+ * run` needs; `GatewayCore` is the same minus the transport, for embedding a
+ * Gateway in-process (with `GatewayClientLocal`) and for tests.
+ */
+import { Effect, Layer, type LogLevel } from "effect"
+import { Config } from "../services/Config.js"
+import { EventBus } from "../services/EventBus.js"
+import { GatewayRunFlags, type GatewayRunOptions } from "../services/GatewayServer.js"
+import { GatewayState } from "../services/GatewayState.js"
+import { Health } from "../services/Health.js"
+import { Presence } from "../services/Presence.js"
+import { AuthLive } from "./AuthLive.js"
+import { ConfigFileLive, type Env } from "./ConfigFile.js"
+import { DispatcherLive } from "./DispatcherLive.js"
+import { GatewayLogFile } from "./GatewayLogFile.js"
+import { GatewayServerLive } from "./GatewayServerLive.js"
+
+export interface GatewayLayerOptions {
+  readonly flags?: GatewayRunOptions
+  /** Log to the console as well as the file (default true). */
+  readonly console?: boolean
+  readonly logLevel?: LogLevel.LogLevel
+}
+
+/** The log file lives in the state dir named by Config. */
+export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
+  Layer.unwrapEffect(
+    Effect.map(Config, (config) =>
+      GatewayLogFile({
+        stateDir: config.paths.stateDir,
+        ...(options.console !== undefined ? { console: options.console } : {}),
+        ...(options.logLevel ? { level: options.logLevel } : {})
+      })
+    )
+  )
+
+/** Every Gateway service but the transport; needs Config. */
+export const GatewayCore = (options: GatewayLayerOptions = {}) => {
+  const base = Layer.mergeAll(EventBus.Default, GatewayState.Default, Presence.Default, Health.Default)
+  const logged = GatewayLogFromConfig(options)
+  const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged))
+  return DispatcherLive.pipe(
+    Layer.provideMerge(Layer.mergeAll(base, auth, logged)),
+    Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
+  )
+}
+
+/** The whole Gateway with its WebSocket server; needs Config. */
+export const GatewayWithServer = (options: GatewayLayerOptions = {}) =>
+  GatewayServerLive.pipe(Layer.provideMerge(GatewayCore(options)))
+
+/** The whole Gateway configured from the config file and the process environment. */
+export const GatewayLive = (options: GatewayLayerOptions = {}, env: Env = process.env) =>
+  GatewayWithServer(options).pipe(Layer.provideMerge(ConfigFileLive(env)))

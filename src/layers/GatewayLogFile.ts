@@ -1,0 +1,112 @@
+/**
+ * The log file and the console logger. Every Effect log line of the Gateway
+ * goes to both; secrets registered with `addSecret` are masked in both.
+ */
+import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
+import * as path from "node:path"
+import { Cause, Effect, HashMap, Layer, Logger, LogLevel } from "effect"
+import { GatewayError } from "../protocol/errors.js"
+import { GatewayLog, type GatewayLogService, type TailRequest, type TailResult } from "../services/GatewayLog.js"
+
+const MASK = "***"
+
+export const maskSecrets = (text: string, secrets: ReadonlySet<string>): string => {
+  let out = text
+  for (const s of secrets) if (s.length >= 4 && out.includes(s)) out = out.split(s).join(MASK)
+  return out
+}
+
+const renderMessage = (message: unknown): string => {
+  const parts = Array.isArray(message) ? message : [message]
+  return parts.map((p) => (typeof p === "string" ? p : JSON.stringify(p))).join(" ")
+}
+
+export interface LogOptions {
+  readonly stateDir: string
+  readonly console?: boolean
+  readonly level?: LogLevel.LogLevel
+}
+
+const tailFile = async (file: string, req: TailRequest): Promise<TailResult> => {
+  const limit = Math.min(Math.max(req.limit ?? 200, 1), 5000)
+  const maxBytes = Math.min(Math.max(req.maxBytes ?? 256 * 1024, 1024), 4 * 1024 * 1024)
+  let size = 0
+  try {
+    size = (await fsp.stat(file)).size
+  } catch {
+    return { file, cursor: 0, size: 0, lines: [], truncated: false, reset: false }
+  }
+  let start: number
+  let reset = false
+  if (req.cursor !== undefined && req.cursor <= size) start = req.cursor
+  else {
+    reset = req.cursor !== undefined
+    start = Math.max(0, size - maxBytes)
+  }
+  const truncatedByBytes = size - start > maxBytes
+  if (truncatedByBytes) start = size - maxBytes
+  const length = size - start
+  const buf = Buffer.alloc(length)
+  const fh = await fsp.open(file, "r")
+  try {
+    await fh.read(buf, 0, length, start)
+  } finally {
+    await fh.close()
+  }
+  let text = buf.toString("utf8")
+  // A read that starts mid-file drops the partial first line.
+  if (start > 0 && (req.cursor === undefined || truncatedByBytes || reset)) {
+    const nl = text.indexOf("\n")
+    text = nl === -1 ? "" : text.slice(nl + 1)
+  }
+  const all = text.split("\n").filter((l) => l.length > 0)
+  const lines = all.slice(-limit)
+  return { file, cursor: size, size, lines, truncated: truncatedByBytes || all.length > lines.length, reset }
+}
+
+export const GatewayLogFile = (options: LogOptions): Layer.Layer<GatewayLog> =>
+  Layer.unwrapScoped(
+    Effect.gen(function* () {
+      const dir = path.join(options.stateDir, "logs")
+      yield* Effect.promise(() => fsp.mkdir(dir, { recursive: true, mode: 0o700 }))
+      const file = path.join(dir, "gateway.log")
+      const stream = yield* Effect.acquireRelease(
+        Effect.sync(() => fs.createWriteStream(file, { flags: "a", mode: 0o600 })),
+        (s) => Effect.async<void>((resume) => void s.end(() => resume(Effect.void)))
+      )
+      stream.on("error", () => {})
+      const secrets = new Set<string>()
+      const useConsole = options.console ?? true
+
+      const logger = Logger.make(({ logLevel, message, annotations, cause, date }) => {
+        let text = renderMessage(message)
+        if (!Cause.isEmpty(cause)) text += ` ${Cause.pretty(cause)}`
+        text = maskSecrets(text, secrets)
+        const fields: Record<string, unknown> = {}
+        for (const [k, v] of HashMap.toEntries(annotations)) fields[k] = v
+        const line = { time: date.toISOString(), level: logLevel.label.toLowerCase(), msg: text, ...fields }
+        stream.write(maskSecrets(JSON.stringify(line), secrets) + "\n")
+        if (useConsole) {
+          const extra = Object.keys(fields).length ? " " + maskSecrets(JSON.stringify(fields), secrets) : ""
+          const out = `${date.toISOString()} ${logLevel.label.toLowerCase().padEnd(5)} ${text}${extra}\n`
+          if (logLevel._tag === "Error" || logLevel._tag === "Fatal" || logLevel._tag === "Warning") process.stderr.write(out)
+          else process.stdout.write(out)
+        }
+      })
+
+      const service: GatewayLogService = {
+        file,
+        tail: (req) =>
+          Effect.tryPromise({
+            try: () => tailFile(file, req),
+            catch: (e) => GatewayError.unavailable(`cannot read the log file: ${(e as Error).message}`)
+          }),
+        addSecret: (secret) => Effect.sync(() => void secrets.add(secret))
+      }
+      return Layer.merge(
+        Layer.succeed(GatewayLog, service),
+        Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(options.level ?? LogLevel.Info))
+      )
+    })
+  )

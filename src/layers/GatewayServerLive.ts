@@ -1,0 +1,564 @@
+/**
+ * The WebSocket + HTTP transport on Node's `http` server and `ws`.
+ *
+ * Frames are handled with plain callbacks on the socket; each request runs as
+ * an Effect fiber on the layer's runtime, tracked per connection so shutdown
+ * can answer what is in flight before it closes the socket.
+ */
+import * as http from "node:http"
+import { randomBytes, randomUUID } from "node:crypto"
+import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Runtime, Schedule, Duration } from "effect"
+import { WebSocketServer, type WebSocket, type RawData } from "ws"
+import { isLoopbackAddress, normalizeIp, planBind, resolvePort, SettingError } from "../config/bind.js"
+import type { BindMode } from "../config/schema.js"
+import { GatewayError } from "../protocol/errors.js"
+import {
+  ALL_SCOPES,
+  CloseCode,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_TICK_INTERVAL_MS,
+  MAX_BUFFERED_BYTES,
+  MAX_PAYLOAD,
+  MAX_PREAUTH_PAYLOAD,
+  MIN_LEGACY_PROTOCOL,
+  PROTOCOL_VERSION,
+  decodeConnectParams,
+  decodeRequestFrame,
+  type ClientInfo,
+  type ConnectParams,
+  type HelloOk,
+  type Role
+} from "../protocol/frames.js"
+import { Auth } from "../services/Auth.js"
+import { Config } from "../services/Config.js"
+import { Dispatcher, type CallContext } from "../services/Dispatcher.js"
+import { EventBus, type GatewayEvent } from "../services/EventBus.js"
+import { GatewayRunFlags, GatewayServer, GatewayStartError } from "../services/GatewayServer.js"
+import { GatewayState, type Listener } from "../services/GatewayState.js"
+import { Health } from "../services/Health.js"
+import { Presence } from "../services/Presence.js"
+import { SESSION_DEFAULTS } from "./DispatcherLive.js"
+
+/** How long shutdown waits for in-flight requests before closing sockets. */
+const DRAIN_TIMEOUT_MS = 5_000
+
+type Phase = "handshake" | "authenticating" | "ready" | "closed"
+
+interface Conn {
+  readonly connId: string
+  readonly ws: WebSocket
+  readonly ip: string
+  readonly isLoopback: boolean
+  readonly hasOrigin: boolean
+  phase: Phase
+  role: Role
+  scopes: ReadonlyArray<string>
+  client: ClientInfo | undefined
+  seq: number
+  readonly inflight: Set<Fiber.RuntimeFiber<unknown, unknown>>
+  handshakeTimer: NodeJS.Timeout | undefined
+  ctx: CallContext | undefined
+}
+
+const errorFrame = (id: string, error: GatewayError) => ({ type: "res", id, ok: false, error: error.toShape() })
+
+const hasTokenQuery = (url: string | undefined): boolean => {
+  if (!url) return false
+  const q = url.indexOf("?")
+  if (q === -1) return false
+  const params = new URLSearchParams(url.slice(q + 1))
+  return params.has("token") || params.has("password")
+}
+
+const listen = (server: http.Server, host: string, port: number) =>
+  Effect.async<number, NodeJS.ErrnoException>((resume) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      server.off("listening", onListening)
+      resume(Effect.fail(e))
+    }
+    const onListening = () => {
+      server.off("error", onError)
+      const addr = server.address()
+      resume(Effect.succeed(typeof addr === "object" && addr ? addr.port : port))
+    }
+    server.once("error", onError)
+    server.once("listening", onListening)
+    server.listen({ host, port, exclusive: true })
+  })
+
+const closeServer = (server: http.Server) =>
+  Effect.async<void>((resume) => {
+    server.close(() => resume(Effect.void))
+    server.closeAllConnections()
+  })
+
+const hostForUrl = (host: string) => (host.includes(":") ? `[${host}]` : host)
+
+export const makeGatewayServer = Effect.gen(function* () {
+  const flags = yield* GatewayRunFlags
+  const config = yield* Config
+  const auth = yield* Auth
+  const dispatcher = yield* Dispatcher
+  const presence = yield* Presence
+  const health = yield* Health
+  const state = yield* GatewayState
+  const bus = yield* EventBus
+  const runtime = yield* Effect.runtime<never>()
+  const runFork = Runtime.runFork(runtime)
+
+  const cfg = yield* config.current.pipe(Effect.mapError((e) => new GatewayStartError({ message: e.message })))
+  const settle = <A>(f: () => A) =>
+    Effect.try({
+      try: f,
+      catch: (e) => new GatewayStartError({ message: e instanceof SettingError ? e.message : String(e) })
+    })
+  const portChoice = yield* settle(() => resolvePort(flags.port, config.env, cfg))
+  const bindMode: BindMode = flags.bind ?? cfg.gateway?.bind ?? "loopback"
+  const plan = yield* settle(() => planBind(bindMode, cfg))
+  const handshakeTimeoutMs = cfg.gateway?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
+  const tickIntervalMs = cfg.gateway?.tickIntervalMs ?? DEFAULT_TICK_INTERVAL_MS
+
+  // Credentials: a non-loopback bind must have one; a first loopback start gets a generated token.
+  let resolvedAuth = yield* auth.resolved.pipe(Effect.mapError((e) => new GatewayStartError({ message: e.message })))
+  const hasCredential =
+    (resolvedAuth.mode === "token" && resolvedAuth.token !== undefined) ||
+    (resolvedAuth.mode === "password" && resolvedAuth.password !== undefined)
+  let generatedToken: string | undefined
+  if (!plan.loopbackOnly && !hasCredential) {
+    return yield* new GatewayStartError({
+      message:
+        `refusing to bind ${plan.hosts.join(", ")} (gateway.bind "${bindMode}") without authentication: ` +
+        `set gateway.auth.token (or gateway.auth.password with gateway.auth.mode "password"), ` +
+        `CLAWGATE_GATEWAY_TOKEN, or pass --token; or keep the default loopback bind`
+    })
+  }
+  if (resolvedAuth.mode === "password" && resolvedAuth.password === undefined) {
+    return yield* new GatewayStartError({
+      message:
+        'gateway.auth.mode is "password" but no password is set: set gateway.auth.password or CLAWGATE_GATEWAY_PASSWORD, or pass --password'
+    })
+  }
+  const conns = new Set<Conn>()
+  let shuttingDown = false
+
+  const send = (conn: Conn, frame: unknown): void => {
+    if (conn.ws.readyState !== conn.ws.OPEN) return
+    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      conn.ws.close(CloseCode.policy, "slow consumer: too many bytes buffered")
+      return
+    }
+    conn.ws.send(JSON.stringify(frame))
+  }
+
+  const versions = Effect.all({ presence: presence.version, health: health.version })
+
+  const sendEvent = (conn: Conn, event: string, payload: unknown, stateVersion?: { presence: number; health: number }) => {
+    conn.seq += 1
+    send(conn, { type: "event", event, payload, seq: conn.seq, ...(stateVersion ? { stateVersion } : {}) })
+  }
+
+  const closeConn = (conn: Conn, code: number, reason: string) => {
+    if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING) conn.ws.close(code, reason)
+  }
+
+  const failHandshake = (conn: Conn, id: string, error: GatewayError, code: number) => {
+    send(conn, errorFrame(id, error))
+    conn.phase = "closed"
+    closeConn(conn, code, error.message.slice(0, 120))
+  }
+
+  const presenceKey = (conn: Conn) => conn.client?.instanceId ?? conn.connId
+
+  const completeHandshake = (conn: Conn, id: string, params: ConnectParams, protocol: number, method: string) => {
+    const role: Role = params.role ?? "operator"
+    // A shared credential allows every operator scope; nodes get none. Scopes
+    // the credential does not allow are dropped, never granted.
+    const allowed: ReadonlyArray<string> = role === "operator" ? ALL_SCOPES : []
+    const requested = params.scopes ?? (role === "operator" ? ["operator.read"] : [])
+    const scopes = requested.filter((s) => allowed.includes(s))
+    conn.role = role
+    conn.scopes = scopes
+    conn.client = params.client
+    conn.phase = "ready"
+    if (conn.handshakeTimer) clearTimeout(conn.handshakeTimer)
+    // After the handshake the frame limit rises from 64 KiB to 25 MiB.
+    const receiver = (conn.ws as unknown as { _receiver?: { _maxPayload: number } })._receiver
+    if (receiver) receiver._maxPayload = MAX_PAYLOAD
+    conn.ctx = {
+      connId: conn.connId,
+      role,
+      scopes,
+      client: params.client,
+      clientIp: conn.ip,
+      interim: () => Effect.void
+    }
+    const program = Effect.gen(function* () {
+      yield* state.countConnection("pending", -1)
+      yield* state.countConnection(role === "node" ? "nodes" : "operators", 1)
+      yield* presence.upsert({
+        key: presenceKey(conn),
+        host: params.client.displayName,
+        ip: conn.ip,
+        version: params.client.version,
+        platform: params.client.platform,
+        deviceFamily: params.client.deviceFamily,
+        mode: params.client.mode,
+        roles: [role],
+        scopes,
+        instanceId: params.client.instanceId,
+        connId: conn.connId,
+        reason: "connect",
+        text: `${params.client.displayName ?? params.client.id} (${params.client.mode})`,
+        ts: Date.now()
+      })
+      const hello: HelloOk = {
+        type: "hello-ok",
+        protocol,
+        server: { version: state.version, connId: conn.connId },
+        features: { methods: dispatcher.methods, events: dispatcher.events },
+        snapshot: {
+          presence: yield* presence.list,
+          health: yield* health.snapshot,
+          stateVersion: yield* versions,
+          uptimeMs: yield* state.uptimeMs,
+          sessionDefaults: SESSION_DEFAULTS
+        },
+        auth: { method, role, scopes },
+        policy: { maxPayload: MAX_PAYLOAD, maxBufferedBytes: MAX_BUFFERED_BYTES, tickIntervalMs }
+      }
+      send(conn, { type: "res", id, ok: true, payload: hello })
+      yield* Effect.logInfo(
+        `connected ${conn.connId} ${role} ${params.client.id}/${params.client.mode} from ${conn.ip} scopes=${scopes.join(",") || "-"}`
+      )
+    })
+    runFork(program)
+  }
+
+  const onConnect = (conn: Conn, id: string, rawParams: unknown) => {
+    const decoded = decodeConnectParams(rawParams)
+    if (decoded._tag === "Left") {
+      return failHandshake(
+        conn,
+        id,
+        GatewayError.invalidRequest(`invalid connect params: ${decoded.left.message.split("\n").slice(0, 6).join(" ")}`),
+        CloseCode.policy
+      )
+    }
+    const params = decoded.right
+    const role: Role = params.role ?? "operator"
+    let protocol: number
+    if (params.minProtocol <= PROTOCOL_VERSION && params.maxProtocol >= PROTOCOL_VERSION) protocol = PROTOCOL_VERSION
+    else if (
+      (params.client.mode === "probe" || role === "node") &&
+      params.minProtocol <= MIN_LEGACY_PROTOCOL &&
+      params.maxProtocol >= MIN_LEGACY_PROTOCOL
+    ) {
+      protocol = MIN_LEGACY_PROTOCOL
+    } else {
+      return failHandshake(
+        conn,
+        id,
+        GatewayError.invalidRequest("protocol mismatch", {
+          code: "PROTOCOL_MISMATCH",
+          expectedProtocol: PROTOCOL_VERSION,
+          minProtocol: params.minProtocol,
+          maxProtocol: params.maxProtocol
+        }),
+        CloseCode.protocol
+      )
+    }
+    conn.phase = "authenticating"
+    const fiber = runFork(
+      auth.authenticate({
+        auth: params.auth,
+        clientIp: conn.ip,
+        isLoopback: conn.isLoopback,
+        hasOrigin: conn.hasOrigin
+      })
+    )
+    fiber.addObserver((exit) => {
+      if (conn.ws.readyState !== conn.ws.OPEN) return
+      if (Exit.isSuccess(exit)) {
+        conn.phase = "handshake"
+        return completeHandshake(conn, id, params, protocol, exit.value.method)
+      }
+      const err = Cause.failureOption(exit.cause)
+      const error = Option.isSome(err) ? err.value : GatewayError.unavailable("authentication failed unexpectedly")
+      runFork(
+        Effect.logWarning(`auth failed for ${conn.ip} (${params.client.id}): ${error.detailCode ?? error.code}`)
+      )
+      failHandshake(conn, id, error, CloseCode.policy)
+    })
+  }
+
+  const onRequest = (conn: Conn, id: string, method: string, params: unknown) => {
+    const ctxBase = conn.ctx!
+    const ctx: CallContext = {
+      ...ctxBase,
+      interim: (payload) => Effect.sync(() => send(conn, { type: "res", id, ok: true, payload }))
+    }
+    const fiber = runFork(dispatcher.dispatch(ctx, method, params))
+    if (fiber.unsafePoll() === null) conn.inflight.add(fiber)
+    fiber.addObserver((exit) => {
+      conn.inflight.delete(fiber)
+      if (Exit.isSuccess(exit)) return send(conn, { type: "res", id, ok: true, payload: exit.value })
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isSome(failure)) return send(conn, errorFrame(id, failure.value))
+      if (Cause.isInterruptedOnly(exit.cause)) {
+        return send(conn, errorFrame(id, GatewayError.unavailable("request interrupted: gateway shutting down")))
+      }
+      runFork(Effect.logError(`method ${method} crashed`, exit.cause))
+      send(conn, errorFrame(id, GatewayError.unavailable(`internal error in ${method}`)))
+    })
+  }
+
+  const onMessage = (conn: Conn, data: RawData, isBinary: boolean) => {
+    if (conn.phase === "closed") return
+    if (conn.phase === "authenticating") {
+      return send(conn, errorFrame("", GatewayError.invalidRequest("handshake in progress: wait for the connect response")))
+    }
+    let frame: unknown
+    try {
+      if (isBinary) throw new Error("binary frames are not supported")
+      frame = JSON.parse(data.toString())
+    } catch {
+      const error = GatewayError.invalidRequest("invalid frame: not a JSON text frame")
+      if (conn.phase === "handshake") return failHandshake(conn, "", error, CloseCode.policy)
+      return send(conn, errorFrame("", error))
+    }
+    const decoded = decodeRequestFrame(frame)
+    const rawId =
+      typeof frame === "object" && frame !== null && typeof (frame as { id?: unknown }).id === "string"
+        ? (frame as { id: string }).id
+        : ""
+    if (decoded._tag === "Left") {
+      const error = GatewayError.invalidRequest(
+        conn.phase === "handshake"
+          ? "invalid handshake: first request must be connect"
+          : 'invalid frame: expected {"type":"req","id":string,"method":string,"params"?:any}'
+      )
+      if (conn.phase === "handshake") return failHandshake(conn, rawId, error, CloseCode.policy)
+      return send(conn, errorFrame(rawId, error))
+    }
+    const req = decoded.right
+    if (conn.phase === "handshake") {
+      if (req.method !== "connect") {
+        return failHandshake(
+          conn,
+          req.id,
+          GatewayError.invalidRequest("invalid handshake: first request must be connect"),
+          CloseCode.policy
+        )
+      }
+      return onConnect(conn, req.id, req.params)
+    }
+    if (req.method === "connect") {
+      return send(conn, errorFrame(req.id, GatewayError.invalidRequest("already connected: connect is sent once")))
+    }
+    if (shuttingDown) {
+      return send(conn, errorFrame(req.id, GatewayError.unavailable("gateway shutting down")))
+    }
+    onRequest(conn, req.id, req.method, req.params)
+  }
+
+  const onClose = (conn: Conn) => {
+    const wasReady = conn.ctx !== undefined
+    conn.phase = "closed"
+    if (conn.handshakeTimer) clearTimeout(conn.handshakeTimer)
+    conns.delete(conn)
+    for (const f of conn.inflight) runFork(Fiber.interrupt(f))
+    runFork(
+      Effect.gen(function* () {
+        if (!wasReady) return yield* state.countConnection("pending", -1)
+        yield* state.countConnection(conn.role === "node" ? "nodes" : "operators", -1)
+        yield* presence.remove(presenceKey(conn))
+        yield* Effect.logInfo(`disconnected ${conn.connId}`)
+      })
+    )
+  }
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_PREAUTH_PAYLOAD,
+    perMessageDeflate: false,
+    clientTracking: false
+  })
+
+  const onConnection = (ws: WebSocket, req: http.IncomingMessage) => {
+    const remote = req.socket.remoteAddress
+    const conn: Conn = {
+      connId: randomUUID(),
+      ws,
+      ip: normalizeIp(remote),
+      isLoopback: isLoopbackAddress(remote),
+      hasOrigin: req.headers.origin !== undefined,
+      phase: "handshake",
+      role: "operator",
+      scopes: [],
+      client: undefined,
+      seq: 0,
+      inflight: new Set(),
+      handshakeTimer: undefined,
+      ctx: undefined
+    }
+    conns.add(conn)
+    runFork(state.countConnection("pending", 1))
+    conn.handshakeTimer = setTimeout(() => {
+      if (conn.phase !== "ready") {
+        conn.phase = "closed"
+        closeConn(conn, CloseCode.policy, "handshake timeout")
+      }
+    }, handshakeTimeoutMs)
+    ws.on("message", (data, isBinary) => onMessage(conn, data, isBinary))
+    ws.on("close", () => onClose(conn))
+    ws.on("error", () => {
+      // ws closes the socket itself (1009 for an oversized frame, 1002 for a bad one).
+    })
+    send(conn, { type: "event", event: "connect.challenge", payload: { nonce: randomUUID(), ts: Date.now() } })
+  }
+
+  const json = (res: http.ServerResponse, status: number, body: unknown) => {
+    const text = JSON.stringify(body)
+    res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
+    res.end(text)
+  }
+
+  const onHttp = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (hasTokenQuery(req.url)) {
+      return json(res, 400, {
+        ok: false,
+        error: "credentials are never accepted in a URL query string: send them in the connect frame (links carry #token= in the fragment)"
+      })
+    }
+    const pathname = (req.url ?? "/").split("?")[0]
+    if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { ok: false, error: "method not allowed" })
+    switch (pathname) {
+      case "/health":
+      case "/healthz":
+        return json(res, 200, { ok: true, status: "live" })
+      case "/ready":
+      case "/readyz":
+        return shuttingDown
+          ? json(res, 503, { ok: false, status: "shutting-down" })
+          : json(res, 200, { ok: true, status: "ready" })
+      default:
+        return json(res, 404, { ok: false, error: "not found" })
+    }
+  }
+
+  const onUpgrade = (req: http.IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
+    const reject = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
+    }
+    if (shuttingDown) return reject(503, "gateway shutting down")
+    if (hasTokenQuery(req.url)) return reject(400, "credentials are never accepted in a URL query string")
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req))
+  }
+
+  // Listen: the first host must bind; further ones (::1 beside 127.0.0.1) are best effort.
+  const servers: Array<http.Server> = []
+  const listeners: Array<Listener> = []
+  let port = portChoice.port
+  for (const [i, host] of plan.hosts.entries()) {
+    const server = http.createServer({ keepAliveTimeout: 5_000 }, onHttp)
+    server.on("upgrade", onUpgrade)
+    server.on("clientError", (_err, socket) => socket.destroy())
+    const bound = yield* listen(server, host, port).pipe(Effect.either)
+    if (bound._tag === "Left") {
+      const e = bound.left
+      if (i === 0) {
+        const why =
+          e.code === "EADDRINUSE"
+            ? `port ${port} on ${host} is already in use (another Gateway?): stop it, or choose another port with --port, CLAWGATE_GATEWAY_PORT or gateway.port (now from ${portChoice.source})`
+            : e.code === "EADDRNOTAVAIL"
+              ? `cannot listen on ${host}: this host has no such address (check gateway.bind / gateway.customBindHost)`
+              : e.code === "EACCES"
+                ? `no permission to listen on ${host}:${port}: use a port above 1023`
+                : `cannot listen on ${host}:${port}: ${e.message}`
+        return yield* new GatewayStartError({ message: why })
+      }
+      yield* Effect.logDebug(`not listening on ${host}: ${e.code ?? e.message}`)
+      continue
+    }
+    port = bound.right
+    servers.push(server)
+    listeners.push({ host, port })
+  }
+
+  // Generated only once the port is ours, so a failed start leaves no token nobody saw.
+  if (resolvedAuth.mode === "token" && resolvedAuth.token === undefined) {
+    const token = randomBytes(32).toString("base64url")
+    yield* config
+      .update((raw) => {
+        const gw = (raw.gateway ?? {}) as Record<string, unknown>
+        const a = (gw.auth ?? {}) as Record<string, unknown>
+        return { ...raw, gateway: { ...gw, auth: { ...a, mode: "token", token } } }
+      })
+      .pipe(
+        Effect.mapError(
+          (e) => new GatewayStartError({ message: `cannot store the generated gateway token: ${e.message}` })
+        )
+      )
+    generatedToken = token
+    resolvedAuth = yield* auth.resolved.pipe(Effect.mapError((e) => new GatewayStartError({ message: e.message })))
+  }
+
+  const primary = listeners[0]!
+  const url = `ws://${hostForUrl(primary.host === "0.0.0.0" ? "127.0.0.1" : primary.host)}:${port}`
+  yield* state.setServing({ bind: bindMode, port, listeners, authMode: resolvedAuth.mode })
+
+  // Events from services fan out to the connections allowed to see them.
+  const subscription = yield* bus.subscribe
+  yield* Effect.forkScoped(
+    Effect.forever(
+      Effect.gen(function* () {
+        const ev: GatewayEvent = yield* Queue.take(subscription)
+        const sv = yield* versions
+        for (const conn of conns) {
+          if (conn.phase !== "ready") continue
+          if (ev.connId !== undefined && ev.connId !== conn.connId) continue
+          const role = ev.role ?? "operator"
+          if (role !== "all" && role !== conn.role) continue
+          sendEvent(conn, ev.event, ev.payload, sv)
+        }
+      })
+    )
+  )
+
+  // One timer ticks every connection.
+  yield* Effect.forkScoped(
+    Effect.sync(() => {
+      const ts = Date.now()
+      for (const conn of conns) if (conn.phase === "ready") sendEvent(conn, "tick", { ts })
+    }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(tickIntervalMs))), Effect.delay(Duration.millis(tickIntervalMs)))
+  )
+
+  // Graceful shutdown: refuse new work, tell everyone, answer what is in flight, then close.
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function* () {
+      shuttingDown = true
+      for (const server of servers) server.close()
+      for (const conn of conns) if (conn.phase === "ready") sendEvent(conn, "shutdown", { reason: "gateway stopping", restartExpectedMs: null })
+      const pending = () => [...conns].flatMap((c) => [...c.inflight])
+      yield* Effect.forEach(pending(), (f) => Fiber.await(f), { discard: true, concurrency: "unbounded" }).pipe(
+        Effect.timeout(Duration.millis(DRAIN_TIMEOUT_MS)),
+        Effect.ignore
+      )
+      yield* Effect.forEach(pending(), (f) => Fiber.interrupt(f), { discard: true })
+      // Let the answers leave before the close frame.
+      for (const conn of conns) conn.phase = "closed"
+      for (const conn of [...conns]) closeConn(conn, CloseCode.serviceRestart, "gateway shutting down")
+      yield* Effect.forEach(servers, closeServer, { discard: true })
+      wss.close()
+      yield* Effect.logInfo("gateway stopped")
+    })
+  )
+
+  yield* Effect.logInfo(
+    `gateway listening on ${listeners.map((l) => `ws://${hostForUrl(l.host)}:${l.port}`).join(", ")} (bind ${bindMode}, auth ${resolvedAuth.mode}, port from ${portChoice.source})`
+  )
+
+  return GatewayServer.of({ bind: bindMode, port, listeners, url, generatedToken })
+})
+
+export const GatewayServerLive = Layer.scoped(GatewayServer, makeGatewayServer)

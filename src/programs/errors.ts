@@ -1,0 +1,74 @@
+/**
+ * How a program's failure reaches the user: one message that says what went
+ * wrong, where (target and where it came from) and what to do, and an exit
+ * code a script can trust.
+ */
+import { Data } from "effect"
+import { GatewayError } from "../protocol/errors.js"
+import { ConfigError } from "../services/Config.js"
+import { GatewayClientError } from "../services/GatewayClient.js"
+import { GatewayStartError } from "../services/GatewayServer.js"
+
+export const ExitCode = {
+  ok: 0,
+  /** The Gateway answered the request with an error. */
+  gatewayError: 1,
+  /** Bad flags, bad config, bad target: fix the input. */
+  usage: 2,
+  /** The Gateway could not be reached, or the connection dropped or timed out. */
+  unreachable: 3,
+  /** The Gateway refused the credential, or its certificate did not match the pin. */
+  auth: 4
+} as const
+
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+export type ProgramError = GatewayError | GatewayClientError | ConfigError | GatewayStartError | UsageError
+
+export interface Failure {
+  readonly exitCode: number
+  readonly message: string
+  readonly json: Record<string, unknown>
+}
+
+export const describeFailure = (e: unknown): Failure => {
+  if (e instanceof GatewayClientError) {
+    const exitCode =
+      e.reason === "Target"
+        ? ExitCode.usage
+        : e.reason === "Auth" || e.reason === "TlsPin"
+          ? ExitCode.auth
+          : ExitCode.unreachable
+    return {
+      exitCode,
+      message: e.message,
+      json: {
+        ok: false,
+        error: {
+          kind: e.reason,
+          message: e.message,
+          ...(e.target ? { target: e.target } : {}),
+          ...(e.error ? { gateway: e.error.toShape() } : {})
+        }
+      }
+    }
+  }
+  if (e instanceof GatewayError) {
+    return {
+      exitCode: ExitCode.gatewayError,
+      message: `the Gateway answered ${e.code}: ${e.message}`,
+      json: { ok: false, error: e.toShape() }
+    }
+  }
+  if (e instanceof ConfigError) {
+    return { exitCode: ExitCode.usage, message: e.message, json: { ok: false, error: { kind: "Config", message: e.message, path: e.path, issues: e.issues ?? [] } } }
+  }
+  if (e instanceof GatewayStartError) {
+    return { exitCode: ExitCode.usage, message: e.message, json: { ok: false, error: { kind: "Start", message: e.message } } }
+  }
+  if (e instanceof UsageError) {
+    return { exitCode: ExitCode.usage, message: e.message, json: { ok: false, error: { kind: "Usage", message: e.message } } }
+  }
+  const message = e instanceof Error ? e.message : String(e)
+  return { exitCode: ExitCode.gatewayError, message, json: { ok: false, error: { kind: "Internal", message } } }
+}

@@ -1,0 +1,77 @@
+/**
+ * The read-only programs: `health`, `status [--deep]`, `gateway health`,
+ * `gateway status`, `gateway call`. Each is written once against
+ * GatewayClient and runs unchanged against a local, remote or fake Gateway.
+ */
+import { Effect, Either } from "effect"
+import { Config } from "../services/Config.js"
+import { GatewayClient, type RequestOptions, type ServerInfo, type TargetInfo } from "../services/GatewayClient.js"
+
+export interface HealthReport {
+  readonly target: TargetInfo
+  readonly latencyMs: number
+  readonly health: unknown
+}
+
+export const health = Effect.gen(function* () {
+  const client = yield* GatewayClient
+  yield* client.connect
+  const started = performance.now()
+  const payload = yield* client.request("health")
+  return { target: client.target, latencyMs: Math.round((performance.now() - started) * 10) / 10, health: payload } satisfies HealthReport
+})
+
+export interface GatewayStatusReport {
+  readonly target: TargetInfo
+  readonly reachable: boolean
+  readonly server?: ServerInfo
+  readonly error?: string
+  readonly status?: unknown
+}
+
+/** `gateway status`: can the Gateway be reached, who is it, and its `status`. */
+export const gatewayStatus = Effect.gen(function* () {
+  const client = yield* GatewayClient
+  const connected = yield* Effect.either(client.connect)
+  if (Either.isLeft(connected)) {
+    return { target: client.target, reachable: false, error: connected.left.message } satisfies GatewayStatusReport
+  }
+  const status = yield* client.request("status")
+  return { target: client.target, reachable: true, server: connected.right, status } satisfies GatewayStatusReport
+})
+
+export interface StatusReport extends GatewayStatusReport {
+  readonly config: { readonly path: string; readonly mode: string; readonly stateDir: string }
+  readonly health?: unknown
+  readonly presence?: unknown
+  readonly latencyMs?: number
+}
+
+/** `status [--deep]`: local configuration plus the Gateway's own view; `--deep` adds health and presence. */
+export const status = (deep: boolean) =>
+  Effect.gen(function* () {
+    const config = yield* Config
+    const cfg = yield* config.current
+    const base = yield* gatewayStatus
+    const report: StatusReport = {
+      ...base,
+      config: { path: config.paths.configPath, mode: cfg.gateway?.mode ?? "local", stateDir: config.paths.stateDir }
+    }
+    if (!deep || !base.reachable) return report
+    const client = yield* GatewayClient
+    const started = performance.now()
+    const [healthPayload, presence] = yield* Effect.all([client.request("health"), client.request("system-presence")], {
+      concurrency: "unbounded"
+    })
+    return { ...report, health: healthPayload, presence, latencyMs: Math.round((performance.now() - started) * 10) / 10 }
+  })
+
+export interface CallOptions extends RequestOptions {
+  readonly params?: unknown
+}
+
+export const call = (method: string, options: CallOptions = {}) =>
+  Effect.gen(function* () {
+    const client = yield* GatewayClient
+    return yield* client.request(method, options.params, options)
+  })

@@ -1,0 +1,79 @@
+/** Human-readable output for the programs; `--json` prints their results as they are. */
+import type { GatewayStatusReport, HealthReport, StatusReport } from "./probe.js"
+
+type Json = Record<string, unknown>
+const obj = (v: unknown): Json => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : {})
+
+export const formatDuration = (ms: number): string => {
+  if (!Number.isFinite(ms) || ms < 0) return "?"
+  const s = Math.floor(ms / 1000)
+  if (s < 60) return `${s}s`
+  const m = Math.floor(s / 60)
+  if (m < 60) return `${m}m ${s % 60}s`
+  const h = Math.floor(m / 60)
+  if (h < 48) return `${h}h ${m % 60}m`
+  return `${Math.floor(h / 24)}d ${h % 24}h`
+}
+
+const where = (t: { url: string; urlSource: string }) => `${t.url} (${t.urlSource})`
+
+export const renderHealth = (r: HealthReport): string => {
+  const h = obj(r.health)
+  const gw = obj(h.gateway)
+  const conns = obj(gw.connections)
+  const channels = Array.isArray(h.channelOrder) ? (h.channelOrder as Array<string>) : Object.keys(obj(h.channels))
+  const agents = Array.isArray(h.agents) ? (h.agents as Array<Json>).map((a) => String(a.agentId ?? "?")) : []
+  const lines = [`Gateway ${where(r.target)}: ${h.ok === false ? "UNHEALTHY" : "healthy"} (${r.latencyMs} ms)`]
+  const facts: Array<string> = []
+  if (gw.version) facts.push(`version ${gw.version}`)
+  if (typeof gw.uptimeMs === "number") facts.push(`uptime ${formatDuration(gw.uptimeMs)}`)
+  if (typeof conns.operators === "number") facts.push(`operators ${conns.operators}`)
+  if (typeof conns.nodes === "number") facts.push(`nodes ${conns.nodes}`)
+  if (facts.length) lines.push(`  ${facts.join(" · ")}`)
+  lines.push(`  channels: ${channels.length ? channels.join(", ") : "none configured"}`)
+  if (agents.length) lines.push(`  agents: ${agents.join(", ")}`)
+  return lines.join("\n")
+}
+
+export const renderGatewayStatus = (r: GatewayStatusReport): string => {
+  const lines = [`Target:    ${where(r.target)}`]
+  if (!r.reachable || !r.server) {
+    lines.push(`Reachable: no — ${r.error ?? "unknown error"}`)
+    return lines.join("\n")
+  }
+  const s = r.server
+  lines.push(
+    `Reachable: yes (handshake ${s.connectMs} ms) · server ${s.version} · protocol ${s.protocol} · auth ${s.authMethod ?? "?"}`
+  )
+  const st = obj(r.status)
+  const gw = obj(st.gateway)
+  const conns = obj(st.connections)
+  const listeners = Array.isArray(gw.listeners)
+    ? (gw.listeners as Array<Json>).map((l) => `${String(l.host).includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(", ")
+    : undefined
+  const facts: Array<string> = []
+  if (gw.bind) facts.push(`bind ${gw.bind}`)
+  if (listeners) facts.push(`listening ${listeners}`)
+  if (typeof st.uptimeMs === "number") facts.push(`uptime ${formatDuration(st.uptimeMs)}`)
+  if (typeof conns.operators === "number") facts.push(`operators ${conns.operators}, nodes ${conns.nodes ?? 0}`)
+  if (facts.length) lines.push(`Gateway:   ${facts.join(" · ")}`)
+  return lines.join("\n")
+}
+
+export const renderStatus = (r: StatusReport): string => {
+  const lines = [`Config:    ${r.config.path} (mode ${r.config.mode})`, renderGatewayStatus(r)]
+  if (r.health !== undefined) {
+    const h = obj(r.health)
+    const channels = Array.isArray(h.channelOrder) ? (h.channelOrder as Array<string>) : []
+    lines.push(`Health:    ${h.ok === false ? "UNHEALTHY" : "ok"} (${r.latencyMs} ms) · channels: ${channels.length ? channels.join(", ") : "none"}`)
+  }
+  if (Array.isArray(r.presence)) {
+    lines.push(`Presence:  ${r.presence.length} entr${r.presence.length === 1 ? "y" : "ies"}`)
+    for (const p of r.presence as Array<Json>) {
+      lines.push(`  - ${p.text ?? p.host ?? p.key ?? "?"}${p.ip ? ` from ${p.ip}` : ""}${Array.isArray(p.roles) ? ` [${(p.roles as Array<string>).join(",")}]` : ""}`)
+    }
+  }
+  return lines.join("\n")
+}
+
+export const renderValue = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v, null, 2))

@@ -1,0 +1,205 @@
+/**
+ * The wire: frames, the connect/hello handshake and errors of the OpenClaw
+ * Gateway protocol 4. Shared by the server and every client.
+ *
+ * Decoding is strict about the types of the fields it knows and tolerant of
+ * fields it does not (Schema structs ignore excess properties by default), so
+ * newer OpenClaw clients that send extra fields still connect.
+ */
+import { Schema } from "effect"
+
+export const PROTOCOL_VERSION = 4
+/** The oldest protocol accepted, for probes and node clients only. */
+export const MIN_LEGACY_PROTOCOL = 3
+
+export const MAX_PREAUTH_PAYLOAD = 64 * 1024
+export const MAX_PAYLOAD = 26_214_400
+export const MAX_BUFFERED_BYTES = 52_428_800
+export const DEFAULT_TICK_INTERVAL_MS = 30_000
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
+
+/** WebSocket close codes used by the Gateway and its clients. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  protocol: 1002,
+  policy: 1008,
+  tooBig: 1009,
+  serviceRestart: 1012,
+  tryAgainLater: 1013,
+  tickTimeout: 4000
+} as const
+
+export const ErrorCode = Schema.Literal(
+  "INVALID_REQUEST",
+  "NOT_PAIRED",
+  "NOT_LINKED",
+  "UNAVAILABLE",
+  "AGENT_TIMEOUT",
+  "FORBIDDEN",
+  "RATE_LIMITED"
+)
+export type ErrorCode = typeof ErrorCode.Type
+
+export const ErrorShape = Schema.Struct({
+  code: Schema.String,
+  message: Schema.String,
+  details: Schema.optional(Schema.Unknown),
+  retryable: Schema.optional(Schema.Boolean),
+  retryAfterMs: Schema.optional(Schema.Number)
+})
+export type ErrorShape = typeof ErrorShape.Type
+
+export const RequestFrame = Schema.Struct({
+  type: Schema.Literal("req"),
+  id: Schema.String,
+  method: Schema.String,
+  params: Schema.optional(Schema.Unknown)
+})
+export type RequestFrame = typeof RequestFrame.Type
+
+export const ResponseFrame = Schema.Struct({
+  type: Schema.Literal("res"),
+  id: Schema.String,
+  ok: Schema.Boolean,
+  payload: Schema.optional(Schema.Unknown),
+  error: Schema.optional(ErrorShape)
+})
+export type ResponseFrame = typeof ResponseFrame.Type
+
+export const StateVersion = Schema.Struct({
+  presence: Schema.Number,
+  health: Schema.Number
+})
+export type StateVersion = typeof StateVersion.Type
+
+export const EventFrame = Schema.Struct({
+  type: Schema.Literal("event"),
+  event: Schema.String,
+  payload: Schema.optional(Schema.Unknown),
+  seq: Schema.optional(Schema.Number),
+  stateVersion: Schema.optional(StateVersion)
+})
+export type EventFrame = typeof EventFrame.Type
+
+export const Frame = Schema.Union(RequestFrame, ResponseFrame, EventFrame)
+export type Frame = typeof Frame.Type
+
+export const Role = Schema.Literal("operator", "node")
+export type Role = typeof Role.Type
+
+export const ClientInfo = Schema.Struct({
+  id: Schema.String,
+  version: Schema.String,
+  platform: Schema.String,
+  mode: Schema.String,
+  displayName: Schema.optional(Schema.String),
+  deviceFamily: Schema.optional(Schema.String),
+  modelIdentifier: Schema.optional(Schema.String),
+  instanceId: Schema.optional(Schema.String)
+})
+export type ClientInfo = typeof ClientInfo.Type
+
+export const ConnectAuth = Schema.Struct({
+  token: Schema.optional(Schema.String),
+  password: Schema.optional(Schema.String),
+  deviceToken: Schema.optional(Schema.String)
+})
+export type ConnectAuth = typeof ConnectAuth.Type
+
+export const DeviceProof = Schema.Struct({
+  id: Schema.String,
+  publicKey: Schema.String,
+  signature: Schema.String,
+  signedAt: Schema.Number,
+  nonce: Schema.optional(Schema.String)
+})
+export type DeviceProof = typeof DeviceProof.Type
+
+const Int = Schema.Number.pipe(Schema.int())
+
+export const ConnectParams = Schema.Struct({
+  minProtocol: Int,
+  maxProtocol: Int,
+  client: ClientInfo,
+  role: Schema.optional(Role),
+  scopes: Schema.optional(Schema.Array(Schema.String)),
+  caps: Schema.optional(Schema.Array(Schema.String)),
+  commands: Schema.optional(Schema.Array(Schema.String)),
+  permissions: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Boolean })),
+  auth: Schema.optional(ConnectAuth),
+  device: Schema.optional(DeviceProof),
+  locale: Schema.optional(Schema.String),
+  userAgent: Schema.optional(Schema.String)
+})
+export type ConnectParams = typeof ConnectParams.Type
+
+export const Scope = Schema.Literal(
+  "operator.read",
+  "operator.write",
+  "operator.admin",
+  "operator.pairing",
+  "operator.approvals"
+)
+export type Scope = typeof Scope.Type
+export const ALL_SCOPES: ReadonlyArray<Scope> = Scope.literals
+
+export interface SessionDefaults {
+  readonly defaultAgentId: string
+  readonly mainKey: string
+  readonly mainSessionKey: string
+}
+
+export interface HelloOk {
+  readonly type: "hello-ok"
+  readonly protocol: number
+  readonly server: { readonly version: string; readonly connId: string; readonly host?: string }
+  readonly features: { readonly methods: ReadonlyArray<string>; readonly events: ReadonlyArray<string> }
+  readonly snapshot: {
+    readonly presence: ReadonlyArray<unknown>
+    readonly health: unknown
+    readonly stateVersion: StateVersion
+    readonly uptimeMs: number
+    readonly sessionDefaults: SessionDefaults
+  }
+  readonly auth: {
+    readonly method: string
+    readonly role: Role
+    readonly scopes: ReadonlyArray<string>
+    readonly deviceToken?: string
+  }
+  readonly policy: {
+    readonly maxPayload: number
+    readonly maxBufferedBytes: number
+    readonly tickIntervalMs: number
+  }
+}
+
+export const HelloOkSchema = Schema.Struct({
+  type: Schema.Literal("hello-ok"),
+  protocol: Schema.Number,
+  server: Schema.Struct({ version: Schema.String, connId: Schema.String }),
+  features: Schema.optional(
+    Schema.Struct({ methods: Schema.Array(Schema.String), events: Schema.Array(Schema.String) })
+  ),
+  auth: Schema.optional(
+    Schema.Struct({
+      method: Schema.optional(Schema.String),
+      role: Schema.optional(Schema.String),
+      scopes: Schema.optional(Schema.Array(Schema.String)),
+      deviceToken: Schema.optional(Schema.String)
+    })
+  ),
+  policy: Schema.optional(
+    Schema.Struct({
+      maxPayload: Schema.optional(Schema.Number),
+      maxBufferedBytes: Schema.optional(Schema.Number),
+      tickIntervalMs: Schema.optional(Schema.Number)
+    })
+  )
+})
+
+export const decodeFrame = Schema.decodeUnknownEither(Frame)
+export const decodeRequestFrame = Schema.decodeUnknownEither(RequestFrame)
+export const decodeConnectParams = Schema.decodeUnknownEither(ConnectParams, { errors: "all" })
+export const decodeHelloOk = Schema.decodeUnknownEither(HelloOkSchema)

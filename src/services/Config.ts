@@ -1,0 +1,55 @@
+/**
+ * Config: where the configuration file and the state directory are, and the
+ * validated configuration itself. Reads are cheap (re-parsed only when the
+ * file changed), so a credential edited in the file applies to the next
+ * connection without a restart; writes are validated first and atomic.
+ */
+import { Context, Data, type Effect } from "effect"
+import type { ClawgateConfig, ConfigIssue } from "../config/schema.js"
+
+export interface ConfigPaths {
+  readonly configPath: string
+  readonly stateDir: string
+  /** Which setting chose the config path, for error messages. */
+  readonly configPathSource: "CLAWGATE_CONFIG_PATH" | "CLAWGATE_STATE_DIR" | "default"
+}
+
+/** The environment variables the Gateway and CLI read, already resolved. */
+export interface ConfigEnv {
+  readonly port?: { readonly value: string; readonly name: string } | undefined
+  readonly token?: { readonly value: string; readonly name: string } | undefined
+  readonly password?: { readonly value: string; readonly name: string } | undefined
+}
+
+export interface ConfigFileState {
+  readonly exists: boolean
+  /** The file as parsed, before validation (what `set` edits). */
+  readonly raw: Record<string, unknown>
+  readonly config: ClawgateConfig
+}
+
+export class ConfigError extends Data.TaggedError("ConfigError")<{
+  readonly reason: "Parse" | "Invalid" | "Io" | "Key"
+  readonly path: string
+  readonly message: string
+  readonly issues?: ReadonlyArray<ConfigIssue>
+}> {}
+
+export interface ConfigService {
+  readonly paths: ConfigPaths
+  readonly env: ConfigEnv
+  /** Reads and validates the file now. A missing file is an empty config. */
+  readonly load: Effect.Effect<ConfigFileState, ConfigError>
+  /** The validated config, re-read only when the file changed since the last read. */
+  readonly current: Effect.Effect<ClawgateConfig, ConfigError>
+  /**
+   * Applies `edit` to the raw file, validates the result and writes it
+   * atomically (0600, write then rename). Nothing is written when the result is
+   * invalid or the current file cannot be parsed.
+   */
+  readonly update: (
+    edit: (raw: Record<string, unknown>) => Record<string, unknown>
+  ) => Effect.Effect<ClawgateConfig, ConfigError>
+}
+
+export class Config extends Context.Tag("clawgate/Config")<Config, ConfigService>() {}

@@ -1,0 +1,33 @@
+/**
+ * Dispatcher: the one place a method call is checked and run. The WebSocket
+ * transport and the in-process (local) client both enter here, so a call
+ * behaves the same whether it came over the wire or not.
+ */
+import { Context, type Effect } from "effect"
+import type { GatewayError } from "../protocol/errors.js"
+import type { ClientInfo, Role } from "../protocol/frames.js"
+
+export interface CallContext {
+  readonly connId: string
+  readonly role: Role
+  readonly scopes: ReadonlyArray<string>
+  readonly client?: ClientInfo | undefined
+  readonly clientIp?: string | undefined
+  /**
+   * Sends an interim response on the same request id (e.g. `{status:"accepted"}`)
+   * before the final one. A no-op where the caller cannot receive one.
+   */
+  readonly interim: (payload: unknown) => Effect.Effect<void>
+}
+
+export type MethodHandler = (params: unknown, ctx: CallContext) => Effect.Effect<unknown, GatewayError>
+
+export interface DispatcherService {
+  /** The methods served, as advertised in `hello-ok.features.methods`. */
+  readonly methods: ReadonlyArray<string>
+  readonly events: ReadonlyArray<string>
+  /** Checks role and scope, validates nothing else, runs the handler. */
+  readonly dispatch: (ctx: CallContext, method: string, params: unknown) => Effect.Effect<unknown, GatewayError>
+}
+
+export class Dispatcher extends Context.Tag("clawgate/Dispatcher")<Dispatcher, DispatcherService>() {}

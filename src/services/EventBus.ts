@@ -1,0 +1,26 @@
+/**
+ * EventBus: Gateway events (`presence`, `health`, `shutdown`, ...) published by
+ * services and fanned out by the transport to the connections allowed to see
+ * them. Services never know about sockets.
+ */
+import { Effect, PubSub, type Queue, type Scope } from "effect"
+import type { Role } from "../protocol/frames.js"
+
+export interface GatewayEvent {
+  readonly event: string
+  readonly payload?: unknown
+  /** Only connections of this role receive it (default: operators). */
+  readonly role?: Role | "all"
+  /** Only this connection receives it. */
+  readonly connId?: string
+}
+
+export class EventBus extends Effect.Service<EventBus>()("clawgate/EventBus", {
+  scoped: Effect.gen(function* () {
+    const hub = yield* Effect.acquireRelease(PubSub.unbounded<GatewayEvent>(), PubSub.shutdown)
+    return {
+      publish: (event: GatewayEvent): Effect.Effect<void> => Effect.asVoid(PubSub.publish(hub, event)),
+      subscribe: PubSub.subscribe(hub) as Effect.Effect<Queue.Dequeue<GatewayEvent>, never, Scope.Scope>
+    }
+  })
+}) {}

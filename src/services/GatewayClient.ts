@@ -1,0 +1,64 @@
+/**
+ * GatewayClient: how a program talks to a Gateway. Programs are written once
+ * against this tag; the layer decides whether the Gateway is in this process
+ * (Local), across a WebSocket (Remote) or a fake (Test).
+ */
+import { Context, Data, type Effect, type Stream } from "effect"
+import type { GatewayError } from "../protocol/errors.js"
+import type { EventFrame } from "../protocol/frames.js"
+
+export interface RequestOptions {
+  /** Wait past an interim `{status:"accepted"}` reply for the final one. */
+  readonly expectFinal?: boolean | undefined
+  /** Per-request timeout; default 10 s (30 s with expectFinal). */
+  readonly timeoutMs?: number | undefined
+}
+
+export interface TargetInfo {
+  /** `ws://127.0.0.1:18789`, `wss://gw.example:443`, `in-process`, ... */
+  readonly url: string
+  /** Where the URL came from: `--url`, `gateway.remote.url`, `local (port from gateway.port)`, ... */
+  readonly urlSource: string
+  readonly mode: "local" | "remote" | "in-process" | "test"
+  /** Where the credential came from (`--token`, `gateway.remote.token`, env name), if any. */
+  readonly authSource?: string | undefined
+}
+
+export interface ServerInfo {
+  readonly version: string
+  readonly protocol: number
+  readonly connId: string
+  readonly methods: ReadonlyArray<string>
+  readonly authMethod?: string | undefined
+  readonly scopes: ReadonlyArray<string>
+  readonly tickIntervalMs: number
+  /** Milliseconds from opening the socket to hello-ok. */
+  readonly connectMs: number
+}
+
+export class GatewayClientError extends Data.TaggedError("GatewayClientError")<{
+  readonly reason: "Target" | "Connect" | "Auth" | "Handshake" | "Timeout" | "Closed" | "TlsPin"
+  readonly message: string
+  readonly target?: TargetInfo | undefined
+  /** The Gateway's own error, when it sent one. */
+  readonly error?: GatewayError | undefined
+}> {}
+
+export interface GatewayClientService {
+  readonly target: TargetInfo
+  /**
+   * Connects (once; later calls share the connection) and returns what the
+   * Gateway said in hello-ok. `request` connects by itself; call this to
+   * probe reachability or to read the server's facts.
+   */
+  readonly connect: Effect.Effect<ServerInfo, GatewayClientError>
+  readonly request: (
+    method: string,
+    params?: unknown,
+    options?: RequestOptions
+  ) => Effect.Effect<unknown, GatewayError | GatewayClientError>
+  /** Events pushed by the Gateway after the handshake. */
+  readonly events: Stream.Stream<EventFrame>
+}
+
+export class GatewayClient extends Context.Tag("clawgate/GatewayClient")<GatewayClient, GatewayClientService>() {}

@@ -1,0 +1,82 @@
+/**
+ * Health: the `health` snapshot. Answering `health` reads a cached snapshot;
+ * a background fiber refreshes it, so a probe never waits on the work.
+ */
+import { Duration, Effect, Ref, Schedule } from "effect"
+import { EventBus } from "./EventBus.js"
+import { GatewayState } from "./GatewayState.js"
+import { Presence } from "./Presence.js"
+
+export interface HealthSnapshot {
+  readonly ok: boolean
+  readonly ts: number
+  readonly durationMs: number
+  readonly channels: Record<string, unknown>
+  readonly channelOrder: ReadonlyArray<string>
+  readonly channelLabels: Record<string, string>
+  readonly heartbeatSeconds: number
+  readonly defaultAgentId: string
+  readonly agents: ReadonlyArray<{ readonly agentId: string; readonly isDefault: boolean }>
+  readonly sessions: { readonly count: number; readonly recent: ReadonlyArray<unknown> }
+  readonly gateway: {
+    readonly version: string
+    readonly uptimeMs: number
+    readonly connections: { readonly operators: number; readonly nodes: number }
+    readonly presence: number
+  }
+}
+
+export const HEALTH_REFRESH = Duration.seconds(60)
+
+export class Health extends Effect.Service<Health>()("clawgate/Health", {
+  scoped: Effect.gen(function* () {
+    const state = yield* GatewayState
+    const presence = yield* Presence
+    const bus = yield* EventBus
+
+    const compute = Effect.gen(function* () {
+      const started = Date.now()
+      const connections = yield* state.connections
+      const entries = yield* presence.list
+      const snapshot: HealthSnapshot = {
+        ok: true,
+        ts: Date.now(),
+        durationMs: 0,
+        channels: {},
+        channelOrder: [],
+        channelLabels: {},
+        heartbeatSeconds: 0,
+        defaultAgentId: "main",
+        agents: [{ agentId: "main", isDefault: true }],
+        sessions: { count: 0, recent: [] },
+        gateway: {
+          version: state.version,
+          uptimeMs: yield* state.uptimeMs,
+          connections: { operators: connections.operators, nodes: connections.nodes },
+          presence: entries.length
+        }
+      }
+      return { ...snapshot, durationMs: Date.now() - started }
+    })
+
+    const cache = yield* Ref.make(yield* compute)
+    const version = yield* Ref.make(1)
+
+    const refresh = Effect.gen(function* () {
+      const next = yield* compute
+      yield* Ref.set(cache, next)
+      yield* Ref.update(version, (v) => v + 1)
+      yield* bus.publish({ event: "health", payload: next, role: "operator" })
+      return next
+    })
+
+    yield* refresh.pipe(Effect.schedule(Schedule.spaced(HEALTH_REFRESH)), Effect.forkScoped)
+
+    return {
+      snapshot: Ref.get(cache),
+      version: Ref.get(version),
+      refresh
+    }
+  }),
+  dependencies: [GatewayState.Default, Presence.Default, EventBus.Default]
+}) {}
