@@ -77,14 +77,35 @@ const describeIssue = (issue: ParseResult.ArrayFormatterIssue): ConfigIssue => {
   let message = issue.message
   if (issue._tag === "Unexpected") message = "is not a known setting"
   else if (issue._tag === "Missing") message = "is required"
-  // Schema says `Expected "a" | "b", actual "c"`; say it the way a person would.
+  // Schema says `Expected "a", actual "c"`; say it the way a person would.
   message = message.replace(/^Expected (.*), actual (.*)$/s, "must be $1 (got $2)")
   return { path, message }
 }
 
+/**
+ * One line per key: the members of a union (`"loopback" | "lan" | ...`)
+ * come back from Schema as one issue each, plus an "undefined" one for
+ * optional keys and one for every enclosing object; fold them together.
+ */
+const describeIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): Array<ConfigIssue> => {
+  const described = issues.map(describeIssue).filter((i) => !/^must be undefined \(got/.test(i.message))
+  const byPath = new Map<string, Array<string>>()
+  for (const i of described) byPath.set(i.path, [...(byPath.get(i.path) ?? []), i.message])
+  const out: Array<ConfigIssue> = []
+  for (const [path, messages] of byPath) {
+    // An enclosing object is reported because a key inside it failed: the key's line says it.
+    if ([...byPath.keys()].some((other) => other !== path && other.startsWith(path + "."))) continue
+    const alternatives = messages.map((m) => /^must be (.*) \(got (.*)\)$/s.exec(m)).filter((m) => m !== null)
+    if (alternatives.length > 1 && alternatives.length === messages.length) {
+      out.push({ path, message: `must be one of ${alternatives.map((m) => m[1]).join(", ")} (got ${alternatives[0]![2]})` })
+    } else for (const message of new Set(messages)) out.push({ path, message })
+  }
+  return out
+}
+
 /** Validates a parsed config file. Returns every problem, each with its dotted path. */
 export const validateConfig = (raw: unknown): Either.Either<ClawgateConfig, ReadonlyArray<ConfigIssue>> =>
-  Either.mapLeft(decode(raw), (error) => ParseResult.ArrayFormatter.formatErrorSync(error).map(describeIssue))
+  Either.mapLeft(decode(raw), (error) => describeIssues(ParseResult.ArrayFormatter.formatErrorSync(error)))
 
 export const formatIssues = (issues: ReadonlyArray<ConfigIssue>): string =>
   issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")

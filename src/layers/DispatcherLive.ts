@@ -134,7 +134,15 @@ export const coreHandlers = Effect.gen(function* () {
   return handlers
 })
 
-export const DispatcherLive = Layer.effect(
-  Dispatcher,
-  Effect.map(coreHandlers, makeDispatcher)
-)
+/**
+ * The Dispatcher with the core methods, plus `extra` ones: the extension point
+ * for teams adding their own typed methods. A method not in the protocol's
+ * table needs `operator.admin`.
+ */
+export const DispatcherWith = (extra: Record<string, MethodHandler> = {}) =>
+  Layer.effect(
+    Dispatcher,
+    Effect.map(coreHandlers, (core) => makeDispatcher({ ...core, ...extra }))
+  )
+
+export const DispatcherLive = DispatcherWith()

@@ -5,6 +5,7 @@
  */
 import { Effect, Layer, type LogLevel } from "effect"
 import { Config } from "../services/Config.js"
+import type { MethodHandler } from "../services/Dispatcher.js"
 import { EventBus } from "../services/EventBus.js"
 import { GatewayRunFlags, type GatewayRunOptions } from "../services/GatewayServer.js"
 import { GatewayState } from "../services/GatewayState.js"
@@ -12,7 +13,7 @@ import { Health } from "../services/Health.js"
 import { Presence } from "../services/Presence.js"
 import { AuthLive } from "./AuthLive.js"
 import { ConfigFileLive, type Env } from "./ConfigFile.js"
-import { DispatcherLive } from "./DispatcherLive.js"
+import { DispatcherWith } from "./DispatcherLive.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
 
@@ -21,6 +22,8 @@ export interface GatewayLayerOptions {
   /** Log to the console as well as the file (default true). */
   readonly console?: boolean
   readonly logLevel?: LogLevel.LogLevel
+  /** Extra methods served beside the core ones (admin-only unless the protocol table says otherwise). */
+  readonly methods?: Record<string, MethodHandler>
 }
 
 /** The log file lives in the state dir named by Config. */
@@ -40,7 +43,7 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const base = Layer.mergeAll(EventBus.Default, GatewayState.Default, Presence.Default, Health.Default)
   const logged = GatewayLogFromConfig(options)
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged))
-  return DispatcherLive.pipe(
+  return DispatcherWith(options.methods).pipe(
     Layer.provideMerge(Layer.mergeAll(base, auth, logged)),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )

@@ -7,7 +7,7 @@ import { startGateway, TOKEN } from "../support/gateway.js"
 const auth = { auth: { token: TOKEN } }
 
 describe("handshake over a real socket", () => {
-  it.scoped("sends connect.challenge on open, then hello-ok for a valid connect", () =>
+  it.scopedLive("sends connect.challenge on open, then hello-ok for a valid connect", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const peer = yield* openPeer(gw.url)
@@ -29,7 +29,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("first frame not connect: INVALID_REQUEST and close 1008", () =>
+  it.scopedLive("first frame not connect: INVALID_REQUEST and close 1008", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const peer = yield* openPeer(gw.url)
@@ -42,7 +42,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("wrong token: AUTH_TOKEN_MISMATCH and close 1008", () =>
+  it.scopedLive("wrong token: AUTH_TOKEN_MISMATCH and close 1008", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { peer, res } = yield* handshake(gw.url, connectParams({ auth: { token: "nope" } }))
@@ -54,7 +54,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("missing token: AUTH_TOKEN_MISSING and close 1008", () =>
+  it.scopedLive("missing token: AUTH_TOKEN_MISSING and close 1008", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { peer, res } = yield* handshake(gw.url, connectParams())
@@ -63,7 +63,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("password mode: right password connects, wrong or missing one is refused", () =>
+  it.scopedLive("password mode: right password connects, wrong or missing one is refused", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway({ gateway: { auth: { mode: "password", password: "correct horse battery" } } })
       const ok = yield* handshake(gw.url, connectParams({ auth: { password: "correct horse battery" } }))
@@ -75,7 +75,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("protocol mismatch: PROTOCOL_MISMATCH and close 1002", () =>
+  it.scopedLive("protocol mismatch: PROTOCOL_MISMATCH and close 1002", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { peer, res } = yield* handshake(gw.url, connectParams({ ...auth, minProtocol: 5, maxProtocol: 6 }))
@@ -86,7 +86,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("protocol 3 is accepted for probes and nodes, refused for a plain operator", () =>
+  it.scopedLive("protocol 3 is accepted for probes and nodes, refused for a plain operator", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const v3 = { minProtocol: 3, maxProtocol: 3 }
@@ -104,7 +104,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("an OpenClaw-style connect with extra fields is accepted (strict types, tolerant of unknown fields)", () =>
+  it.scopedLive("an OpenClaw-style connect with extra fields is accepted (strict types, tolerant of unknown fields)", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { peer, res } = yield* handshake(gw.url, {
@@ -141,7 +141,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("a connect with a wrongly typed field is refused with the field named", () =>
+  it.scopedLive("a connect with a wrongly typed field is refused with the field named", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { peer, res } = yield* handshake(gw.url, connectParams({ ...auth, minProtocol: "4" }))
@@ -151,7 +151,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("a scope the credential does not allow is dropped, never granted", () =>
+  it.scopedLive("a scope the credential does not allow is dropped, never granted", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { res } = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read", "operator.root", "node.everything"] }))
@@ -161,7 +161,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("a frame that is not JSON before the handshake: error and close 1008", () =>
+  it.scopedLive("a frame that is not JSON before the handshake: error and close 1008", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const peer = yield* openPeer(gw.url)
@@ -173,7 +173,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("a frame over 64 KiB before connect succeeds: close 1009", () =>
+  it.scopedLive("a frame over 64 KiB before connect succeeds: close 1009", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const peer = yield* openPeer(gw.url)
@@ -183,7 +183,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("after the handshake, frames up to 25 MiB are accepted", () =>
+  it.scopedLive("after the handshake, frames up to 25 MiB are accepted", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { peer } = yield* handshake(gw.url, connectParams(auth))
@@ -192,7 +192,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("no connect within the handshake timeout: closed with 1008", () =>
+  it.scopedLive("no connect within the handshake timeout: closed with 1008", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway({ gateway: { auth: { token: TOKEN }, handshakeTimeoutMs: 300 } })
       const peer = yield* openPeer(gw.url)
@@ -202,7 +202,7 @@ describe("handshake over a real socket", () => {
     })
   )
 
-  it.scoped("a token changed in the config file applies to new connections without a restart", () =>
+  it.scopedLive("a token changed in the config file applies to new connections without a restart", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const before = yield* handshake(gw.url, connectParams(auth))

@@ -1,0 +1,484 @@
+#!/usr/bin/env node
+// clawgate benchmarks — see bench/README.md.
+//
+//   node bench/run.mjs            human-readable report on stdout
+//   node bench/run.mjs --json     progress on stderr, one JSON document on stdout
+//   node bench/run.mjs --strict   exit 1 when any target is missed
+//
+// Needs a built dist/ (npm run bench builds first). Everything listens on 127.0.0.1 only.
+// The same file also serves as the helper child processes (--role echo | --role load).
+import { spawn } from "node:child_process"
+import { once } from "node:events"
+import fs from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { performance } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
+import WebSocket, { WebSocketServer } from "ws"
+
+const SELF = fileURLToPath(import.meta.url)
+const ROOT = path.resolve(path.dirname(SELF), "..")
+const BIN = path.join(ROOT, "bin", "clawgate.mjs")
+const HOST = "127.0.0.1"
+
+const argv = process.argv.slice(2)
+const flag = (name) => argv.includes(name)
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name)
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt
+}
+
+// ---------------------------------------------------------------- shared client bits
+
+const connectFrame = (token) =>
+  JSON.stringify({
+    type: "req",
+    id: "c1",
+    method: "connect",
+    params: {
+      minProtocol: 4,
+      maxProtocol: 4,
+      client: { id: "bench", version: "0", platform: "linux", mode: "cli" },
+      role: "operator",
+      scopes: ["operator.read"],
+      caps: [],
+      auth: { token }
+    }
+  })
+
+/** A request frame for request number n. For the echo server it is padded to `pad` bytes. */
+const makeFrame = (kind, n, pad) => {
+  const base = { type: "req", id: String(n), method: "health" }
+  if (kind !== "echo" || !pad) return JSON.stringify(base)
+  const bare = JSON.stringify({ ...base, pad: "" }).length
+  return JSON.stringify({ ...base, pad: "x".repeat(Math.max(0, pad - bare)) })
+}
+
+/**
+ * Open a client. kind "gateway": wait for connect.challenge, send connect, resolve on hello-ok.
+ * kind "echo": resolve on open. Resolves to { ws, request(n) -> Promise<{bytes}> }; frames that
+ * are not the awaited response (events such as presence/tick) are ignored.
+ */
+const openClient = (kind, url, token, pad, timeoutMs = 10_000) =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false })
+    let pending = null // { id, resolve, reject }
+    let ready = false
+    const timer = setTimeout(() => fail(new Error(`${kind} client: handshake timeout`)), timeoutMs)
+    const fail = (err) => {
+      clearTimeout(timer)
+      try { ws.terminate() } catch {}
+      if (!ready) reject(err)
+      else if (pending) { const p = pending; pending = null; p.reject(err) }
+    }
+    const api = {
+      ws,
+      request(n) {
+        return new Promise((res, rej) => {
+          pending = { id: String(n), resolve: res, reject: rej }
+          ws.send(makeFrame(kind, n, pad))
+        })
+      },
+      close() { try { ws.close() } catch {} }
+    }
+    ws.on("error", fail)
+    ws.on("close", (code) => { if (!ready || pending) fail(new Error(`${kind} client: closed (${code})`)) })
+    ws.on("open", () => {
+      if (kind === "echo") { ready = true; clearTimeout(timer); resolve(api) }
+    })
+    ws.on("message", (data) => {
+      const msg = JSON.parse(data.toString())
+      if (!ready) {
+        if (msg.type === "event" && msg.event === "connect.challenge") ws.send(connectFrame(token))
+        else if (msg.type === "res" && msg.id === "c1") {
+          if (msg.ok && msg.payload?.type === "hello-ok") { ready = true; clearTimeout(timer); resolve(api) }
+          else fail(new Error(`connect failed: ${JSON.stringify(msg.error ?? msg).slice(0, 300)}`))
+        }
+        return
+      }
+      if (!pending || msg.type !== "res" || msg.id !== pending.id) return
+      const p = pending
+      pending = null
+      if (kind === "gateway" && !msg.ok) p.reject(new Error(`request failed: ${JSON.stringify(msg.error).slice(0, 300)}`))
+      else p.resolve({ bytes: data.length })
+    })
+  })
+
+// ---------------------------------------------------------------- child role: echo server
+
+if (opt("--role") === "echo") {
+  const wss = new WebSocketServer({ host: HOST, port: 0, perMessageDeflate: false })
+  wss.on("connection", (ws) => ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary })))
+  wss.on("listening", () => process.stdout.write(`echo ready on ws://${HOST}:${wss.address().port}\n`))
+  process.on("SIGTERM", () => process.exit(0))
+}
+
+// ---------------------------------------------------------------- child role: load generator
+
+else if (opt("--role") === "load") {
+  const kind = opt("--kind")
+  const url = opt("--url")
+  const token = opt("--token", "")
+  const pad = Number(opt("--pad", "0"))
+  const clients = Number(opt("--clients", "50"))
+  const warmupMs = Number(opt("--warmup", "1000"))
+  const durationMs = Number(opt("--duration", "3000"))
+  const conns = await Promise.all(Array.from({ length: clients }, () => openClient(kind, url, token, pad)))
+  let counting = false
+  let stop = false
+  let count = 0
+  let errors = 0
+  let seq = 0
+  const loop = async (c) => {
+    while (!stop) {
+      try {
+        await c.request(++seq)
+        if (counting) count++
+      } catch (e) {
+        errors++
+        if (errors === 1) process.stderr.write(`load: ${e.message}\n`)
+        if (c.ws.readyState !== WebSocket.OPEN) return
+      }
+    }
+  }
+  const loops = conns.map(loop)
+  await new Promise((r) => setTimeout(r, warmupMs))
+  counting = true
+  const t0 = performance.now()
+  await new Promise((r) => setTimeout(r, durationMs))
+  counting = false
+  const elapsed = performance.now() - t0
+  stop = true
+  await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 2000))])
+  for (const c of conns) c.close()
+  process.stdout.write(JSON.stringify({ count, errors, elapsedMs: elapsed, rps: (count * 1000) / elapsed }) + "\n")
+  setTimeout(() => process.exit(0), 50)
+}
+
+// ---------------------------------------------------------------- orchestrator
+
+else await main()
+
+async function main() {
+  const JSON_MODE = flag("--json")
+  const STRICT = flag("--strict")
+  const out = (s) => (JSON_MODE ? process.stderr : process.stdout).write(s + "\n")
+  const children = new Set()
+  const tmpDirs = []
+  const TOKEN = "bench-" + Math.random().toString(36).slice(2)
+
+  if (!fs.existsSync(path.join(ROOT, "dist", "bin.js"))) {
+    out("dist/ is missing: run `node scripts/build.mjs` (or `npm run bench`) first")
+    process.exit(2)
+  }
+
+  // ---- process management
+  const mkTmp = () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), "clawgate-bench-"))
+    tmpDirs.push(d)
+    return d
+  }
+  const killChild = async (child, graceMs = 2000) => {
+    if (child.exitCode !== null || child.signalCode !== null) { children.delete(child); return }
+    const exited = once(child, "exit")
+    try { process.kill(child.pid, "SIGTERM") } catch {}
+    const t = setTimeout(() => { try { process.kill(child.pid, "SIGKILL") } catch {} }, graceMs)
+    await exited
+    clearTimeout(t)
+    children.delete(child)
+  }
+  const killAllSync = () => {
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null) try { process.kill(c.pid, "SIGKILL") } catch {}
+    }
+    children.clear()
+    for (const d of tmpDirs) try { fs.rmSync(d, { recursive: true, force: true }) } catch {}
+    tmpDirs.length = 0
+  }
+  process.on("exit", killAllSync)
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => { killAllSync(); process.exit(130) })
+
+  /** Spawn a child; keep the last lines of its output for error messages. */
+  const start = (cmd, args, env = {}) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    children.add(child)
+    child.tail = []
+    const keep = (chunk) => {
+      for (const line of chunk.toString().split("\n")) if (line) child.tail.push(line)
+      if (child.tail.length > 40) child.tail.splice(0, child.tail.length - 40)
+    }
+    child.stdout.on("data", keep)
+    child.stderr.on("data", keep)
+    child.on("exit", () => children.delete(child))
+    return child
+  }
+  /** Resolve with the regex match of the first stdout line matching `re`. */
+  const waitLine = (child, re, timeoutMs = 20_000) =>
+    new Promise((resolve, reject) => {
+      let buf = ""
+      const onData = (chunk) => {
+        buf += chunk.toString()
+        const m = buf.match(re)
+        if (m) { done(); resolve(m) }
+      }
+      const onExit = (code, sig) => { done(); reject(new Error(`process exited (${code ?? sig}) before ready:\n  ${child.tail.join("\n  ")}`)) }
+      const timer = setTimeout(() => { done(); reject(new Error(`timeout waiting for ready line:\n  ${child.tail.join("\n  ")}`)) }, timeoutMs)
+      const done = () => { clearTimeout(timer); child.stdout.off("data", onData); child.off("exit", onExit) }
+      child.stdout.on("data", onData)
+      child.on("exit", onExit)
+    })
+  const GW_READY = /clawgate gateway ready on ws:\/\/127\.0\.0\.1:(\d+)/
+  const startGateway = async () => {
+    const stateDir = mkTmp()
+    const child = start(process.execPath, [BIN, "gateway", "run", "--port", "0", "--token", TOKEN], { CLAWGATE_STATE_DIR: stateDir })
+    const m = await waitLine(child, GW_READY)
+    return { child, stateDir, url: `ws://${HOST}:${m[1]}` }
+  }
+  const startEcho = async () => {
+    const child = start(process.execPath, [SELF, "--role", "echo"])
+    const m = await waitLine(child, /echo ready on ws:\/\/127\.0\.0\.1:(\d+)/)
+    return { child, url: `ws://${HOST}:${m[1]}` }
+  }
+  /** Run a command to completion; resolves { ms, code, output }. */
+  const timeRun = (cmd, args, env = {}) =>
+    new Promise((resolve) => {
+      const t0 = performance.now()
+      const child = start(cmd, args, env)
+      child.on("exit", (code) => resolve({ ms: performance.now() - t0, code, output: child.tail.join("\n") }))
+    })
+  const rssKb = (pid) => {
+    const s = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    return Number(s.match(/VmRSS:\s+(\d+)\s+kB/)[1])
+  }
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+  // ---- stats / reporting
+  const quantile = (xs, q) => {
+    const s = [...xs].sort((a, b) => a - b)
+    if (!s.length) return NaN
+    return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]
+  }
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b)
+    const n = s.length
+    return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+  }
+  const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : String(x))
+  const results = {
+    meta: {
+      node: process.version,
+      cpus: os.cpus().length,
+      loadavg: os.loadavg().map((x) => +x.toFixed(2)),
+      startedAt: new Date().toISOString()
+    },
+    benchmarks: {}
+  }
+  const report = (key, title, r) => {
+    results.benchmarks[key] = r
+    out(`[${r.pass ? "PASS" : "MISS"}] (${key}) ${title}: ${r.line}`)
+    if (r.note) out(`         ${r.note}`)
+  }
+
+  const t0All = performance.now()
+  out(`clawgate bench — node ${process.version}, ${os.cpus().length} CPUs, loadavg ${results.meta.loadavg.join(" ")}`)
+
+  try {
+    // Fresh gateway and echo server. Both are used for (e) first (idle RSS, as little history
+    // as possible), then for (a), (b) and (d).
+    const [gw, echo] = await Promise.all([startGateway(), startEcho()])
+
+    // A few health calls (also learns the health response size used to pad echo frames).
+    let healthBytes = 0
+    {
+      const c = await openClient("gateway", gw.url, TOKEN)
+      for (let i = 0; i < 5; i++) healthBytes = Math.max(healthBytes, (await c.request(i + 1)).bytes)
+      c.close()
+      const e = await openClient("echo", echo.url, "", healthBytes)
+      for (let i = 0; i < 5; i++) await e.request(i + 1)
+      e.close()
+    }
+    const PAD = healthBytes
+    const reqBytes = makeFrame("gateway", 1000).length
+
+    // ---- (e) idle RSS
+    {
+      await sleep(2000)
+      const gwKb = rssKb(gw.child.pid)
+      const echoKb = rssKb(echo.child.pid)
+      const mb = (kb) => kb / 1024
+      report("e", "idle RSS after start + 5 health calls + 2 s idle", {
+        gatewayMB: +f(mb(gwKb)),
+        echoMB: +f(mb(echoKb)),
+        ratio: +f(gwKb / echoKb, 2),
+        targetMB: 80,
+        pass: mb(gwKb) < 80,
+        line: `gateway ${f(mb(gwKb))} MB vs echo server ${f(mb(echoKb))} MB (${f(gwKb / echoKb, 2)}x) — target < 80 MB`
+      })
+    }
+
+    // ---- (a) sequential round-trip latency over one connection
+    {
+      const WARMUP = 500, ROUNDS = 4, PER_ROUND = 1000
+      const g = await openClient("gateway", gw.url, TOKEN)
+      const e = await openClient("echo", echo.url, "", PAD)
+      let n = 10
+      const measure = async (c, count, into) => {
+        for (let i = 0; i < count; i++) {
+          const t = performance.now()
+          await c.request(++n)
+          into?.push(performance.now() - t)
+        }
+      }
+      await measure(g, WARMUP)
+      await measure(e, WARMUP)
+      const gs = [], es = []
+      // Alternate rounds so background noise hits both sides alike.
+      for (let r = 0; r < ROUNDS; r++) {
+        if (r % 2 === 0) { await measure(g, PER_ROUND, gs); await measure(e, PER_ROUND, es) }
+        else { await measure(e, PER_ROUND, es); await measure(g, PER_ROUND, gs) }
+      }
+      g.close(); e.close()
+      const gp50 = quantile(gs, 0.5), gp99 = quantile(gs, 0.99)
+      const ep50 = quantile(es, 0.5), ep99 = quantile(es, 0.99)
+      const ratio = gp50 / ep50
+      report("a", `sequential health RTT, 1 connection, n=${gs.length}`, {
+        gateway: { p50Ms: +f(gp50, 3), p99Ms: +f(gp99, 3) },
+        echo: { p50Ms: +f(ep50, 3), p99Ms: +f(ep99, 3), frameBytes: PAD },
+        ratioP50: +f(ratio, 2),
+        ratioP99: +f(gp99 / ep99, 2),
+        target: "p50 <= 1.5x echo",
+        pass: ratio <= 1.5,
+        line: `gateway p50 ${f(gp50, 3)} ms / p99 ${f(gp99, 3)} ms vs echo p50 ${f(ep50, 3)} ms / p99 ${f(ep99, 3)} ms` +
+          ` — p50 ${f(ratio, 2)}x, p99 ${f(gp99 / ep99, 2)}x (target p50 <= 1.5x)`,
+        note: `gateway: ${reqBytes} B request -> ${healthBytes} B response; echo: ${PAD} B frame each way`
+      })
+    }
+
+    // ---- (b) throughput, 50 concurrent clients, load generator in its own process
+    {
+      const CLIENTS = 50, WARMUP_MS = 1000, DURATION_MS = 3000, ROUNDS = 3
+      const runLoad = async (kind, url) => {
+        const r = await timeRun(process.execPath, [
+          SELF, "--role", "load", "--kind", kind, "--url", url, "--token", TOKEN, "--pad", String(PAD),
+          "--clients", String(CLIENTS), "--warmup", String(WARMUP_MS), "--duration", String(DURATION_MS)
+        ])
+        const line = r.output.split("\n").reverse().find((l) => l.startsWith("{"))
+        if (r.code !== 0 || !line) throw new Error(`load generator (${kind}) failed (exit ${r.code}):\n${r.output}`)
+        return JSON.parse(line)
+      }
+      const gr = [], er = []
+      let gErrors = 0
+      for (let r = 0; r < ROUNDS; r++) {
+        const pair = r % 2 === 0 ? ["gateway", "echo"] : ["echo", "gateway"]
+        for (const kind of pair) {
+          const res = await runLoad(kind, kind === "gateway" ? gw.url : echo.url)
+          if (kind === "gateway") { gr.push(res.rps); gErrors += res.errors } else er.push(res.rps)
+        }
+      }
+      const g = median(gr), e = median(er), ratio = g / e
+      report("b", `throughput, ${CLIENTS} clients, ${DURATION_MS / 1000} s x ${ROUNDS} rounds`, {
+        gatewayRps: Math.round(g),
+        echoRps: Math.round(e),
+        gatewayRounds: gr.map(Math.round),
+        echoRounds: er.map(Math.round),
+        gatewayErrors: gErrors,
+        ratio: +f(ratio, 2),
+        target: ">= 0.6x echo",
+        pass: ratio >= 0.6 && gErrors === 0,
+        line: `gateway ${Math.round(g)} req/s vs echo ${Math.round(e)} req/s — ${f(ratio, 2)}x (target >= 0.6x)` +
+          (gErrors ? ` — ${gErrors} FAILED requests` : ""),
+        note: `rounds gateway [${gr.map(Math.round).join(", ")}] echo [${er.map(Math.round).join(", ")}]; ` +
+          `gateway RSS after load ${f(rssKb(gw.child.pid) / 1024)} MB`
+      })
+    }
+
+    // ---- (d) one-shot CLI health against the running gateway
+    {
+      const RUNS = 7
+      const cli = [], bare = []
+      const cliEnv = { CLAWGATE_STATE_DIR: gw.stateDir }
+      // one untimed run of each to warm the OS file cache
+      await timeRun(process.execPath, ["-e", "0"])
+      await timeRun(process.execPath, [BIN, "gateway", "health", "--url", gw.url, "--token", TOKEN], cliEnv)
+      for (let i = 0; i < RUNS; i++) {
+        const r = await timeRun(process.execPath, [BIN, "gateway", "health", "--url", gw.url, "--token", TOKEN], cliEnv)
+        if (r.code !== 0) throw new Error(`clawgate gateway health exited ${r.code}:\n${r.output}`)
+        cli.push(r.ms)
+        bare.push((await timeRun(process.execPath, ["-e", "0"])).ms)
+      }
+      const c = median(cli), b = median(bare)
+      report("d", `one-shot CLI \`gateway health\`, median of ${RUNS}`, {
+        cliMs: +f(c), bareNodeMs: +f(b), ratio: +f(c / b, 2),
+        cliRunsMs: cli.map((x) => +f(x)),
+        targetMs: 400,
+        pass: c < 400,
+        line: `${f(c)} ms vs bare \`node -e 0\` ${f(b)} ms (${f(c / b, 2)}x, +${f(c - b)} ms) — target < 400 ms`,
+        note: `runs [${cli.map((x) => f(x, 0)).join(", ")}] ms`
+      })
+    }
+
+    await Promise.all([killChild(gw.child), killChild(echo.child)])
+
+    // ---- (c) cold start: spawn -> first successful health over a raw ws client
+    {
+      const RUNS = 5
+      const cold = [], readyAt = [], bare = []
+      const coldOnce = async () => {
+        const stateDir = mkTmp()
+        const t0 = performance.now()
+        const child = start(process.execPath, [BIN, "gateway", "run", "--port", "0", "--token", TOKEN], { CLAWGATE_STATE_DIR: stateDir })
+        try {
+          const m = await waitLine(child, GW_READY)
+          const tReady = performance.now() - t0
+          const url = `ws://${HOST}:${m[1]}`
+          for (;;) {
+            try {
+              const c = await openClient("gateway", url, TOKEN, 0, 2000)
+              await c.request(1)
+              const t = performance.now() - t0
+              c.close()
+              return { ms: t, readyMs: tReady }
+            } catch (err) {
+              if (performance.now() - t0 > 15_000) throw err
+              await sleep(10)
+            }
+          }
+        } finally {
+          await killChild(child)
+        }
+      }
+      await timeRun(process.execPath, ["-e", "0"])
+      for (let i = 0; i < RUNS; i++) {
+        const r = await coldOnce()
+        cold.push(r.ms); readyAt.push(r.readyMs)
+        bare.push((await timeRun(process.execPath, ["-e", "0"])).ms)
+      }
+      const c = median(cold), b = median(bare)
+      report("c", `cold start (spawn -> first health response), median of ${RUNS}`, {
+        coldStartMs: +f(c), readyLineMs: +f(median(readyAt)), bareNodeMs: +f(b), ratio: +f(c / b, 2),
+        runsMs: cold.map((x) => +f(x)),
+        targetMs: 500,
+        pass: c < 500,
+        line: `${f(c)} ms (ready line at ${f(median(readyAt))} ms) vs bare \`node -e 0\` ${f(b)} ms (${f(c / b, 2)}x) — target < 500 ms`,
+        note: `runs [${cold.map((x) => f(x, 0)).join(", ")}] ms`
+      })
+    }
+  } catch (err) {
+    out(`bench failed: ${err?.stack ?? err}`)
+    for (const c of children) try { process.kill(c.pid, "SIGKILL") } catch {}
+    process.exitCode = 1
+    killAllSync()
+    return
+  }
+
+  for (const c of [...children]) await killChild(c)
+  killAllSync()
+  const all = Object.values(results.benchmarks)
+  const passed = all.filter((r) => r.pass).length
+  results.meta.totalSeconds = +f((performance.now() - t0All) / 1000)
+  results.meta.passed = passed
+  results.meta.total = all.length
+  out(`${passed}/${all.length} targets met — total ${f(results.meta.totalSeconds)} s`)
+  if (JSON_MODE) process.stdout.write(JSON.stringify(results, null, 2) + "\n")
+  if (STRICT && passed < all.length) process.exitCode = 1
+}
