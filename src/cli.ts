@@ -4,7 +4,7 @@
  * Gateway) and runs a program from src/programs. Failures become one clear
  * message and an exit code (see programs/errors.ts).
  */
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Layer, LogLevel, Option } from "effect"
 import { BindMode } from "./config/schema.js"
 import { resolveTarget, TargetError, type ClientFlags } from "./config/target.js"
@@ -169,8 +169,24 @@ const callCommand = Command.make(
 const runCommand = Command.make(
   "run",
   {
-    port: Options.integer("port").pipe(Options.withDescription("Port (default: CLAWGATE_GATEWAY_PORT, gateway.port, 18789)"), Options.optional),
-    bind: Options.choice("bind", BindMode.literals).pipe(Options.withDescription("Bind mode (default gateway.bind, loopback)"), Options.optional),
+    port: Options.text("port").pipe(
+      Options.withDescription("Port, 0 for any free one (default: CLAWGATE_GATEWAY_PORT, gateway.port, 18789)"),
+      Options.mapEffect((text) =>
+        /^\d+$/.test(text) && Number(text) <= 65535
+          ? Effect.succeed(Number(text))
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--port must be a port number from 0 to 65535 (got "${text}")`)))
+      ),
+      Options.optional
+    ),
+    bind: Options.text("bind").pipe(
+      Options.withDescription(`Bind mode: ${BindMode.literals.join(", ")} (default gateway.bind, loopback)`),
+      Options.mapEffect((text) =>
+        (BindMode.literals as ReadonlyArray<string>).includes(text)
+          ? Effect.succeed(text as BindMode)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--bind must be one of ${BindMode.literals.join(", ")} (got "${text}")`)))
+      ),
+      Options.optional
+    ),
     token: Options.text("token").pipe(Options.withDescription("Shared token for this run (not saved)"), Options.optional),
     password: Options.text("password").pipe(Options.withDescription("Shared password for this run (not saved)"), Options.optional),
     verbose: Options.boolean("verbose").pipe(Options.withDescription("Debug logging"))
