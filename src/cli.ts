@@ -119,10 +119,15 @@ const statusCommand = Command.make(
   { ...clientOptions, deep: Options.boolean("deep").pipe(Options.withDescription("Also fetch health and presence")) },
   (opts) =>
     output(
-      status(opts.deep).pipe(Effect.provide(clientLayer(opts)), Effect.provide(configLayer), Effect.scoped),
+      status(opts.deep).pipe(
+        Effect.tap((r) => Effect.sync(() => void (r.reachable ? undefined : (process.exitCode = 3)))),
+        Effect.provide(clientLayer(opts)),
+        Effect.provide(configLayer),
+        Effect.scoped
+      ),
       opts.json,
       renderStatus
-    ).pipe(Effect.zipRight(Effect.sync(() => void 0)))
+    )
 ).pipe(Command.withDescription("Show the configuration and the Gateway's status (--deep: health and presence too)"))
 
 const gatewayStatusCommand = Command.make("status", clientOptions, (opts) =>
