@@ -9,6 +9,7 @@ import { Console, Effect, Layer, LogLevel, Option } from "effect"
 import { BindMode } from "./config/schema.js"
 import { resolveTarget, TargetError, type ClientFlags } from "./config/target.js"
 import { ConfigFileLive } from "./layers/ConfigFile.js"
+import { scopesFor } from "./protocol/methods.js"
 import { GatewayClientRemote } from "./layers/GatewayClientRemote.js"
 import { Config } from "./services/Config.js"
 import { GatewayClientError } from "./services/GatewayClient.js"
@@ -57,7 +58,7 @@ type ClientOpts = {
 const configLayer = ConfigFileLive(process.env)
 
 /** The WebSocket client for the target the flags and config point at; fails before any socket on a bad target. */
-const clientLayer = (opts: ClientOpts) =>
+const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const config = yield* Config
@@ -80,6 +81,8 @@ const clientLayer = (opts: ClientOpts) =>
       }
       return GatewayClientRemote({
         target,
+        // Least privilege: ask only for the scopes the command's methods need.
+        scopes: scopesFor(methods),
         ...(timeout !== undefined ? { connectTimeoutMs: timeout, defaultRequestTimeoutMs: timeout } : {})
       })
     })
@@ -99,9 +102,14 @@ const output = <A, E, R>(effect: Effect.Effect<A, E, R>, asJson: boolean, render
     )
   )
 
-const withClient = <A, E, R>(opts: ClientOpts, program: Effect.Effect<A, E, R>, render: (a: A) => string) =>
+const withClient = <A, E, R>(
+  opts: ClientOpts,
+  methods: ReadonlyArray<string>,
+  program: Effect.Effect<A, E, R>,
+  render: (a: A) => string
+) =>
   output(
-    program.pipe(Effect.provide(clientLayer(opts)), Effect.provide(configLayer), Effect.scoped) as Effect.Effect<A, E>,
+    program.pipe(Effect.provide(clientLayer(opts, methods)), Effect.provide(configLayer), Effect.scoped) as Effect.Effect<A, E>,
     opts.json,
     render
   )
@@ -110,7 +118,7 @@ const withClient = <A, E, R>(opts: ClientOpts, program: Effect.Effect<A, E, R>, 
 // Commands
 
 const healthCommand = (name: string) =>
-  Command.make(name, clientOptions, (opts) => withClient(opts, health, renderHealth)).pipe(
+  Command.make(name, clientOptions, (opts) => withClient(opts, ["health"], health, renderHealth)).pipe(
     Command.withDescription("Ask the Gateway for its health snapshot")
   )
 
@@ -121,7 +129,7 @@ const statusCommand = Command.make(
     output(
       status(opts.deep).pipe(
         Effect.tap((r) => Effect.sync(() => void (r.reachable ? undefined : (process.exitCode = 3)))),
-        Effect.provide(clientLayer(opts)),
+        Effect.provide(clientLayer(opts, opts.deep ? ["status", "health", "system-presence"] : ["status"])),
         Effect.provide(configLayer),
         Effect.scoped
       ),
@@ -133,6 +141,7 @@ const statusCommand = Command.make(
 const gatewayStatusCommand = Command.make("status", clientOptions, (opts) =>
   withClient(
     opts,
+    ["status"],
     Effect.tap(gatewayStatus, (r) => Effect.sync(() => void (r.reachable ? undefined : (process.exitCode = 3)))),
     renderGatewayStatus
   )
@@ -165,6 +174,7 @@ const callCommand = Command.make(
       const timeoutMs = Option.getOrUndefined(opts.timeout)
       yield* withClient(
         opts,
+        [opts.method],
         call(opts.method, { params, expectFinal: opts.expectFinal, timeoutMs }),
         (v) => renderValue(v)
       )

@@ -78,7 +78,7 @@ export class FailureLimiter {
 }
 
 const rateLimited = (retryAfterMs: number) =>
-  GatewayError.of("RATE_LIMITED", "unauthorized: too many failed authentication attempts; try again later", {
+  GatewayError.of("INVALID_REQUEST", "unauthorized: too many failed authentication attempts (retry later)", {
     details: { code: "AUTH_RATE_LIMITED" },
     retryable: true,
     retryAfterMs

@@ -48,7 +48,7 @@ export const makeDispatcher = (handlers: Record<string, MethodHandler>): Dispatc
           })
         )
       }
-    } else if (ctx.role !== "operator" || !scopeSatisfies(ctx.scopes, req.scope)) {
+    } else if (req._tag === "Scope" && (ctx.role !== "operator" || !scopeSatisfies(ctx.scopes, req.scope))) {
       return Effect.fail(
         GatewayError.of("FORBIDDEN", `missing scope: ${req.scope}`, {
           details: { code: "MISSING_SCOPE", missingScope: req.scope, requiredScopes: [req.scope] }

@@ -2,7 +2,6 @@
  * GatewayClient over a WebSocket: challenge, connect, request/response
  * correlation, two-phase replies, tick-timeout detection, TLS pinning.
  */
-import * as os from "node:os"
 import * as tls from "node:tls"
 import { createHash, randomUUID } from "node:crypto"
 import { Deferred, Duration, Effect, Layer, PubSub, Scope, Stream } from "effect"
@@ -60,6 +59,9 @@ const targetInfo = (t: Target): TargetInfo => ({
 /** The SHA-256 of the certificate's DER, as normalised hex. */
 export const certFingerprint = (cert: tls.PeerCertificate): string =>
   createHash("sha256").update(cert.raw).digest("hex")
+
+const deviceFamily = () =>
+  process.platform === "darwin" ? "Mac" : process.platform === "win32" ? "Windows" : process.platform === "linux" ? "Linux" : process.platform
 
 const describeWhere = (t: Target) => `${t.url} (from ${t.urlSource})`
 
@@ -335,12 +337,14 @@ export const connectRemote = (
     const connectParams = {
       minProtocol: PROTOCOL_VERSION,
       maxProtocol: PROTOCOL_VERSION,
+      // Only the fields OpenClaw's own CLI sends: its Gateway rejects unknown ones.
       client: {
         id: options.client?.id ?? "cli",
         version: VERSION,
         platform: process.platform,
+        deviceFamily: deviceFamily(),
         mode: options.client?.mode ?? "cli",
-        displayName: options.client?.displayName ?? os.hostname(),
+        ...(options.client?.displayName ? { displayName: options.client.displayName } : {}),
         instanceId: options.client?.instanceId ?? randomUUID()
       },
       role,
@@ -350,8 +354,7 @@ export const connectRemote = (
       auth: {
         ...(target.token ? { token: target.token } : {}),
         ...(target.password ? { password: target.password } : {})
-      },
-      userAgent: `clawgate/${VERSION}`
+      }
     }
     const helloRaw = yield* rawRequest("connect", connectParams, { timeoutMs: connectTimeoutMs }).pipe(
       Effect.catchTag("GatewayError", (e) => Effect.fail(authFailure(target, e)))

@@ -9,6 +9,7 @@ import type { Role, Scope } from "./frames.js"
 export type Requirement =
   | { readonly _tag: "Scope"; readonly scope: Scope }
   | { readonly _tag: "Role"; readonly role: Role }
+  | { readonly _tag: "Authenticated" }
 
 const scope = (s: Scope): Requirement => ({ _tag: "Scope", scope: s })
 const role = (r: Role): Requirement => ({ _tag: "Role", role: r })
@@ -18,8 +19,10 @@ const add = (req: Requirement, names: ReadonlyArray<string>) => {
   for (const n of names) table[n] = req
 }
 
+// As on OpenClaw, any authenticated connection may ask for health, so
+// probes that request no scope still work.
+add({ _tag: "Authenticated" }, ["health"])
 add(scope("operator.read"), [
-  "health",
   "status",
   "system-presence",
   "node.list",
@@ -56,6 +59,18 @@ add(role("node"), ["node.invoke.result", "node.event"])
 
 /** An unknown method is treated the same way as an admin-only one. */
 export const requirementOf = (method: string): Requirement => table[method] ?? scope("operator.admin")
+
+/** The scopes a client should request to call `methods`, least privilege first. */
+export const scopesFor = (methods: ReadonlyArray<string>): Array<Scope> => {
+  const needed = new Set<Scope>()
+  for (const m of methods) {
+    const r = requirementOf(m)
+    needed.add(r._tag === "Scope" ? r.scope : "operator.read")
+  }
+  if (needed.has("operator.admin")) return ["operator.admin"]
+  if (needed.has("operator.write")) needed.delete("operator.read")
+  return [...needed]
+}
 
 /** `operator.admin` implies every scope; `operator.write` implies `operator.read`. */
 export const scopeSatisfies = (granted: ReadonlyArray<string>, needed: Scope): boolean => {

@@ -67,7 +67,7 @@ describe("failed-attempt limit (TestClock)", () => {
       const auth = yield* Auth
       yield* Effect.flip(auth.authenticate(remote("bad")))
       const second = yield* Effect.flip(auth.authenticate(remote("bad")))
-      expect(second).toMatchObject({ code: "RATE_LIMITED", retryAfterMs: 1000 })
+      expect(second).toMatchObject({ code: "INVALID_REQUEST", retryAfterMs: 1000 })
     }).pipe(Effect.provide(layer({ gateway: { auth: { token: "t0k3n", rateLimit: { maxAttempts: 2, lockoutMs: 1000 } } } })))
   )
 

@@ -5,6 +5,7 @@ import { Effect, Either } from "effect"
 import { resolvePort, planBind, isLoopbackAddress, isTailnetIPv4 } from "../../src/config/bind.js"
 import { redact, validateConfig } from "../../src/config/schema.js"
 import { normalizeFingerprint, resolveTarget } from "../../src/config/target.js"
+import { scopesFor } from "../../src/protocol/methods.js"
 import { makeConfigFile, resolveEnv, resolvePaths } from "../../src/layers/ConfigFile.js"
 import { configGet, configSet, configUnset, coerceValue } from "../../src/programs/config.js"
 import { Config } from "../../src/services/Config.js"
@@ -132,6 +133,17 @@ describe("client target resolution", () => {
   it("normalises fingerprints", () => {
     expect(normalizeFingerprint("sha256:AB:cd:EF")).toBe("abcdef")
     expect(normalizeFingerprint(" ab cd-ef ")).toBe("abcdef")
+  })
+})
+
+describe("least-privilege scopes for a command", () => {
+  it("asks only for what the methods need", () => {
+    expect(scopesFor(["health"])).toEqual(["operator.read"])
+    expect(scopesFor(["status", "health", "system-presence"])).toEqual(["operator.read"])
+    expect(scopesFor(["send", "status"])).toEqual(["operator.write"])
+    expect(scopesFor(["device.pair.list"])).toEqual(["operator.pairing"])
+    expect(scopesFor(["config.set"])).toEqual(["operator.admin"])
+    expect(scopesFor(["some.plugin.method"])).toEqual(["operator.admin"])
   })
 })
 

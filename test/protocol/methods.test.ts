@@ -85,6 +85,18 @@ describe("methods and scopes", () => {
     })
   )
 
+  it.scopedLive("health needs no scope (as on OpenClaw, for probes); status does", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway()
+      const { peer } = yield* handshake(
+        gw.url,
+        connectParams({ ...auth, scopes: [], client: { id: "openclaw-probe", version: "1", platform: "linux", mode: "probe" } })
+      )
+      expect((yield* Effect.promise(() => peer.call("health"))).payload.ok).toBe(true)
+      expect((yield* Effect.promise(() => peer.call("status"))).error?.details?.missingScope).toBe("operator.read")
+    })
+  )
+
   it.scopedLive("write implies read; admin gets 'unknown method' for a method that does not exist", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
@@ -100,8 +112,9 @@ describe("methods and scopes", () => {
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const node = yield* handshake(gw.url, connectParams({ ...auth, role: "node", scopes: [], client: { id: "node", version: "1", platform: "linux", mode: "node" } }))
-      const res = yield* Effect.promise(() => node.peer.call("health"))
+      const res = yield* Effect.promise(() => node.peer.call("status"))
       expect(res.error?.code).toBe("FORBIDDEN")
+      expect((yield* Effect.promise(() => node.peer.call("config.get"))).error?.code).toBe("FORBIDDEN")
       const op = yield* handshake(gw.url, connectParams(auth))
       const r2 = yield* Effect.promise(() => op.peer.call("node.invoke.result", { id: "x", nodeId: "y", ok: true }))
       expect(r2.error?.code).toBe("FORBIDDEN")
@@ -184,7 +197,7 @@ describe("auth rate limit", () => {
       expect(tenth.res.error?.details?.code).toBe("AUTH_RATE_LIMITED")
       // Locked out: even the right token is refused now.
       const right = yield* handshake(gw.url, connectParams(auth), origin)
-      expect(right.res.error).toMatchObject({ code: "RATE_LIMITED", details: { code: "AUTH_RATE_LIMITED" }, retryable: true })
+      expect(right.res.error).toMatchObject({ code: "INVALID_REQUEST", details: { code: "AUTH_RATE_LIMITED" }, retryable: true })
       expect(right.res.error?.retryAfterMs).toBeGreaterThan(290_000)
       expect(right.res.error?.retryAfterMs).toBeLessThanOrEqual(300_000)
     })
