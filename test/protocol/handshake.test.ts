@@ -218,4 +218,18 @@ describe("handshake over a real socket", () => {
       expect(still.ok).toBe(true)
     })
   )
+
+  it.scopedLive("a config file broken while running: new connections get UNAVAILABLE naming the file, old ones stay, a fix heals it", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway()
+      const before = yield* handshake(gw.url, connectParams(auth))
+      yield* Effect.promise(() => fs.writeFile(gw.configPath, "{ gateway: { auth: { token: "))
+      const broken = yield* handshake(gw.url, connectParams(auth))
+      expect(broken.res.error?.code).toBe("UNAVAILABLE")
+      expect(broken.res.error?.message).toContain(gw.configPath)
+      expect((yield* Effect.promise(() => before.peer.call("health"))).ok).toBe(true)
+      yield* Effect.promise(() => fs.writeFile(gw.configPath, JSON.stringify({ gateway: { auth: { token: TOKEN } } })))
+      expect((yield* handshake(gw.url, connectParams(auth))).res.ok).toBe(true)
+    })
+  )
 })
