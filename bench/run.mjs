@@ -7,7 +7,7 @@
 //
 // Needs a built dist/ (npm run bench builds first). Everything listens on 127.0.0.1 only.
 // The same file also serves as the helper child processes (--role echo | --role load).
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { once } from "node:events"
 import fs from "node:fs"
 import os from "node:os"
@@ -59,7 +59,7 @@ const makeFrame = (kind, n, pad) => {
  * kind "echo": resolve on open. Resolves to { ws, request(n) -> Promise<{bytes}> }; frames that
  * are not the awaited response (events such as presence/tick) are ignored.
  */
-const openClient = (kind, url, token, pad, timeoutMs = 10_000) =>
+const openClient = (kind, url, token, pad, timeoutMs = 10_000, requestTimeoutMs = 0) =>
   new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false })
     let pending = null // { id, resolve, reject }
@@ -76,6 +76,12 @@ const openClient = (kind, url, token, pad, timeoutMs = 10_000) =>
       request(n) {
         return new Promise((res, rej) => {
           pending = { id: String(n), resolve: res, reject: rej }
+          if (requestTimeoutMs) {
+            const t = setTimeout(() => { if (pending?.id === String(n)) fail(new Error(`${kind}: no answer to request ${n} within ${requestTimeoutMs} ms`)) }, requestTimeoutMs)
+            const done = () => clearTimeout(t)
+            pending.resolve = (v) => { done(); res(v) }
+            pending.reject = (e) => { done(); rej(e) }
+          }
           ws.send(makeFrame(kind, n, pad))
         })
       },
@@ -96,7 +102,8 @@ const openClient = (kind, url, token, pad, timeoutMs = 10_000) =>
         }
         return
       }
-      if (!pending || msg.type !== "res" || msg.id !== pending.id) return
+      // the gateway answers with a "res" frame; the echo server sends our "req" frame back
+      if (!pending || msg.type !== (kind === "echo" ? "req" : "res") || msg.id !== pending.id) return
       const p = pending
       pending = null
       if (kind === "gateway" && !msg.ok) p.reject(new Error(`request failed: ${JSON.stringify(msg.error).slice(0, 300)}`))
@@ -123,16 +130,20 @@ else if (opt("--role") === "load") {
   const clients = Number(opt("--clients", "50"))
   const warmupMs = Number(opt("--warmup", "1000"))
   const durationMs = Number(opt("--duration", "3000"))
+  // never outlive the orchestrator's expectations
+  setTimeout(() => { process.stderr.write("load: watchdog timeout\n"); process.exit(3) }, warmupMs + durationMs + 20_000).unref()
   const conns = await Promise.all(Array.from({ length: clients }, () => openClient(kind, url, token, pad)))
   let counting = false
   let stop = false
   let count = 0
+  let total = 0
   let errors = 0
   let seq = 0
   const loop = async (c) => {
     while (!stop) {
       try {
         await c.request(++seq)
+        total++
         if (counting) count++
       } catch (e) {
         errors++
@@ -151,7 +162,7 @@ else if (opt("--role") === "load") {
   stop = true
   await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 2000))])
   for (const c of conns) c.close()
-  process.stdout.write(JSON.stringify({ count, errors, elapsedMs: elapsed, rps: (count * 1000) / elapsed }) + "\n")
+  process.stdout.write(JSON.stringify({ count, total, errors, elapsedMs: elapsed, rps: (count * 1000) / elapsed }) + "\n")
   setTimeout(() => process.exit(0), 50)
 }
 
@@ -246,6 +257,14 @@ async function main() {
       const child = start(cmd, args, env)
       child.on("exit", (code) => resolve({ ms: performance.now() - t0, code, output: child.tail.join("\n") }))
     })
+  let clkTck = 100
+  try { clkTck = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100 } catch {}
+  /** CPU time (user+system) a process has used so far, in ms. */
+  const cpuMs = (pid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clkTck // utime, stime
+  }
   const rssKb = (pid) => {
     const s = fs.readFileSync(`/proc/${pid}/status`, "utf8")
     return Number(s.match(/VmRSS:\s+(\d+)\s+kB/)[1])
@@ -280,6 +299,8 @@ async function main() {
   }
 
   const t0All = performance.now()
+  // Last resort against a hung gateway: abort (and clean up) after 5 minutes.
+  setTimeout(() => { out("bench aborted: watchdog (5 min) expired"); killAllSync(); process.exit(1) }, 300_000).unref()
   out(`clawgate bench — node ${process.version}, ${os.cpus().length} CPUs, loadavg ${results.meta.loadavg.join(" ")}`)
 
   try {
@@ -290,10 +311,10 @@ async function main() {
     // A few health calls (also learns the health response size used to pad echo frames).
     let healthBytes = 0
     {
-      const c = await openClient("gateway", gw.url, TOKEN)
+      const c = await openClient("gateway", gw.url, TOKEN, 0, 10_000, 5000)
       for (let i = 0; i < 5; i++) healthBytes = Math.max(healthBytes, (await c.request(i + 1)).bytes)
       c.close()
-      const e = await openClient("echo", echo.url, "", healthBytes)
+      const e = await openClient("echo", echo.url, "", healthBytes, 10_000, 5000)
       for (let i = 0; i < 5; i++) await e.request(i + 1)
       e.close()
     }
@@ -318,7 +339,7 @@ async function main() {
 
     // ---- (a) sequential round-trip latency over one connection
     {
-      const WARMUP = 500, ROUNDS = 4, PER_ROUND = 1000
+      const WARMUP = 500, ROUNDS = 16, PER_ROUND = 250
       const g = await openClient("gateway", gw.url, TOKEN)
       const e = await openClient("echo", echo.url, "", PAD)
       let n = 10
@@ -333,10 +354,15 @@ async function main() {
       await measure(e, WARMUP)
       const gs = [], es = []
       // Alternate rounds so background noise hits both sides alike.
+      const roundRatios = []
       for (let r = 0; r < ROUNDS; r++) {
-        if (r % 2 === 0) { await measure(g, PER_ROUND, gs); await measure(e, PER_ROUND, es) }
-        else { await measure(e, PER_ROUND, es); await measure(g, PER_ROUND, gs) }
+        const gr = [], er = []
+        if (r % 2 === 0) { await measure(g, PER_ROUND, gr); await measure(e, PER_ROUND, er) }
+        else { await measure(e, PER_ROUND, er); await measure(g, PER_ROUND, gr) }
+        gs.push(...gr); es.push(...er)
+        roundRatios.push(quantile(gr, 0.5) / quantile(er, 0.5))
       }
+      roundRatios.sort((x, y) => x - y)
       g.close(); e.close()
       const gp50 = quantile(gs, 0.5), gp99 = quantile(gs, 0.99)
       const ep50 = quantile(es, 0.5), ep99 = quantile(es, 0.99)
@@ -350,29 +376,40 @@ async function main() {
         pass: ratio <= 1.5,
         line: `gateway p50 ${f(gp50, 3)} ms / p99 ${f(gp99, 3)} ms vs echo p50 ${f(ep50, 3)} ms / p99 ${f(ep99, 3)} ms` +
           ` — p50 ${f(ratio, 2)}x, p99 ${f(gp99 / ep99, 2)}x (target p50 <= 1.5x)`,
-        note: `gateway: ${reqBytes} B request -> ${healthBytes} B response; echo: ${PAD} B frame each way`
+        perRoundP50Ratio: { min: +f(roundRatios[0], 2), median: +f(median(roundRatios), 2), max: +f(roundRatios.at(-1), 2) },
+        note: `gateway: ${reqBytes} B request -> ${healthBytes} B response; echo: ${PAD} B frame each way; ` +
+          `p50 ratio per round (${ROUNDS} x ${PER_ROUND}): min ${f(roundRatios[0], 2)} / median ${f(median(roundRatios), 2)} / max ${f(roundRatios.at(-1), 2)}`
       })
     }
 
     // ---- (b) throughput, 50 concurrent clients, load generator in its own process
     {
-      const CLIENTS = 50, WARMUP_MS = 1000, DURATION_MS = 3000, ROUNDS = 3
-      const runLoad = async (kind, url) => {
+      const CLIENTS = 50, WARMUP_MS = 1000, DURATION_MS = 3000, ROUNDS = 5
+      const runLoad = async (kind, url, serverPid) => {
+        const cpu0 = cpuMs(serverPid)
         const r = await timeRun(process.execPath, [
           SELF, "--role", "load", "--kind", kind, "--url", url, "--token", TOKEN, "--pad", String(PAD),
           "--clients", String(CLIENTS), "--warmup", String(WARMUP_MS), "--duration", String(DURATION_MS)
         ])
         const line = r.output.split("\n").reverse().find((l) => l.startsWith("{"))
         if (r.code !== 0 || !line) throw new Error(`load generator (${kind}) failed (exit ${r.code}):\n${r.output}`)
-        return JSON.parse(line)
+        const res = JSON.parse(line)
+        res.serverCpuUsPerReq = ((cpuMs(serverPid) - cpu0) * 1000) / res.total
+        return res
       }
-      const gr = [], er = []
+      const gr = [], er = [], gCpu = [], eCpu = [], gRss = []
       let gErrors = 0
       for (let r = 0; r < ROUNDS; r++) {
         const pair = r % 2 === 0 ? ["gateway", "echo"] : ["echo", "gateway"]
         for (const kind of pair) {
-          const res = await runLoad(kind, kind === "gateway" ? gw.url : echo.url)
-          if (kind === "gateway") { gr.push(res.rps); gErrors += res.errors } else er.push(res.rps)
+          if (kind === "gateway") {
+            const res = await runLoad(kind, gw.url, gw.child.pid)
+            gr.push(res.rps); gCpu.push(res.serverCpuUsPerReq); gErrors += res.errors
+            gRss.push(rssKb(gw.child.pid) / 1024)
+          } else {
+            const res = await runLoad(kind, echo.url, echo.child.pid)
+            er.push(res.rps); eCpu.push(res.serverCpuUsPerReq)
+          }
         }
       }
       const g = median(gr), e = median(er), ratio = g / e
@@ -383,12 +420,15 @@ async function main() {
         echoRounds: er.map(Math.round),
         gatewayErrors: gErrors,
         ratio: +f(ratio, 2),
+        serverCpuUsPerRequest: { gateway: +f(median(gCpu)), echo: +f(median(eCpu)) },
+        gatewayRssAfterRoundsMB: gRss.map((x) => +f(x)),
         target: ">= 0.6x echo",
         pass: ratio >= 0.6 && gErrors === 0,
         line: `gateway ${Math.round(g)} req/s vs echo ${Math.round(e)} req/s — ${f(ratio, 2)}x (target >= 0.6x)` +
           (gErrors ? ` — ${gErrors} FAILED requests` : ""),
         note: `rounds gateway [${gr.map(Math.round).join(", ")}] echo [${er.map(Math.round).join(", ")}]; ` +
-          `gateway RSS after load ${f(rssKb(gw.child.pid) / 1024)} MB`
+          `server CPU per request: gateway ${f(median(gCpu))} µs vs echo ${f(median(eCpu))} µs ` +
+          `(${f(median(gCpu) / median(eCpu), 2)}x); gateway RSS after each round [${gRss.map((x) => f(x, 0)).join(", ")}] MB`
       })
     }
 
@@ -433,7 +473,7 @@ async function main() {
           const url = `ws://${HOST}:${m[1]}`
           for (;;) {
             try {
-              const c = await openClient("gateway", url, TOKEN, 0, 2000)
+              const c = await openClient("gateway", url, TOKEN, 0, 2000, 2000)
               await c.request(1)
               const t = performance.now() - t0
               c.close()
@@ -478,6 +518,11 @@ async function main() {
   results.meta.totalSeconds = +f((performance.now() - t0All) / 1000)
   results.meta.passed = passed
   results.meta.total = all.length
+  out("summary:")
+  for (const key of Object.keys(results.benchmarks).sort()) {
+    const r = results.benchmarks[key]
+    out(`  ${r.pass ? "PASS" : "MISS"} (${key}) ${r.line}`)
+  }
   out(`${passed}/${all.length} targets met — total ${f(results.meta.totalSeconds)} s`)
   if (JSON_MODE) process.stdout.write(JSON.stringify(results, null, 2) + "\n")
   if (STRICT && passed < all.length) process.exitCode = 1

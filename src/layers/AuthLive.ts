@@ -79,7 +79,7 @@ export class FailureLimiter {
 
 const rateLimited = (retryAfterMs: number) =>
   GatewayError.of("INVALID_REQUEST", "unauthorized: too many failed authentication attempts (retry later)", {
-    details: { code: "AUTH_RATE_LIMITED" },
+    details: { code: "AUTH_RATE_LIMITED", authReason: "rate_limited", canRetryWithDeviceToken: false, recommendedNextStep: "wait_then_retry" },
     retryable: true,
     retryAfterMs
   })
@@ -136,7 +136,12 @@ export const makeAuth = (overrides: AuthOverrides) =>
           // Missing credentials are a client misconfiguration, not a guess: not counted.
           return yield* GatewayError.invalidRequest(
             `unauthorized: gateway ${what} missing (provide auth.${what}: set gateway.remote.${what} or pass --${what})`,
-            { code: `AUTH_${upper}_MISSING` }
+            {
+              code: `AUTH_${upper}_MISSING`,
+              authReason: `${what}_missing`,
+              canRetryWithDeviceToken: false,
+              recommendedNextStep: "update_auth_configuration"
+            }
           )
         }
         if (!safeEqual(presented, expected)) {
@@ -149,7 +154,12 @@ export const makeAuth = (overrides: AuthOverrides) =>
           }
           return yield* GatewayError.invalidRequest(
             `unauthorized: gateway ${what} mismatch (the ${what} sent does not match the Gateway's)`,
-            { code: `AUTH_${upper}_MISMATCH` }
+            {
+              code: `AUTH_${upper}_MISMATCH`,
+              authReason: `${what}_mismatch`,
+              canRetryWithDeviceToken: false,
+              recommendedNextStep: "update_auth_credentials"
+            }
           )
         }
         if (limited) limiter.succeed(key)

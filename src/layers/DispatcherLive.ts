@@ -3,6 +3,7 @@
  * its own params with Schema and depends only on service tags.
  */
 import * as os from "node:os"
+import * as path from "node:path"
 import { createHash } from "node:crypto"
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { redact, type ClawgateConfig } from "../config/schema.js"
@@ -71,6 +72,7 @@ export const coreHandlers = Effect.gen(function* () {
   const config = yield* Config
   const log = yield* GatewayLog
   const auth = yield* Auth
+  const sessionsPath = path.join(config.paths.stateDir, "sessions")
 
   const handlers: Record<string, MethodHandler> = {
     health: () => health.snapshot,
@@ -100,7 +102,18 @@ export const coreHandlers = Effect.gen(function* () {
           },
           connections,
           presence: { count: entries.length, version: yield* presence.version },
-          sessions: { count: 0, defaults: SESSION_DEFAULTS },
+          // The fields OpenClaw's CLI reads from `status` (its `status` command maps over them).
+          runtimeVersion: state.version,
+          heartbeat: { defaultAgentId: SESSION_DEFAULTS.defaultAgentId, agents: [] },
+          channelSummary: [],
+          queuedSystemEvents: [],
+          sessions: {
+            count: 0,
+            paths: [sessionsPath],
+            defaults: SESSION_DEFAULTS,
+            recent: [],
+            byAgent: [{ agentId: SESSION_DEFAULTS.defaultAgentId, path: sessionsPath, count: 0, recent: [] }]
+          },
           health: { version: yield* health.version, ts: (yield* health.snapshot).ts }
         }
       }),

@@ -23,7 +23,7 @@ import {
   MIN_LEGACY_PROTOCOL,
   PROTOCOL_VERSION,
   decodeConnectParams,
-  decodeRequestFrame,
+  asRequestFrame,
   type ClientInfo,
   type ConnectParams,
   type HelloOk,
@@ -148,6 +148,29 @@ export const makeGatewayServer = Effect.gen(function* () {
       return
     }
     conn.ws.send(JSON.stringify(frame))
+  }
+
+  /**
+   * A successful response. Payloads that are objects are serialised once per
+   * object: a cached snapshot (health) is the same object until it is
+   * refreshed, so repeated answers reuse its JSON.
+   */
+  const payloadJson = new WeakMap<object, string>()
+  const sendResult = (conn: Conn, id: string, payload: unknown): void => {
+    if (conn.ws.readyState !== conn.ws.OPEN) return
+    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      conn.ws.close(CloseCode.policy, "slow consumer: too many bytes buffered")
+      return
+    }
+    let json: string | undefined
+    if (typeof payload === "object" && payload !== null) {
+      json = payloadJson.get(payload)
+      if (json === undefined) {
+        json = JSON.stringify(payload)
+        if (Object.isFrozen(payload)) payloadJson.set(payload, json)
+      }
+    } else json = payload === undefined ? undefined : JSON.stringify(payload)
+    conn.ws.send(`{"type":"res","id":${JSON.stringify(id)},"ok":true${json === undefined ? "" : `,"payload":${json}`}}`)
   }
 
   const versions = Effect.all({ presence: presence.version, health: health.version })
@@ -301,7 +324,7 @@ export const makeGatewayServer = Effect.gen(function* () {
     if (fiber.unsafePoll() === null) conn.inflight.add(fiber)
     fiber.addObserver((exit) => {
       conn.inflight.delete(fiber)
-      if (Exit.isSuccess(exit)) return send(conn, { type: "res", id, ok: true, payload: exit.value })
+      if (Exit.isSuccess(exit)) return sendResult(conn, id, exit.value)
       const failure = Cause.failureOption(exit.cause)
       if (Option.isSome(failure)) return send(conn, errorFrame(id, failure.value))
       if (Cause.isInterruptedOnly(exit.cause)) {
@@ -326,12 +349,12 @@ export const makeGatewayServer = Effect.gen(function* () {
       if (conn.phase === "handshake") return failHandshake(conn, "", error, CloseCode.policy)
       return send(conn, errorFrame("", error))
     }
-    const decoded = decodeRequestFrame(frame)
-    const rawId =
-      typeof frame === "object" && frame !== null && typeof (frame as { id?: unknown }).id === "string"
-        ? (frame as { id: string }).id
-        : ""
-    if (decoded._tag === "Left") {
+    const req = asRequestFrame(frame)
+    if (req === undefined) {
+      const rawId =
+        typeof frame === "object" && frame !== null && typeof (frame as { id?: unknown }).id === "string"
+          ? (frame as { id: string }).id
+          : ""
       const error = GatewayError.invalidRequest(
         conn.phase === "handshake"
           ? "invalid handshake: first request must be connect"
@@ -340,7 +363,6 @@ export const makeGatewayServer = Effect.gen(function* () {
       if (conn.phase === "handshake") return failHandshake(conn, rawId, error, CloseCode.policy)
       return send(conn, errorFrame(rawId, error))
     }
-    const req = decoded.right
     if (conn.phase === "handshake") {
       if (req.method !== "connect") {
         return failHandshake(

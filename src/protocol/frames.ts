@@ -200,6 +200,16 @@ export const HelloOkSchema = Schema.Struct({
 })
 
 export const decodeFrame = Schema.decodeUnknownEither(Frame)
-export const decodeRequestFrame = Schema.decodeUnknownEither(RequestFrame)
+
+/**
+ * The RequestFrame check on the hot path: the same rule as the schema
+ * (type "req", string id and method, any params, other fields ignored),
+ * without building a parse result for every request.
+ */
+export const asRequestFrame = (frame: unknown): RequestFrame | undefined => {
+  if (typeof frame !== "object" || frame === null) return undefined
+  const f = frame as { type?: unknown; id?: unknown; method?: unknown }
+  return f.type === "req" && typeof f.id === "string" && typeof f.method === "string" ? (frame as RequestFrame) : undefined
+}
 export const decodeConnectParams = Schema.decodeUnknownEither(ConnectParams, { errors: "all" })
 export const decodeHelloOk = Schema.decodeUnknownEither(HelloOkSchema)

@@ -2,7 +2,9 @@
  * Health: the `health` snapshot. Answering `health` reads a cached snapshot;
  * a background fiber refreshes it, so a probe never waits on the work.
  */
+import * as path from "node:path"
 import { Duration, Effect, Ref, Schedule } from "effect"
+import { Config } from "./Config.js"
 import { EventBus } from "./EventBus.js"
 import { GatewayState } from "./GatewayState.js"
 import { Presence } from "./Presence.js"
@@ -16,14 +18,25 @@ export interface HealthSnapshot {
   readonly channelLabels: Record<string, string>
   readonly heartbeatSeconds: number
   readonly defaultAgentId: string
-  readonly agents: ReadonlyArray<{ readonly agentId: string; readonly isDefault: boolean }>
-  readonly sessions: { readonly count: number; readonly recent: ReadonlyArray<unknown> }
+  readonly agents: ReadonlyArray<{
+    readonly agentId: string
+    readonly isDefault: boolean
+    readonly sessions: SessionsSummary
+  }>
+  readonly sessions: SessionsSummary
   readonly gateway: {
     readonly version: string
     readonly uptimeMs: number
     readonly connections: { readonly operators: number; readonly nodes: number }
     readonly presence: number
   }
+}
+
+/** As OpenClaw reports it; its CLI reads `path` of every agent's sessions. */
+export interface SessionsSummary {
+  readonly path: string
+  readonly count: number
+  readonly recent: ReadonlyArray<unknown>
 }
 
 export const HEALTH_REFRESH = Duration.seconds(60)
@@ -33,6 +46,8 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
     const state = yield* GatewayState
     const presence = yield* Presence
     const bus = yield* EventBus
+    const config = yield* Config
+    const sessionsPath = path.join(config.paths.stateDir, "sessions")
 
     const compute = Effect.gen(function* () {
       const started = Date.now()
@@ -47,8 +62,8 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
         channelLabels: {},
         heartbeatSeconds: 0,
         defaultAgentId: "main",
-        agents: [{ agentId: "main", isDefault: true }],
-        sessions: { count: 0, recent: [] },
+        agents: [{ agentId: "main", isDefault: true, sessions: { path: sessionsPath, count: 0, recent: [] } }],
+        sessions: { path: sessionsPath, count: 0, recent: [] },
         gateway: {
           version: state.version,
           uptimeMs: yield* state.uptimeMs,
@@ -56,7 +71,8 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
           presence: entries.length
         }
       }
-      return { ...snapshot, durationMs: Date.now() - started }
+      // Frozen: shared by every answer until the next refresh (the transport caches its JSON).
+      return Object.freeze({ ...snapshot, durationMs: Date.now() - started })
     })
 
     const cache = yield* Ref.make(yield* compute)

@@ -49,7 +49,12 @@ describe("handshake over a real socket", () => {
       expect(res.ok).toBe(false)
       expect(res.error?.code).toBe("INVALID_REQUEST")
       expect(res.error?.message).toMatch(/^unauthorized: gateway token mismatch/)
-      expect(res.error?.details).toEqual({ code: "AUTH_TOKEN_MISMATCH" })
+      expect(res.error?.details).toEqual({
+        code: "AUTH_TOKEN_MISMATCH",
+        authReason: "token_mismatch",
+        canRetryWithDeviceToken: false,
+        recommendedNextStep: "update_auth_credentials"
+      })
       expect((yield* Effect.promise(() => peer.closed)).code).toBe(1008)
     })
   )
@@ -58,7 +63,7 @@ describe("handshake over a real socket", () => {
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { peer, res } = yield* handshake(gw.url, connectParams())
-      expect(res.error?.details).toEqual({ code: "AUTH_TOKEN_MISSING" })
+      expect(res.error?.details).toMatchObject({ code: "AUTH_TOKEN_MISSING" })
       expect((yield* Effect.promise(() => peer.closed)).code).toBe(1008)
     })
   )
@@ -69,9 +74,9 @@ describe("handshake over a real socket", () => {
       const ok = yield* handshake(gw.url, connectParams({ auth: { password: "correct horse battery" } }))
       expect(ok.res.payload.auth.method).toBe("password")
       const bad = yield* handshake(gw.url, connectParams({ auth: { password: "wrong" } }))
-      expect(bad.res.error?.details).toEqual({ code: "AUTH_PASSWORD_MISMATCH" })
+      expect(bad.res.error?.details).toMatchObject({ code: "AUTH_PASSWORD_MISMATCH" })
       const none = yield* handshake(gw.url, connectParams({ auth: { token: TOKEN } }))
-      expect(none.res.error?.details).toEqual({ code: "AUTH_PASSWORD_MISSING" })
+      expect(none.res.error?.details).toMatchObject({ code: "AUTH_PASSWORD_MISSING" })
     })
   )
 
@@ -210,7 +215,7 @@ describe("handshake over a real socket", () => {
       const next = "rotated-token-abcdefghijklmnop"
       yield* Effect.promise(() => fs.writeFile(gw.configPath, JSON.stringify({ gateway: { auth: { token: next } } })))
       const old = yield* handshake(gw.url, connectParams(auth))
-      expect(old.res.error?.details).toEqual({ code: "AUTH_TOKEN_MISMATCH" })
+      expect(old.res.error?.details).toMatchObject({ code: "AUTH_TOKEN_MISMATCH" })
       const fresh = yield* handshake(gw.url, connectParams({ auth: { token: next } }))
       expect(fresh.res.ok).toBe(true)
       // The connection made before the change stays up.
