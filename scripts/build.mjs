@@ -14,7 +14,8 @@ await build({
   sourcemap: "linked",
   legalComments: "none",
   logLevel: "warning",
-  external: ["bufferutil", "utf-8-validate"],
+  // better-sqlite3 is a native addon: it is loaded from node_modules, not bundled.
+  external: ["bufferutil", "utf-8-validate", "better-sqlite3"],
   banner: {
     // `ws` and a few CommonJS dependencies call require(); give the ESM bundle one.
     js: "import { createRequire as __cgCreateRequire } from 'node:module'; const require = __cgCreateRequire(import.meta.url);"
