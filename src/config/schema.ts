@@ -43,6 +43,16 @@ export const RemoteConfig = Schema.Struct({
   tlsFingerprint: Schema.optional(NonEmpty)
 })
 
+export const NodesConfig = Schema.Struct({
+  pairing: Schema.optional(Schema.Struct({ autoApproveLocal: Schema.optional(Schema.Boolean) })),
+  commands: Schema.optional(
+    Schema.Struct({
+      allow: Schema.optional(Schema.Array(NonEmpty)),
+      deny: Schema.optional(Schema.Array(NonEmpty))
+    })
+  )
+})
+
 export const GatewayConfigSection = Schema.Struct({
   mode: Schema.optional(Schema.Literal("local", "remote")),
   port: Schema.optional(Port),
@@ -51,6 +61,7 @@ export const GatewayConfigSection = Schema.Struct({
   auth: Schema.optional(AuthConfig),
   remote: Schema.optional(RemoteConfig),
   trustedProxies: Schema.optional(Schema.Array(NonEmpty)),
+  nodes: Schema.optional(NodesConfig),
   handshakeTimeoutMs: Schema.optional(PositiveInt),
   tickIntervalMs: Schema.optional(PositiveInt)
 })

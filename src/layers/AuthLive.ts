@@ -1,23 +1,14 @@
 /**
  * Shared-credential auth with a per-address limit on failed attempts.
  */
-import { createHash, timingSafeEqual } from "node:crypto"
+import { safeEqual } from "../util/secrets.js"
 import { Clock, Effect, Layer } from "effect"
 import { GatewayError } from "../protocol/errors.js"
 import { Auth, type AuthAttempt, type AuthOverrides, type AuthService, resolveServerAuth } from "../services/Auth.js"
 import { Config } from "../services/Config.js"
 import { GatewayLog } from "../services/GatewayLog.js"
 
-/**
- * Compares two secrets in time that depends on neither their contents nor
- * their lengths: both sides are hashed to 32 bytes first, so
- * `timingSafeEqual` never sees different lengths and never throws.
- */
-export const safeEqual = (a: string, b: string): boolean => {
-  const ha = createHash("sha256").update(a, "utf8").digest()
-  const hb = createHash("sha256").update(b, "utf8").digest()
-  return timingSafeEqual(ha, hb)
-}
+export { safeEqual }
 
 export interface RateLimitPolicy {
   readonly maxAttempts: number

@@ -16,6 +16,8 @@ import { GatewayLog } from "../services/GatewayLog.js"
 import { GatewayState } from "../services/GatewayState.js"
 import { Health } from "../services/Health.js"
 import { Presence } from "../services/Presence.js"
+import { Devices } from "../services/Devices.js"
+import { NodeRegistry } from "../services/NodeRegistry.js"
 
 export const SESSION_DEFAULTS = { defaultAgentId: "main", mainKey: "main", mainSessionKey: "agent:main:main" } as const
 
@@ -152,10 +154,93 @@ export const coreHandlers = Effect.gen(function* () {
  * for teams adding their own typed methods. A method not in the protocol's
  * table needs `operator.admin`.
  */
+const Str = Schema.String.pipe(Schema.minLength(1))
+const NodeIdParams = Schema.Struct({ nodeId: Str })
+const RequestIdParams = Schema.Struct({ requestId: Str })
+const DeviceIdParams = Schema.Struct({ deviceId: Str })
+const RoleParams = Schema.Struct({ deviceId: Str, role: Schema.Literal("operator", "node"), scopes: Schema.optional(Schema.Array(Schema.String)) })
+const InvokeParams = Schema.Struct({
+  nodeId: Str,
+  command: Str,
+  params: Schema.optional(Schema.Unknown),
+  timeoutMs: Schema.optional(Int.pipe(Schema.between(1, 10 * 60_000))),
+  idempotencyKey: Str
+})
+const InvokeResultParams = Schema.Struct({
+  id: Str,
+  nodeId: Str,
+  ok: Schema.Boolean,
+  payload: Schema.optional(Schema.Unknown),
+  payloadJSON: Schema.optional(Schema.NullOr(Schema.String)),
+  error: Schema.optional(Schema.Struct({ code: Schema.optional(Schema.String), message: Schema.optional(Schema.String) }))
+})
+const NodeEventParams = Schema.Struct({
+  event: Str,
+  payload: Schema.optional(Schema.Unknown),
+  payloadJSON: Schema.optional(Schema.String)
+})
+
+/** node.* and device.* methods: the node registry and pairing. */
+export const nodeHandlers = Effect.gen(function* () {
+  const nodes = yield* NodeRegistry
+  const devices = yield* Devices
+  const needDevice = (ctx: CallContext) =>
+    ctx.deviceId ? Effect.succeed(ctx.deviceId) : Effect.fail(GatewayError.invalidRequest("this connection has no device identity"))
+  const handlers: Record<string, MethodHandler> = {
+    "node.list": () => nodes.list,
+    "node.describe": (params) => Effect.flatMap(decodeParams("node.describe", NodeIdParams)(params), (p) => nodes.describe(p.nodeId)),
+    "node.invoke": (params) =>
+      Effect.flatMap(decodeParams("node.invoke", InvokeParams)(params), (p) =>
+        nodes.invoke({ nodeId: p.nodeId, command: p.command, params: p.params, timeoutMs: p.timeoutMs, idempotencyKey: p.idempotencyKey })
+      ),
+    "node.invoke.result": (params, ctx) =>
+      Effect.gen(function* () {
+        const p = yield* decodeParams("node.invoke.result", InvokeResultParams)(params)
+        return yield* nodes.result(yield* needDevice(ctx), ctx.connId, p)
+      }),
+    "node.event": (params, ctx) =>
+      Effect.gen(function* () {
+        const p = yield* decodeParams("node.event", NodeEventParams)(params)
+        return yield* nodes.event(yield* needDevice(ctx), p)
+      }),
+    "device.pair.list": () => devices.list,
+    "device.pair.approve": (params) => Effect.flatMap(decodeParams("device.pair.approve", RequestIdParams)(params), (p) => devices.approve(p.requestId)),
+    "device.pair.reject": (params) => Effect.flatMap(decodeParams("device.pair.reject", RequestIdParams)(params), (p) => devices.reject(p.requestId)),
+    "device.pair.remove": (params) => Effect.flatMap(decodeParams("device.pair.remove", DeviceIdParams)(params), (p) => devices.remove(p.deviceId)),
+    "device.token.rotate": (params, ctx) =>
+      Effect.flatMap(decodeParams("device.token.rotate", RoleParams)(params), (p) => devices.rotate(p.deviceId, p.role, p.scopes, ctx.deviceId)),
+    "device.token.revoke": (params) =>
+      Effect.flatMap(decodeParams("device.token.revoke", RoleParams)(params), (p) => devices.revoke(p.deviceId, p.role)),
+    // Node pairing is device pairing for role "node" (one approval covers the node and the commands it declares).
+    "node.pair.list": () =>
+      Effect.map(devices.list, (l) => ({
+        pending: l.pending.filter((r) => r.roles.includes("node")).map((r) => ({ ...r, nodeId: r.deviceId })),
+        paired: l.paired.filter((d) => d.roles.includes("node")).map((d) => ({ ...d, nodeId: d.deviceId }))
+      })),
+    "node.pair.approve": (params) =>
+      Effect.flatMap(decodeParams("node.pair.approve", RequestIdParams)(params), (p) =>
+        Effect.map(devices.approve(p.requestId), (r) => ({ requestId: r.requestId, node: { ...r.device, nodeId: r.device.deviceId } }))
+      ),
+    "node.pair.reject": (params) =>
+      Effect.flatMap(decodeParams("node.pair.reject", RequestIdParams)(params), (p) =>
+        Effect.map(devices.reject(p.requestId), (r) => ({ requestId: r.requestId, nodeId: r.deviceId }))
+      ),
+    "node.pair.remove": (params) =>
+      Effect.flatMap(decodeParams("node.pair.remove", NodeIdParams)(params), (p) =>
+        Effect.map(devices.remove(p.nodeId), () => ({ nodeId: p.nodeId }))
+      )
+  }
+  return handlers
+})
+
 export const DispatcherWith = (extra: Record<string, MethodHandler> = {}) =>
   Layer.effect(
     Dispatcher,
-    Effect.map(coreHandlers, (core) => makeDispatcher({ ...core, ...extra }))
+    Effect.gen(function* () {
+      const core = yield* coreHandlers
+      const node = yield* nodeHandlers
+      return makeDispatcher({ ...core, ...node, ...extra })
+    })
   )
 
 export const DispatcherLive = DispatcherWith()

@@ -14,6 +14,10 @@ import { Presence } from "../services/Presence.js"
 import { AuthLive } from "./AuthLive.js"
 import { ConfigFileLive, type Env } from "./ConfigFile.js"
 import { DispatcherWith } from "./DispatcherLive.js"
+import { DatabaseLive } from "./Database.js"
+import { ConnectionHub } from "../services/ConnectionHub.js"
+import { Devices } from "../services/Devices.js"
+import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
 
@@ -24,7 +28,15 @@ export interface GatewayLayerOptions {
   readonly logLevel?: LogLevel.LogLevel
   /** Extra methods served beside the core ones (admin-only unless the protocol table says otherwise). */
   readonly methods?: Record<string, MethodHandler>
+  /** Keep the database in memory instead of `<stateDir>/clawgate.sqlite` (tests, embedding). */
+  readonly database?: "file" | "memory"
 }
+
+/** The SQLite database in the state dir named by Config (or in memory). */
+export const DatabaseFromConfig = (options: GatewayLayerOptions) =>
+  Layer.unwrapEffect(
+    Effect.map(Config, (config) => DatabaseLive(options.database === "memory" ? undefined : config.paths.stateDir))
+  )
 
 /** The log file lives in the state dir named by Config. */
 export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
@@ -40,11 +52,16 @@ export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
 
 /** Every Gateway service but the transport; needs Config. */
 export const GatewayCore = (options: GatewayLayerOptions = {}) => {
-  const base = Layer.mergeAll(EventBus.Default, GatewayState.Default, Presence.Default, Health.Default)
+  const base = Layer.mergeAll(EventBus.Default, GatewayState.Default, Presence.Default, Health.Default, ConnectionHub.Default)
   const logged = GatewayLogFromConfig(options)
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged))
+  const nodes = NodeRegistry.Default.pipe(
+    Layer.provideMerge(Devices.Default),
+    Layer.provide(DatabaseFromConfig(options)),
+    Layer.provide(logged)
+  )
   return DispatcherWith(options.methods).pipe(
-    Layer.provideMerge(Layer.mergeAll(base, auth, logged)),
+    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes)),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )
 }

@@ -7,6 +7,8 @@ import { createHash, randomUUID } from "node:crypto"
 import { Deferred, Duration, Effect, Layer, PubSub, Scope, Stream } from "effect"
 import WebSocket from "ws"
 import { normalizeFingerprint, type Target } from "../config/target.js"
+import { signedText } from "../protocol/device.js"
+import type { DeviceIdentityService } from "../services/DeviceIdentity.js"
 import { GatewayError } from "../protocol/errors.js"
 import {
   ALL_SCOPES,
@@ -42,6 +44,11 @@ export interface RemoteClientOptions {
   readonly scopes?: ReadonlyArray<string>
   readonly caps?: ReadonlyArray<string>
   readonly commands?: ReadonlyArray<string>
+  /**
+   * Sign the connect with this device identity. Without a token or password
+   * in the target, a device token stored for this Gateway is used.
+   */
+  readonly device?: DeviceIdentityService | undefined
 }
 
 interface Pending {
@@ -163,9 +170,13 @@ const authFailure = (target: Target, error: GatewayError): GatewayClientError =>
         ? `the credential from ${target.authSource ?? "(none)"} is not the Gateway's; fix it there`
         : code === "AUTH_RATE_LIMITED"
           ? `too many failures from this address; wait ${Math.ceil((error.retryAfterMs ?? 0) / 1000)} s`
-          : undefined
+          : code === "PAIRING_REQUIRED"
+            ? `approve it on the Gateway host: clawgate devices approve ${(error.details as { requestId?: string }).requestId ?? "<requestId>"}`
+            : code === "AUTH_DEVICE_TOKEN_MISMATCH"
+              ? "this device's token was rotated or revoked; connect once with the shared token to re-pair"
+              : undefined
   return new GatewayClientError({
-    reason: code.startsWith("AUTH_") ? "Auth" : "Handshake",
+    reason: code === "PAIRING_REQUIRED" ? "NotPaired" : code.startsWith("AUTH_") ? "Auth" : "Handshake",
     target: targetInfo(target),
     error,
     message: `${describeWhere(target)} refused the connection: ${error.message}${fix ? ` — ${fix}` : ""}`
@@ -176,6 +187,10 @@ export interface RemoteConnection {
   readonly server: ServerInfo
   readonly request: GatewayClientService["request"]
   readonly events: GatewayClientService["events"]
+  /** Completes with the reason once the connection is gone (closed, tick timeout, error). */
+  readonly closed: Effect.Effect<GatewayClientError>
+  /** The device token the Gateway issued in this hello, if any (already stored with the identity). */
+  readonly deviceToken?: string | undefined
 }
 
 /** Opens one connection and completes the handshake; closed with the scope. */
@@ -226,8 +241,10 @@ export const connectRemote = (
         })
     )
 
+    const closedSignal = yield* Deferred.make<never, GatewayClientError>()
     const failAll = (error: GatewayClientError) => {
       closedError ??= error
+      Deferred.unsafeDone(closedSignal, Effect.fail(closedError))
       if (challenge) Deferred.unsafeDone(challenge, Effect.fail(error))
       for (const [, p] of pending) Deferred.unsafeDone(p.deferred, Effect.fail(error))
       pending.clear()
@@ -320,8 +337,7 @@ export const connectRemote = (
       })
 
     // Handshake: wait for the challenge, send connect, read hello-ok.
-    // The nonce matters once the client signs a device identity; shared-credential auth only waits for it.
-    yield* Deferred.await(challenge).pipe(
+    const nonce = yield* Deferred.await(challenge).pipe(
       Effect.timeoutFail({
         duration: Duration.millis(connectTimeoutMs),
         onTimeout: () =>
@@ -334,27 +350,58 @@ export const connectRemote = (
     )
     challenge = undefined
     const role = options.role ?? "operator"
+    const scopes = options.scopes ?? (role === "operator" ? ALL_SCOPES : [])
+    const device = options.device
+    const stored =
+      device && !target.token && !target.password ? yield* device.tokenFor(target.url, role) : undefined
+    const auth = {
+      ...(target.token ? { token: target.token } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      ...(stored ? { deviceToken: stored.token } : {})
+    }
+    const client = {
+      id: options.client?.id ?? "cli",
+      version: VERSION,
+      platform: process.platform,
+      deviceFamily: deviceFamily(),
+      mode: options.client?.mode ?? "cli",
+      ...(options.client?.displayName ? { displayName: options.client.displayName } : {}),
+      instanceId: options.client?.instanceId ?? randomUUID()
+    }
+    const signedAt = Date.now()
+    const deviceProof = device
+      ? {
+          id: device.deviceId,
+          publicKey: device.publicKey,
+          signedAt,
+          nonce: nonce ?? "",
+          signature: device.sign(
+            signedText("v3", {
+              deviceId: device.deviceId,
+              clientId: client.id,
+              clientMode: client.mode,
+              role,
+              scopes,
+              signedAtMs: signedAt,
+              token: auth.token ?? auth.deviceToken ?? "",
+              nonce: nonce ?? "",
+              platform: client.platform,
+              deviceFamily: client.deviceFamily
+            })
+          )
+        }
+      : undefined
     const connectParams = {
       minProtocol: PROTOCOL_VERSION,
       maxProtocol: PROTOCOL_VERSION,
       // Only the fields OpenClaw's own CLI sends: its Gateway rejects unknown ones.
-      client: {
-        id: options.client?.id ?? "cli",
-        version: VERSION,
-        platform: process.platform,
-        deviceFamily: deviceFamily(),
-        mode: options.client?.mode ?? "cli",
-        ...(options.client?.displayName ? { displayName: options.client.displayName } : {}),
-        instanceId: options.client?.instanceId ?? randomUUID()
-      },
+      client,
       role,
-      scopes: options.scopes ?? (role === "operator" ? ALL_SCOPES : []),
+      scopes,
       caps: options.caps ?? [],
       ...(options.commands ? { commands: options.commands } : {}),
-      auth: {
-        ...(target.token ? { token: target.token } : {}),
-        ...(target.password ? { password: target.password } : {})
-      }
+      auth,
+      ...(deviceProof ? { device: deviceProof } : {})
     }
     const helloRaw = yield* rawRequest("connect", connectParams, { timeoutMs: connectTimeoutMs }).pipe(
       Effect.catchTag("GatewayError", (e) => Effect.fail(authFailure(target, e)))
@@ -368,6 +415,15 @@ export const connectRemote = (
       })
     }
     const tickIntervalMs = hello.right.policy?.tickIntervalMs ?? DEFAULT_TICK_INTERVAL_MS
+    const issued = hello.right.auth?.deviceToken
+    if (device && issued) {
+      yield* device.storeToken(target.url, {
+        token: issued,
+        role,
+        scopes: hello.right.auth?.scopes ?? [],
+        issuedAtMs: Date.now()
+      })
+    }
 
     // Tick watchdog: silence for twice the tick interval means the link is dead.
     const watchdog = setInterval(() => {
@@ -399,7 +455,9 @@ export const connectRemote = (
     return {
       server,
       request: (method, params, opts = {}) => rawRequest(method, params, opts),
-      events: Stream.fromPubSub(events)
+      events: Stream.fromPubSub(events),
+      closed: Deferred.await(closedSignal).pipe(Effect.flip),
+      deviceToken: issued
     } satisfies RemoteConnection
   })
 

@@ -29,7 +29,11 @@ import {
   type HelloOk,
   type Role
 } from "../protocol/frames.js"
+import { verifyDeviceProof } from "../protocol/device.js"
 import { Auth } from "../services/Auth.js"
+import { ConnectionHub } from "../services/ConnectionHub.js"
+import { Devices } from "../services/Devices.js"
+import { NodeRegistry } from "../services/NodeRegistry.js"
 import { Config } from "../services/Config.js"
 import { Dispatcher, type CallContext } from "../services/Dispatcher.js"
 import { EventBus, type GatewayEvent } from "../services/EventBus.js"
@@ -58,6 +62,19 @@ interface Conn {
   readonly inflight: Set<Fiber.RuntimeFiber<unknown, unknown>>
   handshakeTimer: NodeJS.Timeout | undefined
   ctx: CallContext | undefined
+  /** The connect.challenge nonce a device must sign. */
+  readonly nonce: string
+  /** Direct loopback with no proxy headers and no browser Origin: eligible for local auto-approval. */
+  readonly local: boolean
+  deviceId: string | undefined
+}
+
+/** What a successful connect grants. */
+interface Admitted {
+  readonly method: string
+  readonly scopes: ReadonlyArray<string>
+  readonly deviceId?: string | undefined
+  readonly deviceToken?: string | undefined
 }
 
 const errorFrame = (id: string, error: GatewayError) => ({ type: "res", id, ok: false, error: error.toShape() })
@@ -103,6 +120,9 @@ export const makeGatewayServer = Effect.gen(function* () {
   const health = yield* Health
   const state = yield* GatewayState
   const bus = yield* EventBus
+  const hub = yield* ConnectionHub
+  const devices = yield* Devices
+  const nodes = yield* NodeRegistry
   const runtime = yield* Effect.runtime<never>()
   const runFork = Runtime.runFork(runtime)
 
@@ -192,13 +212,10 @@ export const makeGatewayServer = Effect.gen(function* () {
 
   const presenceKey = (conn: Conn) => conn.client?.instanceId ?? conn.connId
 
-  const completeHandshake = (conn: Conn, id: string, params: ConnectParams, protocol: number, method: string) => {
+  const completeHandshake = (conn: Conn, id: string, params: ConnectParams, protocol: number, admitted: Admitted) => {
     const role: Role = params.role ?? "operator"
-    // A shared credential allows every operator scope; nodes get none. Scopes
-    // the credential does not allow are dropped, never granted.
-    const allowed: ReadonlyArray<string> = role === "operator" ? ALL_SCOPES : []
-    const requested = params.scopes ?? (role === "operator" ? ["operator.read"] : [])
-    const scopes = requested.filter((s) => allowed.includes(s))
+    const scopes = admitted.scopes
+    conn.deviceId = admitted.deviceId
     conn.role = role
     conn.scopes = scopes
     conn.client = params.client
@@ -213,11 +230,38 @@ export const makeGatewayServer = Effect.gen(function* () {
       scopes,
       client: params.client,
       clientIp: conn.ip,
+      deviceId: admitted.deviceId,
       interim: () => Effect.void
     }
     const program = Effect.gen(function* () {
       yield* state.countConnection("pending", -1)
       yield* state.countConnection(role === "node" ? "nodes" : "operators", 1)
+      yield* hub.register({
+        connId: conn.connId,
+        role,
+        deviceId: admitted.deviceId,
+        clientId: params.client.id,
+        sendEvent: (event, payload) => sendEvent(conn, event, payload),
+        close: (code, reason) => {
+          conn.phase = "closed"
+          closeConn(conn, code, reason)
+        }
+      })
+      if (role === "node" && admitted.deviceId) {
+        yield* nodes.register({
+          nodeId: admitted.deviceId,
+          connId: conn.connId,
+          displayName: params.client.displayName,
+          platform: params.client.platform,
+          version: params.client.version,
+          deviceFamily: params.client.deviceFamily,
+          clientId: params.client.id,
+          caps: params.caps ?? [],
+          commands: params.commands ?? [],
+          connectedAtMs: Date.now(),
+          remoteIp: conn.ip
+        })
+      }
       yield* presence.upsert({
         key: presenceKey(conn),
         host: params.client.displayName,
@@ -230,6 +274,8 @@ export const makeGatewayServer = Effect.gen(function* () {
         scopes,
         instanceId: params.client.instanceId,
         connId: conn.connId,
+        deviceId: admitted.deviceId,
+        clientId: params.client.id,
         reason: "connect",
         text: `${params.client.displayName ?? params.client.id} (${params.client.mode})`,
         ts: Date.now()
@@ -246,7 +292,12 @@ export const makeGatewayServer = Effect.gen(function* () {
           uptimeMs: yield* state.uptimeMs,
           sessionDefaults: SESSION_DEFAULTS
         },
-        auth: { method, role, scopes },
+        auth: {
+          method: admitted.method,
+          role,
+          scopes,
+          ...(admitted.deviceToken ? { deviceToken: admitted.deviceToken, issuedAtMs: Date.now() } : {})
+        },
         policy: { maxPayload: MAX_PAYLOAD, maxBufferedBytes: MAX_BUFFERED_BYTES, tickIntervalMs }
       }
       send(conn, { type: "res", id, ok: true, payload: hello })
@@ -291,28 +342,93 @@ export const makeGatewayServer = Effect.gen(function* () {
       )
     }
     conn.phase = "authenticating"
-    const fiber = runFork(
-      auth.authenticate({
+    const fiber = runFork(admit(conn, params, role))
+    fiber.addObserver((exit) => {
+      if (conn.ws.readyState !== conn.ws.OPEN) return
+      if (Exit.isSuccess(exit)) {
+        conn.phase = "handshake"
+        return completeHandshake(conn, id, params, protocol, exit.value)
+      }
+      const err = Cause.failureOption(exit.cause)
+      const error = Option.isSome(err) ? err.value : GatewayError.unavailable("authentication failed unexpectedly")
+      if (Option.isNone(err)) runFork(Effect.logError("connect failed unexpectedly", exit.cause))
+      runFork(
+        Effect.logWarning(`connect refused for ${conn.ip} (${params.client.id}/${role}): ${error.detailCode ?? error.code}`)
+      )
+      failHandshake(conn, id, error, CloseCode.policy)
+    })
+  }
+
+  /**
+   * Who may connect, as what: the device proof (if any) first, then the
+   * credential (a device token, or the shared token/password), then pairing
+   * for devices. Scopes are what was asked for, cut down to what the
+   * credential or the pairing allows.
+   */
+  const admit = (conn: Conn, params: ConnectParams, role: Role): Effect.Effect<Admitted, GatewayError> =>
+    Effect.gen(function* () {
+      const requested = params.scopes ?? (role === "operator" ? ["operator.read"] : [])
+      const operatorScopes = role === "operator" ? requested.filter((s) => (ALL_SCOPES as ReadonlyArray<string>).includes(s)) : []
+      let deviceId: string | undefined
+      let publicKey: string | undefined
+      if (params.device) {
+        const verified = verifyDeviceProof(params.device, {
+          clientId: params.client.id,
+          clientMode: params.client.mode,
+          role,
+          scopes: params.scopes ?? [],
+          token: params.auth?.token ?? params.auth?.deviceToken ?? "",
+          platform: params.client.platform,
+          deviceFamily: params.client.deviceFamily,
+          nonce: conn.nonce,
+          now: Date.now()
+        })
+        if (!verified.ok) {
+          return yield* GatewayError.invalidRequest(verified.failure.message, {
+            code: verified.failure.code,
+            reason: verified.failure.reason
+          })
+        }
+        deviceId = verified.deviceId
+        publicKey = verified.publicKey.toString("base64url")
+      } else if (role === "node") {
+        return yield* GatewayError.of("NOT_PAIRED", "device identity required", {
+          details: { code: "DEVICE_IDENTITY_REQUIRED" }
+        })
+      }
+      const sharedPresented = Boolean(params.auth?.token || params.auth?.password)
+      if (deviceId && params.auth?.deviceToken && !sharedPresented) {
+        yield* devices.verifyToken({ deviceId, role, token: params.auth.deviceToken, scopes: operatorScopes })
+        return { method: "device-token", scopes: operatorScopes, deviceId }
+      }
+      const grant = yield* auth.authenticate({
         auth: params.auth,
         clientIp: conn.ip,
         isLoopback: conn.isLoopback,
         hasOrigin: conn.hasOrigin
       })
-    )
-    fiber.addObserver((exit) => {
-      if (conn.ws.readyState !== conn.ws.OPEN) return
-      if (Exit.isSuccess(exit)) {
-        conn.phase = "handshake"
-        return completeHandshake(conn, id, params, protocol, exit.value.method)
+      if (deviceId && publicKey) {
+        const admission = yield* devices.admit({
+          deviceId,
+          publicKey,
+          client: params.client,
+          role,
+          scopes: operatorScopes,
+          commands: params.commands,
+          local: conn.local,
+          remoteIp: conn.ip
+        })
+        return {
+          method: grant.method,
+          scopes: operatorScopes.filter((s) => admission.device.scopes.includes(s)),
+          deviceId,
+          deviceToken: admission.deviceToken
+        }
       }
-      const err = Cause.failureOption(exit.cause)
-      const error = Option.isSome(err) ? err.value : GatewayError.unavailable("authentication failed unexpectedly")
-      runFork(
-        Effect.logWarning(`auth failed for ${conn.ip} (${params.client.id}): ${error.detailCode ?? error.code}`)
-      )
-      failHandshake(conn, id, error, CloseCode.policy)
+      // No device: the shared credential grants operator scopes to local clients only,
+      // as on OpenClaw; a remote client without a paired device may only ask for health.
+      return { method: grant.method, scopes: conn.local ? operatorScopes : [] }
     })
-  }
 
   const onRequest = (conn: Conn, id: string, method: string, params: unknown) => {
     const ctxBase = conn.ctx!
@@ -392,6 +508,8 @@ export const makeGatewayServer = Effect.gen(function* () {
     runFork(
       Effect.gen(function* () {
         if (!wasReady) return yield* state.countConnection("pending", -1)
+        yield* hub.unregister(conn.connId)
+        if (conn.role === "node" && conn.deviceId) yield* nodes.unregister(conn.deviceId, conn.connId)
         yield* state.countConnection(conn.role === "node" ? "nodes" : "operators", -1)
         yield* presence.remove(presenceKey(conn))
         yield* Effect.logInfo(`disconnected ${conn.connId}`)
@@ -408,6 +526,9 @@ export const makeGatewayServer = Effect.gen(function* () {
 
   const onConnection = (ws: WebSocket, req: http.IncomingMessage) => {
     const remote = req.socket.remoteAddress
+    const forwarded =
+      req.headers["x-forwarded-for"] !== undefined || req.headers["x-real-ip"] !== undefined || req.headers.forwarded !== undefined
+    const nonce = randomUUID()
     const conn: Conn = {
       connId: randomUUID(),
       ws,
@@ -421,7 +542,10 @@ export const makeGatewayServer = Effect.gen(function* () {
       seq: 0,
       inflight: new Set(),
       handshakeTimer: undefined,
-      ctx: undefined
+      ctx: undefined,
+      nonce,
+      local: isLoopbackAddress(remote) && !forwarded && req.headers.origin === undefined,
+      deviceId: undefined
     }
     conns.add(conn)
     runFork(state.countConnection("pending", 1))
@@ -436,7 +560,7 @@ export const makeGatewayServer = Effect.gen(function* () {
     ws.on("error", () => {
       // ws closes the socket itself (1009 for an oversized frame, 1002 for a bad one).
     })
-    send(conn, { type: "event", event: "connect.challenge", payload: { nonce: randomUUID(), ts: Date.now() } })
+    send(conn, { type: "event", event: "connect.challenge", payload: { nonce, ts: Date.now() } })
   }
 
   const json = (res: http.ServerResponse, status: number, body: unknown) => {

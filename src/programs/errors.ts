@@ -17,7 +17,7 @@ export const ExitCode = {
   usage: 2,
   /** The Gateway could not be reached, or the connection dropped or timed out. */
   unreachable: 3,
-  /** The Gateway refused the credential, or its certificate did not match the pin. */
+  /** The Gateway refused the credential or the device is not paired yet, or the certificate did not match the pin. */
   auth: 4
 } as const
 
@@ -36,7 +36,7 @@ export const describeFailure = (e: unknown): Failure => {
     const exitCode =
       e.reason === "Target"
         ? ExitCode.usage
-        : e.reason === "Auth" || e.reason === "TlsPin"
+        : e.reason === "Auth" || e.reason === "TlsPin" || e.reason === "NotPaired"
           ? ExitCode.auth
           : ExitCode.unreachable
     return {

@@ -27,7 +27,9 @@ export const CloseCode = {
   tooBig: 1009,
   serviceRestart: 1012,
   tryAgainLater: 1013,
-  tickTimeout: 4000
+  tickTimeout: 4000,
+  /** The device was removed, or its token rotated or revoked. */
+  deviceRemoved: 4001
 } as const
 
 export const ErrorCode = Schema.Literal(

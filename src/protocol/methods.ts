@@ -80,4 +80,15 @@ export const scopeSatisfies = (granted: ReadonlyArray<string>, needed: Scope): b
 }
 
 /** Events a client may see from this Gateway. */
-export const GATEWAY_EVENTS = ["connect.challenge", "tick", "shutdown", "presence", "health"] as const
+export const GATEWAY_EVENTS = [
+  "connect.challenge",
+  "tick",
+  "shutdown",
+  "presence",
+  "health",
+  "device.pair.requested",
+  "device.pair.resolved",
+  "node.invoke.request",
+  "node.invoke.cancel",
+  "node.event"
+] as const

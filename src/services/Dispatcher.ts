@@ -13,6 +13,8 @@ export interface CallContext {
   readonly scopes: ReadonlyArray<string>
   readonly client?: ClientInfo | undefined
   readonly clientIp?: string | undefined
+  /** The verified device of this connection, if it presented one (a node's id is its device id). */
+  readonly deviceId?: string | undefined
   /**
    * Sends an interim response on the same request id (e.g. `{status:"accepted"}`)
    * before the final one. A no-op where the caller cannot receive one.

@@ -37,7 +37,7 @@ export interface ServerInfo {
 }
 
 export class GatewayClientError extends Data.TaggedError("GatewayClientError")<{
-  readonly reason: "Target" | "Connect" | "Auth" | "Handshake" | "Timeout" | "Closed" | "TlsPin"
+  readonly reason: "Target" | "Connect" | "Auth" | "NotPaired" | "Handshake" | "Timeout" | "Closed" | "TlsPin"
   readonly message: string
   readonly target?: TargetInfo | undefined
   /** The Gateway's own error, when it sent one. */

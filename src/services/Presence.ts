@@ -20,6 +20,8 @@ export interface PresenceEntry {
   readonly scopes?: ReadonlyArray<string> | undefined
   readonly instanceId?: string | undefined
   readonly connId?: string | undefined
+  readonly deviceId?: string | undefined
+  readonly clientId?: string | undefined
   readonly reason: string
   readonly text: string
   readonly ts: number

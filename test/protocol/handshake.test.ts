@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { connectParams, handshake, openPeer } from "../support/ws.js"
 import { startGateway, TOKEN } from "../support/gateway.js"
+import { deviceHandshake, makeTestDevice, nodeParams } from "../support/device.js"
 
 const auth = { auth: { token: TOKEN } }
 
@@ -101,7 +102,7 @@ describe("handshake over a real socket", () => {
       )
       expect(probe.res.ok).toBe(true)
       expect(probe.res.payload.protocol).toBe(3)
-      const node = yield* handshake(gw.url, connectParams({ ...auth, ...v3, role: "node", scopes: [] }))
+      const node = yield* deviceHandshake(gw.url, makeTestDevice(), nodeParams(TOKEN, v3))
       expect(node.res.ok).toBe(true)
       expect(node.res.payload.auth.role).toBe("node")
       const op = yield* handshake(gw.url, connectParams({ ...auth, ...v3 }))
@@ -161,7 +162,7 @@ describe("handshake over a real socket", () => {
       const gw = yield* startGateway()
       const { res } = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read", "operator.root", "node.everything"] }))
       expect(res.payload.auth.scopes).toEqual(["operator.read"])
-      const node = yield* handshake(gw.url, connectParams({ ...auth, role: "node", scopes: ["operator.admin"] }))
+      const node = yield* deviceHandshake(gw.url, makeTestDevice(), nodeParams(TOKEN, { scopes: ["operator.admin"] }))
       expect(node.res.payload.auth.scopes).toEqual([])
     })
   )

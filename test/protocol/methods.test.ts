@@ -6,6 +6,7 @@ import { GatewayLive } from "../../src/layers/Gateway.js"
 import { GatewayError } from "../../src/protocol/errors.js"
 import { connectParams, handshake, openPeer } from "../support/ws.js"
 import { startGateway, tempDir, TOKEN, writeConfig } from "../support/gateway.js"
+import { deviceHandshake, makeTestDevice, nodeParams } from "../support/device.js"
 
 const auth = { auth: { token: TOKEN } }
 
@@ -111,7 +112,7 @@ describe("methods and scopes", () => {
   it.scopedLive("a node cannot call operator methods; an operator cannot call node-only methods", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
-      const node = yield* handshake(gw.url, connectParams({ ...auth, role: "node", scopes: [], client: { id: "node", version: "1", platform: "linux", mode: "node" } }))
+      const node = yield* deviceHandshake(gw.url, makeTestDevice(), nodeParams(TOKEN))
       const res = yield* Effect.promise(() => node.peer.call("status"))
       expect(res.error?.code).toBe("FORBIDDEN")
       expect((yield* Effect.promise(() => node.peer.call("config.get"))).error?.code).toBe("FORBIDDEN")

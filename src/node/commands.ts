@@ -1,0 +1,388 @@
+/**
+ * The commands a node host serves (`system.info`, `system.notify`,
+ * `system.run`), with typed params, and the dispatcher the node host calls for
+ * each `node.invoke.request`. `system.run` runs a program only when its exact
+ * argv is in the node's local allowlist file, read on every call.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Console, Data, Deferred, Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
+import { VERSION } from "../version.js"
+
+// ---------------------------------------------------------------------------
+// Names, errors, configuration
+
+export const NODE_COMMANDS = ["system.info", "system.notify", "system.run"] as const
+export type NodeCommandName = (typeof NODE_COMMANDS)[number]
+
+/** Why an invoke failed; `{code, message}` is what the node sends back as `error`. */
+export class NodeCommandError extends Data.TaggedError("NodeCommandError")<{
+  readonly code: "UNKNOWN_COMMAND" | "INVALID_PARAMS" | "SYSTEM_RUN_DENIED" | "ALLOWLIST_INVALID" | "UNAVAILABLE"
+  readonly message: string
+}> {}
+
+export const DEFAULT_RUN_TIMEOUT_MS = 30_000
+export const MAX_OUTPUT_BYTES = 1024 * 1024
+export const KILL_GRACE_MS = 2_000
+
+/** `<stateDir>/node/exec-allowlist.json`. */
+export const defaultAllowlistPath = (stateDir: string): string => path.join(stateDir, "node", "exec-allowlist.json")
+
+export interface NodeCommandsConfig {
+  /** The `system.run` allowlist; a missing file allows nothing. */
+  readonly allowlistPath: string
+  /** Per-stream capture cap for `system.run` (default 1 MiB). */
+  readonly maxOutputBytes?: number | undefined
+  /** Between SIGTERM and SIGKILL when a run times out (default 2 s). */
+  readonly killGraceMs?: number | undefined
+}
+
+// ---------------------------------------------------------------------------
+// Params
+
+const optionalNullable = <S extends Schema.Schema.Any>(s: S) => Schema.optionalWith(s, { nullable: true })
+
+export const SystemNotifyParams = Schema.Struct({
+  title: optionalNullable(Schema.String),
+  body: optionalNullable(Schema.String),
+  message: optionalNullable(Schema.String)
+})
+export type SystemNotifyParams = typeof SystemNotifyParams.Type
+
+export const SystemRunParams = Schema.Struct({
+  command: Schema.NonEmptyArray(Schema.String),
+  cwd: optionalNullable(Schema.String),
+  timeoutMs: optionalNullable(Schema.Number.pipe(Schema.int(), Schema.positive()))
+})
+export type SystemRunParams = typeof SystemRunParams.Type
+
+const invalid = (command: string, message: string) =>
+  new NodeCommandError({ code: "INVALID_PARAMS", message: `${command}: invalid params: ${message}` })
+
+const decodeParams = <A, I>(command: string, schema: Schema.Schema<A, I>, raw: unknown) =>
+  Schema.decodeUnknown(schema, { errors: "all" })(raw).pipe(
+    Effect.mapError((e) =>
+      invalid(
+        command,
+        ParseResult.ArrayFormatter.formatErrorSync(e)
+          .map((issue) => `${issue.path.length ? issue.path.join(".") : "params"}: ${issue.message}`)
+          .join("; ")
+      )
+    )
+  )
+
+// ---------------------------------------------------------------------------
+// system.info
+
+export interface SystemInfo {
+  readonly host: string
+  readonly platform: string
+  readonly arch: string
+  readonly release: string
+  /** The machine's uptime. */
+  readonly uptimeSec: number
+  readonly node: string
+  readonly clawgate: string
+  readonly pid: number
+}
+
+export const systemInfo: Effect.Effect<SystemInfo> = Effect.sync(() => ({
+  host: os.hostname(),
+  platform: process.platform,
+  arch: process.arch,
+  release: os.release(),
+  uptimeSec: Math.round(os.uptime()),
+  node: process.version,
+  clawgate: VERSION,
+  pid: process.pid
+}))
+
+// ---------------------------------------------------------------------------
+// system.notify
+
+const oneLine = (s: string) => s.replace(/\s*[\r\n]+\s*/g, " ").trim()
+
+/** Shows the notification as one line on the node's terminal (stdout). */
+export const systemNotify = (params: SystemNotifyParams): Effect.Effect<{ readonly shown: true }, NodeCommandError> =>
+  Effect.gen(function* () {
+    const text = params.body ?? params.message
+    if (text === undefined) return yield* invalid("system.notify", "body: give body or message")
+    const title = params.title ? oneLine(params.title) : ""
+    yield* Console.log(`[notify] ${title ? `${title}: ` : ""}${oneLine(text)}`)
+    return { shown: true } as const
+  })
+
+// ---------------------------------------------------------------------------
+// The allowlist
+
+export const AllowlistFile = Schema.Struct({
+  version: Schema.Literal(1),
+  allow: Schema.Array(Schema.NonEmptyArray(Schema.String))
+})
+export type AllowlistFile = typeof AllowlistFile.Type
+
+const ALLOWLIST_EXAMPLE = '{"version":1,"allow":[["/bin/echo","hello"],["uname","-a"]]}'
+
+/** The allowlist as it is on disk now; `undefined` when the file does not exist. */
+export const readAllowlist = (file: string): Effect.Effect<AllowlistFile | undefined, NodeCommandError> =>
+  Effect.gen(function* () {
+    const bad = (why: string) =>
+      new NodeCommandError({
+        code: "ALLOWLIST_INVALID",
+        message: `the system.run allowlist ${file} is malformed (${why}); expected JSON like ${ALLOWLIST_EXAMPLE}`
+      })
+    const text = yield* Effect.tryPromise({
+      try: () => fs.readFile(file, "utf8"),
+      catch: (e) => e as NodeJS.ErrnoException
+    }).pipe(
+      Effect.map(Option.some),
+      Effect.catchAll((e) =>
+        e.code === "ENOENT"
+          ? Effect.succeed(Option.none<string>())
+          : Effect.fail(
+              new NodeCommandError({
+                code: "ALLOWLIST_INVALID",
+                message: `the system.run allowlist ${file} cannot be read: ${e.code ?? e.message}`
+              })
+            )
+      )
+    )
+    if (Option.isNone(text)) return undefined
+    const json = yield* Effect.try({ try: () => JSON.parse(text.value) as unknown, catch: (e) => bad(`not JSON: ${(e as Error).message}`) })
+    return yield* Schema.decodeUnknown(AllowlistFile)(json).pipe(
+      Effect.mapError((e) =>
+        bad(
+          ParseResult.ArrayFormatter.formatErrorSync(e)
+            .map((i) => `${i.path.length ? i.path.join(".") : "top level"}: ${i.message}`)
+            .join("; ")
+        )
+      )
+    )
+  })
+
+const sameArgv = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
+  a.length === b.length && a.every((x, i) => x === b[i])
+
+export const isAllowed = (allowlist: AllowlistFile | undefined, argv: ReadonlyArray<string>): boolean =>
+  allowlist?.allow.some((entry) => sameArgv(entry, argv)) ?? false
+
+// ---------------------------------------------------------------------------
+// system.run
+
+/** OpenClaw's shape. `exitCode` is absent when the program could not be started. */
+export interface SystemRunResult {
+  readonly exitCode?: number
+  readonly timedOut: boolean
+  readonly success: boolean
+  readonly stdout: string
+  readonly stderr: string
+  readonly error: string | null
+  /** stdout or stderr went past the cap and was cut. */
+  readonly truncated: boolean
+}
+
+class Capture {
+  private chunks: Array<Buffer> = []
+  private size = 0
+  truncated = false
+  constructor(private readonly cap: number) {}
+  push(chunk: Buffer) {
+    const room = this.cap - this.size
+    if (room <= 0) {
+      this.truncated ||= chunk.length > 0
+      return
+    }
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk
+    if (kept.length < chunk.length) this.truncated = true
+    this.chunks.push(kept)
+    this.size += kept.length
+  }
+  text() {
+    return Buffer.concat(this.chunks).toString("utf8")
+  }
+}
+
+interface Exit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+const signalNumber = (signal: NodeJS.Signals) => (os.constants.signals as Record<string, number | undefined>)[signal] ?? 0
+
+/** Spawns `argv` (no shell) and waits for it, killing it on timeout (SIGTERM, then SIGKILL). */
+export const runProcess = (
+  argv: readonly [string, ...Array<string>],
+  options: { readonly cwd?: string | undefined; readonly timeoutMs: number; readonly maxOutputBytes: number; readonly killGraceMs: number }
+): Effect.Effect<SystemRunResult> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const stdout = new Capture(options.maxOutputBytes)
+      const stderr = new Capture(options.maxOutputBytes)
+      const exited = yield* Deferred.make<Exit>()
+      const closed = yield* Deferred.make<void>()
+      const output = () => ({
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        truncated: stdout.truncated || stderr.truncated
+      })
+
+      const started = yield* Effect.acquireRelease(
+        Effect.async<ChildProcess, Error>((resume) => {
+          let settled = false
+          const settle = (e: Effect.Effect<ChildProcess, Error>) => {
+            if (settled) return
+            settled = true
+            resume(e)
+          }
+          let child: ChildProcess
+          try {
+            child = spawn(argv[0], argv.slice(1), {
+              ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+              shell: false,
+              stdio: ["ignore", "pipe", "pipe"],
+              windowsHide: true
+            })
+          } catch (e) {
+            return settle(Effect.fail(e as Error))
+          }
+          child.stdout!.on("data", (d: Buffer) => stdout.push(d))
+          child.stderr!.on("data", (d: Buffer) => stderr.push(d))
+          child.once("spawn", () => settle(Effect.succeed(child)))
+          child.on("error", (e) => settle(Effect.fail(e)))
+          child.once("exit", (code, signal) => Deferred.unsafeDone(exited, Effect.succeed({ code, signal })))
+          child.once("close", () => Deferred.unsafeDone(closed, Effect.void))
+        }),
+        (child) =>
+          Effect.sync(() => {
+            if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+          })
+      ).pipe(Effect.either)
+
+      if (Either.isLeft(started)) {
+        const e = started.left as NodeJS.ErrnoException
+        const cwdMissing =
+          e.code === "ENOENT" && options.cwd !== undefined
+            ? yield* Effect.promise(() => fs.stat(options.cwd!).then(() => false, () => true))
+            : false
+        return {
+          timedOut: false,
+          success: false,
+          stdout: "",
+          stderr: "",
+          error: cwdMissing ? `cwd ${options.cwd} does not exist` : e.message,
+          truncated: false
+        } satisfies SystemRunResult
+      }
+      const child = started.right
+
+      const finished = yield* Deferred.await(closed).pipe(Effect.timeout(Duration.millis(options.timeoutMs)), Effect.option)
+      if (Option.isNone(finished)) {
+        child.kill("SIGTERM")
+        const stopped = yield* Deferred.await(exited).pipe(Effect.timeout(Duration.millis(options.killGraceMs)), Effect.option)
+        if (Option.isNone(stopped)) {
+          child.kill("SIGKILL")
+          yield* Deferred.await(exited).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
+        }
+        // A grandchild may still hold the pipes open: stop reading them.
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        return {
+          exitCode: 124,
+          timedOut: true,
+          success: false,
+          ...output(),
+          error: `timed out after ${options.timeoutMs} ms`
+        } satisfies SystemRunResult
+      }
+
+      const exit = yield* Deferred.await(exited)
+      const exitCode = exit.code ?? (exit.signal ? 128 + signalNumber(exit.signal) : 1)
+      return {
+        exitCode,
+        timedOut: false,
+        success: exitCode === 0,
+        ...output(),
+        error: exit.signal ? `killed by ${exit.signal}` : null
+      } satisfies SystemRunResult
+    })
+  )
+
+export const deniedMessage = (argv: ReadonlyArray<string>, file: string) =>
+  `SYSTEM_RUN_DENIED: ${JSON.stringify(argv)} is not in the allowlist ${file}`
+
+/** Runs `params.command` if its exact argv is in the allowlist; the refusal is logged on stderr. */
+export const systemRun = (
+  params: SystemRunParams,
+  config: NodeCommandsConfig
+): Effect.Effect<SystemRunResult, NodeCommandError> =>
+  Effect.gen(function* () {
+    const file = config.allowlistPath
+    const allowlist = yield* readAllowlist(file).pipe(
+      Effect.tapError((e) => Console.error(`[node] system.run refused: ${e.message}`))
+    )
+    if (!isAllowed(allowlist, params.command)) {
+      const message = deniedMessage(params.command, file)
+      yield* Console.error(
+        `[node] system.run denied: ${JSON.stringify(params.command)} is not in ${file}` +
+          (allowlist === undefined ? " (the file does not exist, so nothing is allowed)" : "")
+      )
+      return yield* new NodeCommandError({ code: "SYSTEM_RUN_DENIED", message })
+    }
+    return yield* runProcess(params.command, {
+      cwd: params.cwd,
+      timeoutMs: params.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS,
+      maxOutputBytes: config.maxOutputBytes ?? MAX_OUTPUT_BYTES,
+      killGraceMs: config.killGraceMs ?? KILL_GRACE_MS
+    })
+  })
+
+// ---------------------------------------------------------------------------
+// The dispatcher
+
+export type NodeDispatcher = (
+  command: string,
+  paramsJSON?: string | null | undefined
+) => Effect.Effect<unknown, NodeCommandError>
+
+const parseParams = (command: string, paramsJSON: string | null | undefined) =>
+  Effect.gen(function* () {
+    if (paramsJSON === undefined || paramsJSON === null || paramsJSON.trim() === "") return {}
+    const value = yield* Effect.try({
+      try: () => JSON.parse(paramsJSON) as unknown,
+      catch: () => invalid(command, "paramsJSON is not valid JSON")
+    })
+    if (value === null) return {}
+    if (typeof value !== "object" || Array.isArray(value)) return yield* invalid(command, "params must be a JSON object")
+    return value as Record<string, unknown>
+  })
+
+/** `(command, paramsJSON) => payload`, for the node host to call per invoke. */
+export const makeDispatcher =
+  (config: NodeCommandsConfig): NodeDispatcher =>
+  (command, paramsJSON) =>
+    Effect.gen(function* () {
+      if (!(NODE_COMMANDS as ReadonlyArray<string>).includes(command)) {
+        return yield* new NodeCommandError({
+          code: "UNKNOWN_COMMAND",
+          message: `this node does not serve ${JSON.stringify(command)}; it serves ${NODE_COMMANDS.join(", ")}`
+        })
+      }
+      const raw = yield* parseParams(command, paramsJSON)
+      switch (command as NodeCommandName) {
+        case "system.info":
+          return yield* systemInfo
+        case "system.notify":
+          return yield* systemNotify(yield* decodeParams(command, SystemNotifyParams, raw))
+        case "system.run": {
+          if (typeof raw.command === "string") {
+            return yield* invalid(
+              command,
+              `command: must be an argv array such as ["uname","-a"], not a string (no shell is used)`
+            )
+          }
+          return yield* systemRun(yield* decodeParams(command, SystemRunParams, raw), config)
+        }
+      }
+    })

@@ -1,0 +1,236 @@
+/**
+ * `clawgate node run`: the node host. Connects to the Gateway as a node
+ * (role "node", signed with this machine's device identity), serves the
+ * commands in src/node/commands.ts for each `node.invoke.request`, and
+ * reconnects forever with exponential backoff. Every state change is one line
+ * on stderr.
+ */
+import { randomUUID } from "node:crypto"
+import { Cause, Clock, Console, Duration, Effect, Either, FiberSet, Ref, Schedule, Stream } from "effect"
+import type { Target } from "../config/target.js"
+import { connectRemote } from "../layers/GatewayClientRemote.js"
+import {
+  defaultAllowlistPath,
+  makeDispatcher,
+  NODE_COMMANDS,
+  NodeCommandError,
+  type NodeDispatcher
+} from "../node/commands.js"
+import { DeviceIdentity } from "../services/DeviceIdentity.js"
+import type { GatewayClientError, GatewayClientService } from "../services/GatewayClient.js"
+
+export interface NodeHostOptions {
+  readonly target: Target
+  readonly stateDir: string
+  /** Shown as the node's display name on the Gateway. */
+  readonly name?: string | undefined
+  /** The system.run allowlist; default `<stateDir>/node/exec-allowlist.json`. */
+  readonly allowlistPath?: string | undefined
+  readonly connectTimeoutMs?: number | undefined
+}
+
+// ---------------------------------------------------------------------------
+// Reconnect backoff
+
+export const BACKOFF_INITIAL = Duration.seconds(1)
+export const BACKOFF_MAX = Duration.seconds(30)
+/** A session that lasted longer than this starts the backoff over at 1 s. */
+export const BACKOFF_RESET_AFTER = Duration.seconds(10)
+
+/**
+ * 1 s, 2 s, 4 s, ... doubling, capped at 30 s. With `jitter` (the default)
+ * each delay below the cap is spread by ±10% so nodes do not reconnect in step.
+ */
+export const reconnectSchedule = (options: { readonly jitter?: boolean } = {}): Schedule.Schedule<Duration.Duration> => {
+  const exponential = Schedule.exponential(BACKOFF_INITIAL, 2)
+  const spread = options.jitter === false ? exponential : Schedule.jitteredWith(exponential, { min: 0.9, max: 1.1 })
+  return Schedule.delays(Schedule.union(spread, Schedule.spaced(BACKOFF_MAX)))
+}
+
+export interface Backoff {
+  /** The delay before the next attempt; advances the schedule (does not sleep). */
+  readonly next: Effect.Effect<Duration.Duration>
+  /** Back to the first delay. */
+  readonly reset: Effect.Effect<void>
+}
+
+/** Steps a delay schedule by hand, so the delay can be logged before sleeping on it. */
+export const makeBackoff = (schedule: Schedule.Schedule<Duration.Duration> = reconnectSchedule()): Effect.Effect<Backoff> =>
+  Effect.gen(function* () {
+    const state = yield* Ref.make<unknown>(schedule.initial)
+    return {
+      next: Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const [next, delay] = yield* schedule.step(now, undefined, yield* Ref.get(state))
+        yield* Ref.set(state, next)
+        return Duration.min(delay, BACKOFF_MAX)
+      }),
+      reset: Ref.set(state, schedule.initial)
+    }
+  })
+
+const seconds = (d: Duration.Duration) => {
+  const tenths = Math.round(Duration.toMillis(d) / 100) / 10
+  return `${tenths} s`
+}
+
+/** One line for why a connect attempt failed, with what to do about it. */
+export const describeConnectFailure = (e: GatewayClientError): string => {
+  if (e.reason === "NotPaired") {
+    const details = e.error?.details as { requestId?: unknown } | undefined
+    const requestId = typeof details?.requestId === "string" ? details.requestId : "<requestId>"
+    return `waiting for approval: run \`clawgate devices approve ${requestId}\` on the Gateway host`
+  }
+  if (e.reason === "Auth") return `authentication failed: ${e.message}`
+  return `cannot connect: ${e.message}`
+}
+
+export interface KeepConnectedOptions<R> {
+  /**
+   * One session: fails with the connect error, or succeeds with why an
+   * established connection ended.
+   */
+  readonly session: Effect.Effect<GatewayClientError, GatewayClientError, R>
+  /** Logs `connecting ...` before each attempt. */
+  readonly connecting: Effect.Effect<void>
+  readonly log: (line: string) => Effect.Effect<void>
+  readonly schedule?: Schedule.Schedule<Duration.Duration> | undefined
+}
+
+/**
+ * Runs sessions forever: after each one, waits the next backoff delay (reset
+ * after a session that lasted longer than 10 s) and tries again. Only a
+ * Target error (bad URL or flags) stops it.
+ */
+export const keepConnected = <R>(options: KeepConnectedOptions<R>): Effect.Effect<never, GatewayClientError, R> =>
+  Effect.gen(function* () {
+    const backoff = yield* makeBackoff(options.schedule ?? reconnectSchedule())
+    while (true) {
+      yield* options.connecting
+      const started = yield* Clock.currentTimeMillis
+      const outcome = yield* Effect.either(options.session)
+      const lasted = (yield* Clock.currentTimeMillis) - started
+      if (Either.isLeft(outcome)) {
+        if (outcome.left.reason === "Target") return yield* outcome.left
+        yield* options.log(describeConnectFailure(outcome.left))
+      } else {
+        yield* options.log(`disconnected: ${outcome.right.message}`)
+        if (lasted > Duration.toMillis(BACKOFF_RESET_AFTER)) yield* backoff.reset
+      }
+      const delay = yield* backoff.next
+      yield* options.log(`retry in ${seconds(delay)}`)
+      yield* Effect.sleep(delay)
+    }
+  })
+
+// ---------------------------------------------------------------------------
+// Invokes
+
+export interface InvokeRequest {
+  readonly id: string
+  readonly nodeId: string
+  readonly command: string
+  readonly paramsJSON?: string | null | undefined
+  readonly timeoutMs?: number | undefined
+  readonly idempotencyKey?: string | undefined
+}
+
+const asInvokeRequest = (payload: unknown): InvokeRequest | undefined => {
+  const p = payload as Record<string, unknown> | null | undefined
+  if (typeof p !== "object" || p === null) return undefined
+  if (typeof p.id !== "string" || typeof p.nodeId !== "string" || typeof p.command !== "string") return undefined
+  const paramsJSON =
+    typeof p.paramsJSON === "string" ? p.paramsJSON : p.params !== undefined && p.params !== null ? JSON.stringify(p.params) : undefined
+  return {
+    id: p.id,
+    nodeId: p.nodeId,
+    command: p.command,
+    paramsJSON,
+    timeoutMs: typeof p.timeoutMs === "number" ? p.timeoutMs : undefined,
+    idempotencyKey: typeof p.idempotencyKey === "string" ? p.idempotencyKey : undefined
+  }
+}
+
+/** Runs one invoke and answers it with `node.invoke.result`. Never fails. */
+export const handleInvoke = (
+  request: GatewayClientService["request"],
+  dispatch: NodeDispatcher,
+  invoke: InvokeRequest,
+  log: (line: string) => Effect.Effect<void>
+): Effect.Effect<void> =>
+  dispatch(invoke.command, invoke.paramsJSON).pipe(
+    Effect.map((result) => ({ id: invoke.id, nodeId: invoke.nodeId, ok: true, payloadJSON: JSON.stringify(result ?? null) })),
+    Effect.catchAllCause((cause) => {
+      const failure = Cause.failureOption(cause)
+      const error =
+        failure._tag === "Some" && failure.value instanceof NodeCommandError
+          ? failure.value
+          : new NodeCommandError({ code: "UNAVAILABLE", message: `${invoke.command} failed on the node: ${Cause.pretty(cause)}` })
+      return Effect.succeed({
+        id: invoke.id,
+        nodeId: invoke.nodeId,
+        ok: false,
+        error: { code: error.code, message: error.message }
+      })
+    }),
+    Effect.flatMap((result) => request("node.invoke.result", result)),
+    Effect.catchAll((e) => log(`could not answer invoke ${invoke.id} (${invoke.command}): ${e.message}`)),
+    Effect.asVoid
+  )
+
+// ---------------------------------------------------------------------------
+// The program
+
+const log = (line: string) => Console.error(`[node] ${line}`)
+
+/** Runs the node host until interrupted; fails only on a Target error. */
+export const runNodeHost = (options: NodeHostOptions): Effect.Effect<never, GatewayClientError, DeviceIdentity> =>
+  Effect.gen(function* () {
+    const device = yield* DeviceIdentity
+    const allowlistPath = options.allowlistPath ?? defaultAllowlistPath(options.stateDir)
+    const dispatch = makeDispatcher({ allowlistPath })
+    const instanceId = randomUUID()
+    const target = options.target
+
+    const session = Effect.scoped(
+      Effect.gen(function* () {
+        const connection = yield* connectRemote({
+          target,
+          role: "node",
+          scopes: [],
+          client: {
+            id: "node-host",
+            mode: "node",
+            instanceId,
+            ...(options.name ? { displayName: options.name } : {})
+          },
+          caps: [],
+          commands: NODE_COMMANDS,
+          device,
+          connectTimeoutMs: options.connectTimeoutMs
+        })
+        const invokes = yield* FiberSet.make()
+        yield* connection.events.pipe(
+          Stream.filter((frame) => frame.event === "node.invoke.request"),
+          Stream.runForEach((frame) => {
+            const invoke = asInvokeRequest(frame.payload)
+            return invoke
+              ? FiberSet.run(invokes, handleInvoke(connection.request, dispatch, invoke, log))
+              : log(`ignored a malformed node.invoke.request: ${JSON.stringify(frame.payload)}`)
+          }),
+          Effect.forkScoped
+        )
+        yield* log(
+          `connected as nodeId ${device.deviceId}${options.name ? ` (${options.name})` : ""} to ${target.url}; ` +
+            `serving ${NODE_COMMANDS.join(", ")}; system.run allowlist: ${allowlistPath}`
+        )
+        return yield* connection.closed
+      })
+    )
+
+    return yield* keepConnected({
+      session,
+      connecting: log(`connecting to ${target.url} (from ${target.urlSource})`),
+      log
+    })
+  })

@@ -1,0 +1,276 @@
+/**
+ * NodeRegistry: the connected nodes and the commands they serve.
+ * `node.invoke` sends `node.invoke.request` to that node only and completes
+ * when the node answers with `node.invoke.result`, times out (30 s by
+ * default), or disconnects (every pending invoke of a node fails at once).
+ * A retried invoke with the same idempotency key runs once.
+ */
+import { randomUUID } from "node:crypto"
+import { Clock, Deferred, Duration, Effect, Option } from "effect"
+import type { ClawgateConfig } from "../config/schema.js"
+import { GatewayError } from "../protocol/errors.js"
+import { Config } from "./Config.js"
+import { ConnectionHub } from "./ConnectionHub.js"
+import { Devices } from "./Devices.js"
+import { EventBus } from "./EventBus.js"
+
+export const DEFAULT_INVOKE_TIMEOUT_MS = 30_000
+/** How long a finished invoke's result answers retries with the same key. */
+export const IDEMPOTENCY_TTL_MS = 10 * 60_000
+const MAX_IDEMPOTENCY_ENTRIES = 5_000
+
+export interface NodeSession {
+  readonly nodeId: string
+  readonly connId: string
+  readonly displayName?: string | undefined
+  readonly platform?: string | undefined
+  readonly version?: string | undefined
+  readonly deviceFamily?: string | undefined
+  readonly clientId: string
+  readonly caps: ReadonlyArray<string>
+  readonly commands: ReadonlyArray<string>
+  readonly connectedAtMs: number
+  readonly remoteIp?: string | undefined
+}
+
+export interface InvokeRequest {
+  readonly nodeId: string
+  readonly command: string
+  readonly params?: unknown
+  readonly timeoutMs?: number | undefined
+  readonly idempotencyKey: string
+}
+
+export interface InvokeResult {
+  readonly ok: true
+  readonly nodeId: string
+  readonly command: string
+  readonly payload: unknown
+  readonly payloadJSON: string | null
+}
+
+export interface NodeResultParams {
+  readonly id: string
+  readonly nodeId: string
+  readonly ok: boolean
+  readonly payload?: unknown
+  readonly payloadJSON?: string | null | undefined
+  readonly error?: { readonly code?: string | undefined; readonly message?: string | undefined } | undefined
+}
+
+type Outcome = { readonly _tag: "ok"; readonly payload: unknown; readonly payloadJSON: string | null } | { readonly _tag: "error"; readonly error: GatewayError }
+
+interface Live {
+  readonly session: NodeSession
+  readonly pending: Map<string, Deferred.Deferred<Outcome>>
+}
+
+const nodeFailure = (code: string, message: string, dispatched: boolean, extra: Record<string, unknown> = {}) =>
+  GatewayError.of("UNAVAILABLE", `${code}: ${message}`, {
+    details: { ...extra, nodeError: { code, message }, nodeCommandDispatched: dispatched }
+  })
+
+const notConnected = (nodeId: string) =>
+  GatewayError.of("UNAVAILABLE", "node not connected", {
+    details: { code: "NOT_CONNECTED", nodeId, nodeError: { code: "NOT_CONNECTED", message: "node not connected" }, nodeCommandDispatched: false },
+    retryable: true
+  })
+
+/** `allow`/`deny` entries are exact names, or a prefix ending in `.*` (`system.*`). Deny wins. */
+export const commandAllowed = (command: string, policy: { allow?: ReadonlyArray<string> | undefined; deny?: ReadonlyArray<string> | undefined }) => {
+  const match = (pattern: string) => (pattern.endsWith(".*") ? command.startsWith(pattern.slice(0, -1)) : pattern === command)
+  if (policy.deny?.some(match)) return { ok: false as const, reason: "blocked by gateway.nodes.commands.deny" }
+  if (policy.allow && !policy.allow.some(match)) return { ok: false as const, reason: "not in gateway.nodes.commands.allow" }
+  return { ok: true as const }
+}
+
+export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeRegistry", {
+  effect: Effect.gen(function* () {
+    const hub = yield* ConnectionHub
+    const devices = yield* Devices
+    const config = yield* Config
+    const bus = yield* EventBus
+    const live = new Map<string, Live>()
+    const idempotent = new Map<string, { readonly at: number; readonly result: Deferred.Deferred<Outcome> }>()
+
+    const failAll = (entry: Live, error: GatewayError) =>
+      Effect.forEach([...entry.pending.values()], (d) => Deferred.succeed(d, { _tag: "error", error }), { discard: true }).pipe(
+        Effect.tap(() => Effect.sync(() => entry.pending.clear()))
+      )
+
+    /** Registers a node's connection, replacing an older one of the same node. */
+    const register = (session: NodeSession) =>
+      Effect.gen(function* () {
+        const old = live.get(session.nodeId)
+        live.set(session.nodeId, { session, pending: new Map() })
+        if (old && old.session.connId !== session.connId) {
+          yield* failAll(old, nodeFailure("DISCONNECTED", "node reconnected on a new connection", true))
+          yield* Effect.logInfo(`node ${session.nodeId.slice(0, 12)} reconnected; the new connection replaces ${old.session.connId}`)
+        }
+        yield* devices.touch(session.nodeId, "connect")
+      })
+
+    const unregister = (nodeId: string, connId: string) =>
+      Effect.gen(function* () {
+        const entry = live.get(nodeId)
+        if (!entry || entry.session.connId !== connId) return
+        live.delete(nodeId)
+        yield* failAll(entry, nodeFailure("DISCONNECTED", "node disconnected", true))
+        yield* devices.touch(nodeId, "disconnect")
+      })
+
+    const describeNode = (nodeId: string) =>
+      Effect.gen(function* () {
+        const device = yield* devices.get(nodeId)
+        const entry = live.get(nodeId)
+        if (!entry && (!device || !device.roles.includes("node"))) return undefined
+        const s = entry?.session
+        return {
+          nodeId,
+          displayName: s?.displayName ?? device?.displayName,
+          platform: s?.platform ?? device?.platform,
+          version: s?.version,
+          clientId: s?.clientId ?? device?.clientId,
+          clientMode: "node",
+          deviceFamily: s?.deviceFamily ?? device?.deviceFamily,
+          caps: s?.caps ?? [],
+          commands: [...(s?.commands ?? [])].sort(),
+          approvalState: device ? "approved" : "unapproved",
+          paired: device !== undefined,
+          connected: entry !== undefined,
+          ...(s ? { connectedAtMs: s.connectedAtMs, remoteIp: s.remoteIp } : {}),
+          ...(device ? { approvedAtMs: device.approvedAtMs, lastSeenAtMs: device.lastSeenAtMs, lastSeenReason: device.lastSeenReason } : {})
+        }
+      })
+
+    const list = Effect.gen(function* () {
+      const { paired } = yield* devices.list
+      const ids = new Set([...paired.filter((d) => d.roles.includes("node")).map((d) => d.deviceId), ...live.keys()])
+      const nodes = yield* Effect.forEach([...ids], describeNode)
+      return { ts: Date.now(), nodes: nodes.filter((n) => n !== undefined) }
+    })
+
+    const describe = (nodeId: string) =>
+      Effect.flatMap(describeNode(nodeId), (n) =>
+        n ? Effect.succeed({ ts: Date.now(), ...n }) : Effect.fail(GatewayError.invalidRequest("unknown nodeId", { nodeId }))
+      )
+
+    const dispatch = (req: InvokeRequest, timeoutMs: number) =>
+      Effect.gen(function* () {
+        const entry = live.get(req.nodeId)
+        if (!entry) return { _tag: "error", error: notConnected(req.nodeId) } as Outcome
+        const conn = yield* hub.get(entry.session.connId)
+        if (!conn) return { _tag: "error", error: notConnected(req.nodeId) } as Outcome
+        const id = randomUUID()
+        const outcome = yield* Deferred.make<Outcome>()
+        entry.pending.set(id, outcome)
+        conn.sendEvent("node.invoke.request", {
+          id,
+          nodeId: req.nodeId,
+          command: req.command,
+          paramsJSON: req.params === undefined ? null : JSON.stringify(req.params),
+          timeoutMs,
+          idempotencyKey: req.idempotencyKey
+        })
+        return yield* Deferred.await(outcome).pipe(
+          Effect.timeoutTo({
+            duration: Duration.millis(timeoutMs),
+            onSuccess: (o): Outcome => o,
+            onTimeout: (): Outcome => {
+              conn.sendEvent("node.invoke.cancel", { invokeId: id, nodeId: req.nodeId })
+              return { _tag: "error", error: nodeFailure("TIMEOUT", "node invoke timed out", true, { timeoutMs }) }
+            }
+          }),
+          Effect.ensuring(Effect.sync(() => entry.pending.delete(id)))
+        )
+      })
+
+    const invoke = (req: InvokeRequest): Effect.Effect<InvokeResult, GatewayError> =>
+      Effect.gen(function* () {
+        const entry = live.get(req.nodeId)
+        if (!entry) return yield* notConnected(req.nodeId)
+        // Refused before anything reaches the node.
+        if (!entry.session.commands.includes(req.command)) {
+          return yield* GatewayError.invalidRequest(
+            `node command not allowed: the node does not declare "${req.command}" (it serves: ${entry.session.commands.join(", ") || "nothing"})`,
+            { reason: "command not declared by node", command: req.command }
+          )
+        }
+        const cfg = yield* config.current.pipe(Effect.orElseSucceed((): ClawgateConfig => ({})))
+        const policy = commandAllowed(req.command, cfg.gateway?.nodes?.commands ?? {})
+        if (!policy.ok) {
+          return yield* GatewayError.invalidRequest(`node command not allowed: "${req.command}" is ${policy.reason}`, {
+            reason: policy.reason,
+            command: req.command
+          })
+        }
+        const timeoutMs = req.timeoutMs ?? DEFAULT_INVOKE_TIMEOUT_MS
+        // Idempotency: the same key for the same node and command shares one run.
+        const key = `${req.nodeId}\u0000${req.command}\u0000${req.idempotencyKey}`
+        const now = yield* Clock.currentTimeMillis
+        for (const [k, v] of idempotent) if (now - v.at > IDEMPOTENCY_TTL_MS) idempotent.delete(k)
+        const cached = idempotent.get(key)
+        let outcome: Outcome
+        if (cached) outcome = yield* Deferred.await(cached.result)
+        else {
+          const result = yield* Deferred.make<Outcome>()
+          if (idempotent.size >= MAX_IDEMPOTENCY_ENTRIES) idempotent.delete(idempotent.keys().next().value!)
+          idempotent.set(key, { at: now, result })
+          outcome = yield* dispatch(req, timeoutMs).pipe(Effect.tap((o) => Deferred.succeed(result, o)))
+          // A run that never reached the node may be retried.
+          if (outcome._tag === "error" && (outcome.error.details as { nodeCommandDispatched?: boolean })?.nodeCommandDispatched === false) {
+            idempotent.delete(key)
+          }
+        }
+        if (outcome._tag === "error") return yield* outcome.error
+        return { ok: true, nodeId: req.nodeId, command: req.command, payload: outcome.payload, payloadJSON: outcome.payloadJSON }
+      })
+
+    /** A node's answer. `fromNodeId` is the device id of the connection it came on. */
+    const result = (fromNodeId: string, connId: string, params: NodeResultParams) =>
+      Effect.gen(function* () {
+        if (params.nodeId !== fromNodeId) return yield* GatewayError.invalidRequest("nodeId mismatch")
+        const entry = live.get(fromNodeId)
+        const waiting = entry?.session.connId === connId ? entry.pending.get(params.id) : undefined
+        if (!waiting) return { ok: true, ignored: true }
+        let outcome: Outcome
+        if (params.ok) {
+          let payload = params.payload
+          let payloadJSON = params.payloadJSON ?? null
+          if (payloadJSON !== null && payload === undefined) {
+            try {
+              payload = JSON.parse(payloadJSON)
+            } catch {
+              payload = payloadJSON
+            }
+          } else if (payloadJSON === null && payload !== undefined) payloadJSON = JSON.stringify(payload)
+          outcome = { _tag: "ok", payload: payload ?? null, payloadJSON }
+        } else {
+          const code = params.error?.code ?? "NODE_ERROR"
+          outcome = { _tag: "error", error: nodeFailure(code, params.error?.message ?? "the node reported an error", true) }
+        }
+        yield* Deferred.succeed(waiting, outcome)
+        return { ok: true }
+      })
+
+    const event = (fromNodeId: string, params: { event: string; payload?: unknown; payloadJSON?: string | undefined }) =>
+      Effect.gen(function* () {
+        if (params.event === "node.presence.alive") {
+          yield* devices.touch(fromNodeId, "alive")
+          return { ok: true, event: params.event, handled: true, reason: "persisted" }
+        }
+        let payload = params.payload
+        if (payload === undefined && params.payloadJSON !== undefined) {
+          payload = Option.getOrElse(
+            Option.liftThrowable(JSON.parse)(params.payloadJSON),
+            () => params.payloadJSON
+          )
+        }
+        yield* bus.publish({ event: "node.event", payload: { nodeId: fromNodeId, event: params.event, payload, ts: Date.now() } })
+        return { ok: true, event: params.event, handled: false, reason: "unsupported_event" }
+      })
+
+    return { register, unregister, list, describe, invoke, result, event, connected: Effect.sync(() => [...live.keys()]) }
+  }),
+  dependencies: [ConnectionHub.Default, Devices.Default, EventBus.Default]
+}) {}
