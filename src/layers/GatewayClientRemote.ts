@@ -207,7 +207,9 @@ export const connectRemote = (
     const preconnected =
       url.protocol === "wss:" && target.tlsFingerprint ? yield* pinnedTlsSocket(target, url, connectTimeoutMs) : undefined
 
-    const events = yield* Effect.acquireRelease(PubSub.unbounded<EventFrame>(), PubSub.shutdown)
+    // Events that arrive with hello-ok, before anyone subscribed, are replayed to the first subscribers
+    // (a node must not miss an invoke sent the moment it connects).
+    const events = yield* Effect.acquireRelease(PubSub.unbounded<EventFrame>({ replay: 64 }), PubSub.shutdown)
     const pending = new Map<string, Pending>()
     let challenge: Deferred.Deferred<string | undefined, GatewayClientError> | undefined =
       yield* Deferred.make<string | undefined, GatewayClientError>()
