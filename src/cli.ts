@@ -4,6 +4,8 @@
  * Gateway) and runs a program from src/programs. Failures become one clear
  * message and an exit code (see programs/errors.ts).
  */
+import * as os from "node:os"
+import * as path from "node:path"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Layer, LogLevel, Option } from "effect"
 import { BindMode } from "./config/schema.js"
@@ -16,6 +18,19 @@ import { GatewayClientError } from "./services/GatewayClient.js"
 import { configGet, configPath, configSet, configUnset } from "./programs/config.js"
 import { describeFailure, UsageError } from "./programs/errors.js"
 import { call, gatewayStatus, health, status } from "./programs/probe.js"
+import {
+  devicesApprove,
+  devicesList,
+  devicesReject,
+  devicesRemove,
+  devicesRevoke,
+  devicesRotate,
+  nodesDescribe,
+  nodesInvoke,
+  nodesList,
+  renderDevices,
+  renderNodes
+} from "./programs/nodes.js"
 import { renderGatewayStatus, renderHealth, renderStatus, renderValue } from "./programs/render.js"
 import { VERSION } from "./version.js"
 
@@ -270,9 +285,164 @@ const configCommand = Command.make("config").pipe(
   ])
 )
 
+// ---------------------------------------------------------------------------
+// Nodes and devices
+
+const parseParams = (text: Option.Option<string>) =>
+  Option.isNone(text)
+    ? Effect.succeed(undefined)
+    : Effect.try({
+        try: () => JSON.parse(text.value) as unknown,
+        catch: (e) => new UsageError({ message: `--params is not valid JSON: ${(e as Error).message}` })
+      })
+
+const nodeRef = Args.text({ name: "node" }).pipe(Args.withDescription("Node id, id prefix (6+ characters) or display name"))
+
+const nodesCommand = Command.make("nodes").pipe(
+  Command.withDescription("List, describe and invoke the Gateway's nodes"),
+  Command.withSubcommands([
+    Command.make("list", clientOptions, (opts) => withClient(opts, ["node.list"], nodesList, renderNodes)).pipe(
+      Command.withDescription("Paired and connected nodes")
+    ),
+    Command.make("describe", { node: nodeRef, ...clientOptions }, (opts) =>
+      withClient(opts, ["node.list", "node.describe"], nodesDescribe(opts.node), renderValue)
+    ).pipe(Command.withDescription("One node: platform, commands, connection")),
+    Command.make(
+      "invoke",
+      {
+        node: nodeRef,
+        command: Args.text({ name: "command" }).pipe(Args.withDescription("e.g. system.info, system.run")),
+        params: Options.text("params").pipe(Options.withDescription("Params as a JSON object"), Options.optional),
+        invokeTimeout: Options.integer("invoke-timeout").pipe(
+          Options.withDescription("How long the node may take, in ms (default 30000)"),
+          Options.optional
+        ),
+        idempotencyKey: Options.text("idempotency-key").pipe(
+          Options.withDescription("Retries with the same key run once (default: a new key)"),
+          Options.optional
+        ),
+        ...clientOptions
+      },
+      (opts) =>
+        withClient(
+          opts,
+          ["node.list", "node.invoke"],
+          Effect.flatMap(parseParams(opts.params), (params) =>
+            nodesInvoke(opts.node, opts.command, {
+              params,
+              timeoutMs: Option.getOrUndefined(opts.invokeTimeout),
+              idempotencyKey: Option.getOrUndefined(opts.idempotencyKey)
+            })
+          ),
+          (r) => renderValue((r as { payload?: unknown }).payload ?? r)
+        )
+    ).pipe(Command.withDescription("Run a command on a node and print its result"))
+  ])
+)
+
+const role = Options.choice("role", ["operator", "node"]).pipe(
+  Options.withDescription("Which role's token (default node)"),
+  Options.withDefault("node" as const)
+)
+const deviceRef = Args.text({ name: "deviceId" }).pipe(Args.withDescription("Device id or unique prefix (6+ characters)"))
+const requestRef = Args.text({ name: "requestId" }).pipe(Args.withDescription("The pairing request id (see devices list)"))
+const pairingMethods = ["device.pair.list", "device.pair.approve"]
+
+const devicesCommand = Command.make("devices").pipe(
+  Command.withDescription("Approve, reject and manage paired devices (nodes, apps, remote CLIs)"),
+  Command.withSubcommands([
+    Command.make("list", clientOptions, (opts) => withClient(opts, pairingMethods, devicesList, renderDevices)).pipe(
+      Command.withDescription("Pending pairing requests and paired devices")
+    ),
+    Command.make("approve", { requestId: requestRef, ...clientOptions }, (opts) =>
+      withClient(opts, pairingMethods, devicesApprove(opts.requestId), (r) => `approved ${opts.requestId}: ${JSON.stringify((r as { device?: { deviceId?: string } }).device?.deviceId)}`)
+    ).pipe(Command.withDescription("Approve a pending pairing request")),
+    Command.make("reject", { requestId: requestRef, ...clientOptions }, (opts) =>
+      withClient(opts, pairingMethods, devicesReject(opts.requestId), () => `rejected ${opts.requestId}`)
+    ).pipe(Command.withDescription("Reject a pending pairing request")),
+    Command.make("remove", { device: deviceRef, ...clientOptions }, (opts) =>
+      withClient(opts, pairingMethods, devicesRemove(opts.device), (r) => `removed ${(r as { deviceId: string }).deviceId} (disconnected if it was online)`)
+    ).pipe(Command.withDescription("Unpair a device and disconnect it")),
+    Command.make("rotate", { device: deviceRef, role, ...clientOptions }, (opts) =>
+      withClient(opts, pairingMethods, devicesRotate(opts.device, opts.role), (r) => `rotated the ${opts.role} token of ${(r as { deviceId: string }).deviceId}; its sessions were closed`)
+    ).pipe(Command.withDescription("Issue a new device token (the old one stops working)")),
+    Command.make("revoke", { device: deviceRef, role, ...clientOptions }, (opts) =>
+      withClient(opts, pairingMethods, devicesRevoke(opts.device, opts.role), (r) => `revoked the ${opts.role} token of ${(r as { deviceId: string }).deviceId}; it was disconnected`)
+    ).pipe(Command.withDescription("Revoke a device's token and role; it must be approved again"))
+  ])
+)
+
+const nodeRunCommand = Command.make(
+  "run",
+  {
+    name: Options.text("name").pipe(Options.withDescription("How this node is shown (default: host name)"), Options.optional),
+    allowlist: Options.text("allowlist").pipe(
+      Options.withDescription("system.run allowlist file (default <state dir>/node/exec-allowlist.json)"),
+      Options.optional
+    ),
+    ...clientOptions
+  },
+  (opts) =>
+    output(
+      Effect.gen(function* () {
+        const config = yield* Config
+        const cfg = yield* config.current
+        const { DeviceIdentityFile, makeDeviceIdentity } = yield* Effect.promise(() => import("./layers/DeviceIdentityFile.js"))
+        const url = Option.getOrUndefined(opts.url)
+        const token = Option.getOrUndefined(opts.token)
+        const password = Option.getOrUndefined(opts.password)
+        // After pairing, a node may connect with its device token alone: --url without --token.
+        const stored =
+          url !== undefined && token === undefined && password === undefined
+            ? yield* Effect.flatMap(makeDeviceIdentity(config.paths.stateDir), (id) => id.tokenFor(url, "node")).pipe(
+                Effect.orElseSucceed(() => undefined)
+              )
+            : undefined
+        const target = yield* Effect.try({
+          try: () =>
+            stored && url
+              ? { ...resolveTarget({ url, token: "(device token)", tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint), allowInsecure: opts.allowInsecure }, cfg, config.env), token: undefined, authSource: "the stored device token" }
+              : resolveTarget(
+                  { url, token, password, tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint), allowInsecure: opts.allowInsecure },
+                  cfg,
+                  config.env
+                ),
+          catch: (e) => new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
+        })
+        const { runNodeHost } = yield* Effect.promise(() => import("./programs/nodeHost.js"))
+        const timeout = Option.getOrUndefined(opts.timeout)
+        return yield* runNodeHost({
+          target,
+          stateDir: config.paths.stateDir,
+          ...(Option.isSome(opts.name) ? { name: opts.name.value } : { name: os.hostname() }),
+          ...(Option.isSome(opts.allowlist) ? { allowlistPath: path.resolve(opts.allowlist.value) } : {}),
+          ...(timeout !== undefined ? { connectTimeoutMs: timeout } : {})
+        }).pipe(
+          Effect.provide(DeviceIdentityFile(config.paths.stateDir)),
+          Effect.mapError((e) => (e instanceof Error && e.name === "DeviceIdentityError" ? new UsageError({ message: e.message }) : e))
+        )
+      }).pipe(Effect.provide(configLayer)),
+      opts.json,
+      () => ""
+    )
+).pipe(Command.withDescription("Run this machine as a node: serve system.info, system.notify and allowlisted system.run"))
+
+const nodeCommand = Command.make("node").pipe(
+  Command.withDescription("Run a node host on this machine"),
+  Command.withSubcommands([nodeRunCommand])
+)
+
 export const rootCommand = Command.make("clawgate").pipe(
   Command.withDescription("clawgate: a self-hosted AI-agent Gateway, wire-compatible with OpenClaw"),
-  Command.withSubcommands([gatewayCommand, healthCommand("health"), statusCommand, configCommand])
+  Command.withSubcommands([
+    gatewayCommand,
+    healthCommand("health"),
+    statusCommand,
+    configCommand,
+    nodesCommand,
+    devicesCommand,
+    nodeCommand
+  ])
 )
 
 export const cli = Command.run(rootCommand, { name: "clawgate", version: VERSION })

@@ -66,7 +66,7 @@ interface Live {
 }
 
 const nodeFailure = (code: string, message: string, dispatched: boolean, extra: Record<string, unknown> = {}) =>
-  GatewayError.of("UNAVAILABLE", `${code}: ${message}`, {
+  GatewayError.of("UNAVAILABLE", message.startsWith(`${code}:`) ? message : `${code}: ${message}`, {
     details: { ...extra, nodeError: { code, message }, nodeCommandDispatched: dispatched }
   })
 
