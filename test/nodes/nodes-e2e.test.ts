@@ -1,0 +1,193 @@
+/**
+ * Nodes end to end, as a user runs them: a real Gateway process, two or more
+ * real `clawgate node run` processes, and the CLI for everything else.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { BIN, runCli, spawnGateway } from "../support/cli.js"
+import { tempDir, writeConfig } from "../support/gateway.js"
+
+const TOKEN = "nodes-e2e-token-0123456789"
+
+interface NodeProcess {
+  readonly child: ChildProcess
+  readonly output: () => string
+  readonly waitFor: (re: RegExp, timeoutMs?: number) => Promise<RegExpExecArray>
+}
+
+/** Starts `clawgate node run` with its own state dir (its own device identity and allowlist). */
+const spawnNode = (url: string, name: string, allow: Array<Array<string>>, extraArgs: Array<string> = ["--token", TOKEN]) =>
+  Effect.gen(function* () {
+    const dir = yield* tempDir("clawgate-node-")
+    yield* Effect.promise(() => fs.mkdir(path.join(dir, "node"), { recursive: true }))
+    yield* Effect.promise(() => fs.writeFile(path.join(dir, "node", "exec-allowlist.json"), JSON.stringify({ version: 1, allow })))
+    return yield* Effect.acquireRelease(
+      Effect.sync((): NodeProcess => {
+        const env: Record<string, string> = {}
+        for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("CLAWGATE_")) env[k] = v
+        const child = spawn(process.execPath, [BIN, "node", "run", "--url", url, "--name", name, ...extraArgs], {
+          env: { ...env, CLAWGATE_STATE_DIR: dir },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        let out = ""
+        const waiters: Array<() => void> = []
+        const onData = (d: Buffer) => {
+          out += d.toString()
+          for (const w of waiters.splice(0)) w()
+        }
+        child.stdout!.on("data", onData)
+        child.stderr!.on("data", onData)
+        const waitFor = async (re: RegExp, timeoutMs = 15_000) => {
+          const deadline = Date.now() + timeoutMs
+          for (;;) {
+            const m = re.exec(out)
+            if (m) return m
+            if (Date.now() > deadline) throw new Error(`node ${name}: timed out waiting for ${re}; output:\n${out}`)
+            await new Promise<void>((r) => {
+              const t = setTimeout(r, 200)
+              waiters.push(() => {
+                clearTimeout(t)
+                r()
+              })
+            })
+          }
+        }
+        return { child, output: () => out, waitFor }
+      }),
+      (n) => Effect.sync(() => void (n.child.exitCode === null && n.child.kill("SIGKILL")))
+    )
+  })
+
+const cli = (args: Array<string>, port: number) =>
+  runCli([...args, "--token", TOKEN], { CLAWGATE_GATEWAY_PORT: String(port), CLAWGATE_STATE_DIR: "/nonexistent-clawgate-cli" })
+
+const json = (r: { stdout: string; stderr: string; code: number | null }) => {
+  try {
+    return JSON.parse(r.stdout)
+  } catch {
+    throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`)
+  }
+}
+
+describe("nodes end to end", () => {
+  it.scopedLive("two node processes: list, describe, invoke round trips reach only the named node", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      yield* writeConfig(dir, { gateway: { auth: { token: TOKEN } } })
+      const gw = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
+      const laptop = yield* spawnNode(gw.url, "laptop", [["echo", "from-laptop"]])
+      const phone = yield* spawnNode(gw.url, "phone", [["echo", "from-phone"]])
+      yield* Effect.promise(() => Promise.all([laptop.waitFor(/connected as nodeId/), phone.waitFor(/connected as nodeId/)]))
+
+      const list = json(yield* cli(["nodes", "list", "--json"], gw.port))
+      expect(list.nodes.map((n: any) => n.displayName).sort()).toEqual(["laptop", "phone"])
+      for (const n of list.nodes) {
+        expect(n).toMatchObject({ connected: true, paired: true, commands: ["system.info", "system.notify", "system.run"] })
+      }
+      const human = yield* cli(["nodes", "list"], gw.port)
+      expect(human.stdout).toMatch(/laptop +[0-9a-f]{12} +connected/)
+
+      const info = json(yield* cli(["nodes", "invoke", "laptop", "system.info", "--json"], gw.port))
+      expect(info).toMatchObject({ ok: true, command: "system.info", payload: { platform: process.platform, clawgate: "0.1.0" } })
+      const laptopId = list.nodes.find((n: any) => n.displayName === "laptop").nodeId
+      expect(info.nodeId).toBe(laptopId)
+
+      // system.run runs only what that node's allowlist names, on that node.
+      const ran = json(yield* cli(["nodes", "invoke", "phone", "system.run", "--params", '{"command":["echo","from-phone"]}', "--json"], gw.port))
+      expect(ran.payload).toMatchObject({ exitCode: 0, success: true, stdout: "from-phone\n" })
+      const denied = yield* cli(["nodes", "invoke", "phone", "system.run", "--params", '{"command":["echo","from-laptop"]}'], gw.port)
+      expect(denied.code).toBe(1)
+      expect(denied.stderr).toContain('SYSTEM_RUN_DENIED: ["echo","from-laptop"] is not in the allowlist')
+      // The refusal is logged on the node that refused, with the reason.
+      yield* Effect.promise(() => phone.waitFor(/system\.run denied: \["echo","from-laptop"\] is not in .*exec-allowlist\.json/))
+      expect(laptop.output()).not.toContain("denied")
+
+      // system.notify shows a line on that node's terminal.
+      yield* cli(["nodes", "invoke", laptopId.slice(0, 8), "system.notify", "--params", '{"title":"hi","body":"from the gateway"}'], gw.port)
+      yield* Effect.promise(() => laptop.waitFor(/hi: from the gateway/))
+
+      // Refused before reaching the node: an undeclared command.
+      const undeclared = yield* cli(["nodes", "invoke", "laptop", "camera.snap"], gw.port)
+      expect(undeclared.code).toBe(1)
+      expect(undeclared.stderr).toContain('the node does not declare "camera.snap"')
+      const describe = json(yield* cli(["nodes", "describe", "phone", "--json"], gw.port))
+      expect(describe).toMatchObject({ displayName: "phone", connected: true, clientId: "node-host" })
+      const unknown = yield* cli(["nodes", "invoke", "tablet", "system.info"], gw.port)
+      expect(unknown.code).toBe(2)
+      expect(unknown.stderr).toMatch(/no node matches "tablet"/)
+    })
+  )
+
+  it.scopedLive("a node killed mid-invoke fails the invoke at once; an unanswered invoke times out", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      yield* writeConfig(dir, { gateway: { auth: { token: TOKEN }, nodes: { commands: { deny: ["system.notify"] } } } })
+      const gw = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
+      const node = yield* spawnNode(gw.url, "sleeper", [["sleep", "20"]])
+      yield* Effect.promise(() => node.waitFor(/connected as nodeId/))
+
+      const policy = yield* cli(["nodes", "invoke", "sleeper", "system.notify", "--params", '{"body":"x"}'], gw.port)
+      expect(policy.code).toBe(1)
+      expect(policy.stderr).toContain('"system.notify" is blocked by gateway.nodes.commands.deny')
+
+      const timedOut = yield* cli(
+        ["nodes", "invoke", "sleeper", "system.run", "--params", '{"command":["sleep","20"],"timeoutMs":20000}', "--invoke-timeout", "700"],
+        gw.port
+      )
+      expect(timedOut.code).toBe(1)
+      expect(timedOut.stderr).toContain("TIMEOUT: node invoke timed out")
+
+      const started = Date.now()
+      const pending = Effect.runPromise(
+        cli(["nodes", "invoke", "sleeper", "system.run", "--params", '{"command":["sleep","20"],"timeoutMs":20000}', "--json"], gw.port)
+      )
+      yield* Effect.sleep("1500 millis")
+      node.child.kill("SIGKILL")
+      const res = yield* Effect.promise(() => pending)
+      expect(res.code).toBe(1)
+      expect(json(res).error).toMatchObject({ code: "UNAVAILABLE", details: { nodeError: { code: "DISCONNECTED" } } })
+      // At once, not after the 30 s default timeout.
+      expect(Date.now() - started).toBeLessThan(8_000)
+      const offline = yield* cli(["nodes", "invoke", "sleeper", "system.info"], gw.port)
+      expect(offline.stderr).toContain("node not connected")
+    })
+  )
+
+  it.scopedLive("pairing by approval: the node waits, `devices approve` lets it in, `devices revoke` throws it out", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      yield* writeConfig(dir, { gateway: { auth: { token: TOKEN }, nodes: { pairing: { autoApproveLocal: false } } } })
+      const gw = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
+      const node = yield* spawnNode(gw.url, "desk", [])
+      const m = yield* Effect.promise(() => node.waitFor(/clawgate devices approve ([0-9a-f-]{36})/))
+      const requestId = m[1]!
+      const pending = json(yield* cli(["devices", "list", "--json"], gw.port))
+      expect(pending.pending).toEqual([expect.objectContaining({ requestId, displayName: "desk", roles: ["node"] })])
+      expect(json(yield* cli(["nodes", "list", "--json"], gw.port)).nodes).toEqual([])
+
+      const approved = yield* cli(["devices", "approve", requestId], gw.port)
+      expect(approved.code).toBe(0)
+      // The node's next retry (backoff 1 s, 2 s, ...) connects.
+      yield* Effect.promise(() => node.waitFor(/connected as nodeId ([0-9a-f]{64})/, 20_000))
+      const deviceId = /connected as nodeId ([0-9a-f]{64})/.exec(node.output())![1]!
+
+      const revoked = yield* cli(["devices", "revoke", deviceId.slice(0, 10)], gw.port)
+      expect(revoked.code).toBe(0)
+      yield* Effect.promise(() => node.waitFor(/disconnected: .*4001 device token revoked/))
+      // Its pairing no longer holds the node role: it is back to waiting, under a new request.
+      const second = yield* Effect.promise(() =>
+        node.waitFor(new RegExp(`disconnected[\\s\\S]*clawgate devices approve (?!${requestId})([0-9a-f-]{36})`), 20_000)
+      )
+      const after = json(yield* cli(["devices", "list", "--json"], gw.port))
+      expect(after.pending).toEqual([expect.objectContaining({ requestId: second[1], reason: "role-upgrade" })])
+      const rejected = yield* cli(["devices", "reject", after.pending[0].requestId], gw.port)
+      expect(rejected.code).toBe(0)
+      const removed = yield* cli(["devices", "remove", deviceId], gw.port)
+      expect(removed.code).toBe(0)
+      expect(json(yield* cli(["devices", "list", "--json"], gw.port)).paired).toEqual([])
+    })
+  )
+})
