@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Layer, LogLevel, Option } from "effect"
 import { BindMode } from "./config/schema.js"
+import { isLoopbackAddress } from "./config/bind.js"
 import { resolveTarget, TargetError, type ClientFlags } from "./config/target.js"
 import { ConfigFileLive } from "./layers/ConfigFile.js"
 import { scopesFor } from "./protocol/methods.js"
@@ -94,10 +95,20 @@ const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>) =>
       if (timeout !== undefined && timeout <= 0) {
         return yield* new UsageError({ message: `--timeout must be a positive number of milliseconds (got ${timeout})` })
       }
+      // Beyond loopback the Gateway gives scopes only to a paired device, so
+      // the CLI signs with its own identity there (as OpenClaw's CLI does).
+      const host = new URL(target.url).hostname.replace(/^\[|\]$/g, "")
+      const device = isLoopbackAddress(host)
+        ? undefined
+        : yield* Effect.flatMap(
+            Effect.promise(() => import("./layers/DeviceIdentityFile.js")),
+            (m) => m.makeDeviceIdentity(config.paths.stateDir)
+          ).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
       return GatewayClientRemote({
         target,
         // Least privilege: ask only for the scopes the command's methods need.
         scopes: scopesFor(methods),
+        device,
         ...(timeout !== undefined ? { connectTimeoutMs: timeout, defaultRequestTimeoutMs: timeout } : {})
       })
     })

@@ -9,7 +9,9 @@ import { GatewayClientCalls, GatewayClientTest } from "../../src/layers/GatewayC
 import { GatewayError } from "../../src/protocol/errors.js"
 import { GatewayClient } from "../../src/services/GatewayClient.js"
 import { call, gatewayStatus, health, status } from "../../src/programs/probe.js"
-import { startGateway, TOKEN } from "../support/gateway.js"
+import { startGateway, tempDir, TOKEN } from "../support/gateway.js"
+import { connectParams, handshake } from "../support/ws.js"
+import { makeDeviceIdentity } from "../../src/layers/DeviceIdentityFile.js"
 
 const twoPhase = {
   "test.twoPhase": (_: unknown, ctx: { interim: (p: unknown) => Effect.Effect<void> }) =>
@@ -151,6 +153,35 @@ describe("the Remote client layer against a real Gateway", () => {
       expect(err.reason).toBe("Timeout")
       expect(err.message).toMatch(/tick timeout/)
       expect(Date.now() - started).toBeLessThan(2_000)
+    })
+  )
+
+  it.scopedLive("with a device identity: NOT_PAIRED names the approve command; once approved, the stored device token suffices", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway({ gateway: { auth: { token: TOKEN }, nodes: { pairing: { autoApproveLocal: false } } } })
+      const dir = yield* tempDir()
+      const device = yield* makeDeviceIdentity(dir)
+      const status = (target: { token?: string }) =>
+        Effect.flatMap(GatewayClient, (c) => Effect.zip(c.connect, c.request("status"))).pipe(
+          Effect.provide(
+            GatewayClientRemote({ target: { url: gw.url, urlSource: "--url", mode: "remote", ...target }, scopes: ["operator.read"], device })
+          ),
+          Effect.scoped
+        )
+      const refused = yield* Effect.flip(status({ token: TOKEN }))
+      expect(refused).toMatchObject({ _tag: "GatewayClientError", reason: "NotPaired" })
+      const requestId = (refused as { error: { details: { requestId: string } } }).error.details.requestId
+      expect(refused.message).toContain(`clawgate devices approve ${requestId}`)
+
+      const admin = yield* handshake(gw.url, connectParams({ auth: { token: TOKEN }, scopes: ["operator.admin"] }))
+      expect((yield* Effect.promise(() => admin.peer.call("device.pair.approve", { requestId }))).ok).toBe(true)
+
+      const [server] = yield* status({ token: TOKEN })
+      expect(server.scopes).toEqual(["operator.read"])
+      const stored = yield* device.tokenFor(gw.url, "operator")
+      expect(stored?.token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      const [viaToken] = yield* status({})
+      expect(viaToken.authMethod).toBe("device-token")
     })
   )
 })
