@@ -6,8 +6,9 @@
 //   node bench/run.mjs --strict   exit 1 when any target is missed
 //
 // Needs a built dist/ (npm run bench builds first). Everything listens on 127.0.0.1 only.
-// The same file also serves as the helper child processes (--role echo | --role load).
+// The same file also serves as the helper child processes (--role echo | --role load | --role nodes).
 import { execFileSync, spawn } from "node:child_process"
+import crypto from "node:crypto"
 import { once } from "node:events"
 import fs from "node:fs"
 import os from "node:os"
@@ -30,7 +31,7 @@ const opt = (name, dflt) => {
 
 // ---------------------------------------------------------------- shared client bits
 
-const connectFrame = (token) =>
+const connectFrame = (token, scopes = ["operator.read"]) =>
   JSON.stringify({
     type: "req",
     id: "c1",
@@ -40,7 +41,7 @@ const connectFrame = (token) =>
       maxProtocol: 4,
       client: { id: "bench", version: "0", platform: "linux", mode: "cli" },
       role: "operator",
-      scopes: ["operator.read"],
+      scopes,
       caps: [],
       auth: { token }
     }
@@ -111,9 +112,140 @@ const openClient = (kind, url, token, pad, timeoutMs = 10_000, requestTimeoutMs 
     })
   })
 
+/**
+ * A client with any number of requests in flight (used by (f) and (g)), matched by id.
+ * kind "gateway": operator handshake with `scopes`, awaits "res" frames, rejects on ok:false.
+ * kind "echo": resolves on open, awaits our own "req" frame coming back.
+ * send(id, text) -> Promise<{ msg, data }> where data is the raw frame received.
+ */
+const openRpc = (kind, url, { token = "", scopes, timeoutMs = 10_000, requestTimeoutMs = 10_000 } = {}) =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false })
+    const pending = new Map() // id -> { resolve, reject, timer }
+    let ready = false
+    const timer = setTimeout(() => fail(new Error(`${kind} rpc client: handshake timeout`)), timeoutMs)
+    const fail = (err) => {
+      clearTimeout(timer)
+      try { ws.terminate() } catch {}
+      if (!ready) reject(err)
+      for (const p of pending.values()) { clearTimeout(p.timer); p.reject(err) }
+      pending.clear()
+    }
+    const api = {
+      ws,
+      send(id, text) {
+        return new Promise((res, rej) => {
+          const t = setTimeout(() => fail(new Error(`${kind}: no answer to request ${id} within ${requestTimeoutMs} ms`)), requestTimeoutMs)
+          pending.set(id, { resolve: res, reject: rej, timer: t })
+          ws.send(text)
+        })
+      },
+      close() { try { ws.close() } catch {} }
+    }
+    ws.on("error", fail)
+    ws.on("close", (code) => { if (!ready || pending.size) fail(new Error(`${kind} rpc client: closed (${code})`)) })
+    ws.on("open", () => {
+      if (kind === "echo") { ready = true; clearTimeout(timer); resolve(api) }
+    })
+    ws.on("message", (data) => {
+      const msg = JSON.parse(data.toString())
+      if (!ready) {
+        if (msg.type === "event" && msg.event === "connect.challenge") ws.send(connectFrame(token, scopes))
+        else if (msg.type === "res" && msg.id === "c1") {
+          if (msg.ok && msg.payload?.type === "hello-ok") { ready = true; clearTimeout(timer); resolve(api) }
+          else fail(new Error(`connect failed: ${JSON.stringify(msg.error ?? msg).slice(0, 300)}`))
+        }
+        return
+      }
+      if (msg.type !== (kind === "echo" ? "req" : "res")) return
+      const p = pending.get(msg.id)
+      if (!p) return
+      pending.delete(msg.id)
+      clearTimeout(p.timer)
+      if (kind === "gateway" && !msg.ok) p.reject(new Error(`request ${msg.id} failed: ${JSON.stringify(msg.error).slice(0, 300)}`))
+      else p.resolve({ msg, data })
+    })
+  })
+
+// ---------------------------------------------------------------- child role: nodes
+
+/**
+ * --role nodes --url U --token T --count N: N node connections (role "node", signed Ed25519
+ * device identity, command "bench.echo") that answer every node.invoke.request with
+ * node.invoke.result { ok: true, payloadJSON: paramsJSON }. Prints one line
+ * `nodes ready {"ids":[...],"connectMs":...}` once all are connected, then serves until SIGTERM.
+ */
+if (opt("--role") === "nodes") {
+  const url = opt("--url")
+  const token = opt("--token", "")
+  const count = Number(opt("--count", "1"))
+  setTimeout(() => { process.stderr.write("nodes: watchdog timeout\n"); process.exit(3) }, Number(opt("--ttl", "300000"))).unref()
+  process.on("SIGTERM", () => process.exit(0))
+  let rejected = 0
+  const connectNode = (n) =>
+    new Promise((resolve, reject) => {
+      const { publicKey, privateKey } = crypto.generateKeyPairSync("ed25519")
+      const pub = publicKey.export({ format: "jwk" }).x // raw 32 bytes, base64url
+      const id = crypto.createHash("sha256").update(Buffer.from(pub, "base64url")).digest("hex")
+      const ws = new WebSocket(url, { perMessageDeflate: false })
+      let ready = false
+      let seq = 0
+      const timer = setTimeout(() => fail(new Error(`node ${n}: handshake timeout`)), 20_000)
+      const fail = (err) => {
+        clearTimeout(timer)
+        try { ws.terminate() } catch {}
+        if (!ready) reject(err)
+        else { process.stderr.write(`nodes: node ${n} lost: ${err.message}\n`); process.exit(4) }
+      }
+      ws.on("error", fail)
+      ws.on("close", (code) => fail(new Error(`node ${n}: closed (${code})`)))
+      ws.on("message", (data) => {
+        const msg = JSON.parse(data.toString())
+        if (ready) {
+          if (msg.type === "event" && msg.event === "node.invoke.request") {
+            const p = msg.payload
+            ws.send(JSON.stringify({
+              type: "req", id: `r${++seq}`, method: "node.invoke.result",
+              params: { id: p.id, nodeId: id, ok: true, payloadJSON: p.paramsJSON }
+            }))
+          } else if (msg.type === "res" && !msg.ok && rejected++ < 3) {
+            process.stderr.write(`nodes: node.invoke.result rejected: ${JSON.stringify(msg.error).slice(0, 300)}\n`)
+          }
+          return
+        }
+        if (msg.type === "event" && msg.event === "connect.challenge") {
+          const nonce = msg.payload.nonce
+          const signedAt = Date.now()
+          const text = `v3|${id}|node-host|node|node||${signedAt}|${token}|${nonce}|linux|linux`
+          const signature = crypto.sign(null, Buffer.from(text), privateKey).toString("base64url")
+          ws.send(JSON.stringify({
+            type: "req", id: "c1", method: "connect",
+            params: {
+              minProtocol: 4, maxProtocol: 4,
+              client: { id: "node-host", version: "1", platform: "linux", deviceFamily: "Linux", mode: "node", displayName: `bench-${n}` },
+              role: "node", scopes: [], caps: [], commands: ["bench.echo"], auth: { token },
+              device: { id, publicKey: pub, signature, signedAt, nonce }
+            }
+          }))
+        } else if (msg.type === "res" && msg.id === "c1") {
+          if (msg.ok && msg.payload?.type === "hello-ok") { ready = true; clearTimeout(timer); resolve(id) }
+          else fail(new Error(`node ${n}: connect failed: ${JSON.stringify(msg.error ?? msg).slice(0, 300)}`))
+        }
+      })
+    })
+  const t0 = performance.now()
+  try {
+    const ids = await Promise.all(Array.from({ length: count }, (_, i) => connectNode(i + 1)))
+    process.stdout.write(`nodes ready ${JSON.stringify({ ids, connectMs: +(performance.now() - t0).toFixed(1) })}\n`)
+  } catch (e) {
+    process.stderr.write(`nodes: ${e.message}\n`)
+    process.exit(2)
+  }
+}
+
 // ---------------------------------------------------------------- child role: echo server
 
-if (opt("--role") === "echo") {
+else if (opt("--role") === "echo") {
   const wss = new WebSocketServer({ host: HOST, port: 0, perMessageDeflate: false })
   wss.on("connection", (ws) => ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary })))
   wss.on("listening", () => process.stdout.write(`echo ready on ws://${HOST}:${wss.address().port}\n`))
@@ -249,6 +381,11 @@ async function main() {
     const child = start(process.execPath, [SELF, "--role", "echo"])
     const m = await waitLine(child, /echo ready on ws:\/\/127\.0\.0\.1:(\d+)/)
     return { child, url: `ws://${HOST}:${m[1]}` }
+  }
+  const startNodes = async (url, count) => {
+    const child = start(process.execPath, [SELF, "--role", "nodes", "--url", url, "--token", TOKEN, "--count", String(count)])
+    const m = await waitLine(child, /nodes ready (\{.*\})\n/, 30_000)
+    return { child, ...JSON.parse(m[1]) }
   }
   /** Run a command to completion; resolves { ms, code, output }. */
   const timeRun = (cmd, args, env = {}) =>
@@ -457,6 +594,159 @@ async function main() {
       })
     }
 
+    // ---- (f) and (g): node.invoke through the gateway vs two hops of raw ws echo.
+    // Gateway side: operator (this process) -> gateway -> node (--role nodes child) -> gateway -> operator.
+    // Echo side: operator -> echo A (the echo server above) -> operator -> echo B (a second echo
+    // child) -> operator. Three processes each, every frame crosses loopback four times.
+    const echoB = await startEcho()
+    let invokeSeq = 0
+    const RUN = Math.random().toString(36).slice(2, 8)
+    const invokeFrame = (id, nodeId) =>
+      JSON.stringify({
+        type: "req", id, method: "node.invoke",
+        params: { nodeId, command: "bench.echo", params: { seq: id, text: "hello node" }, timeoutMs: 10_000, idempotencyKey: `bench-${RUN}-${id}` }
+      })
+    const checkInvoke = ({ msg }, nodeId, id) => {
+      const p = msg.payload
+      if (!p?.ok || p.nodeId !== nodeId || p.command !== "bench.echo" || p.payload?.seq !== id) {
+        throw new Error(`unexpected node.invoke answer: ${JSON.stringify(msg).slice(0, 300)}`)
+      }
+    }
+    const opScopes = ["operator.write"]
+
+    // ---- (f) sequential node.invoke round trip, one operator connection, one node connection
+    {
+      const WARMUP = 300, ROUNDS = 16, PER_ROUND = 250
+      const nodes = await startNodes(gw.url, 1)
+      const nodeId = nodes.ids[0]
+      const op = await openRpc("gateway", gw.url, { token: TOKEN, scopes: opScopes })
+      // learn the size of the operator's answer, to pad echo frames to it (as in (a))
+      let id = `f${++invokeSeq}`
+      const first = await op.send(id, invokeFrame(id, nodeId))
+      checkInvoke(first, nodeId, id)
+      const resBytes = first.data.length
+      const opReqBytes = invokeFrame(id, nodeId).length
+      const a = await openRpc("echo", echo.url)
+      const b = await openRpc("echo", echoB.url)
+      const echoFrame = (id) => {
+        const base = { type: "req", id, method: "node.invoke", pad: "" }
+        return JSON.stringify({ ...base, pad: "x".repeat(Math.max(0, resBytes - JSON.stringify(base).length)) })
+      }
+      const gwOnce = async () => {
+        const id = `f${++invokeSeq}`
+        const t = performance.now()
+        const r = await op.send(id, invokeFrame(id, nodeId))
+        const ms = performance.now() - t
+        checkInvoke(r, nodeId, id)
+        return ms
+      }
+      const echoOnce = async () => {
+        const id = `f${++invokeSeq}`
+        const t = performance.now()
+        const r1 = await a.send(id, echoFrame(id))
+        await b.send(r1.msg.id, r1.data.toString()) // the echoed frame, through the second hop
+        return performance.now() - t
+      }
+      const measure = async (fn, count, into) => { for (let i = 0; i < count; i++) { const ms = await fn(); into?.push(ms) } }
+      await measure(gwOnce, WARMUP)
+      await measure(echoOnce, WARMUP)
+      const gs = [], es = [], roundRatios = [], gRoundP50 = []
+      let gwCpu = 0
+      for (let r = 0; r < ROUNDS; r++) {
+        const gr = [], er = []
+        const runGw = async () => { const c = cpuMs(gw.child.pid); await measure(gwOnce, PER_ROUND, gr); gwCpu += cpuMs(gw.child.pid) - c }
+        if (r % 2 === 0) { await runGw(); await measure(echoOnce, PER_ROUND, er) }
+        else { await measure(echoOnce, PER_ROUND, er); await runGw() }
+        gs.push(...gr); es.push(...er)
+        gRoundP50.push(quantile(gr, 0.5))
+        roundRatios.push(quantile(gr, 0.5) / quantile(er, 0.5))
+      }
+      const sortedRatios = [...roundRatios].sort((x, y) => x - y)
+      op.close(); a.close(); b.close()
+      await killChild(nodes.child)
+      const gp50 = quantile(gs, 0.5), gp99 = quantile(gs, 0.99)
+      const ep50 = quantile(es, 0.5), ep99 = quantile(es, 0.99)
+      const ratio = gp50 / ep50
+      const cpuUs = (gwCpu * 1000) / gs.length
+      report("f", `sequential node.invoke RTT (operator -> gateway -> node -> gateway -> operator), n=${gs.length}`, {
+        gateway: { p50Ms: +f(gp50, 3), p99Ms: +f(gp99, 3) },
+        echoTwoHops: { p50Ms: +f(ep50, 3), p99Ms: +f(ep99, 3), frameBytes: resBytes },
+        ratioP50: +f(ratio, 2),
+        ratioP99: +f(gp99 / ep99, 2),
+        target: "p50 <= 1.5x two echo hops",
+        pass: ratio <= 1.5,
+        perRoundP50Ratio: { min: +f(sortedRatios[0], 2), median: +f(median(roundRatios), 2), max: +f(sortedRatios.at(-1), 2) },
+        gatewayP50PerRoundMs: gRoundP50.map((x) => +f(x, 3)),
+        gatewayCpuUsPerInvoke: +f(cpuUs),
+        nodeConnectMs: nodes.connectMs,
+        line: `gateway p50 ${f(gp50, 3)} ms / p99 ${f(gp99, 3)} ms vs two echo hops p50 ${f(ep50, 3)} ms / p99 ${f(ep99, 3)} ms` +
+          ` — p50 ${f(ratio, 2)}x, p99 ${f(gp99 / ep99, 2)}x (target p50 <= 1.5x)`,
+        note: `operator: ${opReqBytes} B request -> ${resBytes} B response; echo: ${resBytes} B frame on each hop; ` +
+          `p50 ratio per round (${ROUNDS} x ${PER_ROUND}): min ${f(sortedRatios[0], 2)} / median ${f(median(roundRatios), 2)} / max ${f(sortedRatios.at(-1), 2)}; ` +
+          `gateway p50 first/last round ${f(gRoundP50[0], 3)}/${f(gRoundP50.at(-1), 3)} ms; gateway CPU ${f(cpuUs)} µs per invoke`
+      })
+    }
+
+    // ---- (g) fan-out: one operator, node.invoke to 100 nodes at once, wall time until all 100 answered
+    {
+      const NODES = 100, WARMUP = 3, ROUNDS = 12
+      const nodes = await startNodes(gw.url, NODES)
+      const op = await openRpc("gateway", gw.url, { token: TOKEN, scopes: opScopes })
+      const a = await openRpc("echo", echo.url)
+      const bs = await Promise.all(Array.from({ length: NODES }, () => openRpc("echo", echoB.url)))
+      let frameBytes = 0
+      const gwRound = async () => {
+        const t = performance.now()
+        const calls = nodes.ids.map((nodeId) => {
+          const id = `g${++invokeSeq}`
+          return op.send(id, invokeFrame(id, nodeId)).then((r) => { checkInvoke(r, nodeId, id); frameBytes = Math.max(frameBytes, r.data.length) })
+        })
+        await Promise.all(calls)
+        return performance.now() - t
+      }
+      // echo: each frame goes to echo A over the single operator connection, and when it is back,
+      // on through its own connection to echo B (100 connections, like the 100 node connections)
+      const echoRound = async () => {
+        const t = performance.now()
+        const calls = bs.map((b) => {
+          const id = `g${++invokeSeq}`
+          const base = { type: "req", id, method: "node.invoke", pad: "" }
+          const text = JSON.stringify({ ...base, pad: "x".repeat(Math.max(0, frameBytes - JSON.stringify(base).length)) })
+          return a.send(id, text).then((r) => b.send(r.msg.id, r.data.toString()))
+        })
+        await Promise.all(calls)
+        return performance.now() - t
+      }
+      for (let i = 0; i < WARMUP; i++) { await gwRound(); await echoRound() }
+      const gw_ = [], ec = []
+      let gwCpu = 0
+      for (let r = 0; r < ROUNDS; r++) {
+        const runGw = async () => { const c = cpuMs(gw.child.pid); gw_.push(await gwRound()); gwCpu += cpuMs(gw.child.pid) - c }
+        if (r % 2 === 0) { await runGw(); ec.push(await echoRound()) }
+        else { ec.push(await echoRound()); await runGw() }
+      }
+      op.close(); a.close(); for (const b of bs) b.close()
+      await killChild(nodes.child)
+      const g = median(gw_), e = median(ec), ratio = g / e
+      const cpuUs = (gwCpu * 1000) / (ROUNDS * NODES)
+      report("g", `fan-out node.invoke to ${NODES} nodes at once, 1 operator connection, median of ${ROUNDS}`, {
+        gatewayMs: +f(g, 2), echoTwoHopsMs: +f(e, 2),
+        gatewayInvokesPerSec: Math.round((NODES * 1000) / g), echoPerSec: Math.round((NODES * 1000) / e),
+        ratio: +f(ratio, 2),
+        gatewayRoundsMs: gw_.map((x) => +f(x, 2)), echoRoundsMs: ec.map((x) => +f(x, 2)),
+        gatewayCpuUsPerInvoke: +f(cpuUs),
+        nodesConnectMs: nodes.connectMs,
+        target: "<= 2x two echo hops (soft target, not in the issue)",
+        soft: true,
+        pass: ratio <= 2,
+        line: `gateway ${f(g, 1)} ms for ${NODES} invokes (${Math.round((NODES * 1000) / g)} invokes/s) vs two echo hops ${f(e, 1)} ms` +
+          ` (${Math.round((NODES * 1000) / e)}/s) — ${f(ratio, 2)}x (soft target <= 2x)`,
+        note: `rounds gateway [${gw_.map((x) => f(x, 0)).join(", ")}] echo [${ec.map((x) => f(x, 0)).join(", ")}] ms; ` +
+          `gateway CPU ${f(cpuUs)} µs per invoke; ${NODES} nodes connected in ${f(nodes.connectMs, 0)} ms`
+      })
+      await killChild(echoB.child)
+    }
+
     await Promise.all([killChild(gw.child), killChild(echo.child)])
 
     // ---- (c) cold start: spawn -> first successful health over a raw ws client
@@ -523,7 +813,9 @@ async function main() {
     const r = results.benchmarks[key]
     out(`  ${r.pass ? "PASS" : "MISS"} (${key}) ${r.line}`)
   }
-  out(`${passed}/${all.length} targets met — total ${f(results.meta.totalSeconds)} s`)
+  const soft = all.filter((r) => r.soft && !r.pass).length
+  out(`${passed}/${all.length} targets met${soft ? ` (${soft} soft miss)` : ""} — total ${f(results.meta.totalSeconds)} s`)
   if (JSON_MODE) process.stdout.write(JSON.stringify(results, null, 2) + "\n")
-  if (STRICT && passed < all.length) process.exitCode = 1
+  // --strict: soft targets (g) are reported but never fail the run
+  if (STRICT && all.some((r) => !r.pass && !r.soft)) process.exitCode = 1
 }

@@ -190,4 +190,24 @@ describe("nodes end to end", () => {
       expect(json(yield* cli(["devices", "list", "--json"], gw.port)).paired).toEqual([])
     })
   )
+
+  it.scopedLive("a node reconnects by itself after the Gateway restarts, keeping its pairing", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      yield* writeConfig(dir, { gateway: { auth: { token: TOKEN }, nodes: { pairing: { autoApproveLocal: false } } } })
+      const first = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
+      const node = yield* spawnNode(first.url, "survivor", [])
+      const m = yield* Effect.promise(() => node.waitFor(/clawgate devices approve ([0-9a-f-]{36})/))
+      expect((yield* cli(["devices", "approve", m[1]!], first.port)).code).toBe(0)
+      yield* Effect.promise(() => node.waitFor(/connected as nodeId/, 20_000))
+
+      expect(yield* Effect.promise(() => first.stop())).toBe(0)
+      yield* Effect.promise(() => node.waitFor(/disconnected: /))
+      // Same state dir, same port: the pairing came through the restart (no new approval needed).
+      const second = yield* spawnGateway(["--port", String(first.port)], { CLAWGATE_STATE_DIR: dir })
+      yield* Effect.promise(() => node.waitFor(/disconnected: [\s\S]*connected as nodeId/, 40_000))
+      const info = json(yield* cli(["nodes", "invoke", "survivor", "system.info", "--json"], second.port))
+      expect(info.ok).toBe(true)
+    })
+  )
 })
