@@ -3,6 +3,7 @@
  * credential. Pure, so every precedence rule is unit-tested.
  */
 import { DEFAULT_PORT, isLoopbackAddress } from "./bind.js"
+import { firstSet } from "./sources.js"
 import type { ClawgateConfig } from "./schema.js"
 import type { ConfigEnv } from "../services/Config.js"
 
@@ -37,11 +38,6 @@ export const normalizeFingerprint = (fp: string): string =>
     .replace(/^sha-?256:/i, "")
     .replace(/[^0-9a-fA-F]/g, "")
     .toLowerCase()
-
-const firstOf = (...candidates: Array<[string | undefined, string]>) => {
-  for (const [value, source] of candidates) if (value !== undefined && value !== "") return { value, source }
-  return undefined
-}
 
 const checkUrl = (raw: string, source: string, allowInsecure: boolean): URL => {
   let url: URL
@@ -97,19 +93,19 @@ export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: C
       )
     }
     checkUrl(url, "gateway.remote.url", allowInsecure)
-    const token = firstOf(
+    const token = firstSet(
       [flags.token, "--token"],
       [gw.remote?.token, "gateway.remote.token"],
       [env.token?.value, env.token?.name ?? ""],
       [gw.auth?.token, "gateway.auth.token"]
     )
-    const password = firstOf(
+    const password = firstSet(
       [flags.password, "--password"],
       [gw.remote?.password, "gateway.remote.password"],
       [env.password?.value, env.password?.name ?? ""],
       [gw.auth?.password, "gateway.auth.password"]
     )
-    const fp = firstOf([flags.tlsFingerprint, "--tls-fingerprint"], [gw.remote?.tlsFingerprint, "gateway.remote.tlsFingerprint"])
+    const fp = firstSet([flags.tlsFingerprint, "--tls-fingerprint"], [gw.remote?.tlsFingerprint, "gateway.remote.tlsFingerprint"])
     return {
       url,
       urlSource: "gateway.remote.url",
@@ -133,13 +129,13 @@ export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: C
     port = gw.port
     portSource = "gateway.port"
   }
-  const token = firstOf(
+  const token = firstSet(
     [flags.token, "--token"],
     [env.token?.value, env.token?.name ?? ""],
     [gw?.auth?.token, "gateway.auth.token"],
     [gw?.remote?.token, "gateway.remote.token"]
   )
-  const password = firstOf(
+  const password = firstSet(
     [flags.password, "--password"],
     [env.password?.value, env.password?.name ?? ""],
     [gw?.auth?.password, "gateway.auth.password"],

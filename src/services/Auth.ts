@@ -9,6 +9,7 @@ import type { ConnectAuth } from "../protocol/frames.js"
 import type { GatewayError } from "../protocol/errors.js"
 import type { ClawgateConfig } from "../config/schema.js"
 import type { ConfigEnv } from "./Config.js"
+import { firstSet } from "../config/sources.js"
 
 export type AuthMethod = "token" | "password" | "none"
 
@@ -59,22 +60,12 @@ export const resolveServerAuth = (
   overrides: AuthOverrides
 ): ResolvedServerAuth => {
   const auth = config.gateway?.auth
-  const token =
-    overrides.token !== undefined
-      ? { value: overrides.token, source: "--token" }
-      : env.token
-        ? { value: env.token.value, source: env.token.name }
-        : auth?.token
-          ? { value: auth.token, source: "gateway.auth.token" }
-          : undefined
-  const password =
-    overrides.password !== undefined
-      ? { value: overrides.password, source: "--password" }
-      : env.password
-        ? { value: env.password.value, source: env.password.name }
-        : auth?.password
-          ? { value: auth.password, source: "gateway.auth.password" }
-          : undefined
+  const token = firstSet([overrides.token, "--token"], [env.token?.value, env.token?.name ?? ""], [auth?.token, "gateway.auth.token"])
+  const password = firstSet(
+    [overrides.password, "--password"],
+    [env.password?.value, env.password?.name ?? ""],
+    [auth?.password, "gateway.auth.password"]
+  )
   const mode: AuthMethod = auth?.mode ?? (password && !token ? "password" : "token")
   return {
     mode,

@@ -24,7 +24,8 @@ export interface DeviceTokenInfo {
   readonly revokedAtMs?: number | undefined
 }
 
-export interface PairedDevice {
+/** What a device says about itself when it connects. */
+export interface DeviceDescription {
   readonly deviceId: string
   readonly publicKey: string
   readonly displayName?: string | undefined
@@ -32,6 +33,9 @@ export interface PairedDevice {
   readonly deviceFamily?: string | undefined
   readonly clientId: string
   readonly clientMode: string
+}
+
+export interface PairedDevice extends DeviceDescription {
   /** The first role approved; `roles` has them all. */
   readonly role: string
   readonly roles: ReadonlyArray<string>
@@ -45,15 +49,8 @@ export interface PairedDevice {
   readonly tokens: ReadonlyArray<DeviceTokenInfo>
 }
 
-export interface PairingRequest {
+export interface PairingRequest extends DeviceDescription {
   readonly requestId: string
-  readonly deviceId: string
-  readonly publicKey: string
-  readonly displayName?: string | undefined
-  readonly platform?: string | undefined
-  readonly deviceFamily?: string | undefined
-  readonly clientId: string
-  readonly clientMode: string
   readonly role: string
   readonly roles: ReadonlyArray<string>
   readonly scopes: ReadonlyArray<string>
