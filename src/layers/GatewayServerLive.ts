@@ -67,6 +67,8 @@ interface Conn {
   /** Direct loopback with no proxy headers and no browser Origin: eligible for local auto-approval. */
   readonly local: boolean
   deviceId: string | undefined
+  /** The fiber registering this connection after hello; closing waits for it before unregistering. */
+  registration: Fiber.RuntimeFiber<void, never> | undefined
 }
 
 /** What a successful connect grants. */
@@ -305,7 +307,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         `connected ${conn.connId} ${role} ${params.client.id}/${params.client.mode} from ${conn.ip} scopes=${scopes.join(",") || "-"}`
       )
     })
-    runFork(program)
+    conn.registration = runFork(program)
   }
 
   const onConnect = (conn: Conn, id: string, rawParams: unknown) => {
@@ -508,6 +510,8 @@ export const makeGatewayServer = Effect.gen(function* () {
     runFork(
       Effect.gen(function* () {
         if (!wasReady) return yield* state.countConnection("pending", -1)
+        // A connection that closes while it is still being registered is unregistered after it.
+        if (conn.registration) yield* Fiber.await(conn.registration)
         yield* hub.unregister(conn.connId)
         if (conn.role === "node" && conn.deviceId) yield* nodes.unregister(conn.deviceId, conn.connId)
         yield* state.countConnection(conn.role === "node" ? "nodes" : "operators", -1)
@@ -545,7 +549,8 @@ export const makeGatewayServer = Effect.gen(function* () {
       ctx: undefined,
       nonce,
       local: isLoopbackAddress(remote) && !forwarded && req.headers.origin === undefined,
-      deviceId: undefined
+      deviceId: undefined,
+      registration: undefined
     }
     conns.add(conn)
     runFork(state.countConnection("pending", 1))
