@@ -20,6 +20,9 @@ import { atomicWriteFile } from "../util/atomicWrite.js"
 
 export type Env = Readonly<Record<string, string | undefined>>
 
+/** `snapshot` looks at the file again, in the background, once it is older than this. */
+const SNAPSHOT_MAX_AGE_MS = 1_000
+
 export const resolvePaths = (env: Env, home = os.homedir()): ConfigPaths => {
   const stateDir = env.CLAWGATE_STATE_DIR ? path.resolve(env.CLAWGATE_STATE_DIR) : path.join(home, ".clawgate")
   if (env.CLAWGATE_CONFIG_PATH) {
@@ -116,13 +119,24 @@ export const makeConfigFile = (env: Env): Effect.Effect<ConfigService> =>
       Effect.flatMap((r) => r)
     )
 
+    // The last config that validated, and when the file was last looked at.
+    let lastGood: ClawgateConfig = {}
+    let lastCheckedAt = 0
     const current = Effect.gen(function* () {
+      lastCheckedAt = Date.now()
       const key = yield* statKey
       const cached = yield* Ref.get(cache)
       if (cached && cached.key === key) return cached.config
       const state = yield* load
       yield* Ref.set(cache, { key, config: state.config })
+      lastGood = state.config
       return state.config
+    })
+
+    const snapshot = Effect.suspend(() => {
+      if (Date.now() - lastCheckedAt < SNAPSHOT_MAX_AGE_MS) return Effect.succeed(lastGood)
+      lastCheckedAt = Date.now()
+      return Effect.as(Effect.forkDaemon(Effect.ignore(current)), lastGood)
     })
 
     const update = (edit: (raw: Record<string, unknown>) => Record<string, unknown>) =>
@@ -156,7 +170,8 @@ export const makeConfigFile = (env: Env): Effect.Effect<ConfigService> =>
         return validated.right
       }).pipe(writeLock.withPermits(1))
 
-    return { paths, env: resolveEnv(env), load, current, update } satisfies ConfigService
+    yield* Effect.ignore(current)
+    return { paths, env: resolveEnv(env), load, current, snapshot, update } satisfies ConfigService
   })
 
 export const ConfigFileLive = (env: Env = process.env): Layer.Layer<Config> =>

@@ -23,6 +23,7 @@ export const makeConfigMemory = (
       env: options.env ?? {},
       load,
       current: Effect.map(load, (s) => s.config),
+      snapshot: Effect.map(Effect.orElseSucceed(load, () => ({ config: {} })), (s) => s.config),
       update: (edit) =>
         Effect.gen(function* () {
           const next = edit(yield* Ref.get(raw))

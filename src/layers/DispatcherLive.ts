@@ -22,15 +22,16 @@ import { NodeRegistry } from "../services/NodeRegistry.js"
 export const SESSION_DEFAULTS = { defaultAgentId: "main", mainKey: "main", mainSessionKey: "agent:main:main" } as const
 
 /** Decodes a method's params, answering INVALID_REQUEST with what is wrong and where. */
-export const decodeParams =
-  <A, I>(method: string, schema: Schema.Schema<A, I>) =>
-  (params: unknown): Effect.Effect<A, GatewayError> => {
-    const result = Schema.decodeUnknownEither(schema, { errors: "all" })(params ?? {})
+export const decodeParams = <A, I>(method: string, schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknownEither(schema, { errors: "all" })
+  return (params: unknown): Effect.Effect<A, GatewayError> => {
+    const result = decode(params ?? {})
     if (Either.isRight(result)) return Effect.succeed(result.right)
     const issues = ParseResult.ArrayFormatter.formatErrorSync(result.left)
     const text = issues.map((i) => `${i.path.length ? i.path.join(".") + ": " : ""}${i.message}`).join("; ")
     return Effect.fail(GatewayError.invalidRequest(`invalid ${method} params: ${text}`, { issues }))
   }
+}
 
 const Int = Schema.Number.pipe(Schema.int())
 const LogsTailParams = Schema.Struct({
@@ -144,7 +145,7 @@ export const coreHandlers = Effect.gen(function* () {
         }
       }),
 
-    "logs.tail": (params) => Effect.flatMap(decodeParams("logs.tail", LogsTailParams)(params), log.tail)
+    "logs.tail": (params) => Effect.flatMap(decodeLogsTail(params), log.tail)
   }
   return handlers
 })
@@ -180,6 +181,21 @@ const NodeEventParams = Schema.Struct({
   payloadJSON: Schema.optional(Schema.String)
 })
 
+/** One decoder per method, built once. */
+const decodeDevicePairApprove = decodeParams("device.pair.approve", RequestIdParams)
+const decodeDevicePairReject = decodeParams("device.pair.reject", RequestIdParams)
+const decodeDevicePairRemove = decodeParams("device.pair.remove", DeviceIdParams)
+const decodeDeviceTokenRevoke = decodeParams("device.token.revoke", RoleParams)
+const decodeDeviceTokenRotate = decodeParams("device.token.rotate", RoleParams)
+const decodeLogsTail = decodeParams("logs.tail", LogsTailParams)
+const decodeNodeDescribe = decodeParams("node.describe", NodeIdParams)
+const decodeNodeEvent = decodeParams("node.event", NodeEventParams)
+const decodeNodeInvoke = decodeParams("node.invoke", InvokeParams)
+const decodeNodeInvokeResult = decodeParams("node.invoke.result", InvokeResultParams)
+const decodeNodePairApprove = decodeParams("node.pair.approve", RequestIdParams)
+const decodeNodePairReject = decodeParams("node.pair.reject", RequestIdParams)
+const decodeNodePairRemove = decodeParams("node.pair.remove", NodeIdParams)
+
 /** node.* and device.* methods: the node registry and pairing. */
 export const nodeHandlers = Effect.gen(function* () {
   const nodes = yield* NodeRegistry
@@ -188,29 +204,29 @@ export const nodeHandlers = Effect.gen(function* () {
     ctx.deviceId ? Effect.succeed(ctx.deviceId) : Effect.fail(GatewayError.invalidRequest("this connection has no device identity"))
   const handlers: Record<string, MethodHandler> = {
     "node.list": () => nodes.list,
-    "node.describe": (params) => Effect.flatMap(decodeParams("node.describe", NodeIdParams)(params), (p) => nodes.describe(p.nodeId)),
+    "node.describe": (params) => Effect.flatMap(decodeNodeDescribe(params), (p) => nodes.describe(p.nodeId)),
     "node.invoke": (params) =>
-      Effect.flatMap(decodeParams("node.invoke", InvokeParams)(params), (p) =>
+      Effect.flatMap(decodeNodeInvoke(params), (p) =>
         nodes.invoke({ nodeId: p.nodeId, command: p.command, params: p.params, timeoutMs: p.timeoutMs, idempotencyKey: p.idempotencyKey })
       ),
     "node.invoke.result": (params, ctx) =>
       Effect.gen(function* () {
-        const p = yield* decodeParams("node.invoke.result", InvokeResultParams)(params)
+        const p = yield* decodeNodeInvokeResult(params)
         return yield* nodes.result(yield* needDevice(ctx), ctx.connId, p)
       }),
     "node.event": (params, ctx) =>
       Effect.gen(function* () {
-        const p = yield* decodeParams("node.event", NodeEventParams)(params)
+        const p = yield* decodeNodeEvent(params)
         return yield* nodes.event(yield* needDevice(ctx), p)
       }),
     "device.pair.list": () => devices.list,
-    "device.pair.approve": (params) => Effect.flatMap(decodeParams("device.pair.approve", RequestIdParams)(params), (p) => devices.approve(p.requestId)),
-    "device.pair.reject": (params) => Effect.flatMap(decodeParams("device.pair.reject", RequestIdParams)(params), (p) => devices.reject(p.requestId)),
-    "device.pair.remove": (params) => Effect.flatMap(decodeParams("device.pair.remove", DeviceIdParams)(params), (p) => devices.remove(p.deviceId)),
+    "device.pair.approve": (params) => Effect.flatMap(decodeDevicePairApprove(params), (p) => devices.approve(p.requestId)),
+    "device.pair.reject": (params) => Effect.flatMap(decodeDevicePairReject(params), (p) => devices.reject(p.requestId)),
+    "device.pair.remove": (params) => Effect.flatMap(decodeDevicePairRemove(params), (p) => devices.remove(p.deviceId)),
     "device.token.rotate": (params, ctx) =>
-      Effect.flatMap(decodeParams("device.token.rotate", RoleParams)(params), (p) => devices.rotate(p.deviceId, p.role, p.scopes, ctx.deviceId)),
+      Effect.flatMap(decodeDeviceTokenRotate(params), (p) => devices.rotate(p.deviceId, p.role, p.scopes, ctx.deviceId)),
     "device.token.revoke": (params) =>
-      Effect.flatMap(decodeParams("device.token.revoke", RoleParams)(params), (p) => devices.revoke(p.deviceId, p.role)),
+      Effect.flatMap(decodeDeviceTokenRevoke(params), (p) => devices.revoke(p.deviceId, p.role)),
     // Node pairing is device pairing for role "node" (one approval covers the node and the commands it declares).
     "node.pair.list": () =>
       Effect.map(devices.list, (l) => ({
@@ -218,15 +234,15 @@ export const nodeHandlers = Effect.gen(function* () {
         paired: l.paired.filter((d) => d.roles.includes("node")).map((d) => ({ ...d, nodeId: d.deviceId }))
       })),
     "node.pair.approve": (params) =>
-      Effect.flatMap(decodeParams("node.pair.approve", RequestIdParams)(params), (p) =>
+      Effect.flatMap(decodeNodePairApprove(params), (p) =>
         Effect.map(devices.approve(p.requestId), (r) => ({ requestId: r.requestId, node: { ...r.device, nodeId: r.device.deviceId } }))
       ),
     "node.pair.reject": (params) =>
-      Effect.flatMap(decodeParams("node.pair.reject", RequestIdParams)(params), (p) =>
+      Effect.flatMap(decodeNodePairReject(params), (p) =>
         Effect.map(devices.reject(p.requestId), (r) => ({ requestId: r.requestId, nodeId: r.deviceId }))
       ),
     "node.pair.remove": (params) =>
-      Effect.flatMap(decodeParams("node.pair.remove", NodeIdParams)(params), (p) =>
+      Effect.flatMap(decodeNodePairRemove(params), (p) =>
         Effect.map(devices.remove(p.nodeId), () => ({ nodeId: p.nodeId }))
       )
   }

@@ -43,6 +43,12 @@ export interface ConfigService {
   /** The validated config, re-read only when the file changed since the last read. */
   readonly current: Effect.Effect<ClawgateConfig, ConfigError>
   /**
+   * The last config that validated, without touching the disk: for hot paths
+   * (a node command's policy on every invoke). It follows the file within about
+   * a second; use `current` where a change must apply at once (credentials).
+   */
+  readonly snapshot: Effect.Effect<ClawgateConfig>
+  /**
    * Applies `edit` to the raw file, validates the result and writes it
    * atomically (0600, write then rename). Nothing is written when the result is
    * invalid or the current file cannot be parsed.

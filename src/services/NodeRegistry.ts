@@ -6,7 +6,7 @@
  * A retried invoke with the same idempotency key runs once.
  */
 import { randomUUID } from "node:crypto"
-import { Clock, Deferred, Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option, Schedule } from "effect"
 import type { ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import { Config } from "./Config.js"
@@ -60,10 +60,45 @@ export interface NodeResultParams {
 
 type Outcome = { readonly _tag: "ok"; readonly payload: unknown; readonly payloadJSON: string | null } | { readonly _tag: "error"; readonly error: GatewayError }
 
+/**
+ * One invoke's answer: set once, then handed to everyone waiting (retries with
+ * the same idempotency key wait on the same one). Plain callbacks: this is the
+ * hot path of every invoke.
+ */
+class Completion {
+  outcome: Outcome | undefined = undefined
+  private waiters: Array<(o: Outcome) => void> = []
+
+  complete(o: Outcome): void {
+    if (this.outcome !== undefined) return
+    this.outcome = o
+    for (const w of this.waiters.splice(0)) w(o)
+  }
+
+  readonly await: Effect.Effect<Outcome> = Effect.async<Outcome>((resume) => {
+    if (this.outcome !== undefined) return resume(Effect.succeed(this.outcome))
+    const waiter = (o: Outcome) => resume(Effect.succeed(o))
+    this.waiters.push(waiter)
+    return Effect.sync(() => {
+      this.waiters = this.waiters.filter((w) => w !== waiter)
+    })
+  })
+}
+
+interface PendingInvoke {
+  readonly outcome: Completion
+  /** Clock time after which the invoke fails with TIMEOUT. */
+  readonly deadline: number
+  readonly timeoutMs: number
+}
+
 interface Live {
   readonly session: NodeSession
-  readonly pending: Map<string, Deferred.Deferred<Outcome>>
+  readonly pending: Map<string, PendingInvoke>
 }
+
+/** How often pending invokes are checked against their deadlines. */
+const TIMEOUT_SWEEP = Duration.millis(50)
 
 const nodeFailure = (code: string, message: string, dispatched: boolean, extra: Record<string, unknown> = {}) =>
   GatewayError.of("UNAVAILABLE", message.startsWith(`${code}:`) ? message : `${code}: ${message}`, {
@@ -85,18 +120,40 @@ export const commandAllowed = (command: string, policy: { allow?: ReadonlyArray<
 }
 
 export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeRegistry", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const hub = yield* ConnectionHub
     const devices = yield* Devices
     const config = yield* Config
     const bus = yield* EventBus
     const live = new Map<string, Live>()
-    const idempotent = new Map<string, { readonly at: number; readonly result: Deferred.Deferred<Outcome> }>()
+    const idempotent = new Map<string, { readonly at: number; readonly result: Completion }>()
+    // The clock of the layer's runtime: the TestClock in tests.
+    const clock = yield* Effect.clock
 
     const failAll = (entry: Live, error: GatewayError) =>
-      Effect.forEach([...entry.pending.values()], (d) => Deferred.succeed(d, { _tag: "error", error }), { discard: true }).pipe(
-        Effect.tap(() => Effect.sync(() => entry.pending.clear()))
-      )
+      Effect.sync(() => {
+        const pending = [...entry.pending.values()]
+        entry.pending.clear()
+        for (const p of pending) p.outcome.complete({ _tag: "error", error })
+      })
+
+    // One sweeper for every pending invoke, instead of a timer per invoke.
+    const sweep = Effect.gen(function* () {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const entry of live.values()) {
+        for (const [id, p] of entry.pending) {
+          if (p.deadline > now) continue
+          entry.pending.delete(id)
+          const conn = yield* hub.get(entry.session.connId)
+          conn?.sendEvent("node.invoke.cancel", { invokeId: id, nodeId: entry.session.nodeId })
+          p.outcome.complete({
+            _tag: "error",
+            error: nodeFailure("TIMEOUT", "node invoke timed out", true, { timeoutMs: p.timeoutMs })
+          })
+        }
+      }
+    })
+    yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(TIMEOUT_SWEEP)))
 
     /** Registers a node's connection, replacing an older one of the same node. */
     const register = (session: NodeSession) =>
@@ -155,15 +212,16 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
         n ? Effect.succeed({ ts: Date.now(), ...n }) : Effect.fail(GatewayError.invalidRequest("unknown nodeId", { nodeId }))
       )
 
-    const dispatch = (req: InvokeRequest, timeoutMs: number) =>
-      Effect.gen(function* () {
+    /** Sends the request to the node; `outcome` (shared with retries of the same key) completes with its answer. */
+    const dispatch = (req: InvokeRequest, timeoutMs: number, outcome: Completion) =>
+      Effect.flatMap(hub.get(live.get(req.nodeId)?.session.connId ?? ""), (conn) => {
         const entry = live.get(req.nodeId)
-        if (!entry) return { _tag: "error", error: notConnected(req.nodeId) } as Outcome
-        const conn = yield* hub.get(entry.session.connId)
-        if (!conn) return { _tag: "error", error: notConnected(req.nodeId) } as Outcome
+        if (!entry || !conn) {
+          outcome.complete({ _tag: "error", error: notConnected(req.nodeId) })
+          return outcome.await
+        }
         const id = randomUUID()
-        const outcome = yield* Deferred.make<Outcome>()
-        entry.pending.set(id, outcome)
+        entry.pending.set(id, { outcome, deadline: clock.unsafeCurrentTimeMillis() + timeoutMs, timeoutMs })
         conn.sendEvent("node.invoke.request", {
           id,
           nodeId: req.nodeId,
@@ -172,68 +230,72 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
           timeoutMs,
           idempotencyKey: req.idempotencyKey
         })
-        return yield* Deferred.await(outcome).pipe(
-          Effect.timeoutTo({
-            duration: Duration.millis(timeoutMs),
-            onSuccess: (o): Outcome => o,
-            onTimeout: (): Outcome => {
-              conn.sendEvent("node.invoke.cancel", { invokeId: id, nodeId: req.nodeId })
-              return { _tag: "error", error: nodeFailure("TIMEOUT", "node invoke timed out", true, { timeoutMs }) }
-            }
-          }),
-          Effect.ensuring(Effect.sync(() => entry.pending.delete(id)))
-        )
+        return Effect.ensuring(outcome.await, Effect.sync(() => entry.pending.delete(id)))
       })
 
+    const refuse = (req: InvokeRequest): GatewayError | undefined => {
+      const entry = live.get(req.nodeId)
+      if (!entry) return notConnected(req.nodeId)
+      // Refused before anything reaches the node.
+      if (!entry.session.commands.includes(req.command)) {
+        return GatewayError.invalidRequest(
+          `node command not allowed: the node does not declare "${req.command}" (it serves: ${entry.session.commands.join(", ") || "nothing"})`,
+          { reason: "command not declared by node", command: req.command }
+        )
+      }
+      return undefined
+    }
+
     const invoke = (req: InvokeRequest): Effect.Effect<InvokeResult, GatewayError> =>
-      Effect.gen(function* () {
-        const entry = live.get(req.nodeId)
-        if (!entry) return yield* notConnected(req.nodeId)
-        // Refused before anything reaches the node.
-        if (!entry.session.commands.includes(req.command)) {
-          return yield* GatewayError.invalidRequest(
-            `node command not allowed: the node does not declare "${req.command}" (it serves: ${entry.session.commands.join(", ") || "nothing"})`,
-            { reason: "command not declared by node", command: req.command }
-          )
-        }
-        const cfg = yield* config.current.pipe(Effect.orElseSucceed((): ClawgateConfig => ({})))
+      Effect.flatMap(config.snapshot, (cfg: ClawgateConfig) => {
+        const refused = refuse(req)
+        if (refused) return Effect.fail(refused)
         const policy = commandAllowed(req.command, cfg.gateway?.nodes?.commands ?? {})
         if (!policy.ok) {
-          return yield* GatewayError.invalidRequest(`node command not allowed: "${req.command}" is ${policy.reason}`, {
-            reason: policy.reason,
-            command: req.command
-          })
+          return Effect.fail(
+            GatewayError.invalidRequest(`node command not allowed: "${req.command}" is ${policy.reason}`, {
+              reason: policy.reason,
+              command: req.command
+            })
+          )
         }
         const timeoutMs = req.timeoutMs ?? DEFAULT_INVOKE_TIMEOUT_MS
         // Idempotency: the same key for the same node and command shares one run.
         const key = `${req.nodeId}\u0000${req.command}\u0000${req.idempotencyKey}`
-        const now = yield* Clock.currentTimeMillis
-        for (const [k, v] of idempotent) if (now - v.at > IDEMPOTENCY_TTL_MS) idempotent.delete(k)
+        const now = clock.unsafeCurrentTimeMillis()
+        // Entries are in insertion (= time) order: expire from the oldest, stop at the first live one.
+        for (const [k, v] of idempotent) {
+          if (now - v.at <= IDEMPOTENCY_TTL_MS) break
+          idempotent.delete(k)
+        }
         const cached = idempotent.get(key)
-        let outcome: Outcome
-        if (cached) outcome = yield* Deferred.await(cached.result)
+        let run: Effect.Effect<Outcome>
+        if (cached) run = cached.result.await
         else {
-          const result = yield* Deferred.make<Outcome>()
+          const result = new Completion()
           if (idempotent.size >= MAX_IDEMPOTENCY_ENTRIES) idempotent.delete(idempotent.keys().next().value!)
           idempotent.set(key, { at: now, result })
-          outcome = yield* dispatch(req, timeoutMs).pipe(Effect.tap((o) => Deferred.succeed(result, o)))
-          // A run that never reached the node may be retried.
-          if (outcome._tag === "error" && (outcome.error.details as { nodeCommandDispatched?: boolean })?.nodeCommandDispatched === false) {
-            idempotent.delete(key)
-          }
+          run = Effect.tap(dispatch(req, timeoutMs, result), (o) => {
+            // A run that never reached the node may be retried.
+            if (o._tag === "error" && (o.error.details as { nodeCommandDispatched?: boolean })?.nodeCommandDispatched === false) {
+              idempotent.delete(key)
+            }
+          })
         }
-        if (outcome._tag === "error") return yield* outcome.error
-        return { ok: true, nodeId: req.nodeId, command: req.command, payload: outcome.payload, payloadJSON: outcome.payloadJSON }
+        return Effect.flatMap(run, (o): Effect.Effect<InvokeResult, GatewayError> =>
+          o._tag === "error"
+            ? Effect.fail(o.error)
+            : Effect.succeed({ ok: true, nodeId: req.nodeId, command: req.command, payload: o.payload, payloadJSON: o.payloadJSON })
+        )
       })
 
     /** A node's answer. `fromNodeId` is the device id of the connection it came on. */
     const result = (fromNodeId: string, connId: string, params: NodeResultParams) =>
-      Effect.gen(function* () {
-        if (params.nodeId !== fromNodeId) return yield* GatewayError.invalidRequest("nodeId mismatch")
+      Effect.suspend(() => {
+        if (params.nodeId !== fromNodeId) return Effect.fail(GatewayError.invalidRequest("nodeId mismatch"))
         const entry = live.get(fromNodeId)
-        const waiting = entry?.session.connId === connId ? entry.pending.get(params.id) : undefined
-        if (!waiting) return { ok: true, ignored: true }
-        let outcome: Outcome
+        const waiting = entry?.session.connId === connId ? entry.pending.get(params.id)?.outcome : undefined
+        if (!waiting) return Effect.succeed({ ok: true, ignored: true })
         if (params.ok) {
           let payload = params.payload
           let payloadJSON = params.payloadJSON ?? null
@@ -244,13 +306,13 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
               payload = payloadJSON
             }
           } else if (payloadJSON === null && payload !== undefined) payloadJSON = JSON.stringify(payload)
-          outcome = { _tag: "ok", payload: payload ?? null, payloadJSON }
+          waiting.complete({ _tag: "ok", payload: payload ?? null, payloadJSON })
         } else {
           const code = params.error?.code ?? "NODE_ERROR"
-          outcome = { _tag: "error", error: nodeFailure(code, params.error?.message ?? "the node reported an error", true) }
+          waiting.complete({ _tag: "error", error: nodeFailure(code, params.error?.message ?? "the node reported an error", true) })
         }
-        yield* Deferred.succeed(waiting, outcome)
-        return { ok: true }
+        // Let the operator's answer leave before this acknowledgement to the node.
+        return Effect.as(Effect.yieldNow(), { ok: true })
       })
 
     const event = (fromNodeId: string, params: { event: string; payload?: unknown; payloadJSON?: string | undefined }) =>
