@@ -23,9 +23,13 @@ export const SESSION_DEFAULTS = { defaultAgentId: "main", mainKey: "main", mainS
 
 /** Decodes a method's params, answering INVALID_REQUEST with what is wrong and where. */
 export const decodeParams = <A, I>(method: string, schema: Schema.Schema<A, I>) => {
-  const decode = Schema.decodeUnknownEither(schema, { errors: "all" })
+  // Valid params take the fast path; only a failure pays for collecting every issue.
+  const decode = Schema.decodeUnknownEither(schema)
+  const explain = Schema.decodeUnknownEither(schema, { errors: "all" })
   return (params: unknown): Effect.Effect<A, GatewayError> => {
-    const result = decode(params ?? {})
+    const fast = decode(params ?? {})
+    if (Either.isRight(fast)) return Effect.succeed(fast.right)
+    const result = explain(params ?? {})
     if (Either.isRight(result)) return Effect.succeed(result.right)
     const issues = ParseResult.ArrayFormatter.formatErrorSync(result.left)
     const text = issues.map((i) => `${i.path.length ? i.path.join(".") + ": " : ""}${i.message}`).join("; ")
