@@ -442,7 +442,8 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
     const touch = (deviceId: string, reason: string) =>
       sql`UPDATE devices SET last_seen_at = ${Date.now()}, last_seen_reason = ${reason} WHERE device_id = ${deviceId}`.pipe(
         Effect.asVoid,
-        Effect.catchAll((e) => Effect.logWarning(`device store: cannot record last seen: ${e.message}`))
+        // Best effort: at shutdown the store may already be closed when the last node drops.
+        Effect.catchAll((e) => Effect.logDebug(`device store: cannot record last seen: ${e.message}`))
       )
 
     return { get: getDevice, admit, verifyToken, list, approve, reject, remove, rotate, revoke, touch }
