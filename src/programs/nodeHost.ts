@@ -6,7 +6,7 @@
  * on stderr.
  */
 import { randomUUID } from "node:crypto"
-import { Cause, Clock, Console, Duration, Effect, Either, FiberSet, Ref, Schedule, Stream } from "effect"
+import { Cause, Clock, Console, Duration, Effect, Either, FiberMap, Ref, Schedule, Stream } from "effect"
 import type { Target } from "../config/target.js"
 import { connectRemote } from "../layers/GatewayClientRemote.js"
 import {
@@ -209,13 +209,21 @@ export const runNodeHost = (options: NodeHostOptions): Effect.Effect<never, Gate
           device,
           connectTimeoutMs: options.connectTimeoutMs
         })
-        const invokes = yield* FiberSet.make()
+        // One fiber per invoke, keyed by its id, so node.invoke.cancel (sent when the
+        // Gateway gave up waiting) stops it, killing a running program with it.
+        const invokes = yield* FiberMap.make<string>()
         yield* connection.events.pipe(
-          Stream.filter((frame) => frame.event === "node.invoke.request"),
           Stream.runForEach((frame) => {
+            if (frame.event === "node.invoke.cancel") {
+              const id = (frame.payload as { invokeId?: unknown } | undefined)?.invokeId
+              return typeof id === "string"
+                ? Effect.zipRight(FiberMap.remove(invokes, id), log(`invoke ${id} cancelled by the Gateway (timed out there)`))
+                : Effect.void
+            }
+            if (frame.event !== "node.invoke.request") return Effect.void
             const invoke = asInvokeRequest(frame.payload)
             return invoke
-              ? FiberSet.run(invokes, handleInvoke(connection.request, dispatch, invoke, log))
+              ? FiberMap.run(invokes, invoke.id, handleInvoke(connection.request, dispatch, invoke, log))
               : log(`ignored a malformed node.invoke.request: ${JSON.stringify(frame.payload)}`)
           }),
           Effect.forkScoped

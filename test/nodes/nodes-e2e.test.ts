@@ -139,6 +139,8 @@ describe("nodes end to end", () => {
       )
       expect(timedOut.code).toBe(1)
       expect(timedOut.stderr).toContain("TIMEOUT: node invoke timed out")
+      // The node is told, and stops the program it was running.
+      yield* Effect.promise(() => node.waitFor(/invoke [0-9a-f-]{36} cancelled by the Gateway/))
 
       const started = Date.now()
       const pending = Effect.runPromise(
