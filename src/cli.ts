@@ -10,7 +10,8 @@ import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Layer, LogLevel, Option } from "effect"
 import { BindMode } from "./config/schema.js"
 import { isLoopbackAddress } from "./config/bind.js"
-import { resolveTarget, TargetError, type ClientFlags } from "./config/target.js"
+import { resolveTarget, TargetError, type ClientFlags, type Target } from "./config/target.js"
+import type { ClawgateConfig } from "./config/schema.js"
 import { ConfigFileLive } from "./layers/ConfigFile.js"
 import { scopesFor } from "./protocol/methods.js"
 import { GatewayClientRemote } from "./layers/GatewayClientRemote.js"
@@ -73,6 +74,27 @@ type ClientOpts = {
 
 const configLayer = ConfigFileLive(process.env)
 
+/**
+ * A local Gateway with TLS is reached over wss://, pinned to the certificate
+ * in this host's state dir: no flag needed.
+ */
+const localTls = (target: Target, cfg: ClawgateConfig, stateDir: string) =>
+  target.mode !== "local" || !cfg.gateway?.tls?.enabled
+    ? Effect.succeed(target)
+    : Effect.tryPromise({
+        try: async () => {
+          const { loadTls } = await import("./layers/TlsIdentity.js")
+          const tls = await loadTls(cfg, stateDir)
+          return {
+            ...target,
+            url: target.url.replace(/^ws:/, "wss:"),
+            tlsFingerprint: target.tlsFingerprint ?? tls.fingerprint,
+            tlsFingerprintSource: target.tlsFingerprintSource ?? `the local certificate ${tls.certPath}`
+          }
+        },
+        catch: (e) => new GatewayClientError({ reason: "Target", message: `TLS: ${(e as Error).message}` })
+      })
+
 /** The WebSocket client for the target the flags and config point at; fails before any socket on a bad target. */
 const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>) =>
   Layer.unwrapEffect(
@@ -86,11 +108,12 @@ const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>) =>
         tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint),
         allowInsecure: opts.allowInsecure
       }
-      const target = yield* Effect.try({
+      const resolved = yield* Effect.try({
         try: () => resolveTarget(flags, cfg, config.env),
         catch: (e) =>
           new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
       })
+      const target = yield* localTls(resolved, cfg, config.paths.stateDir)
       const timeout = Option.getOrUndefined(opts.timeout)
       if (timeout !== undefined && timeout <= 0) {
         return yield* new UsageError({ message: `--timeout must be a positive number of milliseconds (got ${timeout})` })
@@ -249,9 +272,36 @@ const runCommand = Command.make(
     })
 ).pipe(Command.withDescription("Run the Gateway in the foreground (Ctrl-C stops it gracefully)"))
 
+const tlsCommand = Command.make("tls").pipe(
+  Command.withDescription("The Gateway's TLS certificate"),
+  Command.withSubcommands([
+    Command.make("fingerprint", { json }, (opts) =>
+      output(
+        Effect.gen(function* () {
+          const config = yield* Config
+          const cfg = yield* config.current
+          if (!cfg.gateway?.tls?.enabled) {
+            return yield* new UsageError({
+              message: "TLS is not enabled: run `clawgate config set gateway.tls.enabled true`, then start the Gateway (or run this again)"
+            })
+          }
+          const { loadTls, colonHex } = yield* Effect.promise(() => import("./layers/TlsIdentity.js"))
+          const tls = yield* Effect.tryPromise({
+            try: () => loadTls(cfg, config.paths.stateDir),
+            catch: (e) => new UsageError({ message: `TLS: ${(e as Error).message}` })
+          })
+          return { fingerprint: `sha256:${tls.fingerprint}`, colonHex: colonHex(tls.fingerprint), certPath: tls.certPath, generated: tls.generated }
+        }).pipe(Effect.provide(configLayer)),
+        opts.json,
+        (r) => `${r.fingerprint}\n(${r.colonHex})\ncertificate: ${r.certPath}${r.generated ? " (generated now)" : ""}\npin it on clients: --tls-fingerprint ${r.fingerprint}`
+      )
+    ).pipe(Command.withDescription("Print the SHA-256 fingerprint clients pin (generates the certificate if needed)"))
+  ])
+)
+
 const gatewayCommand = Command.make("gateway").pipe(
   Command.withDescription("Run or query a Gateway"),
-  Command.withSubcommands([runCommand, gatewayStatusCommand, healthCommand("health"), callCommand])
+  Command.withSubcommands([runCommand, gatewayStatusCommand, healthCommand("health"), callCommand, tlsCommand])
 )
 
 const configCommand = Command.make("config").pipe(
@@ -423,7 +473,7 @@ const nodeRunCommand = Command.make(
         const { runNodeHost } = yield* Effect.promise(() => import("./programs/nodeHost.js"))
         const timeout = Option.getOrUndefined(opts.timeout)
         return yield* runNodeHost({
-          target,
+          target: yield* localTls(target, cfg, config.paths.stateDir),
           stateDir: config.paths.stateDir,
           ...(Option.isSome(opts.name) ? { name: opts.name.value } : { name: os.hostname() }),
           ...(Option.isSome(opts.allowlist) ? { allowlistPath: path.resolve(opts.allowlist.value) } : {}),

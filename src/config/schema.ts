@@ -53,6 +53,13 @@ export const NodesConfig = Schema.Struct({
   )
 })
 
+export const TlsConfig = Schema.Struct({
+  enabled: Schema.optional(Schema.Boolean),
+  autoGenerate: Schema.optional(Schema.Boolean),
+  certPath: Schema.optional(NonEmpty),
+  keyPath: Schema.optional(NonEmpty)
+})
+
 export const GatewayConfigSection = Schema.Struct({
   mode: Schema.optional(Schema.Literal("local", "remote")),
   port: Schema.optional(Port),
@@ -62,6 +69,7 @@ export const GatewayConfigSection = Schema.Struct({
   remote: Schema.optional(RemoteConfig),
   trustedProxies: Schema.optional(Schema.Array(NonEmpty)),
   nodes: Schema.optional(NodesConfig),
+  tls: Schema.optional(TlsConfig),
   handshakeTimeoutMs: Schema.optional(PositiveInt),
   tickIntervalMs: Schema.optional(PositiveInt)
 })

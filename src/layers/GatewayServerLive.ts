@@ -6,6 +6,7 @@
  * can answer what is in flight before it closes the socket.
  */
 import * as http from "node:http"
+import * as https from "node:https"
 import { randomBytes, randomUUID } from "node:crypto"
 import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Runtime, Schedule, Duration } from "effect"
 import { WebSocketServer, type WebSocket, type RawData } from "ws"
@@ -137,6 +138,12 @@ export const makeGatewayServer = Effect.gen(function* () {
   const portChoice = yield* settle(() => resolvePort(flags.port, config.env, cfg))
   const bindMode: BindMode = flags.bind ?? cfg.gateway?.bind ?? "loopback"
   const plan = yield* settle(() => planBind(bindMode, cfg))
+  const tls = cfg.gateway?.tls?.enabled
+    ? yield* Effect.tryPromise({
+        try: () => import("./TlsIdentity.js").then((m) => m.loadTls(cfg, config.paths.stateDir)),
+        catch: (e) => new GatewayStartError({ message: `TLS: ${(e as Error).message}` })
+      })
+    : undefined
   const handshakeTimeoutMs = cfg.gateway?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
   const tickIntervalMs = cfg.gateway?.tickIntervalMs ?? DEFAULT_TICK_INTERVAL_MS
 
@@ -611,7 +618,9 @@ export const makeGatewayServer = Effect.gen(function* () {
   const listeners: Array<Listener> = []
   let port = portChoice.port
   for (const [i, host] of plan.hosts.entries()) {
-    const server = http.createServer({ keepAliveTimeout: 5_000 }, onHttp)
+    const server: http.Server = tls
+      ? https.createServer({ cert: tls.cert, key: tls.key, minVersion: "TLSv1.3", keepAliveTimeout: 5_000 }, onHttp)
+      : http.createServer({ keepAliveTimeout: 5_000 }, onHttp)
     server.on("upgrade", onUpgrade)
     server.on("clientError", (_err, socket) => socket.destroy())
     const bound = yield* listen(server, host, port).pipe(Effect.either)
@@ -655,7 +664,8 @@ export const makeGatewayServer = Effect.gen(function* () {
   }
 
   const primary = listeners[0]!
-  const url = `ws://${hostForUrl(primary.host === "0.0.0.0" ? "127.0.0.1" : primary.host)}:${port}`
+  const scheme = tls ? "wss" : "ws"
+  const url = `${scheme}://${hostForUrl(primary.host === "0.0.0.0" ? "127.0.0.1" : primary.host)}:${port}`
   yield* state.setServing({ bind: bindMode, port, listeners, authMode: resolvedAuth.mode })
 
   // Events from services fan out to the connections allowed to see them.
@@ -706,10 +716,15 @@ export const makeGatewayServer = Effect.gen(function* () {
   )
 
   yield* Effect.logInfo(
-    `gateway listening on ${listeners.map((l) => `ws://${hostForUrl(l.host)}:${l.port}`).join(", ")} (bind ${bindMode}, auth ${resolvedAuth.mode}, port from ${portChoice.source})`
+    `gateway listening on ${listeners.map((l) => `${scheme}://${hostForUrl(l.host)}:${l.port}`).join(", ")} (bind ${bindMode}, auth ${resolvedAuth.mode}, port from ${portChoice.source})`
   )
+  if (tls) {
+    yield* Effect.logInfo(
+      `TLS 1.3 with ${tls.generated ? "a newly generated" : "the"} certificate ${tls.certPath}; clients pin sha256:${tls.fingerprint}`
+    )
+  }
 
-  return GatewayServer.of({ bind: bindMode, port, listeners, url, generatedToken })
+  return GatewayServer.of({ bind: bindMode, port, listeners, url, generatedToken, tlsFingerprint: tls?.fingerprint })
 })
 
 export const GatewayServerLive = Layer.scoped(GatewayServer, makeGatewayServer)

@@ -29,6 +29,8 @@ export interface GatewayServerService {
   readonly url: string
   /** Set when this start generated the shared token (shown once, by the caller). */
   readonly generatedToken?: string | undefined
+  /** With TLS: the certificate's SHA-256 (hex) for clients to pin. */
+  readonly tlsFingerprint?: string | undefined
 }
 
 export class GatewayServer extends Context.Tag("clawgate/GatewayServer")<GatewayServer, GatewayServerService>() {}

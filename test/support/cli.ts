@@ -65,15 +65,15 @@ export const spawnGateway = (
       const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)))
       const onData = (d: Buffer) => {
         out += d.toString()
-        const m = /ready on ws:\/\/127\.0\.0\.1:(\d+)/.exec(out)
+        const m = /ready on (wss?):\/\/127\.0\.0\.1:(\d+)/.exec(out)
         if (m && !done) {
           done = true
-          const port = Number(m[1])
+          const port = Number(m[2])
           resume(
             Effect.succeed({
               child,
               port,
-              url: `ws://127.0.0.1:${port}`,
+              url: `${m[1]}://127.0.0.1:${port}`,
               output: () => out,
               stop: (signal = "SIGTERM") => {
                 if (child.exitCode === null) child.kill(signal)
