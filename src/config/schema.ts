@@ -68,6 +68,8 @@ export const GatewayConfigSection = Schema.Struct({
   auth: Schema.optional(AuthConfig),
   remote: Schema.optional(RemoteConfig),
   trustedProxies: Schema.optional(Schema.Array(NonEmpty)),
+  allowRealIpFallback: Schema.optional(Schema.Boolean),
+  controlUi: Schema.optional(Schema.Struct({ allowedOrigins: Schema.optional(Schema.Array(NonEmpty)) })),
   nodes: Schema.optional(NodesConfig),
   tls: Schema.optional(TlsConfig),
   handshakeTimeoutMs: Schema.optional(PositiveInt),

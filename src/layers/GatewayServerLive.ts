@@ -10,7 +10,8 @@ import * as https from "node:https"
 import { randomBytes, randomUUID } from "node:crypto"
 import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Runtime, Schedule, Duration } from "effect"
 import { WebSocketServer, type WebSocket, type RawData } from "ws"
-import { isLoopbackAddress, normalizeIp, planBind, resolvePort, SettingError } from "../config/bind.js"
+import { planBind, resolvePort, SettingError } from "../config/bind.js"
+import { checkOrigin, resolveClientAddress } from "../config/clientAddress.js"
 import type { BindMode } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import {
@@ -128,6 +129,7 @@ export const makeGatewayServer = Effect.gen(function* () {
   const nodes = yield* NodeRegistry
   const runtime = yield* Effect.runtime<never>()
   const runFork = Runtime.runFork(runtime)
+  const runSync = Runtime.runSync(runtime)
 
   const cfg = yield* config.current.pipe(Effect.mapError((e) => new GatewayStartError({ message: e.message })))
   const settle = <A>(f: () => A) =>
@@ -537,14 +539,20 @@ export const makeGatewayServer = Effect.gen(function* () {
 
   const onConnection = (ws: WebSocket, req: http.IncomingMessage) => {
     const remote = req.socket.remoteAddress
-    const forwarded =
-      req.headers["x-forwarded-for"] !== undefined || req.headers["x-real-ip"] !== undefined || req.headers.forwarded !== undefined
+    const cfgNow = runSync(config.snapshot)
+    const address = resolveClientAddress(remote, req.headers, {
+      trustedProxies: cfgNow.gateway?.trustedProxies,
+      allowRealIpFallback: cfgNow.gateway?.allowRealIpFallback
+    })
+    if (address.untrustedForwarding) {
+      runFork(Effect.logWarning(`forwarding headers from ${address.ip}, which is not in gateway.trustedProxies: ignored; treated as remote`))
+    }
     const nonce = randomUUID()
     const conn: Conn = {
       connId: randomUUID(),
       ws,
-      ip: normalizeIp(remote),
-      isLoopback: isLoopbackAddress(remote),
+      ip: address.ip,
+      isLoopback: address.isLoopback,
       hasOrigin: req.headers.origin !== undefined,
       phase: "handshake",
       role: "operator",
@@ -555,7 +563,7 @@ export const makeGatewayServer = Effect.gen(function* () {
       handshakeTimer: undefined,
       ctx: undefined,
       nonce,
-      local: isLoopbackAddress(remote) && !forwarded && req.headers.origin === undefined,
+      local: address.isLoopback && !address.forwarded && req.headers.origin === undefined,
       deviceId: undefined,
       registration: undefined
     }
@@ -610,6 +618,14 @@ export const makeGatewayServer = Effect.gen(function* () {
     }
     if (shuttingDown) return reject(503, "gateway shutting down")
     if (hasTokenQuery(req.url)) return reject(400, "credentials are never accepted in a URL query string")
+    // A browser's upgrade (any Origin, "null" included) is checked before the 101.
+    const refused = checkOrigin(req.headers.origin, req.headers.host, {
+      allowedOrigins: runSync(config.snapshot).gateway?.controlUi?.allowedOrigins
+    })
+    if (refused) {
+      runFork(Effect.logWarning(`upgrade refused (403): ${refused}`))
+      return reject(403, refused)
+    }
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req))
   }
 

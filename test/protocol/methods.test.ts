@@ -189,7 +189,8 @@ describe("auth rate limit", () => {
   it.scopedLive("10 wrong tokens from a browser on loopback lock it out with AUTH_RATE_LIMITED and retryAfterMs", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
-      const origin = { headers: { Origin: "http://evil.example" } }
+      // A page on this machine: loopback, but a browser, so it is limited.
+      const origin = { headers: { Origin: `http://127.0.0.1:${gw.port}` } }
       for (let i = 0; i < 9; i++) {
         const { res } = yield* handshake(gw.url, connectParams({ auth: { token: `wrong-${i}` } }), origin)
         expect(res.error?.details?.code).toBe("AUTH_TOKEN_MISMATCH")

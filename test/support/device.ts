@@ -51,10 +51,15 @@ export const deviceHandshake = (
   url: string,
   device: TestDevice,
   params: Record<string, any>,
-  options: { tamper?: (proof: Record<string, unknown>) => Record<string, unknown>; signedAt?: number; nonce?: string } = {}
+  options: {
+    tamper?: (proof: Record<string, unknown>) => Record<string, unknown>
+    signedAt?: number
+    nonce?: string
+    headers?: Record<string, string>
+  } = {}
 ) =>
   Effect.gen(function* () {
-    const peer = yield* openPeer(url)
+    const peer = yield* openPeer(url, options.headers ? { headers: options.headers } : {})
     yield* Effect.promise(() => peer.opened)
     const challenge = yield* Effect.promise(() => peer.waitFor((f) => f.event === "connect.challenge"))
     const res = yield* Effect.promise(() =>
