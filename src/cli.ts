@@ -7,7 +7,7 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, Effect, Layer, LogLevel, Option } from "effect"
+import { Console, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { BindMode } from "./config/schema.js"
 import { isLoopbackAddress } from "./config/bind.js"
 import { resolveTarget, TargetError, type ClientFlags, type Target } from "./config/target.js"
@@ -95,6 +95,48 @@ const localTls = (target: Target, cfg: ClawgateConfig, stateDir: string) =>
         catch: (e) => new GatewayClientError({ reason: "Target", message: `TLS: ${(e as Error).message}` })
       })
 
+/** Log lines of client commands go to stderr, so stdout stays the command's output (and valid JSON). */
+const stderrLogs = Logger.replace(
+  Logger.defaultLogger,
+  Logger.make(({ logLevel, message }) => {
+    const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ")
+    process.stderr.write(`[${logLevel.label.toLowerCase()}] ${text}\n`)
+  })
+)
+
+/**
+ * With `gateway.remote.transport: "ssh"`, reuse the forward of a running
+ * `clawgate tunnel` to the same host, or open one for this command (closed
+ * with it). Either way the Gateway is reached on a loopback port.
+ */
+const viaSsh = (target: Target, stateDir: string) =>
+  Effect.gen(function* () {
+    const ssh = target.ssh
+    if (!ssh) return target
+    const { findTunnel } = yield* Effect.promise(() => import("./layers/TunnelRegistry.js"))
+    const running = yield* Effect.promise(() => findTunnel(stateDir, ssh.target, ssh.remotePort))
+    if (running) {
+      return {
+        ...target,
+        url: `ws://127.0.0.1:${running.localPort}`,
+        urlSource: `${target.urlSource}, reusing the tunnel of clawgate tunnel pid ${running.pid} on port ${running.localPort}`
+      }
+    }
+    const { makeSshTunnelSystem } = yield* Effect.promise(() => import("./layers/SshTunnelSystem.js"))
+    const tunnel = yield* makeSshTunnelSystem
+      .open({ target: ssh.target, identity: ssh.identity, sshConfig: ssh.config, remotePort: ssh.remotePort, localPort: 0 })
+      .pipe(
+        Effect.mapError(
+          (e) => new GatewayClientError({ reason: e.reason === "Target" ? "Target" : "Connect", message: `ssh tunnel to ${ssh.target}: ${e.message}` })
+        )
+      )
+    return {
+      ...target,
+      url: tunnel.url,
+      urlSource: `${target.urlSource}, opened for this command on port ${tunnel.localPort}`
+    }
+  }).pipe(Effect.provide(stderrLogs))
+
 /** The WebSocket client for the target the flags and config point at; fails before any socket on a bad target. */
 const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>) =>
   Layer.unwrapEffect(
@@ -113,7 +155,7 @@ const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>) =>
         catch: (e) =>
           new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
       })
-      const target = yield* localTls(resolved, cfg, config.paths.stateDir)
+      const target = yield* viaSsh(yield* localTls(resolved, cfg, config.paths.stateDir), config.paths.stateDir)
       const timeout = Option.getOrUndefined(opts.timeout)
       if (timeout !== undefined && timeout <= 0) {
         return yield* new UsageError({ message: `--timeout must be a positive number of milliseconds (got ${timeout})` })
@@ -298,6 +340,53 @@ const tlsCommand = Command.make("tls").pipe(
     ).pipe(Command.withDescription("Print the SHA-256 fingerprint clients pin (generates the certificate if needed)"))
   ])
 )
+
+const tunnelCommand = Command.make(
+  "tunnel",
+  {
+    target: Args.text({ name: "user@host[:port]" }).pipe(Args.withDescription("Where the Gateway runs (ssh destination)")),
+    identity: Options.text("identity").pipe(Options.withDescription("ssh private key (ssh -i)"), Options.optional),
+    localPort: Options.integer("local-port").pipe(Options.withDescription("Preferred local port (a free one is used if taken)"), Options.optional),
+    remotePort: Options.integer("remote-port").pipe(Options.withDescription("The Gateway's port on that host (default 18789)"), Options.withDefault(18789)),
+    sshConfig: Options.text("ssh-config").pipe(Options.withDescription("ssh config file to use (ssh -F)"), Options.optional)
+  },
+  (opts) =>
+    output(
+      Effect.gen(function* () {
+        const config = yield* Config
+        const { makeSshTunnelSystem } = yield* Effect.promise(() => import("./layers/SshTunnelSystem.js"))
+        const { announceTunnel, withdrawTunnel } = yield* Effect.promise(() => import("./layers/TunnelRegistry.js"))
+        const tunnel = yield* makeSshTunnelSystem
+          .open({
+            target: opts.target,
+            identity: Option.getOrUndefined(opts.identity),
+            localPort: Option.getOrUndefined(opts.localPort),
+            remotePort: opts.remotePort,
+            sshConfig: Option.getOrUndefined(opts.sshConfig)
+          })
+          .pipe(Effect.mapError((e) => new UsageError({ message: `ssh tunnel to ${opts.target}: ${e.message}` })))
+        yield* Effect.acquireRelease(
+          Effect.promise(() =>
+            announceTunnel(config.paths.stateDir, {
+              pid: process.pid,
+              localPort: tunnel.localPort,
+              target: opts.target,
+              remotePort: opts.remotePort,
+              startedAtMs: Date.now()
+            })
+          ),
+          () => Effect.promise(() => withdrawTunnel(config.paths.stateDir, opts.target, opts.remotePort))
+        )
+        yield* Console.log(
+          `tunnel up: ${tunnel.url} → ${opts.target} (Gateway port ${opts.remotePort}); use it with --url ${tunnel.url}, ` +
+            `or let remote commands reuse it (gateway.remote.transport "ssh"). Ctrl-C to stop.`
+        )
+        return yield* Effect.never
+      }).pipe(Effect.scoped, Effect.provide(configLayer), Effect.provide(stderrLogs)),
+      false,
+      () => ""
+    )
+).pipe(Command.withDescription("Open and supervise an SSH tunnel to a Gateway's loopback port"))
 
 const gatewayCommand = Command.make("gateway").pipe(
   Command.withDescription("Run or query a Gateway"),
@@ -502,7 +591,8 @@ export const rootCommand = Command.make("clawgate").pipe(
     configCommand,
     nodesCommand,
     devicesCommand,
-    nodeCommand
+    nodeCommand,
+    tunnelCommand
   ])
 )
 

@@ -40,7 +40,13 @@ export const RemoteConfig = Schema.Struct({
   url: Schema.optional(NonEmpty),
   token: Schema.optional(NonEmpty),
   password: Schema.optional(NonEmpty),
-  tlsFingerprint: Schema.optional(NonEmpty)
+  tlsFingerprint: Schema.optional(NonEmpty),
+  /** "ssh": reach the remote Gateway's loopback port through an SSH tunnel. */
+  transport: Schema.optional(Schema.Literal("direct", "ssh")),
+  sshTarget: Schema.optional(NonEmpty),
+  sshIdentity: Schema.optional(NonEmpty),
+  sshConfig: Schema.optional(NonEmpty),
+  remotePort: Schema.optional(Port)
 })
 
 export const NodesConfig = Schema.Struct({

@@ -25,6 +25,13 @@ export interface Target {
   readonly authSource?: string | undefined
   readonly tlsFingerprint?: string | undefined
   readonly tlsFingerprintSource?: string | undefined
+  /** Reach the Gateway through an SSH tunnel to its loopback port (the CLI opens or reuses it). */
+  readonly ssh?: {
+    readonly target: string
+    readonly identity?: string | undefined
+    readonly config?: string | undefined
+    readonly remotePort: number
+  } | undefined
 }
 
 export class TargetError extends Error {
@@ -83,6 +90,37 @@ export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: C
       authSource: flags.token ? "--token" : "--password",
       tlsFingerprint: flags.tlsFingerprint,
       tlsFingerprintSource: flags.tlsFingerprint ? "--tls-fingerprint" : undefined
+    }
+  }
+  if (gw?.mode === "remote" && gw.remote?.transport === "ssh") {
+    const sshTarget = gw.remote.sshTarget
+    if (!sshTarget) {
+      throw new TargetError(
+        'gateway.remote.transport is "ssh" but gateway.remote.sshTarget is not set: run `clawgate config set gateway.remote.sshTarget user@host`'
+      )
+    }
+    const remotePort = gw.remote.remotePort ?? DEFAULT_PORT
+    const token = firstSet(
+      [flags.token, "--token"],
+      [gw.remote.token, "gateway.remote.token"],
+      [env.token?.value, env.token?.name ?? ""],
+      [gw.auth?.token, "gateway.auth.token"]
+    )
+    const password = firstSet(
+      [flags.password, "--password"],
+      [gw.remote.password, "gateway.remote.password"],
+      [env.password?.value, env.password?.name ?? ""],
+      [gw.auth?.password, "gateway.auth.password"]
+    )
+    return {
+      // The tunnel's local end replaces this port when it is open.
+      url: `ws://127.0.0.1:${remotePort}`,
+      urlSource: `ssh tunnel to ${sshTarget} (gateway.remote.sshTarget)`,
+      mode: "remote",
+      token: token?.value,
+      password: password?.value,
+      authSource: token?.source ?? password?.source,
+      ssh: { target: sshTarget, identity: gw.remote.sshIdentity, config: gw.remote.sshConfig, remotePort }
     }
   }
   if (gw?.mode === "remote") {

@@ -220,3 +220,18 @@ describe("config file service", () => {
     expect(coerceValue({}, ["gateway", "remote", "url"], "ws://x:1")).toBe("ws://x:1")
   })
 })
+
+describe("ssh targets", () => {
+  it("accepts user@host[:port] and refuses what ssh would read as an option", async () => {
+    const { parseSshTarget } = await import("../../src/services/SshTunnel.js")
+    const { sshArgs } = await import("../../src/layers/SshTunnelSystem.js")
+    expect(parseSshTarget("me@gw.example")).toEqual({ destination: "me@gw.example", port: undefined })
+    expect(parseSshTarget("me@gw.example:2222")).toEqual({ destination: "me@gw.example", port: 2222 })
+    for (const bad of ["-oProxyCommand=x", "me@host -p 1", "", "me@:22"]) expect(() => parseSshTarget(bad)).toThrow(/ssh target/)
+    const args = sshArgs({ target: "me@gw.example:2222", remotePort: 18789, identity: "/k" }, 40000)
+    expect(args).toEqual(
+      expect.arrayContaining(["-N", "BatchMode=yes", "ExitOnForwardFailure=yes", "ServerAliveInterval=15", "ControlMaster=no", "-p", "2222", "-i", "/k"])
+    )
+    expect(args.slice(-4)).toEqual(["-L", "127.0.0.1:40000:127.0.0.1:18789", "--", "me@gw.example"])
+  })
+})
