@@ -172,13 +172,18 @@ export const makeGatewayServer = Effect.gen(function* () {
   const conns = new Set<Conn>()
   let shuttingDown = false
 
-  const send = (conn: Conn, frame: unknown): void => {
-    if (conn.ws.readyState !== conn.ws.OPEN) return
+  /** Open and keeping up; a connection with more than 50 MiB waiting is closed as a slow consumer. */
+  const writable = (conn: Conn): boolean => {
+    if (conn.ws.readyState !== conn.ws.OPEN) return false
     if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       conn.ws.close(CloseCode.policy, "slow consumer: too many bytes buffered")
-      return
+      return false
     }
-    conn.ws.send(JSON.stringify(frame))
+    return true
+  }
+
+  const send = (conn: Conn, frame: unknown): void => {
+    if (writable(conn)) conn.ws.send(JSON.stringify(frame))
   }
 
   /**
@@ -188,11 +193,7 @@ export const makeGatewayServer = Effect.gen(function* () {
    */
   const payloadJson = new WeakMap<object, string>()
   const sendResult = (conn: Conn, id: string, payload: unknown): void => {
-    if (conn.ws.readyState !== conn.ws.OPEN) return
-    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      conn.ws.close(CloseCode.policy, "slow consumer: too many bytes buffered")
-      return
-    }
+    if (!writable(conn)) return
     let json: string | undefined
     if (typeof payload === "object" && payload !== null) {
       json = payloadJson.get(payload)

@@ -16,6 +16,7 @@ import {
   type TunnelSpec,
   type TunnelState
 } from "../services/SshTunnel.js"
+import { acceptsOnLoopback } from "../util/net.js"
 
 const portFree = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -32,16 +33,6 @@ const anyFreePort = () =>
       const port = (server.address() as net.AddressInfo).port
       server.close(() => resolve(port))
     })
-  })
-
-const accepts = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port })
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
   })
 
 export const sshArgs = (spec: TunnelSpec, localPort: number): Array<string> => {
@@ -98,7 +89,7 @@ const startOnce = (spec: TunnelSpec, localPort: number) =>
       if (yield* Deferred.isDone(exited)) {
         return yield* new SshTunnelError({ reason: "Start", message: yield* Deferred.await(exited) })
       }
-      if (yield* Effect.promise(() => accepts(localPort))) break
+      if (yield* Effect.promise(() => acceptsOnLoopback(localPort))) break
       if (Date.now() > deadline) {
         return yield* new SshTunnelError({ reason: "Forward", message: `the forward to ${spec.target} did not come up within 20 s` })
       }

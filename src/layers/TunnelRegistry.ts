@@ -4,10 +4,10 @@
  * opening their own.
  */
 import * as fs from "node:fs/promises"
-import * as net from "node:net"
 import * as path from "node:path"
 import { createHash } from "node:crypto"
 import { atomicWriteFile } from "../util/atomicWrite.js"
+import { acceptsOnLoopback, processAlive } from "../util/net.js"
 
 export interface TunnelRecord {
   readonly pid: number
@@ -26,27 +26,11 @@ export const announceTunnel = (stateDir: string, record: TunnelRecord) =>
 export const withdrawTunnel = (stateDir: string, target: string, remotePort: number) =>
   fs.rm(fileFor(stateDir, target, remotePort), { force: true })
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-const accepts = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port })
-    s.once("connect", () => (s.destroy(), resolve(true)))
-    s.once("error", () => resolve(false))
-  })
-
 /** A live tunnel to `target`/`remotePort` started by `clawgate tunnel`, if one is running. */
 export const findTunnel = async (stateDir: string, target: string, remotePort: number): Promise<TunnelRecord | undefined> => {
   try {
     const record = JSON.parse(await fs.readFile(fileFor(stateDir, target, remotePort), "utf8")) as TunnelRecord
-    return alive(record.pid) && (await accepts(record.localPort)) ? record : undefined
+    return processAlive(record.pid) && (await acceptsOnLoopback(record.localPort)) ? record : undefined
   } catch {
     return undefined
   }

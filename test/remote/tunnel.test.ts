@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import { BIN, runCli, spawnGateway } from "../support/cli.js"
 import { tempDir, writeConfig } from "../support/gateway.js"
 import { sshdAvailable, startSshd } from "../support/sshd.js"
+import { processAlive } from "../../src/util/net.js"
 
 const TOKEN = "tunnel-token-0123456789abc"
 
@@ -35,15 +36,6 @@ const spawnTunnel = (args: Array<string>, env: Record<string, string>) =>
     }),
     (t) => Effect.sync(() => void (t.child.exitCode === null && t.child.kill("SIGKILL")))
   )
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 describe.skipIf(!sshdAvailable)("ssh tunnels (needs /usr/sbin/sshd; .ci/run installs openssh-server)", () => {
   it.scopedLive("clawgate tunnel: a free port when the preferred one is taken, restarts after ssh dies, stops cleanly", () =>
@@ -111,7 +103,7 @@ describe.skipIf(!sshdAvailable)("ssh tunnels (needs /usr/sbin/sshd; .ci/run inst
       tunnel.child.kill("SIGTERM")
       yield* Effect.promise(() => new Promise((r) => tunnel.child.once("exit", r)))
       yield* Effect.sleep("300 millis")
-      expect(alive(restoredPid)).toBe(false)
+      expect(processAlive(restoredPid)).toBe(false)
 
       // Without a running tunnel, a remote command opens its own for its duration.
       const own = yield* runCli(["status", "--deep", "--json"], { CLAWGATE_STATE_DIR: dir })
