@@ -28,6 +28,8 @@ const opt = (name, dflt) => {
   const i = argv.indexOf(name)
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt
 }
+/** --only fg: run just the named benchmarks (letters a-g); all of them by default. */
+const want = (key) => (opt("--only") ?? "abcdefg").includes(key)
 
 // ---------------------------------------------------------------- shared client bits
 
@@ -373,7 +375,9 @@ async function main() {
   const GW_READY = /clawgate gateway ready on ws:\/\/127\.0\.0\.1:(\d+)/
   const startGateway = async () => {
     const stateDir = mkTmp()
-    const child = start(process.execPath, [BIN, "gateway", "run", "--port", "0", "--token", TOKEN], { CLAWGATE_STATE_DIR: stateDir })
+    // --gateway-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof": profile the gateway under load
+    const nodeArgs = (opt("--gateway-node-args") ?? "").split(" ").filter(Boolean)
+    const child = start(process.execPath, [...nodeArgs, BIN, "gateway", "run", "--port", "0", "--token", TOKEN], { CLAWGATE_STATE_DIR: stateDir })
     const m = await waitLine(child, GW_READY)
     return { child, stateDir, url: `ws://${HOST}:${m[1]}` }
   }
@@ -459,7 +463,7 @@ async function main() {
     const reqBytes = makeFrame("gateway", 1000).length
 
     // ---- (e) idle RSS
-    {
+    if (want("e")) {
       await sleep(2000)
       const gwKb = rssKb(gw.child.pid)
       const echoKb = rssKb(echo.child.pid)
@@ -475,7 +479,7 @@ async function main() {
     }
 
     // ---- (a) sequential round-trip latency over one connection
-    {
+    if (want("a")) {
       const WARMUP = 500, ROUNDS = 16, PER_ROUND = 250
       const g = await openClient("gateway", gw.url, TOKEN)
       const e = await openClient("echo", echo.url, "", PAD)
@@ -520,7 +524,7 @@ async function main() {
     }
 
     // ---- (b) throughput, 50 concurrent clients, load generator in its own process
-    {
+    if (want("b")) {
       const CLIENTS = 50, WARMUP_MS = 1000, DURATION_MS = 3000, ROUNDS = 5
       const runLoad = async (kind, url, serverPid) => {
         const cpu0 = cpuMs(serverPid)
@@ -570,7 +574,7 @@ async function main() {
     }
 
     // ---- (d) one-shot CLI health against the running gateway
-    {
+    if (want("d")) {
       const RUNS = 7
       const cli = [], bare = []
       const cliEnv = { CLAWGATE_STATE_DIR: gw.stateDir }
@@ -615,7 +619,7 @@ async function main() {
     const opScopes = ["operator.write"]
 
     // ---- (f) sequential node.invoke round trip, one operator connection, one node connection
-    {
+    if (want("f")) {
       const WARMUP = 300, ROUNDS = 16, PER_ROUND = 250
       const nodes = await startNodes(gw.url, 1)
       const nodeId = nodes.ids[0]
@@ -688,7 +692,7 @@ async function main() {
     }
 
     // ---- (g) fan-out: one operator, node.invoke to 100 nodes at once, wall time until all 100 answered
-    {
+    if (want("g")) {
       const NODES = 100, WARMUP = 3, ROUNDS = 12
       const nodes = await startNodes(gw.url, NODES)
       const op = await openRpc("gateway", gw.url, { token: TOKEN, scopes: opScopes })
@@ -750,7 +754,7 @@ async function main() {
     await Promise.all([killChild(gw.child), killChild(echo.child)])
 
     // ---- (c) cold start: spawn -> first successful health over a raw ws client
-    {
+    if (want("c")) {
       const RUNS = 5
       const cold = [], readyAt = [], bare = []
       const coldOnce = async () => {

@@ -5,13 +5,19 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import { createHash } from "node:crypto"
-import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { Effect, Either, Exit, Layer, ParseResult, Schema } from "effect"
 import { redact, type ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import { GATEWAY_EVENTS, requirementOf, scopeSatisfies } from "../protocol/methods.js"
 import { Auth } from "../services/Auth.js"
 import { Config } from "../services/Config.js"
-import { Dispatcher, type CallContext, type DispatcherService, type MethodHandler } from "../services/Dispatcher.js"
+import {
+  Dispatcher,
+  type CallContext,
+  type DispatcherService,
+  type MethodHandler,
+  type UnsafeMethodHandler
+} from "../services/Dispatcher.js"
 import { GatewayLog } from "../services/GatewayLog.js"
 import { GatewayState } from "../services/GatewayState.js"
 import { Health } from "../services/Health.js"
@@ -22,19 +28,25 @@ import { NodeRegistry } from "../services/NodeRegistry.js"
 export const SESSION_DEFAULTS = { defaultAgentId: "main", mainKey: "main", mainSessionKey: "agent:main:main" } as const
 
 /** Decodes a method's params, answering INVALID_REQUEST with what is wrong and where. */
-export const decodeParams = <A, I>(method: string, schema: Schema.Schema<A, I>) => {
+export const decodeParamsEither = <A, I>(method: string, schema: Schema.Schema<A, I>) => {
   // Valid params take the fast path; only a failure pays for collecting every issue.
   const decode = Schema.decodeUnknownEither(schema)
   const explain = Schema.decodeUnknownEither(schema, { errors: "all" })
-  return (params: unknown): Effect.Effect<A, GatewayError> => {
+  return (params: unknown): Either.Either<A, GatewayError> => {
     const fast = decode(params ?? {})
-    if (Either.isRight(fast)) return Effect.succeed(fast.right)
+    if (Either.isRight(fast)) return Either.right(fast.right)
     const result = explain(params ?? {})
-    if (Either.isRight(result)) return Effect.succeed(result.right)
+    if (Either.isRight(result)) return Either.right(result.right)
     const issues = ParseResult.ArrayFormatter.formatErrorSync(result.left)
     const text = issues.map((i) => `${i.path.length ? i.path.join(".") + ": " : ""}${i.message}`).join("; ")
-    return Effect.fail(GatewayError.invalidRequest(`invalid ${method} params: ${text}`, { issues }))
+    return Either.left(GatewayError.invalidRequest(`invalid ${method} params: ${text}`, { issues }))
   }
+}
+
+/** decodeParamsEither as an effect. */
+export const decodeParams = <A, I>(method: string, schema: Schema.Schema<A, I>) => {
+  const decode = decodeParamsEither(method, schema)
+  return (params: unknown): Effect.Effect<A, GatewayError> => decode(params)
 }
 
 const Int = Schema.Number.pipe(Schema.int())
@@ -44,32 +56,50 @@ const LogsTailParams = Schema.Struct({
   maxBytes: Schema.optional(Int.pipe(Schema.between(1, 4 * 1024 * 1024)))
 })
 
-export const makeDispatcher = (handlers: Record<string, MethodHandler>): DispatcherService => {
+/** Whether this connection may call `method`: its role, or its operator scopes. */
+const authorize = (ctx: CallContext, method: string): GatewayError | undefined => {
+  const req = requirementOf(method)
+  if (req._tag === "Role") {
+    if (ctx.role !== req.role) {
+      return GatewayError.of("FORBIDDEN", `unauthorized role: ${method} is for role "${req.role}" only`, {
+        details: { code: "ROLE_NOT_ALLOWED", requiredRole: req.role, role: ctx.role }
+      })
+    }
+  } else if (req._tag === "Scope" && (ctx.role !== "operator" || !scopeSatisfies(ctx.scopes, req.scope))) {
+    return GatewayError.of("FORBIDDEN", `missing scope: ${req.scope}`, {
+      details: { code: "MISSING_SCOPE", missingScope: req.scope, requiredScopes: [req.scope] }
+    })
+  }
+  return undefined
+}
+
+/**
+ * `handlers` serve every method; `unsafe` (a subset, same behaviour) lets the
+ * transport answer the hottest ones without a fiber.
+ */
+export const makeDispatcher = (
+  handlers: Record<string, MethodHandler>,
+  unsafe: Record<string, UnsafeMethodHandler> = {}
+): DispatcherService => {
   const methods = Object.keys(handlers).sort()
   const dispatch = (ctx: CallContext, method: string, params: unknown): Effect.Effect<unknown, GatewayError> => {
-    const req = requirementOf(method)
-    if (req._tag === "Role") {
-      if (ctx.role !== req.role) {
-        return Effect.fail(
-          GatewayError.of("FORBIDDEN", `unauthorized role: ${method} is for role "${req.role}" only`, {
-            details: { code: "ROLE_NOT_ALLOWED", requiredRole: req.role, role: ctx.role }
-          })
-        )
-      }
-    } else if (req._tag === "Scope" && (ctx.role !== "operator" || !scopeSatisfies(ctx.scopes, req.scope))) {
-      return Effect.fail(
-        GatewayError.of("FORBIDDEN", `missing scope: ${req.scope}`, {
-          details: { code: "MISSING_SCOPE", missingScope: req.scope, requiredScopes: [req.scope] }
-        })
-      )
-    }
+    const denied = authorize(ctx, method)
+    if (denied) return Effect.fail(denied)
     const handler = handlers[method]
     if (handler === undefined) {
       return Effect.fail(GatewayError.invalidRequest(`unknown method: ${method}`, { code: "UNKNOWN_METHOD", method }))
     }
     return handler(params, ctx)
   }
-  return { methods, events: [...GATEWAY_EVENTS], dispatch }
+  const unsafeDispatch: DispatcherService["unsafeDispatch"] = (ctx, method, params, done) => {
+    const handler = Object.hasOwn(unsafe, method) ? unsafe[method] : undefined
+    if (handler === undefined || handlers[method] === undefined) return false
+    const denied = authorize(ctx, method)
+    if (denied) done(Exit.fail(denied))
+    else handler(params, ctx, done)
+    return true
+  }
+  return { methods, events: [...GATEWAY_EVENTS], dispatch, unsafeDispatch }
 }
 
 export const coreHandlers = Effect.gen(function* () {
@@ -194,8 +224,8 @@ const decodeDeviceTokenRotate = decodeParams("device.token.rotate", RoleParams)
 const decodeLogsTail = decodeParams("logs.tail", LogsTailParams)
 const decodeNodeDescribe = decodeParams("node.describe", NodeIdParams)
 const decodeNodeEvent = decodeParams("node.event", NodeEventParams)
-const decodeNodeInvoke = decodeParams("node.invoke", InvokeParams)
-const decodeNodeInvokeResult = decodeParams("node.invoke.result", InvokeResultParams)
+const decodeNodeInvoke = decodeParamsEither("node.invoke", InvokeParams)
+const decodeNodeInvokeResult = decodeParamsEither("node.invoke.result", InvokeResultParams)
 const decodeNodePairApprove = decodeParams("node.pair.approve", RequestIdParams)
 const decodeNodePairReject = decodeParams("node.pair.reject", RequestIdParams)
 const decodeNodePairRemove = decodeParams("node.pair.remove", NodeIdParams)
@@ -204,20 +234,33 @@ const decodeNodePairRemove = decodeParams("node.pair.remove", NodeIdParams)
 export const nodeHandlers = Effect.gen(function* () {
   const nodes = yield* NodeRegistry
   const devices = yield* Devices
+  // node.invoke and node.invoke.result, as plain functions: the transport calls them without a fiber.
+  const invoke = (params: unknown, done: (exit: Exit.Exit<unknown, GatewayError>) => void): (() => void) => {
+    const p = decodeNodeInvoke(params)
+    if (Either.isLeft(p)) {
+      done(Exit.fail(p.left))
+      return () => {}
+    }
+    const { nodeId, command, params: commandParams, timeoutMs, idempotencyKey } = p.right
+    return nodes.unsafeInvoke({ nodeId, command, params: commandParams, timeoutMs, idempotencyKey }, done)
+  }
+  const result = (params: unknown, ctx: CallContext): Exit.Exit<unknown, GatewayError> => {
+    const p = decodeNodeInvokeResult(params)
+    if (Either.isLeft(p)) return Exit.fail(p.left)
+    if (!ctx.deviceId) return Exit.fail(GatewayError.invalidRequest("this connection has no device identity"))
+    return nodes.unsafeResult(ctx.deviceId, ctx.connId, p.right)
+  }
+  const unsafe: Record<string, UnsafeMethodHandler> = {
+    "node.invoke": (params, _ctx, done) => void invoke(params, done),
+    "node.invoke.result": (params, ctx, done) => done(result(params, ctx))
+  }
   const needDevice = (ctx: CallContext) =>
     ctx.deviceId ? Effect.succeed(ctx.deviceId) : Effect.fail(GatewayError.invalidRequest("this connection has no device identity"))
   const handlers: Record<string, MethodHandler> = {
     "node.list": () => nodes.list,
     "node.describe": (params) => Effect.flatMap(decodeNodeDescribe(params), (p) => nodes.describe(p.nodeId)),
-    "node.invoke": (params) =>
-      Effect.flatMap(decodeNodeInvoke(params), (p) =>
-        nodes.invoke({ nodeId: p.nodeId, command: p.command, params: p.params, timeoutMs: p.timeoutMs, idempotencyKey: p.idempotencyKey })
-      ),
-    "node.invoke.result": (params, ctx) =>
-      Effect.gen(function* () {
-        const p = yield* decodeNodeInvokeResult(params)
-        return yield* nodes.result(yield* needDevice(ctx), ctx.connId, p)
-      }),
+    "node.invoke": (params) => Effect.async((resume) => Effect.sync(invoke(params, resume))),
+    "node.invoke.result": (params, ctx) => Effect.suspend(() => result(params, ctx)),
     "node.event": (params, ctx) =>
       Effect.gen(function* () {
         const p = yield* decodeNodeEvent(params)
@@ -250,7 +293,7 @@ export const nodeHandlers = Effect.gen(function* () {
         Effect.map(devices.remove(p.nodeId), () => ({ nodeId: p.nodeId }))
       )
   }
-  return handlers
+  return { handlers, unsafe }
 })
 
 export const DispatcherWith = (extra: Record<string, MethodHandler> = {}) =>
@@ -259,7 +302,9 @@ export const DispatcherWith = (extra: Record<string, MethodHandler> = {}) =>
     Effect.gen(function* () {
       const core = yield* coreHandlers
       const node = yield* nodeHandlers
-      return makeDispatcher({ ...core, ...node, ...extra })
+      // A method replaced through `extra` is served by its replacement only: no fast path.
+      const unsafe = Object.fromEntries(Object.entries(node.unsafe).filter(([m]) => !(m in extra)))
+      return makeDispatcher({ ...core, ...node.handlers, ...extra }, unsafe)
     })
   )
 

@@ -442,8 +442,21 @@ export const makeGatewayServer = Effect.gen(function* () {
       return { method: grant.method, scopes: conn.local ? operatorScopes : [] }
     })
 
+  const answer = (conn: Conn, id: string, method: string, exit: Exit.Exit<unknown, GatewayError>) => {
+    if (Exit.isSuccess(exit)) return sendResult(conn, id, exit.value)
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isSome(failure)) return send(conn, errorFrame(id, failure.value))
+    if (Cause.isInterruptedOnly(exit.cause)) {
+      return send(conn, errorFrame(id, GatewayError.unavailable("request interrupted: gateway shutting down")))
+    }
+    runFork(Effect.logError(`method ${method} crashed`, exit.cause))
+    send(conn, errorFrame(id, GatewayError.unavailable(`internal error in ${method}`)))
+  }
+
   const onRequest = (conn: Conn, id: string, method: string, params: unknown) => {
     const ctxBase = conn.ctx!
+    // node.invoke and node.invoke.result: answered through a callback, without a fiber.
+    if (dispatcher.unsafeDispatch(ctxBase, method, params, (exit) => answer(conn, id, method, exit))) return
     const ctx: CallContext = {
       ...ctxBase,
       interim: (payload) => Effect.sync(() => send(conn, { type: "res", id, ok: true, payload }))
@@ -452,14 +465,7 @@ export const makeGatewayServer = Effect.gen(function* () {
     if (fiber.unsafePoll() === null) conn.inflight.add(fiber)
     fiber.addObserver((exit) => {
       conn.inflight.delete(fiber)
-      if (Exit.isSuccess(exit)) return sendResult(conn, id, exit.value)
-      const failure = Cause.failureOption(exit.cause)
-      if (Option.isSome(failure)) return send(conn, errorFrame(id, failure.value))
-      if (Cause.isInterruptedOnly(exit.cause)) {
-        return send(conn, errorFrame(id, GatewayError.unavailable("request interrupted: gateway shutting down")))
-      }
-      runFork(Effect.logError(`method ${method} crashed`, exit.cause))
-      send(conn, errorFrame(id, GatewayError.unavailable(`internal error in ${method}`)))
+      answer(conn, id, method, exit)
     })
   }
 

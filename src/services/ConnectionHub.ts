@@ -22,6 +22,8 @@ export class ConnectionHub extends Effect.Service<ConnectionHub>()("clawgate/Con
       register: (h: ConnectionHandle) => Effect.sync(() => void handles.set(h.connId, h)),
       unregister: (connId: string) => Effect.sync(() => void handles.delete(connId)),
       get: (connId: string) => Effect.sync(() => handles.get(connId)),
+      /** `get` without an effect, for the node.invoke hot path. */
+      unsafeGet: (connId: string): ConnectionHandle | undefined => handles.get(connId),
       /** Closes every connection matching `pred`; returns how many. */
       closeWhere: (pred: (h: ConnectionHandle) => boolean, code: number, reason: string) =>
         Effect.sync(() => {

@@ -3,7 +3,7 @@
  * transport and the in-process (local) client both enter here, so a call
  * behaves the same whether it came over the wire or not.
  */
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Exit } from "effect"
 import type { GatewayError } from "../protocol/errors.js"
 import type { ClientInfo, Role } from "../protocol/frames.js"
 
@@ -24,12 +24,33 @@ export interface CallContext {
 
 export type MethodHandler = (params: unknown, ctx: CallContext) => Effect.Effect<unknown, GatewayError>
 
+/**
+ * A handler with a plain callback instead of an effect, for the few methods on
+ * the hot path (`node.invoke`, `node.invoke.result`): same checks, same
+ * answers, no fiber per call. `done` is called exactly once.
+ */
+export type UnsafeMethodHandler = (
+  params: unknown,
+  ctx: CallContext,
+  done: (exit: Exit.Exit<unknown, GatewayError>) => void
+) => void
+
 export interface DispatcherService {
   /** The methods served, as advertised in `hello-ok.features.methods`. */
   readonly methods: ReadonlyArray<string>
   readonly events: ReadonlyArray<string>
   /** Checks role and scope, validates nothing else, runs the handler. */
   readonly dispatch: (ctx: CallContext, method: string, params: unknown) => Effect.Effect<unknown, GatewayError>
+  /**
+   * `dispatch` for the methods that have an UnsafeMethodHandler: returns false,
+   * without calling `done`, for every other method (use `dispatch` for those).
+   */
+  readonly unsafeDispatch: (
+    ctx: CallContext,
+    method: string,
+    params: unknown,
+    done: (exit: Exit.Exit<unknown, GatewayError>) => void
+  ) => boolean
 }
 
 export class Dispatcher extends Context.Tag("clawgate/Dispatcher")<Dispatcher, DispatcherService>() {}

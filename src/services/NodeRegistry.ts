@@ -6,8 +6,7 @@
  * A retried invoke with the same idempotency key runs once.
  */
 import { randomUUID } from "node:crypto"
-import { Duration, Effect, Option, Schedule } from "effect"
-import type { ClawgateConfig } from "../config/schema.js"
+import { Duration, Effect, Exit, Option, Runtime, Schedule } from "effect"
 import { GatewayError } from "../protocol/errors.js"
 import { Config } from "./Config.js"
 import { ConnectionHub } from "./ConnectionHub.js"
@@ -63,7 +62,8 @@ type Outcome = { readonly _tag: "ok"; readonly payload: unknown; readonly payloa
 /**
  * One invoke's answer: set once, then handed to everyone waiting (retries with
  * the same idempotency key wait on the same one). Plain callbacks: this is the
- * hot path of every invoke.
+ * hot path of every invoke, and the operator's answer is written from inside
+ * the node's `node.invoke.result`, before that is acknowledged.
  */
 class Completion {
   outcome: Outcome | undefined = undefined
@@ -75,15 +75,20 @@ class Completion {
     for (const w of this.waiters.splice(0)) w(o)
   }
 
-  readonly await: Effect.Effect<Outcome> = Effect.async<Outcome>((resume) => {
-    if (this.outcome !== undefined) return resume(Effect.succeed(this.outcome))
-    const waiter = (o: Outcome) => resume(Effect.succeed(o))
+  /** Calls `waiter` once with the outcome; returns a function that stops waiting. */
+  onComplete(waiter: (o: Outcome) => void): () => void {
+    if (this.outcome !== undefined) {
+      waiter(this.outcome)
+      return () => {}
+    }
     this.waiters.push(waiter)
-    return Effect.sync(() => {
+    return () => {
       this.waiters = this.waiters.filter((w) => w !== waiter)
-    })
-  })
+    }
+  }
 }
+
+export type InvokeExit = Exit.Exit<InvokeResult, GatewayError>
 
 interface PendingInvoke {
   readonly outcome: Completion
@@ -129,6 +134,21 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
     const idempotent = new Map<string, { readonly at: number; readonly result: Completion }>()
     // The clock of the layer's runtime: the TestClock in tests.
     const clock = yield* Effect.clock
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+
+    // The command policy, from the config snapshot, looked at again at most every 250 ms:
+    // the invoke hot path does not run an effect for it.
+    let policy = (yield* config.snapshot).gateway?.nodes?.commands ?? {}
+    let policyAt = Date.now()
+    const currentPolicy = () => {
+      const now = Date.now()
+      if (now - policyAt >= 250) {
+        policyAt = now
+        // The snapshot answers at once (it re-reads the file in the background).
+        runFork(Effect.map(config.snapshot, (c) => void (policy = c.gateway?.nodes?.commands ?? {})))
+      }
+      return policy
+    }
 
     const failAll = (entry: Live, error: GatewayError) =>
       Effect.sync(() => {
@@ -144,7 +164,7 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
         for (const [id, p] of entry.pending) {
           if (p.deadline > now) continue
           entry.pending.delete(id)
-          const conn = yield* hub.get(entry.session.connId)
+          const conn = hub.unsafeGet(entry.session.connId)
           conn?.sendEvent("node.invoke.cancel", { invokeId: id, nodeId: entry.session.nodeId })
           p.outcome.complete({
             _tag: "error",
@@ -213,25 +233,21 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       )
 
     /** Sends the request to the node; `outcome` (shared with retries of the same key) completes with its answer. */
-    const dispatch = (req: InvokeRequest, timeoutMs: number, outcome: Completion) =>
-      Effect.flatMap(hub.get(live.get(req.nodeId)?.session.connId ?? ""), (conn) => {
-        const entry = live.get(req.nodeId)
-        if (!entry || !conn) {
-          outcome.complete({ _tag: "error", error: notConnected(req.nodeId) })
-          return outcome.await
-        }
-        const id = randomUUID()
-        entry.pending.set(id, { outcome, deadline: clock.unsafeCurrentTimeMillis() + timeoutMs, timeoutMs })
-        conn.sendEvent("node.invoke.request", {
-          id,
-          nodeId: req.nodeId,
-          command: req.command,
-          paramsJSON: req.params === undefined ? null : JSON.stringify(req.params),
-          timeoutMs,
-          idempotencyKey: req.idempotencyKey
-        })
-        return Effect.ensuring(outcome.await, Effect.sync(() => entry.pending.delete(id)))
+    const dispatch = (req: InvokeRequest, timeoutMs: number, outcome: Completion): void => {
+      const entry = live.get(req.nodeId)
+      const conn = entry && hub.unsafeGet(entry.session.connId)
+      if (!entry || !conn) return outcome.complete({ _tag: "error", error: notConnected(req.nodeId) })
+      const id = randomUUID()
+      entry.pending.set(id, { outcome, deadline: clock.unsafeCurrentTimeMillis() + timeoutMs, timeoutMs })
+      conn.sendEvent("node.invoke.request", {
+        id,
+        nodeId: req.nodeId,
+        command: req.command,
+        paramsJSON: req.params === undefined ? null : JSON.stringify(req.params),
+        timeoutMs,
+        idempotencyKey: req.idempotencyKey
       })
+    }
 
     const refuse = (req: InvokeRequest): GatewayError | undefined => {
       const entry = live.get(req.nodeId)
@@ -243,77 +259,97 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
           { reason: "command not declared by node", command: req.command }
         )
       }
+      const allowed = commandAllowed(req.command, currentPolicy())
+      if (!allowed.ok) {
+        return GatewayError.invalidRequest(`node command not allowed: "${req.command}" is ${allowed.reason}`, {
+          reason: allowed.reason,
+          command: req.command
+        })
+      }
       return undefined
     }
 
-    const invoke = (req: InvokeRequest): Effect.Effect<InvokeResult, GatewayError> =>
-      Effect.flatMap(config.snapshot, (cfg: ClawgateConfig) => {
-        const refused = refuse(req)
-        if (refused) return Effect.fail(refused)
-        const policy = commandAllowed(req.command, cfg.gateway?.nodes?.commands ?? {})
-        if (!policy.ok) {
-          return Effect.fail(
-            GatewayError.invalidRequest(`node command not allowed: "${req.command}" is ${policy.reason}`, {
-              reason: policy.reason,
-              command: req.command
-            })
-          )
-        }
-        const timeoutMs = req.timeoutMs ?? DEFAULT_INVOKE_TIMEOUT_MS
-        // Idempotency: the same key for the same node and command shares one run.
-        const key = `${req.nodeId}\u0000${req.command}\u0000${req.idempotencyKey}`
-        const now = clock.unsafeCurrentTimeMillis()
-        // Entries are in insertion (= time) order: expire from the oldest, stop at the first live one.
-        for (const [k, v] of idempotent) {
-          if (now - v.at <= IDEMPOTENCY_TTL_MS) break
-          idempotent.delete(k)
-        }
-        const cached = idempotent.get(key)
-        let run: Effect.Effect<Outcome>
-        if (cached) run = cached.result.await
-        else {
-          const result = new Completion()
-          if (idempotent.size >= MAX_IDEMPOTENCY_ENTRIES) idempotent.delete(idempotent.keys().next().value!)
-          idempotent.set(key, { at: now, result })
-          run = Effect.tap(dispatch(req, timeoutMs, result), (o) => {
-            // A run that never reached the node may be retried.
-            if (o._tag === "error" && (o.error.details as { nodeCommandDispatched?: boolean })?.nodeCommandDispatched === false) {
-              idempotent.delete(key)
-            }
-          })
-        }
-        return Effect.flatMap(run, (o): Effect.Effect<InvokeResult, GatewayError> =>
+    /**
+     * `invoke` with a plain callback: no fiber per call (this is what the
+     * transport runs for `node.invoke`). `done` is called exactly once, unless
+     * the returned function is called first to stop waiting.
+     */
+    const unsafeInvoke = (req: InvokeRequest, done: (exit: InvokeExit) => void): (() => void) => {
+      const refused = refuse(req)
+      if (refused) {
+        done(Exit.fail(refused))
+        return () => {}
+      }
+      const timeoutMs = req.timeoutMs ?? DEFAULT_INVOKE_TIMEOUT_MS
+      // Idempotency: the same key for the same node and command shares one run.
+      const key = `${req.nodeId}\u0000${req.command}\u0000${req.idempotencyKey}`
+      const now = clock.unsafeCurrentTimeMillis()
+      // Entries are in insertion (= time) order: expire from the oldest, stop at the first live one.
+      for (const [k, v] of idempotent) {
+        if (now - v.at <= IDEMPOTENCY_TTL_MS) break
+        idempotent.delete(k)
+      }
+      const answer = (o: Outcome) =>
+        done(
           o._tag === "error"
-            ? Effect.fail(o.error)
-            : Effect.succeed({ ok: true, nodeId: req.nodeId, command: req.command, payload: o.payload, payloadJSON: o.payloadJSON })
+            ? Exit.fail(o.error)
+            : Exit.succeed({ ok: true, nodeId: req.nodeId, command: req.command, payload: o.payload, payloadJSON: o.payloadJSON })
         )
+      const cached = idempotent.get(key)
+      if (cached) return cached.result.onComplete(answer)
+      const result = new Completion()
+      if (idempotent.size >= MAX_IDEMPOTENCY_ENTRIES) idempotent.delete(idempotent.keys().next().value!)
+      idempotent.set(key, { at: now, result })
+      // A run that never reached the node may be retried: forget it before anyone is told.
+      const forgetUndispatched = (o: Outcome) => {
+        if (o._tag === "error" && (o.error.details as { nodeCommandDispatched?: boolean })?.nodeCommandDispatched === false) {
+          if (idempotent.get(key)?.result === result) idempotent.delete(key)
+        }
+      }
+      result.onComplete(forgetUndispatched)
+      const stop = result.onComplete(answer)
+      dispatch(req, timeoutMs, result)
+      return stop
+    }
+
+    const invoke = (req: InvokeRequest): Effect.Effect<InvokeResult, GatewayError> =>
+      Effect.async<InvokeResult, GatewayError>((resume) => {
+        const stop = unsafeInvoke(req, resume)
+        return Effect.sync(stop)
       })
 
     /** A node's answer. `fromNodeId` is the device id of the connection it came on. */
+    const unsafeResult = (
+      fromNodeId: string,
+      connId: string,
+      params: NodeResultParams
+    ): Exit.Exit<{ ok: true; ignored?: true }, GatewayError> => {
+      if (params.nodeId !== fromNodeId) return Exit.fail(GatewayError.invalidRequest("nodeId mismatch"))
+      const entry = live.get(fromNodeId)
+      const waiting = entry?.session.connId === connId ? entry.pending.get(params.id)?.outcome : undefined
+      if (!waiting) return Exit.succeed({ ok: true, ignored: true })
+      entry!.pending.delete(params.id)
+      if (params.ok) {
+        let payload = params.payload
+        let payloadJSON = params.payloadJSON ?? null
+        if (payloadJSON !== null && payload === undefined) {
+          try {
+            payload = JSON.parse(payloadJSON)
+          } catch {
+            payload = payloadJSON
+          }
+        } else if (payloadJSON === null && payload !== undefined) payloadJSON = JSON.stringify(payload)
+        waiting.complete({ _tag: "ok", payload: payload ?? null, payloadJSON })
+      } else {
+        const code = params.error?.code ?? "NODE_ERROR"
+        waiting.complete({ _tag: "error", error: nodeFailure(code, params.error?.message ?? "the node reported an error", true) })
+      }
+      // The operator's answer has been written (synchronously, by its waiter) before this acknowledgement.
+      return Exit.succeed({ ok: true })
+    }
+
     const result = (fromNodeId: string, connId: string, params: NodeResultParams) =>
-      Effect.suspend(() => {
-        if (params.nodeId !== fromNodeId) return Effect.fail(GatewayError.invalidRequest("nodeId mismatch"))
-        const entry = live.get(fromNodeId)
-        const waiting = entry?.session.connId === connId ? entry.pending.get(params.id)?.outcome : undefined
-        if (!waiting) return Effect.succeed({ ok: true, ignored: true })
-        if (params.ok) {
-          let payload = params.payload
-          let payloadJSON = params.payloadJSON ?? null
-          if (payloadJSON !== null && payload === undefined) {
-            try {
-              payload = JSON.parse(payloadJSON)
-            } catch {
-              payload = payloadJSON
-            }
-          } else if (payloadJSON === null && payload !== undefined) payloadJSON = JSON.stringify(payload)
-          waiting.complete({ _tag: "ok", payload: payload ?? null, payloadJSON })
-        } else {
-          const code = params.error?.code ?? "NODE_ERROR"
-          waiting.complete({ _tag: "error", error: nodeFailure(code, params.error?.message ?? "the node reported an error", true) })
-        }
-        // Let the operator's answer leave before this acknowledgement to the node.
-        return Effect.as(Effect.yieldNow(), { ok: true })
-      })
+      Effect.suspend(() => unsafeResult(fromNodeId, connId, params))
 
     const event = (fromNodeId: string, params: { event: string; payload?: unknown; payloadJSON?: string | undefined }) =>
       Effect.gen(function* () {
@@ -332,7 +368,18 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
         return { ok: true, event: params.event, handled: false, reason: "unsupported_event" }
       })
 
-    return { register, unregister, list, describe, invoke, result, event, connected: Effect.sync(() => [...live.keys()]) }
+    return {
+      register,
+      unregister,
+      list,
+      describe,
+      invoke,
+      unsafeInvoke,
+      result,
+      unsafeResult,
+      event,
+      connected: Effect.sync(() => [...live.keys()])
+    }
   }),
   dependencies: [ConnectionHub.Default, Devices.Default, EventBus.Default]
 }) {}
