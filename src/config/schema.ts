@@ -82,14 +82,49 @@ export const GatewayConfigSection = Schema.Struct({
   tickIntervalMs: Schema.optional(PositiveInt)
 })
 
+/** A model provider: an OpenAI-compatible endpoint (llama.cpp, Ollama, vLLM, hosted) or Anthropic's API. */
+export const ModelProviderConfig = Schema.Struct({
+  api: Schema.Literal("openai-completions", "anthropic-messages"),
+  baseUrl: Schema.optional(NonEmpty),
+  apiKey: Schema.optional(NonEmpty),
+  models: Schema.optional(Schema.Array(NonEmpty))
+})
+
+export const AgentsConfig = Schema.Struct({
+  defaults: Schema.optional(
+    Schema.Struct({
+      /** `<provider>/<model>`: a key of `models.providers`, or `offline` (built in, no network). */
+      model: Schema.optional(Schema.Struct({ primary: Schema.optional(NonEmpty) })),
+      systemPrompt: Schema.optional(Schema.String),
+      timeoutSeconds: Schema.optional(PositiveInt),
+      /** Model turns (each may call tools) before a run stops. */
+      maxTurns: Schema.optional(PositiveInt)
+    })
+  )
+})
+
+export const TelegramConfig = Schema.Struct({
+  enabled: Schema.optional(Schema.Boolean),
+  botToken: Schema.optional(NonEmpty),
+  /** Telegram user ids, chat ids, or @usernames allowed to talk to the agent; nobody else is answered. */
+  allowFrom: Schema.optional(Schema.Array(Schema.Union(NonEmpty, Schema.Number))),
+  webhookUrl: Schema.optional(NonEmpty),
+  webhookSecret: Schema.optional(NonEmpty),
+  /** The Bot API server (default https://api.telegram.org): a self-hosted one, or a test double. */
+  apiRoot: Schema.optional(NonEmpty)
+})
+
 export const ClawgateConfig = Schema.Struct({
   $schema: Schema.optional(Schema.String),
-  gateway: Schema.optional(GatewayConfigSection)
+  gateway: Schema.optional(GatewayConfigSection),
+  agents: Schema.optional(AgentsConfig),
+  models: Schema.optional(Schema.Struct({ providers: Schema.optional(Schema.Record({ key: NonEmpty, value: ModelProviderConfig })) })),
+  channels: Schema.optional(Schema.Struct({ telegram: Schema.optional(TelegramConfig) }))
 })
 export type ClawgateConfig = typeof ClawgateConfig.Type
 
 /** Keys whose values are secrets: redacted by `config get` and `config.get`. */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(["token", "password", "botToken", "apiKey", "secret"])
+export const SECRET_KEYS: ReadonlySet<string> = new Set(["token", "password", "botToken", "apiKey", "secret", "webhookSecret"])
 export const REDACTED = "__CLAWGATE_REDACTED__"
 
 export interface ConfigIssue {

@@ -1,0 +1,59 @@
+/**
+ * Channels: where messages come from and replies go. A port with one adapter
+ * per channel (Telegram through grammy; the web chat is the Gateway's own
+ * `chat.*` methods and needs no adapter). An adapter receives inbound
+ * messages itself and hands them to the AgentRunner; the Channels service
+ * delivers outbound text and reports each channel's state.
+ */
+import { Context, Data, type Effect } from "effect"
+
+export interface ChannelStatus {
+  readonly id: string
+  readonly label: string
+  readonly configured: boolean
+  readonly enabled: boolean
+  /** "stopped" | "starting" | "running" | "error" */
+  readonly state: string
+  /** polling | webhook (Telegram). */
+  readonly mode?: string | undefined
+  /** The bot's own account (Telegram: @username) once known. */
+  readonly account?: string | undefined
+  readonly lastInboundAt?: number | undefined
+  readonly lastOutboundAt?: number | undefined
+  readonly lastError?: { readonly message: string; readonly at: number } | undefined
+}
+
+export class ChannelError extends Data.TaggedError("ChannelError")<{
+  readonly channel: string
+  readonly reason: "UnknownChannel" | "NotConfigured" | "Refused" | "Transport"
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export interface Delivery {
+  readonly channel: string
+  readonly to: string
+  /** The channel's ids of the messages sent (a long text is split into several). */
+  readonly messageIds: ReadonlyArray<string>
+}
+
+/** One channel's adapter. */
+export interface ChannelAdapter {
+  readonly id: string
+  readonly status: Effect.Effect<ChannelStatus>
+  /** Sends `text` to `to` (a chat id), split to the channel's size limit. */
+  readonly send: (to: string, text: string) => Effect.Effect<Delivery, ChannelError>
+}
+
+export interface ChannelsService {
+  readonly status: Effect.Effect<ReadonlyArray<ChannelStatus>>
+  readonly send: (options: { readonly channel: string; readonly to: string; readonly message: string }) => Effect.Effect<Delivery, ChannelError>
+}
+
+export class Channels extends Context.Tag("clawgate/Channels")<Channels, ChannelsService>() {}
+
+/** The registered adapters, for the Channels service to route through. Adapter layers add to it. */
+export class ChannelAdapters extends Context.Tag("clawgate/ChannelAdapters")<
+  ChannelAdapters,
+  { readonly adapters: ReadonlyArray<ChannelAdapter> }
+>() {}

@@ -1,0 +1,129 @@
+/**
+ * Sessions: the conversations the Gateway owns, their transcripts and the
+ * agent runs on them, kept in SQLite so that nothing acknowledged to a user is
+ * lost when the process is killed. One session per key (`agent:main:main` for
+ * the operator's web chat, `agent:main:telegram:<chatId>` for a Telegram chat).
+ *
+ * Writes that must agree are one transaction: a channel's inbound message and
+ * the channel's new cursor (Telegram's update offset) are stored together, so
+ * after a crash a message is either in the transcript with its offset, or
+ * neither (and Telegram sends it again).
+ */
+import { Context, Data, type Effect, type Option } from "effect"
+
+export type EntryRole = "user" | "assistant" | "tool_call" | "tool_result" | "system"
+
+/** One line of a transcript. */
+export interface TranscriptEntry {
+  /** Position in the session's transcript, from 1, in the order written. */
+  readonly seq: number
+  readonly sessionId: string
+  readonly runId?: string | undefined
+  readonly role: EntryRole
+  readonly text: string
+  /** Tool calls and results: the tool's name and the model's call id. */
+  readonly toolName?: string | undefined
+  readonly toolCallId?: string | undefined
+  /** Structured content (tool params, a tool's result), as JSON-compatible data. */
+  readonly data?: unknown
+  /** Where a user message came from (`telegram`, `webchat`, `cli`) and who sent it. */
+  readonly channel?: string | undefined
+  readonly sender?: string | undefined
+  readonly ts: number
+}
+
+export type NewEntry = Omit<TranscriptEntry, "seq" | "sessionId" | "ts"> & { readonly ts?: number | undefined }
+
+export interface SessionInfo {
+  readonly key: string
+  /** Changes on `reset`: the transcript of the old id is kept but no longer shown. */
+  readonly sessionId: string
+  readonly agentId: string
+  /** The channel this session talks on, and the peer there (a Telegram chat id). */
+  readonly channel?: string | undefined
+  readonly peer?: string | undefined
+  readonly label?: string | undefined
+  readonly createdAt: number
+  readonly updatedAt: number
+  readonly messageCount: number
+  readonly lastText?: string | undefined
+}
+
+export interface SessionInit {
+  readonly agentId: string
+  readonly channel?: string | undefined
+  readonly peer?: string | undefined
+  readonly label?: string | undefined
+}
+
+export type RunStatus = "queued" | "running" | "ok" | "error" | "aborted" | "timeout"
+
+export interface RunRecord {
+  readonly runId: string
+  readonly sessionKey: string
+  readonly sessionId: string
+  readonly status: RunStatus
+  readonly acceptedAt: number
+  readonly startedAt?: number | undefined
+  readonly endedAt?: number | undefined
+  /** The final assistant text (ok), or what went wrong (error, aborted, timeout). */
+  readonly summary?: string | undefined
+  /** Where the final reply goes when the run ends (`deliver`), and whether it went. */
+  readonly deliverTo?: { readonly channel: string; readonly to: string } | undefined
+  readonly deliveredAt?: number | undefined
+}
+
+/** A channel's position in its inbound stream (Telegram: the next update_id to ask for). */
+export interface ChannelCursor {
+  readonly channel: string
+  readonly account: string
+  readonly value: string
+}
+
+export class SessionsError extends Data.TaggedError("SessionsError")<{
+  readonly reason: "NotFound" | "Storage"
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export interface SessionsService {
+  /** The session with this key, created (with `init`) if it does not exist. */
+  readonly ensure: (key: string, init: SessionInit) => Effect.Effect<SessionInfo, SessionsError>
+  readonly get: (key: string) => Effect.Effect<Option.Option<SessionInfo>, SessionsError>
+  /** Most recently updated first. */
+  readonly list: (options?: { readonly limit?: number | undefined; readonly search?: string | undefined }) => Effect.Effect<ReadonlyArray<SessionInfo>, SessionsError>
+  /** The current transcript (of the session's current id), oldest first; `limit` keeps the newest. */
+  readonly history: (
+    key: string,
+    options?: { readonly limit?: number | undefined }
+  ) => Effect.Effect<ReadonlyArray<TranscriptEntry>, SessionsError>
+  /**
+   * Appends to the session's current transcript, in one transaction with the
+   * optional channel cursor and run record. Returns the entries as stored.
+   */
+  readonly append: (
+    key: string,
+    entries: ReadonlyArray<NewEntry>,
+    options?: { readonly cursor?: ChannelCursor | undefined; readonly run?: RunRecord | undefined }
+  ) => Effect.Effect<ReadonlyArray<TranscriptEntry>, SessionsError>
+  /** A new session id for the key: the old transcript stays on disk, the next history is empty. */
+  readonly reset: (key: string) => Effect.Effect<SessionInfo, SessionsError>
+  /** Removes the session, its transcripts and its runs. */
+  readonly remove: (key: string) => Effect.Effect<void, SessionsError>
+
+  readonly cursor: (channel: string, account: string) => Effect.Effect<Option.Option<string>, SessionsError>
+  readonly setCursor: (cursor: ChannelCursor) => Effect.Effect<void, SessionsError>
+
+  readonly putRun: (run: RunRecord) => Effect.Effect<void, SessionsError>
+  readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRecord>, SessionsError>
+  /** Runs that were queued or running when the Gateway stopped: marked failed at start; returns them. */
+  readonly failInterrupted: (reason: string) => Effect.Effect<ReadonlyArray<RunRecord>, SessionsError>
+  /** Finished runs whose reply was to be delivered and was not (the Gateway died in between). */
+  readonly undelivered: Effect.Effect<ReadonlyArray<RunRecord>, SessionsError>
+}
+
+export class Sessions extends Context.Tag("clawgate/Sessions")<Sessions, SessionsService>() {}
+
+/** The operator's own chat with the default agent, as in OpenClaw. */
+export const MAIN_SESSION_KEY = "agent:main:main"
+export const sessionKeyFor = (agentId: string, channel: string, peer: string) => `agent:${agentId}:${channel}:${peer}`
