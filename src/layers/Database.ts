@@ -54,7 +54,12 @@ export const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migration
 export const DatabaseLive = (stateDir: string | undefined) => {
   const filename = stateDir === undefined ? ":memory:" : path.join(stateDir, "clawgate.sqlite")
   const client = Layer.unwrapEffect(
-    Effect.promise(() => (stateDir === undefined ? Promise.resolve(undefined) : fs.mkdir(stateDir, { recursive: true, mode: 0o700 }))).pipe(
+    Effect.promise(async () => {
+      if (stateDir === undefined) return
+      await fs.mkdir(stateDir, { recursive: true, mode: 0o700 })
+      // Created 0600 before SQLite opens it, so the WAL files it creates next get the same mode.
+      await fs.open(filename, "a", 0o600).then((h) => h.close())
+    }).pipe(
       Effect.as(SqliteClient.layer({ filename }))
     )
   )
@@ -64,7 +69,12 @@ export const DatabaseLive = (stateDir: string | undefined) => {
       yield* sql`PRAGMA foreign_keys = ON`
       yield* sql`PRAGMA synchronous = FULL`
       yield* migrate
-      if (stateDir !== undefined) yield* Effect.promise(() => fs.chmod(filename, 0o600).catch(() => {}))
+      // Files left by older versions, created with the process umask.
+      if (stateDir !== undefined) {
+        yield* Effect.promise(() =>
+          Promise.all(["", "-wal", "-shm"].map((suffix) => fs.chmod(filename + suffix, 0o600).catch(() => {})))
+        )
+      }
     })
   )
   return Layer.provideMerge(ready, client)

@@ -135,7 +135,8 @@ export const coreHandlers = Effect.gen(function* () {
             bind: serving?.bind ?? cfg.gateway?.bind ?? "loopback",
             port: serving?.port ?? null,
             listeners: serving?.listeners ?? [],
-            authMode
+            authMode,
+            tls: serving?.tls ?? cfg.gateway?.tls?.enabled === true
           },
           connections,
           presence: { count: entries.length, version: yield* presence.version },
@@ -151,7 +152,9 @@ export const coreHandlers = Effect.gen(function* () {
             recent: [],
             byAgent: [{ agentId: SESSION_DEFAULTS.defaultAgentId, path: sessionsPath, count: 0, recent: [] }]
           },
-          health: { version: yield* health.version, ts: (yield* health.snapshot).ts }
+          health: { version: yield* health.version, ts: (yield* health.snapshot).ts },
+          // clawgate extension, read by `clawgate security audit`.
+          security: { untrustedProxyHeaders: yield* state.untrustedProxyHeaders }
         }
       }),
 

@@ -552,7 +552,12 @@ export const makeGatewayServer = Effect.gen(function* () {
       allowRealIpFallback: cfgNow.gateway?.allowRealIpFallback
     })
     if (address.untrustedForwarding) {
-      runFork(Effect.logWarning(`forwarding headers from ${address.ip}, which is not in gateway.trustedProxies: ignored; treated as remote`))
+      runFork(
+        Effect.zipRight(
+          state.noteUntrustedProxyHeaders(address.ip),
+          Effect.logWarning(`forwarding headers from ${address.ip}, which is not in gateway.trustedProxies: ignored; treated as remote`)
+        )
+      )
     }
     const nonce = randomUUID()
     const conn: Conn = {
@@ -689,7 +694,7 @@ export const makeGatewayServer = Effect.gen(function* () {
   const primary = listeners[0]!
   const scheme = tls ? "wss" : "ws"
   const url = `${scheme}://${hostForUrl(primary.host === "0.0.0.0" ? "127.0.0.1" : primary.host)}:${port}`
-  yield* state.setServing({ bind: bindMode, port, listeners, authMode: resolvedAuth.mode })
+  yield* state.setServing({ bind: bindMode, port, listeners, authMode: resolvedAuth.mode, tls: tls !== undefined })
 
   // Events from services fan out to the connections allowed to see them.
   const subscription = yield* bus.subscribe

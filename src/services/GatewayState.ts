@@ -1,6 +1,7 @@
 /**
  * GatewayState: facts about this running Gateway that several services report
- * (start time, where it listens, how many connections it has).
+ * (start time, where it listens, how many connections it has, and security
+ * events that `clawgate security audit` reads back through `status`).
  */
 import { Effect, Ref } from "effect"
 import type { BindMode } from "../config/schema.js"
@@ -16,6 +17,17 @@ export interface ServingInfo {
   readonly port: number
   readonly listeners: ReadonlyArray<Listener>
   readonly authMode: string
+  /** Serving wss:// (gateway.tls.enabled). */
+  readonly tls?: boolean | undefined
+}
+
+/** Connections whose forwarding headers came from a peer not in gateway.trustedProxies (the headers were ignored). */
+export interface UntrustedProxyHeaders {
+  readonly count: number
+  /** The peer's address on the last such connection. */
+  readonly lastFrom: string | null
+  /** When it was seen (ms since the epoch). */
+  readonly lastAt: number | null
 }
 
 export class GatewayState extends Effect.Service<GatewayState>()("clawgate/GatewayState", {
@@ -23,6 +35,7 @@ export class GatewayState extends Effect.Service<GatewayState>()("clawgate/Gatew
     const startedAt = Date.now()
     const serving = yield* Ref.make<ServingInfo | undefined>(undefined)
     const connections = yield* Ref.make({ operators: 0, nodes: 0, pending: 0 })
+    const untrustedProxyHeaders = yield* Ref.make<UntrustedProxyHeaders>({ count: 0, lastFrom: null, lastAt: null })
     return {
       version: VERSION,
       startedAt,
@@ -31,7 +44,10 @@ export class GatewayState extends Effect.Service<GatewayState>()("clawgate/Gatew
       setServing: (info: ServingInfo) => Ref.set(serving, info),
       connections: Ref.get(connections),
       countConnection: (kind: "operators" | "nodes" | "pending", delta: number) =>
-        Ref.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta }))
+        Ref.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
+      untrustedProxyHeaders: Ref.get(untrustedProxyHeaders),
+      noteUntrustedProxyHeaders: (from: string) =>
+        Ref.update(untrustedProxyHeaders, (u) => ({ count: u.count + 1, lastFrom: from, lastAt: Date.now() }))
     }
   })
 }) {}
