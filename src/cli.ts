@@ -18,7 +18,7 @@ import { GatewayClientRemote } from "./layers/GatewayClientRemote.js"
 import { Config } from "./services/Config.js"
 import { GatewayClientError } from "./services/GatewayClient.js"
 import { configGet, configPath, configSet, configUnset } from "./programs/config.js"
-import { describeFailure, UsageError } from "./programs/errors.js"
+import { describeFailure, ExitCode, UsageError } from "./programs/errors.js"
 import { call, gatewayStatus, health, status } from "./programs/probe.js"
 import {
   devicesApprove,
@@ -33,7 +33,7 @@ import {
   renderDevices,
   renderNodes
 } from "./programs/nodes.js"
-import { renderGatewayStatus, renderHealth, renderStatus, renderValue } from "./programs/render.js"
+import { renderAudit, renderGatewayStatus, renderHealth, renderStatus, renderValue } from "./programs/render.js"
 import { VERSION } from "./version.js"
 
 // ---------------------------------------------------------------------------
@@ -388,6 +388,29 @@ const tunnelCommand = Command.make(
     )
 ).pipe(Command.withDescription("Open and supervise an SSH tunnel to a Gateway's loopback port"))
 
+const securityCommand = Command.make("security").pipe(
+  Command.withDescription("Check how exposed this Gateway is"),
+  Command.withSubcommands([
+    Command.make("audit", clientOptions, (opts) =>
+      output(
+        Effect.gen(function* () {
+          const { liveFacts, securityAudit } = yield* Effect.promise(() => import("./programs/audit.js"))
+          // The live probe is best effort: without a Gateway the audit runs on the config and files.
+          const report = yield* securityAudit(liveFacts.pipe(Effect.provide(clientLayer(opts, ["status"])), Effect.scoped))
+          if (report.summary.critical > 0) process.exitCode = ExitCode.securityCritical
+          return report
+        }).pipe(Effect.provide(configLayer)),
+        opts.json,
+        renderAudit
+      )
+    ).pipe(
+      Command.withDescription(
+        "Report exposure findings (bind, auth, tokens, TLS, Tailscale, origins, proxies, file modes) with their fixes; exit 5 on a critical one"
+      )
+    )
+  ])
+)
+
 const gatewayCommand = Command.make("gateway").pipe(
   Command.withDescription("Run or query a Gateway"),
   Command.withSubcommands([runCommand, gatewayStatusCommand, healthCommand("health"), callCommand, tlsCommand])
@@ -592,7 +615,8 @@ export const rootCommand = Command.make("clawgate").pipe(
     nodesCommand,
     devicesCommand,
     nodeCommand,
-    tunnelCommand
+    tunnelCommand,
+    securityCommand
   ])
 )
 

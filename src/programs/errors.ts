@@ -18,7 +18,9 @@ export const ExitCode = {
   /** The Gateway could not be reached, or the connection dropped or timed out. */
   unreachable: 3,
   /** The Gateway refused the credential or the device is not paired yet, or the certificate did not match the pin. */
-  auth: 4
+  auth: 4,
+  /** `security audit` found at least one critical finding. */
+  securityCritical: 5
 } as const
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}

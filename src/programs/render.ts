@@ -1,4 +1,5 @@
 /** Human-readable output for the programs; `--json` prints their results as they are. */
+import type { AuditReport } from "./audit.js"
 import type { GatewayStatusReport, HealthReport, StatusReport } from "./probe.js"
 
 type Json = Record<string, unknown>
@@ -54,6 +55,7 @@ export const renderGatewayStatus = (r: GatewayStatusReport): string => {
   const facts: Array<string> = []
   if (gw.bind) facts.push(`bind ${gw.bind}`)
   if (listeners) facts.push(`listening ${listeners}`)
+  if (typeof gw.tailscale === "string" && gw.tailscale !== "off") facts.push(`tailscale ${gw.tailscale}`)
   if (typeof st.uptimeMs === "number") facts.push(`uptime ${formatDuration(st.uptimeMs)}`)
   if (typeof conns.operators === "number") facts.push(`operators ${conns.operators}, nodes ${conns.nodes ?? 0}`)
   if (facts.length) lines.push(`Gateway:   ${facts.join(" · ")}`)
@@ -77,3 +79,14 @@ export const renderStatus = (r: StatusReport): string => {
 }
 
 export const renderValue = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v, null, 2))
+
+const SEVERITY_LABEL = { critical: "CRITICAL", warn: "WARN", info: "INFO" } as const
+
+export const renderAudit = (r: AuditReport): string => {
+  const blocks = r.findings.map((f) =>
+    [`${SEVERITY_LABEL[f.severity]}  ${f.title}  [${f.id}]`, `  ${f.detail}`, ...(f.fix ? [`  fix: ${f.fix}`] : [])].join("\n")
+  )
+  const live = r.live ? `live checks against ${r.gateway.url}` : "live checks skipped (no Gateway answered)"
+  const summary = `${r.summary.critical} critical · ${r.summary.warn} warn · ${r.summary.info} info — config ${r.configPath}, ${live}`
+  return [...blocks, `Summary: ${summary}`].join("\n\n")
+}
