@@ -286,7 +286,7 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
       title: hasPassword ? "Tailscale Funnel publishes the Gateway on the public internet" : "Tailscale Funnel without password authentication",
       detail: hasPassword
         ? "gateway.tailscale.mode is \"funnel\": anyone on the internet can reach the Gateway's port and try the password. It is protected by the password and device pairing only."
-        : `gateway.tailscale.mode is "funnel" (the public internet) and gateway.auth.mode is "${auth.mode}". Funnel requires password authentication, as in OpenClaw: a shared token is easy to paste into the wrong place and cannot be typed by a person on another device.`,
+        : `gateway.tailscale.mode is "funnel" (the public internet) and gateway.auth.mode is "${auth.mode}". Funnel needs password authentication: the Gateway refuses to start Funnel without it, as OpenClaw's does.`,
       fix: hasPassword
         ? "Prefer Serve (tailnet only): clawgate config set gateway.tailscale.mode serve"
         : "clawgate config set gateway.tailscale.mode serve (tailnet only), or set a long password: clawgate config set gateway.auth.mode password gateway.auth.password \"$(openssl rand -base64 24)\""
