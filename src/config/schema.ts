@@ -33,7 +33,9 @@ export const AuthConfig = Schema.Struct({
   mode: Schema.optional(AuthMode),
   token: Schema.optional(NonEmpty),
   password: Schema.optional(NonEmpty),
-  rateLimit: Schema.optional(RateLimitConfig)
+  rateLimit: Schema.optional(RateLimitConfig),
+  /** Accept a verified Tailscale Serve identity on the WebSocket in place of the shared credential. */
+  allowTailscale: Schema.optional(Schema.Boolean)
 })
 
 export const RemoteConfig = Schema.Struct({
@@ -66,6 +68,14 @@ export const TlsConfig = Schema.Struct({
   keyPath: Schema.optional(NonEmpty)
 })
 
+export const TailscaleMode = Schema.Literal("off", "serve", "funnel")
+export type TailscaleMode = typeof TailscaleMode.Type
+
+export const TailscaleConfig = Schema.Struct({
+  mode: Schema.optional(TailscaleMode),
+  resetOnExit: Schema.optional(Schema.Boolean)
+})
+
 export const GatewayConfigSection = Schema.Struct({
   mode: Schema.optional(Schema.Literal("local", "remote")),
   port: Schema.optional(Port),
@@ -78,6 +88,7 @@ export const GatewayConfigSection = Schema.Struct({
   controlUi: Schema.optional(Schema.Struct({ allowedOrigins: Schema.optional(Schema.Array(NonEmpty)) })),
   nodes: Schema.optional(NodesConfig),
   tls: Schema.optional(TlsConfig),
+  tailscale: Schema.optional(TailscaleConfig),
   handshakeTimeoutMs: Schema.optional(PositiveInt),
   tickIntervalMs: Schema.optional(PositiveInt)
 })
