@@ -32,11 +32,79 @@ export interface ClientAddress {
 export interface ProxySettings {
   readonly trustedProxies?: ReadonlyArray<string> | undefined
   readonly allowRealIpFallback?: boolean | undefined
+  /**
+   * Tailscale Serve or Funnel is in use (`gateway.tailscale.mode`, or
+   * `gateway.auth.allowTailscale`): a loopback peer that sends Tailscale's
+   * forwarding headers is the Tailscale proxy, and the client is the address
+   * it forwarded.
+   */
+  readonly tailscaleProxy?: boolean | undefined
 }
 
-const header = (headers: Record<string, string | Array<string> | undefined>, name: string) => {
+type Headers = Record<string, string | Array<string> | undefined>
+
+const header = (headers: Headers, name: string) => {
   const v = headers[name]
   return Array.isArray(v) ? v.join(",") : v
+}
+
+/** The headers Tailscale Serve adds to every request it forwards. */
+export const TAILSCALE_SERVE_HEADERS = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "tailscale-user-login"] as const
+
+const present = (headers: Headers, name: string) => (header(headers, name) ?? "").trim() !== ""
+
+/**
+ * Looks like a request Tailscale forwarded: from loopback, with its
+ * `X-Forwarded-*` headers and either an identity (Serve) or Funnel's marker.
+ * Anyone on this host can send such headers, which is why an identity is
+ * believed only after `tailscale whois` confirms it.
+ */
+const viaTailscale = (peer: string, headers: Headers): boolean =>
+  isLoopbackAddress(peer) &&
+  present(headers, "x-forwarded-for") &&
+  present(headers, "x-forwarded-proto") &&
+  present(headers, "x-forwarded-host") &&
+  (present(headers, "tailscale-user-login") || header(headers, "tailscale-funnel-request") === "?1")
+
+/** The rightmost `X-Forwarded-For` hop that is not loopback: who Tailscale's proxy was talking to. */
+const tailscaleClient = (headers: Headers): string | undefined => {
+  const hops = (header(headers, "x-forwarded-for") ?? "").split(",").map((h) => normalizeIp(h.trim()))
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!
+    if (!net.isIP(hop)) return undefined
+    if (!isLoopbackAddress(hop)) return hop
+  }
+  return undefined
+}
+
+/** What a request says about a Tailscale identity, before anyone has asked `tailscale whois`. */
+export type TailscaleClaim =
+  /** Shaped as Tailscale Serve forwards it: the login to check against `whois <clientIp>`. */
+  | { readonly _tag: "Claim"; readonly clientIp: string; readonly login: string }
+  /** It carries `tailscale-user-login`, but did not come through Tailscale Serve. */
+  | { readonly _tag: "Refused"; readonly reason: string }
+
+/**
+ * Decides whether a request's `tailscale-user-login` may be checked at all:
+ * only on a loopback socket (Tailscale Serve connects from 127.0.0.1), only
+ * with every header Serve adds, and only with a client address in
+ * `X-Forwarded-For`. Undefined when there is no identity header.
+ */
+export const tailscaleClaim = (socketAddress: string | undefined, headers: Headers): TailscaleClaim | undefined => {
+  if (!present(headers, "tailscale-user-login")) return undefined
+  const peer = normalizeIp(socketAddress)
+  if (!isLoopbackAddress(peer)) {
+    return { _tag: "Refused", reason: `tailscale-user-login arrived from ${peer}, not from loopback where Tailscale Serve connects` }
+  }
+  const missing = TAILSCALE_SERVE_HEADERS.filter((name) => !present(headers, name))
+  if (missing.length > 0) {
+    return { _tag: "Refused", reason: `tailscale-user-login arrived without ${missing.join(", ")}: not a Tailscale Serve request` }
+  }
+  const clientIp = tailscaleClient(headers)
+  if (clientIp === undefined) {
+    return { _tag: "Refused", reason: "x-forwarded-for names no client address beyond loopback" }
+  }
+  return { _tag: "Claim", clientIp, login: header(headers, "tailscale-user-login")!.trim() }
 }
 
 /**
@@ -46,14 +114,17 @@ const header = (headers: Record<string, string | Array<string> | undefined>, nam
  */
 export const resolveClientAddress = (
   socketAddress: string | undefined,
-  headers: Record<string, string | Array<string> | undefined>,
+  headers: Headers,
   settings: ProxySettings
 ): ClientAddress => {
   const peer = normalizeIp(socketAddress)
   const xff = header(headers, "x-forwarded-for")
   const realIp = header(headers, "x-real-ip")
   const forwarded = xff !== undefined || realIp !== undefined || header(headers, "forwarded") !== undefined
-  const trusted = (ip: string) => (settings.trustedProxies ?? []).some((entry) => matchesProxy(ip, entry))
+  // Tailscale's proxy on this host counts as trusted, and so does every loopback hop it forwarded.
+  const tailscale = forwarded && settings.tailscaleProxy === true && viaTailscale(peer, headers)
+  const trusted = (ip: string) =>
+    (tailscale && isLoopbackAddress(ip)) || (settings.trustedProxies ?? []).some((entry) => matchesProxy(ip, entry))
   if (!forwarded) return { ip: peer, isLoopback: isLoopbackAddress(peer), forwarded: false, untrustedForwarding: false }
   if (!trusted(peer)) return { ip: peer, isLoopback: false, forwarded: true, untrustedForwarding: true }
   const hops = (xff ?? "")

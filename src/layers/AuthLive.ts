@@ -2,11 +2,13 @@
  * Shared-credential auth with a per-address limit on failed attempts.
  */
 import { safeEqual } from "../util/secrets.js"
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect, Layer, Option } from "effect"
+import type { TailscaleClaim } from "../config/clientAddress.js"
 import { GatewayError } from "../protocol/errors.js"
-import { Auth, type AuthAttempt, type AuthOverrides, type AuthService, resolveServerAuth } from "../services/Auth.js"
+import { Auth, type AuthAttempt, type AuthGrant, type AuthOverrides, type AuthService, resolveServerAuth } from "../services/Auth.js"
 import { Config } from "../services/Config.js"
 import { GatewayLog } from "../services/GatewayLog.js"
+import { Tailscale } from "../services/Tailscale.js"
 
 export { safeEqual }
 
@@ -75,10 +77,19 @@ const rateLimited = (retryAfterMs: number) =>
     retryAfterMs
   })
 
+const tailscaleRefused = (code: string, message: string) =>
+  GatewayError.invalidRequest(`unauthorized: ${message}`, {
+    code,
+    authReason: "tailscale_identity_unverified",
+    canRetryWithDeviceToken: false,
+    recommendedNextStep: "update_auth_configuration"
+  })
+
 export const makeAuth = (overrides: AuthOverrides) =>
   Effect.gen(function* () {
     const config = yield* Config
     const log = yield* GatewayLog
+    const tailscale = yield* Tailscale
     const limiter = new FailureLimiter()
     const registered = new Set<string>()
 
@@ -103,6 +114,34 @@ export const makeAuth = (overrides: AuthOverrides) =>
       return { r, policy }
     })
 
+    /**
+     * A request shaped as Tailscale Serve forwards it, whose login `tailscale
+     * whois` confirms for the forwarded address (case-insensitively).
+     */
+    const verifyTailscale = (claim: TailscaleClaim): Effect.Effect<AuthGrant, GatewayError> =>
+      Effect.gen(function* () {
+        if (claim._tag === "Refused") {
+          yield* Effect.logWarning(`auth: Tailscale identity refused: ${claim.reason}`)
+          return yield* tailscaleRefused("AUTH_TAILSCALE_NOT_SERVE", `Tailscale identity not accepted: ${claim.reason}`)
+        }
+        const found = yield* tailscale.whois(claim.clientIp).pipe(
+          Effect.tapError((e) => Effect.logWarning(`auth: tailscale whois ${claim.clientIp} failed: ${e.message}`)),
+          Effect.mapError(() =>
+            tailscaleRefused("AUTH_TAILSCALE_WHOIS_FAILED", `cannot confirm the Tailscale identity of ${claim.clientIp} (tailscale whois failed)`)
+          )
+        )
+        if (Option.isNone(found) || found.value.toLowerCase() !== claim.login.toLowerCase()) {
+          yield* Effect.logWarning(
+            `auth: tailscale-user-login ${JSON.stringify(claim.login)} from ${claim.clientIp}, but tailscale whois says ${Option.match(found, { onNone: () => "no user", onSome: (l) => JSON.stringify(l) })}`
+          )
+          return yield* tailscaleRefused(
+            "AUTH_TAILSCALE_IDENTITY_MISMATCH",
+            `the Tailscale identity header does not match tailscale whois for ${claim.clientIp}`
+          )
+        }
+        return { method: "tailscale" as const, user: found.value }
+      })
+
     const authenticate: AuthService["authenticate"] = (attempt: AuthAttempt) =>
       Effect.gen(function* () {
         const { r, policy } = yield* resolved
@@ -113,6 +152,25 @@ export const makeAuth = (overrides: AuthOverrides) =>
         if (limited) {
           const wait = limiter.lockedFor(key, now)
           if (wait > 0) return yield* rateLimited(wait)
+        }
+        /** A failure that counts towards the limit; the one that reaches it answers "rate limited". */
+        const counted = (error: GatewayError) =>
+          Effect.gen(function* () {
+            if (limited) {
+              const lockout = limiter.fail(key, now, policy)
+              if (lockout > 0) {
+                yield* Effect.logWarning(`auth: ${key} locked out for ${lockout} ms after repeated failures`)
+                return yield* rateLimited(lockout)
+              }
+            }
+            return yield* error
+          })
+        // Tailscale Serve's identity stands in for the shared credential only when none was sent.
+        const sharedPresented = Boolean(attempt.auth?.token || attempt.auth?.password)
+        if (r.allowTailscale && attempt.tailscale !== undefined && !sharedPresented) {
+          const grant = yield* verifyTailscale(attempt.tailscale).pipe(Effect.catchAll(counted))
+          if (limited) limiter.succeed(key)
+          return grant
         }
         const presented = r.mode === "token" ? attempt.auth?.token : attempt.auth?.password
         const expected = r.mode === "token" ? r.token : r.password
@@ -136,21 +194,13 @@ export const makeAuth = (overrides: AuthOverrides) =>
           )
         }
         if (!safeEqual(presented, expected)) {
-          if (limited) {
-            const lockout = limiter.fail(key, now, policy)
-            if (lockout > 0) {
-              yield* Effect.logWarning(`auth: ${key} locked out for ${lockout} ms after repeated failures`)
-              return yield* rateLimited(lockout)
-            }
-          }
-          return yield* GatewayError.invalidRequest(
-            `unauthorized: gateway ${what} mismatch (the ${what} sent does not match the Gateway's)`,
-            {
+          return yield* counted(
+            GatewayError.invalidRequest(`unauthorized: gateway ${what} mismatch (the ${what} sent does not match the Gateway's)`, {
               code: `AUTH_${upper}_MISMATCH`,
               authReason: `${what}_mismatch`,
               canRetryWithDeviceToken: false,
               recommendedNextStep: "update_auth_credentials"
-            }
+            })
           )
         }
         if (limited) limiter.succeed(key)

@@ -136,7 +136,8 @@ export const coreHandlers = Effect.gen(function* () {
             port: serving?.port ?? null,
             listeners: serving?.listeners ?? [],
             authMode,
-            tls: serving?.tls ?? cfg.gateway?.tls?.enabled === true
+            tls: serving?.tls ?? cfg.gateway?.tls?.enabled === true,
+            tailscale: serving?.tailscale ?? cfg.gateway?.tailscale?.mode ?? "off"
           },
           connections,
           presence: { count: entries.length, version: yield* presence.version },

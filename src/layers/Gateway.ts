@@ -20,6 +20,8 @@ import { Devices } from "../services/Devices.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
+import type { Tailscale } from "../services/Tailscale.js"
+import { TailscaleCli } from "./TailscaleCli.js"
 
 export interface GatewayLayerOptions {
   readonly flags?: GatewayRunOptions
@@ -30,6 +32,8 @@ export interface GatewayLayerOptions {
   readonly methods?: Record<string, MethodHandler>
   /** Keep the database in memory instead of `<stateDir>/clawgate.sqlite` (tests, embedding). */
   readonly database?: "file" | "memory"
+  /** How the Gateway reaches Tailscale (default: the `tailscale` executable on PATH). */
+  readonly tailscale?: Layer.Layer<Tailscale>
 }
 
 /** The SQLite database in the state dir named by Config (or in memory). */
@@ -54,7 +58,8 @@ export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
 export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const base = Layer.mergeAll(EventBus.Default, GatewayState.Default, Presence.Default, Health.Default, ConnectionHub.Default)
   const logged = GatewayLogFromConfig(options)
-  const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged))
+  const tailscale = options.tailscale ?? TailscaleCli()
+  const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged), Layer.provideMerge(tailscale))
   const nodes = NodeRegistry.Default.pipe(
     Layer.provideMerge(Devices.Default),
     Layer.provide(DatabaseFromConfig(options)),

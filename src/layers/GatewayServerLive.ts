@@ -11,7 +11,7 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Runtime, Schedule, Duration } from "effect"
 import { WebSocketServer, type WebSocket, type RawData } from "ws"
 import { planBind, resolvePort, SettingError } from "../config/bind.js"
-import { checkOrigin, resolveClientAddress } from "../config/clientAddress.js"
+import { checkOrigin, resolveClientAddress, tailscaleClaim, type TailscaleClaim } from "../config/clientAddress.js"
 import type { BindMode } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import {
@@ -43,6 +43,7 @@ import { GatewayRunFlags, GatewayServer, GatewayStartError } from "../services/G
 import { GatewayState, type Listener } from "../services/GatewayState.js"
 import { Health } from "../services/Health.js"
 import { Presence } from "../services/Presence.js"
+import { Tailscale } from "../services/Tailscale.js"
 import { SESSION_DEFAULTS } from "./DispatcherLive.js"
 
 /** How long shutdown waits for in-flight requests before closing sockets. */
@@ -68,6 +69,8 @@ interface Conn {
   readonly nonce: string
   /** Direct loopback with no proxy headers and no browser Origin: eligible for local auto-approval. */
   readonly local: boolean
+  /** The upgrade's Tailscale identity header, to be checked with `tailscale whois` (with gateway.auth.allowTailscale). */
+  readonly tailscale: TailscaleClaim | undefined
   deviceId: string | undefined
   /** The fiber registering this connection after hello; closing waits for it before unregistering. */
   registration: Fiber.RuntimeFiber<void, never> | undefined
@@ -76,6 +79,8 @@ interface Conn {
 /** What a successful connect grants. */
 interface Admitted {
   readonly method: string
+  /** With method "tailscale": the confirmed Tailscale login. */
+  readonly user?: string | undefined
   readonly scopes: ReadonlyArray<string>
   readonly deviceId?: string | undefined
   readonly deviceToken?: string | undefined
@@ -127,6 +132,7 @@ export const makeGatewayServer = Effect.gen(function* () {
   const hub = yield* ConnectionHub
   const devices = yield* Devices
   const nodes = yield* NodeRegistry
+  const tailscale = yield* Tailscale
   const runtime = yield* Effect.runtime<never>()
   const runFork = Runtime.runFork(runtime)
   const runSync = Runtime.runSync(runtime)
@@ -168,6 +174,25 @@ export const makeGatewayServer = Effect.gen(function* () {
       message:
         'gateway.auth.mode is "password" but no password is set: set gateway.auth.password or CLAWGATE_GATEWAY_PASSWORD, or pass --password'
     })
+  }
+  // Tailscale Serve and Funnel proxy to the loopback port; Funnel is public, so it needs a password.
+  const tailscaleMode = cfg.gateway?.tailscale?.mode ?? "off"
+  if (tailscaleMode !== "off" && !plan.loopbackOnly) {
+    return yield* new GatewayStartError({
+      message:
+        `gateway.tailscale.mode "${tailscaleMode}" needs a loopback bind, but ${flags.bind !== undefined ? "--bind" : "gateway.bind"} is "${bindMode}" ` +
+        `(${plan.hosts.join(", ")}): set gateway.bind to "loopback" and let Tailscale be the way in, or set gateway.tailscale.mode "off"`
+    })
+  }
+  if (tailscaleMode === "funnel" && resolvedAuth.mode !== "password") {
+    return yield* new GatewayStartError({
+      message:
+        `gateway.tailscale.mode "funnel" puts the Gateway on the public internet and needs password auth, but gateway.auth.mode is "${resolvedAuth.mode}": ` +
+        `set gateway.auth.mode "password" and gateway.auth.password (or CLAWGATE_GATEWAY_PASSWORD), or use gateway.tailscale.mode "serve"`
+    })
+  }
+  if (tailscaleMode === "funnel" && cfg.gateway?.auth?.allowTailscale === true) {
+    yield* Effect.logWarning("gateway.auth.allowTailscale does not apply with gateway.tailscale.mode \"funnel\": every client needs the password")
   }
   const conns = new Set<Conn>()
   let shuttingDown = false
@@ -314,7 +339,7 @@ export const makeGatewayServer = Effect.gen(function* () {
       }
       send(conn, { type: "res", id, ok: true, payload: hello })
       yield* Effect.logInfo(
-        `connected ${conn.connId} ${role} ${params.client.id}/${params.client.mode} from ${conn.ip} scopes=${scopes.join(",") || "-"}`
+        `connected ${conn.connId} ${role} ${params.client.id}/${params.client.mode} from ${conn.ip}${admitted.user ? ` as ${admitted.user} (${admitted.method})` : ""} scopes=${scopes.join(",") || "-"}`
       )
     })
     conn.registration = runFork(program)
@@ -417,7 +442,8 @@ export const makeGatewayServer = Effect.gen(function* () {
         auth: params.auth,
         clientIp: conn.ip,
         isLoopback: conn.isLoopback,
-        hasOrigin: conn.hasOrigin
+        hasOrigin: conn.hasOrigin,
+        tailscale: conn.tailscale
       })
       if (deviceId && publicKey) {
         const admission = yield* devices.admit({
@@ -432,6 +458,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         })
         return {
           method: grant.method,
+          user: grant.user,
           scopes: operatorScopes.filter((s) => admission.device.scopes.includes(s)),
           deviceId,
           deviceToken: admission.deviceToken
@@ -439,7 +466,8 @@ export const makeGatewayServer = Effect.gen(function* () {
       }
       // No device: the shared credential grants operator scopes to local clients only,
       // as on OpenClaw; a remote client without a paired device may only ask for health.
-      return { method: grant.method, scopes: conn.local ? operatorScopes : [] }
+      // A Tailscale identity is never local, so it too needs a paired device for more.
+      return { method: grant.method, user: grant.user, scopes: conn.local ? operatorScopes : [] }
     })
 
   const answer = (conn: Conn, id: string, method: string, exit: Exit.Exit<unknown, GatewayError>) => {
@@ -547,9 +575,11 @@ export const makeGatewayServer = Effect.gen(function* () {
   const onConnection = (ws: WebSocket, req: http.IncomingMessage) => {
     const remote = req.socket.remoteAddress
     const cfgNow = runSync(config.snapshot)
+    const allowTailscale = cfgNow.gateway?.auth?.allowTailscale === true
     const address = resolveClientAddress(remote, req.headers, {
       trustedProxies: cfgNow.gateway?.trustedProxies,
-      allowRealIpFallback: cfgNow.gateway?.allowRealIpFallback
+      allowRealIpFallback: cfgNow.gateway?.allowRealIpFallback,
+      tailscaleProxy: allowTailscale || (cfgNow.gateway?.tailscale?.mode ?? "off") !== "off"
     })
     if (address.untrustedForwarding) {
       runFork(
@@ -576,6 +606,7 @@ export const makeGatewayServer = Effect.gen(function* () {
       ctx: undefined,
       nonce,
       local: address.isLoopback && !address.forwarded && req.headers.origin === undefined,
+      tailscale: allowTailscale ? tailscaleClaim(remote, req.headers) : undefined,
       deviceId: undefined,
       registration: undefined
     }
@@ -694,7 +725,7 @@ export const makeGatewayServer = Effect.gen(function* () {
   const primary = listeners[0]!
   const scheme = tls ? "wss" : "ws"
   const url = `${scheme}://${hostForUrl(primary.host === "0.0.0.0" ? "127.0.0.1" : primary.host)}:${port}`
-  yield* state.setServing({ bind: bindMode, port, listeners, authMode: resolvedAuth.mode, tls: tls !== undefined })
+  yield* state.setServing({ bind: bindMode, port, listeners, authMode: resolvedAuth.mode, tls: tls !== undefined, tailscale: tailscaleMode })
 
   // Events from services fan out to the connections allowed to see them.
   const subscription = yield* bus.subscribe
@@ -742,6 +773,31 @@ export const makeGatewayServer = Effect.gen(function* () {
       yield* Effect.logInfo("gateway stopped")
     })
   )
+
+  // Tailscale Serve/Funnel to the loopback port, once it is ours. Taken down first at shutdown
+  // (finalizers run last-in first-out) when resetOnExit, so no request is routed to a closing port.
+  if (tailscaleMode !== "off") {
+    const funnel = tailscaleMode === "funnel"
+    const target = `${tls ? "https+insecure" : "http"}://${hostForUrl(primary.host)}:${port}`
+    const resetOnExit = cfg.gateway?.tailscale?.resetOnExit === true
+    yield* Effect.acquireRelease(
+      tailscale.serve({ funnel, target }).pipe(
+        Effect.mapError(
+          (e) => new GatewayStartError({ message: `gateway.tailscale.mode "${tailscaleMode}": ${e.message}` })
+        )
+      ),
+      () =>
+        resetOnExit
+          ? tailscale.reset({ funnel }).pipe(
+              Effect.zipRight(Effect.logInfo(`tailscale ${tailscaleMode} reset (gateway.tailscale.resetOnExit)`)),
+              Effect.catchAll((e) => Effect.logWarning(`tailscale ${tailscaleMode} reset failed: ${e.message}`))
+            )
+          : Effect.void
+    )
+    yield* Effect.logInfo(
+      `tailscale ${tailscaleMode}: ${funnel ? "public internet" : "tailnet"} HTTPS → ${target}${resetOnExit ? " (reset on exit)" : ""}`
+    )
+  }
 
   yield* Effect.logInfo(
     `gateway listening on ${listeners.map((l) => `${scheme}://${hostForUrl(l.host)}:${l.port}`).join(", ")} (bind ${bindMode}, auth ${resolvedAuth.mode}, port from ${portChoice.source})`

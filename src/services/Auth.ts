@@ -8,10 +8,15 @@ import { Context, type Effect } from "effect"
 import type { ConnectAuth } from "../protocol/frames.js"
 import type { GatewayError } from "../protocol/errors.js"
 import type { ClawgateConfig } from "../config/schema.js"
+import type { TailscaleClaim } from "../config/clientAddress.js"
 import type { ConfigEnv } from "./Config.js"
 import { firstSet } from "../config/sources.js"
 
-export type AuthMethod = "token" | "password" | "none"
+/** The shared-credential modes a Gateway can be configured with. */
+export type AuthMode = "token" | "password" | "none"
+
+/** How a connection was admitted: the shared credential, or a verified Tailscale identity. */
+export type AuthMethod = AuthMode | "tailscale"
 
 export interface AuthAttempt {
   readonly auth: ConnectAuth | undefined
@@ -21,20 +26,32 @@ export interface AuthAttempt {
   readonly isLoopback: boolean
   /** The upgrade request carried an `Origin` header (a browser). */
   readonly hasOrigin: boolean
+  /**
+   * What a WebSocket upgrade said about a Tailscale identity (see
+   * `tailscaleClaim`). Never set for HTTP requests: they do not accept it.
+   */
+  readonly tailscale?: TailscaleClaim | undefined
 }
 
 export interface AuthGrant {
   readonly method: AuthMethod
+  /** With method "tailscale": the Tailscale login that `tailscale whois` confirmed. */
+  readonly user?: string | undefined
 }
 
 /** What the Gateway requires, resolved from flags, env and config. */
 export interface ResolvedServerAuth {
-  readonly mode: AuthMethod
+  readonly mode: AuthMode
   readonly token?: string | undefined
   readonly password?: string | undefined
   /** Where each credential came from, to name it in messages. */
   readonly tokenSource?: string | undefined
   readonly passwordSource?: string | undefined
+  /**
+   * `gateway.auth.allowTailscale`, in force: never with Funnel, whose public
+   * requests carry no identity (as on OpenClaw).
+   */
+  readonly allowTailscale: boolean
 }
 
 export interface AuthOverrides {
@@ -66,12 +83,13 @@ export const resolveServerAuth = (
     [env.password?.value, env.password?.name ?? ""],
     [auth?.password, "gateway.auth.password"]
   )
-  const mode: AuthMethod = auth?.mode ?? (password && !token ? "password" : "token")
+  const mode: AuthMode = auth?.mode ?? (password && !token ? "password" : "token")
   return {
     mode,
     token: mode === "token" ? token?.value : undefined,
     password: mode === "password" ? password?.value : undefined,
     tokenSource: mode === "token" ? token?.source : undefined,
-    passwordSource: mode === "password" ? password?.source : undefined
+    passwordSource: mode === "password" ? password?.source : undefined,
+    allowTailscale: auth?.allowTailscale === true && config.gateway?.tailscale?.mode !== "funnel"
   }
 }

@@ -4,7 +4,7 @@
  * events that `clawgate security audit` reads back through `status`).
  */
 import { Effect, Ref } from "effect"
-import type { BindMode } from "../config/schema.js"
+import type { BindMode, TailscaleMode } from "../config/schema.js"
 import { VERSION } from "../version.js"
 
 export interface Listener {
@@ -19,6 +19,8 @@ export interface ServingInfo {
   readonly authMode: string
   /** Serving wss:// (gateway.tls.enabled). */
   readonly tls?: boolean | undefined
+  /** gateway.tailscale.mode: Tailscale Serve or Funnel run for this port. */
+  readonly tailscale?: TailscaleMode | undefined
 }
 
 /** Connections whose forwarding headers came from a peer not in gateway.trustedProxies (the headers were ignored). */

@@ -5,6 +5,7 @@ import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
 import { GatewayError } from "../../src/protocol/errors.js"
 import { Auth } from "../../src/services/Auth.js"
 import { GatewayLog } from "../../src/services/GatewayLog.js"
+import { TailscaleTest } from "../../src/layers/TailscaleTest.js"
 
 const NoLog = Layer.succeed(GatewayLog, {
   file: "(none)",
@@ -13,7 +14,7 @@ const NoLog = Layer.succeed(GatewayLog, {
 })
 
 const layer = (config: Record<string, unknown>) =>
-  AuthLive().pipe(Layer.provide(Layer.merge(ConfigMemory(config), NoLog)))
+  AuthLive().pipe(Layer.provide(Layer.mergeAll(ConfigMemory(config), NoLog, TailscaleTest())))
 
 const remote = (token: string | undefined, ip = "203.0.113.7") => ({
   auth: token === undefined ? undefined : { token },
