@@ -297,7 +297,7 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
       severity: "info",
       title: "Tailscale Serve publishes the Gateway on your tailnet",
       detail: allowTailscale
-        ? "The Gateway stays on loopback; Tailscale proxies https://<machine>.<tailnet>.ts.net to it. gateway.auth.allowTailscale is true: a verified Tailscale identity replaces the token, so whoever your tailnet ACLs let reach this machine can connect (a new device still needs pairing)."
+        ? "The Gateway stays on loopback; Tailscale proxies https://<machine>.<tailnet>.ts.net to it. gateway.auth.allowTailscale is true: a verified Tailscale identity replaces the token, so whoever your tailnet ACLs let reach this machine can connect (a new device still needs pairing). Anyone who can run programs on this host can send the same headers from loopback: keep it off on a shared host."
         : "The Gateway stays on loopback; Tailscale proxies https://<machine>.<tailnet>.ts.net to it. Clients still need the token.",
       fix: ""
     })
