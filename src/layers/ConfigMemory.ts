@@ -3,6 +3,9 @@ import { Effect, Either, Layer, Ref } from "effect"
 import { formatIssues, validateConfig } from "../config/schema.js"
 import { Config, ConfigError, type ConfigEnv, type ConfigService } from "../services/Config.js"
 
+/** The state dir of a config held in memory when none is given: nothing is written for it. */
+export const MEMORY_STATE_DIR = "(memory)"
+
 export const makeConfigMemory = (
   initial: Record<string, unknown> = {},
   options: { readonly env?: ConfigEnv; readonly stateDir?: string } = {}
@@ -19,7 +22,7 @@ export const makeConfigMemory = (
       Either.map(validate(value), (config) => ({ exists: true, raw: value, config }))
     )
     return {
-      paths: { configPath: path, stateDir: options.stateDir ?? "(memory)", configPathSource: "default" },
+      paths: { configPath: path, stateDir: options.stateDir ?? MEMORY_STATE_DIR, configPathSource: "default" },
       env: options.env ?? {},
       load,
       current: Effect.map(load, (s) => s.config),

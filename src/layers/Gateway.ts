@@ -13,6 +13,7 @@ import { Health } from "../services/Health.js"
 import { Presence } from "../services/Presence.js"
 import { AuthLive } from "./AuthLive.js"
 import { ConfigFileLive, type Env } from "./ConfigFile.js"
+import { MEMORY_STATE_DIR } from "./ConfigMemory.js"
 import { DispatcherWith } from "./DispatcherLive.js"
 import { DatabaseLive } from "./Database.js"
 import { ConnectionHub } from "../services/ConnectionHub.js"
@@ -39,7 +40,10 @@ export interface GatewayLayerOptions {
 /** The SQLite database in the state dir named by Config (or in memory). */
 export const DatabaseFromConfig = (options: GatewayLayerOptions) =>
   Layer.unwrapEffect(
-    Effect.map(Config, (config) => DatabaseLive(options.database === "memory" ? undefined : config.paths.stateDir))
+    Effect.map(Config, (config) =>
+      // A config held in memory without a state dir gets a database in memory too, not a "(memory)" folder in the cwd.
+      DatabaseLive(options.database === "memory" || config.paths.stateDir === MEMORY_STATE_DIR ? undefined : config.paths.stateDir)
+    )
   )
 
 /** The log file lives in the state dir named by Config. */
