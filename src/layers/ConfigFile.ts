@@ -47,7 +47,8 @@ const pick = (env: Env, name: string) => {
 export const resolveEnv = (env: Env): ConfigEnv => ({
   port: pick(env, "GATEWAY_PORT"),
   token: pick(env, "GATEWAY_TOKEN"),
-  password: pick(env, "GATEWAY_PASSWORD")
+  password: pick(env, "GATEWAY_PASSWORD"),
+  telegramBotToken: env.TELEGRAM_BOT_TOKEN ? { value: env.TELEGRAM_BOT_TOKEN, name: "TELEGRAM_BOT_TOKEN" } : undefined
 })
 
 const parseFile = (file: string, text: string): Either.Either<ConfigFileState, ConfigError> => {

@@ -19,6 +19,8 @@ export interface ConfigEnv {
   readonly port?: { readonly value: string; readonly name: string } | undefined
   readonly token?: { readonly value: string; readonly name: string } | undefined
   readonly password?: { readonly value: string; readonly name: string } | undefined
+  /** `TELEGRAM_BOT_TOKEN`: used when `channels.telegram.botToken` is unset (the config wins). */
+  readonly telegramBotToken?: { readonly value: string; readonly name: string } | undefined
 }
 
 export interface ConfigFileState {

@@ -1,0 +1,113 @@
+/**
+ * The Gateway methods of the Channels service: `channels.status` (read) and
+ * `send` (write). `send` is idempotent by its key: a repeated key is answered
+ * with the first delivery (or waits for it), never sent again, for as long as
+ * the key is remembered (the last SEND_DEDUPE_MAX keys, SEND_DEDUPE_TTL_MS).
+ */
+import { Deferred, Effect, Exit, Schema } from "effect"
+import { GatewayError } from "../protocol/errors.js"
+import { Channels, type ChannelError } from "../services/Channels.js"
+import type { MethodHandler } from "../services/Dispatcher.js"
+import { decodeParams } from "./DispatcherLive.js"
+import { WEBCHAT_CHANNEL } from "./ChannelsLive.js"
+
+export const SEND_DEDUPE_MAX = 1000
+export const SEND_DEDUPE_TTL_MS = 10 * 60_000
+
+const Str = Schema.String.pipe(Schema.minLength(1))
+const SendParams = Schema.Struct({
+  to: Str,
+  message: Str,
+  channel: Schema.optional(Str),
+  accountId: Schema.optional(Schema.String),
+  idempotencyKey: Str
+})
+const ChannelsStatusParams = Schema.Struct({ probe: Schema.optional(Schema.Boolean), timeoutMs: Schema.optional(Schema.Number) })
+
+export interface SendResult {
+  readonly runId: string
+  readonly messageId: string
+  readonly messageIds: ReadonlyArray<string>
+  readonly channel: string
+  readonly to: string
+}
+
+/** A ChannelError as the wire error: a caller mistake is INVALID_REQUEST, a channel that cannot deliver now is UNAVAILABLE. */
+export const channelErrorToGateway = (e: ChannelError): GatewayError => {
+  const details = { code: `CHANNEL_${e.reason.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()}`, channel: e.channel }
+  return e.reason === "Transport" ? GatewayError.unavailable(e.message, details) : GatewayError.invalidRequest(e.message, details)
+}
+
+export const channelHandlers = Effect.gen(function* () {
+  const channels = yield* Channels
+  // Built here, not at module load: DispatcherLive imports this module and this one its decodeParams.
+  const decodeSend = decodeParams("send", SendParams)
+  const decodeChannelsStatus = decodeParams("channels.status", ChannelsStatusParams)
+  const sent = new Map<string, { readonly at: number; readonly result: Deferred.Deferred<SendResult, GatewayError> }>()
+
+  const remember = (key: string, result: Deferred.Deferred<SendResult, GatewayError>) => {
+    const now = Date.now()
+    for (const [k, v] of sent) {
+      if (sent.size < SEND_DEDUPE_MAX && now - v.at < SEND_DEDUPE_TTL_MS) break
+      sent.delete(k) // oldest first (a Map keeps insertion order)
+    }
+    sent.set(key, { at: now, result })
+  }
+
+  /** The channel to use when the caller names none: the only one configured, else an error naming the choices. */
+  const defaultChannel = Effect.gen(function* () {
+    const list = (yield* channels.status).filter((c) => c.id !== WEBCHAT_CHANNEL && c.enabled)
+    if (list.length === 1) return list[0]!.id
+    return yield* GatewayError.invalidRequest(
+      list.length === 0
+        ? "no messaging channel is configured to send through (set channels.telegram.botToken and channels.telegram.allowFrom)"
+        : `several channels are configured: name one with channel (${list.map((c) => c.id).join(", ")})`,
+      { code: "CHANNEL_REQUIRED", channels: list.map((c) => c.id) }
+    )
+  })
+
+  const handlers: Record<string, MethodHandler> = {
+    "channels.status": (params) =>
+      Effect.gen(function* () {
+        yield* decodeChannelsStatus(params)
+        const list = yield* channels.status
+        return {
+          ts: Date.now(),
+          channels: list,
+          channelOrder: list.map((c) => c.id),
+          channelLabels: Object.fromEntries(list.map((c) => [c.id, c.label]))
+        }
+      }),
+
+    send: (params) =>
+      Effect.gen(function* () {
+        const p = yield* decodeSend(params)
+        const known = sent.get(p.idempotencyKey)
+        if (known) return yield* Deferred.await(known.result)
+        const result = yield* Deferred.make<SendResult, GatewayError>()
+        remember(p.idempotencyKey, result)
+        const exit = yield* Effect.exit(
+          Effect.gen(function* () {
+            const channel = p.channel ?? (yield* defaultChannel)
+            const delivery = yield* channels.send({ channel, to: p.to, message: p.message }).pipe(Effect.mapError(channelErrorToGateway))
+            yield* Effect.logInfo(`send: ${delivery.messageIds.length} message(s) to ${channel}:${p.to} (key ${p.idempotencyKey})`)
+            return {
+              runId: p.idempotencyKey,
+              messageId: delivery.messageIds[0] ?? "",
+              messageIds: delivery.messageIds,
+              channel,
+              to: p.to
+            } satisfies SendResult
+          })
+        ).pipe(
+          // The caller went away (or the Gateway is stopping): whoever waits on the key is told, and the key is free again.
+          Effect.onInterrupt(() => Effect.sync(() => sent.delete(p.idempotencyKey)).pipe(Effect.zipRight(Deferred.interrupt(result))))
+        )
+        // A failure is forgotten, so the caller may retry with the same key; a success is remembered.
+        if (Exit.isFailure(exit)) sent.delete(p.idempotencyKey)
+        yield* Deferred.done(result, exit)
+        return yield* exit
+      })
+  }
+  return handlers
+})
