@@ -33,6 +33,7 @@ import {
   renderDevices,
   renderNodes
 } from "./programs/nodes.js"
+import { renderHistory, renderReset, renderSessions, sessionsList, sessionsReset, sessionsShow } from "./programs/sessions.js"
 import { renderAudit, renderGatewayStatus, renderHealth, renderStatus, renderValue } from "./programs/render.js"
 import { VERSION } from "./version.js"
 
@@ -545,6 +546,38 @@ const devicesCommand = Command.make("devices").pipe(
   ])
 )
 
+const sessionRef = Args.text({ name: "key" }).pipe(
+  Args.withDescription("Session key (agent:main:main), main, or the unique end of a key (telegram:42)")
+)
+const limit = (what: string) => Options.integer("limit").pipe(Options.withDescription(what), Options.optional)
+
+const sessionsCommand = Command.make("sessions").pipe(
+  Command.withDescription("List, show and reset the Gateway's sessions"),
+  Command.withSubcommands([
+    Command.make(
+      "list",
+      {
+        search: Options.text("search").pipe(Options.withDescription("Only sessions whose key, label, channel or peer contains this"), Options.optional),
+        limit: limit("At most this many sessions (most recently updated first)"),
+        ...clientOptions
+      },
+      (opts) =>
+        withClient(
+          opts,
+          ["sessions.list"],
+          sessionsList({ search: Option.getOrUndefined(opts.search), limit: Option.getOrUndefined(opts.limit) }),
+          renderSessions
+        )
+    ).pipe(Command.withDescription("Sessions, most recently updated first, with their message count and last message")),
+    Command.make("show", { key: sessionRef, limit: limit("Only the newest N entries (default 200)"), ...clientOptions }, (opts) =>
+      withClient(opts, ["sessions.list", "chat.history"], sessionsShow(opts.key, Option.getOrUndefined(opts.limit)), renderHistory)
+    ).pipe(Command.withDescription("A session's transcript: time, role and text; tool calls with their name and params")),
+    Command.make("reset", { key: sessionRef, ...clientOptions }, (opts) =>
+      withClient(opts, ["sessions.list", "sessions.reset"], sessionsReset(opts.key), renderReset)
+    ).pipe(Command.withDescription("Start the session over with an empty transcript (the old one is kept in the store)"))
+  ])
+)
+
 const nodeRunCommand = Command.make(
   "run",
   {
@@ -614,6 +647,7 @@ export const rootCommand = Command.make("clawgate").pipe(
     configCommand,
     nodesCommand,
     devicesCommand,
+    sessionsCommand,
     nodeCommand,
     tunnelCommand,
     securityCommand

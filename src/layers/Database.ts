@@ -1,7 +1,8 @@
 /**
  * The Gateway's SQLite database (`<stateDir>/clawgate.sqlite`, WAL) with its
  * migrations applied at start. Everything that must survive a crash lives
- * here: paired devices, their tokens, pending pairing requests.
+ * here: paired devices, their tokens, pending pairing requests, sessions with
+ * their transcripts and runs, and the channels' inbound cursors.
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -45,14 +46,71 @@ export const migrations = {
       request TEXT NOT NULL,
       created_at INTEGER NOT NULL
     )`
+  }),
+  // Sessions, their transcripts (every session id a key ever had, so reset keeps the old one),
+  // agent runs, and each channel's inbound cursor (stored with the transcript, in one transaction).
+  "0002_sessions": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE sessions (
+      key TEXT PRIMARY KEY,
+      session_id TEXT NOT NULL UNIQUE,
+      agent_id TEXT NOT NULL,
+      channel TEXT,
+      peer TEXT,
+      label TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`
+    yield* sql`CREATE INDEX sessions_by_updated ON sessions (updated_at)`
+    yield* sql`CREATE TABLE transcript (
+      session_id TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      session_key TEXT NOT NULL,
+      run_id TEXT,
+      role TEXT NOT NULL,
+      text TEXT NOT NULL,
+      tool_name TEXT,
+      tool_call_id TEXT,
+      data TEXT,
+      channel TEXT,
+      sender TEXT,
+      ts INTEGER NOT NULL,
+      PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID`
+    yield* sql`CREATE INDEX transcript_by_key ON transcript (session_key)`
+    yield* sql`CREATE TABLE runs (
+      run_id TEXT PRIMARY KEY,
+      session_key TEXT NOT NULL,
+      session_id TEXT NOT NULL,
+      status TEXT NOT NULL,
+      accepted_at INTEGER NOT NULL,
+      started_at INTEGER,
+      ended_at INTEGER,
+      summary TEXT,
+      deliver_channel TEXT,
+      deliver_to TEXT,
+      delivered_at INTEGER
+    )`
+    yield* sql`CREATE INDEX runs_by_key ON runs (session_key)`
+    yield* sql`CREATE INDEX runs_open ON runs (status) WHERE status IN ('queued', 'running')`
+    yield* sql`CREATE INDEX runs_undelivered ON runs (ended_at) WHERE deliver_channel IS NOT NULL AND delivered_at IS NULL`
+    yield* sql`CREATE TABLE channel_cursors (
+      channel TEXT NOT NULL,
+      account TEXT NOT NULL,
+      value TEXT NOT NULL,
+      PRIMARY KEY (channel, account)
+    )`
   })
 }
+
+/** Where the database of a state dir lives. */
+export const databasePath = (stateDir: string) => path.join(stateDir, "clawgate.sqlite")
 
 export const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: "clawgate_migrations" })
 
 /** The database in `stateDir`, or in memory (`stateDir` undefined: tests and embedding). */
 export const DatabaseLive = (stateDir: string | undefined) => {
-  const filename = stateDir === undefined ? ":memory:" : path.join(stateDir, "clawgate.sqlite")
+  const filename = stateDir === undefined ? ":memory:" : databasePath(stateDir)
   const client = Layer.unwrapEffect(
     Effect.promise(async () => {
       if (stateDir === undefined) return

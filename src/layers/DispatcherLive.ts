@@ -3,7 +3,6 @@
  * its own params with Schema and depends only on service tags.
  */
 import * as os from "node:os"
-import * as path from "node:path"
 import { createHash } from "node:crypto"
 import { Effect, Either, Exit, Layer, ParseResult, Schema } from "effect"
 import { redact, type ClawgateConfig } from "../config/schema.js"
@@ -24,6 +23,9 @@ import { Health } from "../services/Health.js"
 import { Presence } from "../services/Presence.js"
 import { Devices } from "../services/Devices.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
+import { Sessions } from "../services/Sessions.js"
+import { databasePath } from "./Database.js"
+import { sessionHandlers } from "./SessionMethods.js"
 
 export const SESSION_DEFAULTS = { defaultAgentId: "main", mainKey: "main", mainSessionKey: "agent:main:main" } as const
 
@@ -109,7 +111,8 @@ export const coreHandlers = Effect.gen(function* () {
   const config = yield* Config
   const log = yield* GatewayLog
   const auth = yield* Auth
-  const sessionsPath = path.join(config.paths.stateDir, "sessions")
+  const sessions = yield* Sessions
+  const sessionsPath = databasePath(config.paths.stateDir)
 
   const handlers: Record<string, MethodHandler> = {
     health: () => health.snapshot,
@@ -119,6 +122,10 @@ export const coreHandlers = Effect.gen(function* () {
         const serving = yield* state.serving
         const connections = yield* state.connections
         const entries = yield* presence.list
+        const sessionCount = yield* sessions.list().pipe(
+          Effect.map((l) => l.length),
+          Effect.orElseSucceed(() => 0)
+        )
         const cfg = yield* config.current.pipe(Effect.orElseSucceed((): ClawgateConfig => ({})))
         const authMode = yield* auth.resolved.pipe(
           Effect.map((r) => r.mode),
@@ -147,11 +154,11 @@ export const coreHandlers = Effect.gen(function* () {
           channelSummary: [],
           queuedSystemEvents: [],
           sessions: {
-            count: 0,
+            count: sessionCount,
             paths: [sessionsPath],
             defaults: SESSION_DEFAULTS,
             recent: [],
-            byAgent: [{ agentId: SESSION_DEFAULTS.defaultAgentId, path: sessionsPath, count: 0, recent: [] }]
+            byAgent: [{ agentId: SESSION_DEFAULTS.defaultAgentId, path: sessionsPath, count: sessionCount, recent: [] }]
           },
           health: { version: yield* health.version, ts: (yield* health.snapshot).ts },
           // clawgate extension, read by `clawgate security audit`.
@@ -306,9 +313,10 @@ export const DispatcherWith = (extra: Record<string, MethodHandler> = {}) =>
     Effect.gen(function* () {
       const core = yield* coreHandlers
       const node = yield* nodeHandlers
+      const session = yield* sessionHandlers
       // A method replaced through `extra` is served by its replacement only: no fast path.
       const unsafe = Object.fromEntries(Object.entries(node.unsafe).filter(([m]) => !(m in extra)))
-      return makeDispatcher({ ...core, ...node.handlers, ...extra }, unsafe)
+      return makeDispatcher({ ...core, ...node.handlers, ...session, ...extra }, unsafe)
     })
   )
 

@@ -21,6 +21,7 @@ import { Devices } from "../services/Devices.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
+import { SessionsSql } from "./SessionsSql.js"
 import type { Tailscale } from "../services/Tailscale.js"
 import { TailscaleCli } from "./TailscaleCli.js"
 
@@ -64,13 +65,16 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const logged = GatewayLogFromConfig(options)
   const tailscale = options.tailscale ?? TailscaleCli()
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged), Layer.provideMerge(tailscale))
+  // One database for every store (a layer is built once per reference).
+  const database = DatabaseFromConfig(options)
   const nodes = NodeRegistry.Default.pipe(
     Layer.provideMerge(Devices.Default),
-    Layer.provide(DatabaseFromConfig(options)),
+    Layer.provide(database),
     Layer.provide(logged)
   )
+  const sessions = SessionsSql.pipe(Layer.provide(database))
   return DispatcherWith(options.methods).pipe(
-    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes)),
+    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions)),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )
 }
