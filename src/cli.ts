@@ -35,6 +35,7 @@ import {
 } from "./programs/nodes.js"
 import { renderHistory, renderReset, renderSessions, sessionsList, sessionsReset, sessionsShow } from "./programs/sessions.js"
 import { renderAudit, renderGatewayStatus, renderHealth, renderStatus, renderValue } from "./programs/render.js"
+import { channelsStatus, gatewaySend, renderChannels, renderSend } from "./programs/channels.js"
 import { VERSION } from "./version.js"
 
 // ---------------------------------------------------------------------------
@@ -412,9 +413,50 @@ const securityCommand = Command.make("security").pipe(
   ])
 )
 
+// ---------------------------------------------------------------------------
+// Channels
+
+const sendCommand = Command.make(
+  "send",
+  {
+    to: Options.text("to").pipe(Options.withDescription("Recipient on the channel: a Telegram chat id")),
+    message: Options.text("message").pipe(Options.withAlias("m"), Options.withDescription("The text to send (split to the channel's size limit)")),
+    channel: Options.text("channel").pipe(
+      Options.withDescription("Channel to send through, e.g. telegram (default: the only one configured)"),
+      Options.optional
+    ),
+    idempotencyKey: Options.text("idempotency-key").pipe(
+      Options.withDescription("Retries with the same key send once (default: a new key)"),
+      Options.optional
+    ),
+    ...clientOptions
+  },
+  (opts) =>
+    withClient(
+      opts,
+      ["send"],
+      gatewaySend({
+        to: opts.to,
+        message: opts.message,
+        channel: Option.getOrUndefined(opts.channel),
+        idempotencyKey: Option.getOrUndefined(opts.idempotencyKey)
+      }),
+      renderSend
+    )
+).pipe(Command.withDescription("Send a message through a channel (Telegram) from the Gateway's bot"))
+
+const channelsCommand = Command.make("channels").pipe(
+  Command.withDescription("The Gateway's messaging channels"),
+  Command.withSubcommands([
+    Command.make("status", clientOptions, (opts) => withClient(opts, ["channels.status"], channelsStatus, renderChannels)).pipe(
+      Command.withDescription("Each channel's state, mode, bot account, last activity and last error")
+    )
+  ])
+)
+
 const gatewayCommand = Command.make("gateway").pipe(
   Command.withDescription("Run or query a Gateway"),
-  Command.withSubcommands([runCommand, gatewayStatusCommand, healthCommand("health"), callCommand, tlsCommand])
+  Command.withSubcommands([runCommand, gatewayStatusCommand, healthCommand("health"), callCommand, sendCommand, tlsCommand])
 )
 
 const configCommand = Command.make("config").pipe(
@@ -648,6 +690,7 @@ export const rootCommand = Command.make("clawgate").pipe(
     nodesCommand,
     devicesCommand,
     sessionsCommand,
+    channelsCommand,
     nodeCommand,
     tunnelCommand,
     securityCommand

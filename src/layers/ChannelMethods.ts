@@ -6,7 +6,7 @@
  */
 import { Deferred, Effect, Exit, Schema } from "effect"
 import { GatewayError } from "../protocol/errors.js"
-import { Channels, type ChannelError } from "../services/Channels.js"
+import { Channels, type ChannelError, type ChannelStatus } from "../services/Channels.js"
 import type { MethodHandler } from "../services/Dispatcher.js"
 import { decodeParams } from "./DispatcherLive.js"
 import { WEBCHAT_CHANNEL } from "./ChannelsLive.js"
@@ -37,6 +37,14 @@ export const channelErrorToGateway = (e: ChannelError): GatewayError => {
   const details = { code: `CHANNEL_${e.reason.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()}`, channel: e.channel }
   return e.reason === "Transport" ? GatewayError.unavailable(e.message, details) : GatewayError.invalidRequest(e.message, details)
 }
+
+/** One line per channel, as OpenClaw's `status` reports them in `channelSummary`: "Telegram: running (@bot)". */
+export const channelSummary = (list: ReadonlyArray<ChannelStatus>): Array<string> =>
+  list.map((c) => {
+    const state = !c.configured ? "not configured" : !c.enabled ? "disabled" : c.state
+    const error = c.state === "error" && c.lastError ? ` (last error: ${c.lastError.message})` : ""
+    return `${c.label}: ${state}${c.account ? ` ${c.account}` : ""}${error}`
+  })
 
 export const channelHandlers = Effect.gen(function* () {
   const channels = yield* Channels

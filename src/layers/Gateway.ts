@@ -22,6 +22,11 @@ import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
 import { SessionsSql } from "./SessionsSql.js"
+import { FetchHttpClient } from "@effect/platform"
+import { AgentRunnerLive } from "./AgentRunnerLive.js"
+import { ModelsLive } from "./ModelsLive.js"
+import { ChannelsLive } from "./ChannelsLive.js"
+import { TelegramAdapters, TelegramBotFromConfig } from "./TelegramBot.js"
 import type { Tailscale } from "../services/Tailscale.js"
 import { TailscaleCli } from "./TailscaleCli.js"
 
@@ -61,8 +66,20 @@ export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
 
 /** Every Gateway service but the transport; needs Config. */
 export const GatewayCore = (options: GatewayLayerOptions = {}) => {
-  const base = Layer.mergeAll(EventBus.Default, GatewayState.Default, Presence.Default, Health.Default, ConnectionHub.Default)
   const logged = GatewayLogFromConfig(options)
+  // Channels: the Telegram adapter (channels.telegram, read at start; no adapter when unset) and the web chat.
+  // The inbound worker, TelegramPoller() from ./TelegramPoller.js, needs AgentRunner and Sessions: merge
+  // `TelegramPoller().pipe(Layer.provide(telegram))` where both are provided (it does nothing unless Telegram
+  // is enabled), and give `channels` to the AgentRunner, which delivers replies through it.
+  const telegram = TelegramBotFromConfig().pipe(Layer.provide(logged))
+  const channels = ChannelsLive.pipe(Layer.provideMerge(TelegramAdapters), Layer.provideMerge(telegram))
+  const base = Layer.mergeAll(
+    EventBus.Default,
+    GatewayState.Default,
+    Presence.Default,
+    Health.Default.pipe(Layer.provide(channels)),
+    ConnectionHub.Default
+  )
   const tailscale = options.tailscale ?? TailscaleCli()
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged), Layer.provideMerge(tailscale))
   // One database for every store (a layer is built once per reference).
@@ -73,8 +90,11 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
     Layer.provide(logged)
   )
   const sessions = SessionsSql.pipe(Layer.provide(database))
+  // The agent: models from the config (fetch for the HTTP providers), node commands as tools, replies through channels.
+  const models = ModelsLive.pipe(Layer.provide(FetchHttpClient.layer))
+  const runner = AgentRunnerLive.pipe(Layer.provide(Layer.mergeAll(base, logged, nodes, sessions, channels, models)))
   return DispatcherWith(options.methods).pipe(
-    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions)),
+    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner)),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )
 }

@@ -124,7 +124,9 @@ export const toApiError = (method: string, e: unknown, token: string | undefined
   }
   // node-fetch puts the request URL (with the token in it) in its message: masked.
   const inner = e instanceof HttpError ? e.error : e
-  const why = inner instanceof Error ? inner.message : String(inner)
+  // The platform's fetch says "fetch failed" and puts the reason (ECONNREFUSED, ...) in `cause`.
+  const cause = inner instanceof Error && inner.cause instanceof Error ? `: ${inner.cause.message}` : ""
+  const why = inner instanceof Error ? `${inner.message}${cause}` : String(inner)
   return new TelegramApiError({
     method,
     transport: true,
@@ -158,6 +160,23 @@ export interface TelegramBotService {
 
 export class TelegramBot extends Context.Tag("clawgate/TelegramBot")<TelegramBot, TelegramBotService>() {}
 
+/**
+ * grammy on Node uses node-fetch, which recognises an abort signal by its class
+ * name, and the minified bundle renames that class: calls would fail with
+ * "Expected signal to be an instanceof AbortSignal". The platform's fetch with
+ * the platform's signal (following grammy's) works bundled or not, and keeps
+ * connections alive.
+ */
+const platformFetch = (url: unknown, init?: Record<string, unknown>): Promise<unknown> => {
+  const outer = init?.signal as { aborted: boolean; addEventListener: (t: "abort", f: () => void) => void } | undefined | null
+  const controller = new AbortController()
+  if (outer) {
+    if (outer.aborted) controller.abort()
+    else outer.addEventListener("abort", () => controller.abort())
+  }
+  return globalThis.fetch(url as string, { ...(init as RequestInit), signal: controller.signal })
+}
+
 const numericChat = (to: string): number | string => (/^-?\d{1,15}$/.test(to) ? Number(to) : to)
 
 export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBotOptions = {}) =>
@@ -166,7 +185,10 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
     if (settings.token) yield* log.addSecret(settings.token)
     if (settings.webhookSecret) yield* log.addSecret(settings.webhookSecret)
     const token = settings.token
-    const api = new Api(token ?? "unset", settings.apiRoot ? { apiRoot: settings.apiRoot.replace(/\/+$/, "") } : undefined)
+    const api = new Api(token ?? "unset", {
+      ...(settings.apiRoot ? { apiRoot: settings.apiRoot.replace(/\/+$/, "") } : {}),
+      fetch: platformFetch as never
+    })
     const maxFloodRetries = options.maxFloodRetries ?? 5
     const maxRetryAfter = options.maxRetryAfterSeconds ?? 300
 

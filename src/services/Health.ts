@@ -3,7 +3,8 @@
  * a background fiber refreshes it, so a probe never waits on the work.
  */
 import * as path from "node:path"
-import { Duration, Effect, Ref, Schedule } from "effect"
+import { Duration, Effect, Option, Ref, Schedule } from "effect"
+import { Channels } from "./Channels.js"
 import { Config } from "./Config.js"
 import { EventBus } from "./EventBus.js"
 import { GatewayState } from "./GatewayState.js"
@@ -48,18 +49,22 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
     const bus = yield* EventBus
     const config = yield* Config
     const sessionsPath = path.join(config.paths.stateDir, "sessions")
+    // Optional: a Gateway built without channels reports none.
+    const channels = yield* Effect.serviceOption(Channels)
 
     const compute = Effect.gen(function* () {
       const started = Date.now()
       const connections = yield* state.connections
       const entries = yield* presence.list
+      // The messaging channels, as OpenClaw lists its channel plugins; the web chat is the Gateway itself.
+      const channelList = Option.isSome(channels) ? (yield* channels.value.status).filter((c) => c.id !== "webchat") : []
       const snapshot: HealthSnapshot = {
         ok: true,
         ts: Date.now(),
         durationMs: 0,
-        channels: {},
-        channelOrder: [],
-        channelLabels: {},
+        channels: Object.fromEntries(channelList.map((c) => [c.id, c])),
+        channelOrder: channelList.map((c) => c.id),
+        channelLabels: Object.fromEntries(channelList.map((c) => [c.id, c.label])),
         heartbeatSeconds: 0,
         defaultAgentId: "main",
         agents: [{ agentId: "main", isDefault: true, sessions: { path: sessionsPath, count: 0, recent: [] } }],
