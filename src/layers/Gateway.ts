@@ -22,9 +22,6 @@ import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
 import { SessionsSql } from "./SessionsSql.js"
-import { FetchHttpClient } from "@effect/platform"
-import { AgentRunnerLive } from "./AgentRunnerLive.js"
-import { ModelsLive } from "./ModelsLive.js"
 import { ChannelsLive } from "./ChannelsLive.js"
 import { TelegramAdapters, TelegramBotFromConfig } from "./TelegramBot.js"
 import type { Tailscale } from "../services/Tailscale.js"
@@ -90,11 +87,8 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
     Layer.provide(logged)
   )
   const sessions = SessionsSql.pipe(Layer.provide(database))
-  // The agent: models from the config (fetch for the HTTP providers), node commands as tools, replies through channels.
-  const models = ModelsLive.pipe(Layer.provide(FetchHttpClient.layer))
-  const runner = AgentRunnerLive.pipe(Layer.provide(Layer.mergeAll(base, logged, nodes, sessions, channels, models)))
   return DispatcherWith(options.methods).pipe(
-    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner)),
+    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels)),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )
 }
