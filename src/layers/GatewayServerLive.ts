@@ -44,6 +44,7 @@ import { GatewayState, type Listener } from "../services/GatewayState.js"
 import { Health } from "../services/Health.js"
 import { Presence } from "../services/Presence.js"
 import { Tailscale } from "../services/Tailscale.js"
+import { HttpRoutes } from "../services/HttpRoutes.js"
 import { SESSION_DEFAULTS } from "./DispatcherLive.js"
 
 /** How long shutdown waits for in-flight requests before closing sockets. */
@@ -133,6 +134,8 @@ export const makeGatewayServer = Effect.gen(function* () {
   const devices = yield* Devices
   const nodes = yield* NodeRegistry
   const tailscale = yield* Tailscale
+  // Routes other services add to this port (Telegram's webhook); optional.
+  const routes = yield* Effect.serviceOption(HttpRoutes)
   const runtime = yield* Effect.runtime<never>()
   const runFork = Runtime.runFork(runtime)
   const runSync = Runtime.runSync(runtime)
@@ -640,6 +643,8 @@ export const makeGatewayServer = Effect.gen(function* () {
       })
     }
     const pathname = (req.url ?? "/").split("?")[0]
+    const route = Option.isSome(routes) && pathname !== undefined ? routes.value.find(req.method, pathname) : undefined
+    if (route) return route(req, res)
     if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { ok: false, error: "method not allowed" })
     switch (pathname) {
       case "/health":

@@ -23,6 +23,7 @@ import type { GatewayError } from "../protocol/errors.js"
 import { AgentRunner } from "../services/AgentRunner.js"
 import { Sessions, sessionKeyFor, type SessionsError } from "../services/Sessions.js"
 import { TELEGRAM_CHANNEL, TelegramBot, type TelegramApiError, type TelegramBotService } from "./TelegramBot.js"
+import { serveTelegramWebhook } from "./TelegramWebhook.js"
 
 export interface TelegramPollerOptions {
   /** The long poll's `timeout` in seconds (default 30). */
@@ -226,19 +227,18 @@ export const pollTelegram = (options: TelegramPollerOptions = {}) =>
   })
 
 /**
- * The inbound worker for a Gateway: polls while Telegram is enabled, does
- * nothing when it is not configured or switched off. Needs the TelegramBot
- * shared with the Channels adapter (so both report one status), the
- * AgentRunner and Sessions.
+ * The inbound worker for a Gateway: polls while Telegram is enabled (or, with
+ * `channels.telegram.webhookUrl`, serves the webhook on the Gateway's port),
+ * and does nothing when Telegram is not configured or switched off. Needs the
+ * TelegramBot shared with the Channels adapter (so both report one status),
+ * the AgentRunner, Sessions and HttpRoutes (for the webhook).
  */
 export const TelegramPoller = (options: TelegramPollerOptions = {}) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const bot = yield* TelegramBot
       if (!bot.settings.enabled) return
-      if (bot.settings.mode === "webhook") {
-        return yield* Effect.dieMessage("telegram webhook mode is handled by TelegramWebhook")
-      }
+      if (bot.settings.mode === "webhook") return yield* serveTelegramWebhook(options)
       yield* Effect.forkScoped(pollTelegram(options))
     })
   )
