@@ -16,7 +16,9 @@ await build({
   legalComments: "none",
   logLevel: "warning",
   // better-sqlite3 is a native addon: it is loaded from node_modules, not bundled.
-  external: ["bufferutil", "utf-8-validate", "better-sqlite3"],
+  // The Anthropic provider pulls in tokenizers that find their WASM next to their own files (__dirname):
+  // they are loaded from node_modules, and only when that provider is used.
+  external: ["bufferutil", "utf-8-validate", "better-sqlite3", "@effect/ai-anthropic", "@effect/ai-openai"],
   banner: {
     // `ws` and a few CommonJS dependencies call require(); give the ESM bundle one.
     js: "import { createRequire as __cgCreateRequire } from 'node:module'; const require = __cgCreateRequire(import.meta.url);"

@@ -20,6 +20,7 @@ import { GatewayClientError } from "./services/GatewayClient.js"
 import { configGet, configPath, configSet, configUnset } from "./programs/config.js"
 import { describeFailure, ExitCode, UsageError } from "./programs/errors.js"
 import { call, gatewayStatus, health, status } from "./programs/probe.js"
+import { agent, renderAgentReply } from "./programs/agent.js"
 import {
   devicesApprove,
   devicesList,
@@ -413,6 +414,58 @@ const securityCommand = Command.make("security").pipe(
   ])
 )
 
+const agentCommand = Command.make(
+  "agent",
+  {
+    message: Options.text("message").pipe(Options.withAlias("m"), Options.withDescription("The message for the agent")),
+    session: Options.text("session").pipe(
+      Options.withDescription("Session key (default agent:main:main, the operator's own chat)"),
+      Options.optional
+    ),
+    deliver: Options.boolean("deliver").pipe(
+      Options.withDescription("Also deliver the reply through a channel (--channel/--to, or the session's own channel)")
+    ),
+    channel: Options.text("channel").pipe(Options.withDescription("Channel to deliver through, e.g. telegram"), Options.optional),
+    to: Options.text("to").pipe(Options.withDescription("Recipient on that channel, e.g. a Telegram chat id"), Options.optional),
+    noWait: Options.boolean("no-wait").pipe(Options.withDescription("Return once the Gateway has stored the message (prints the runId)")),
+    expectFinal: Options.boolean("expect-final").pipe(
+      Options.withDescription("Wait for the final reply (the default; kept for scripts written for `gateway call`)")
+    ),
+    ...clientOptions
+  },
+  (opts) =>
+    Effect.gen(function* () {
+      if (opts.message.trim() === "") {
+        return yield* output(Effect.fail(new UsageError({ message: "--message must not be empty" })), opts.json, () => "")
+      }
+      const wait = opts.expectFinal || !opts.noWait
+      // On a terminal the reply is printed as it streams; the final render adds only what is missing.
+      const streaming = wait && !opts.json && process.stdout.isTTY
+      let shown = 0
+      yield* withClient(
+        // A run may take minutes: the request timeout is the run's, not the 10 s default.
+        opts,
+        ["agent"],
+        agent({
+          message: opts.message,
+          sessionKey: Option.getOrUndefined(opts.session),
+          deliver: opts.deliver,
+          channel: Option.getOrUndefined(opts.channel),
+          to: Option.getOrUndefined(opts.to),
+          wait,
+          timeoutMs: Option.getOrUndefined(opts.timeout),
+          onDelta: streaming
+            ? (text) => {
+                process.stdout.write(text.slice(shown))
+                shown = text.length
+              }
+            : undefined
+        }),
+        (reply) => (shown > 0 ? renderAgentReply(reply, shown) : renderAgentReply(reply))
+      )
+    })
+).pipe(Command.withDescription("Send a message to the agent and print its reply (local or remote Gateway)"))
+
 // ---------------------------------------------------------------------------
 // Channels
 
@@ -456,7 +509,7 @@ const channelsCommand = Command.make("channels").pipe(
 
 const gatewayCommand = Command.make("gateway").pipe(
   Command.withDescription("Run or query a Gateway"),
-  Command.withSubcommands([runCommand, gatewayStatusCommand, healthCommand("health"), callCommand, sendCommand, tlsCommand])
+  Command.withSubcommands([runCommand, gatewayStatusCommand, healthCommand("health"), callCommand, agentCommand, sendCommand, tlsCommand])
 )
 
 const configCommand = Command.make("config").pipe(

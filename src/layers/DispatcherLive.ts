@@ -4,9 +4,10 @@
  */
 import * as os from "node:os"
 import { createHash } from "node:crypto"
-import { Effect, Either, Exit, Layer, ParseResult, Schema } from "effect"
+import { Effect, Either, Exit, Layer, Schema } from "effect"
 import { redact, type ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
+import { decodeParams, decodeParamsEither } from "./params.js"
 import { GATEWAY_EVENTS, requirementOf, scopeSatisfies } from "../protocol/methods.js"
 import { Auth } from "../services/Auth.js"
 import { Config } from "../services/Config.js"
@@ -23,6 +24,7 @@ import { Health } from "../services/Health.js"
 import { Presence } from "../services/Presence.js"
 import { Devices } from "../services/Devices.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
+import { agentHandlers } from "./AgentMethods.js"
 import { Sessions } from "../services/Sessions.js"
 import { databasePath } from "./Database.js"
 import { sessionHandlers } from "./SessionMethods.js"
@@ -31,28 +33,7 @@ import { Channels } from "../services/Channels.js"
 
 export const SESSION_DEFAULTS = { defaultAgentId: "main", mainKey: "main", mainSessionKey: "agent:main:main" } as const
 
-/** Decodes a method's params, answering INVALID_REQUEST with what is wrong and where. */
-export const decodeParamsEither = <A, I>(method: string, schema: Schema.Schema<A, I>) => {
-  // Valid params take the fast path; only a failure pays for collecting every issue.
-  const decode = Schema.decodeUnknownEither(schema)
-  const explain = Schema.decodeUnknownEither(schema, { errors: "all" })
-  return (params: unknown): Either.Either<A, GatewayError> => {
-    const fast = decode(params ?? {})
-    if (Either.isRight(fast)) return Either.right(fast.right)
-    const result = explain(params ?? {})
-    if (Either.isRight(result)) return Either.right(result.right)
-    const issues = ParseResult.ArrayFormatter.formatErrorSync(result.left)
-    const text = issues.map((i) => `${i.path.length ? i.path.join(".") + ": " : ""}${i.message}`).join("; ")
-    return Either.left(GatewayError.invalidRequest(`invalid ${method} params: ${text}`, { issues }))
-  }
-}
-
-/** decodeParamsEither as an effect. */
-export const decodeParams = <A, I>(method: string, schema: Schema.Schema<A, I>) => {
-  const decode = decodeParamsEither(method, schema)
-  return (params: unknown): Effect.Effect<A, GatewayError> => decode(params)
-}
-
+export { decodeParams, decodeParamsEither } from "./params.js"
 const Int = Schema.Number.pipe(Schema.int())
 const LogsTailParams = Schema.Struct({
   cursor: Schema.optional(Int.pipe(Schema.nonNegative())),
@@ -318,9 +299,10 @@ export const DispatcherWith = (extra: Record<string, MethodHandler> = {}) =>
       const node = yield* nodeHandlers
       const session = yield* sessionHandlers
       const channel = yield* channelHandlers
+      const agent = yield* agentHandlers
       // A method replaced through `extra` is served by its replacement only: no fast path.
       const unsafe = Object.fromEntries(Object.entries(node.unsafe).filter(([m]) => !(m in extra)))
-      return makeDispatcher({ ...core, ...node.handlers, ...session, ...channel, ...extra }, unsafe)
+      return makeDispatcher({ ...core, ...node.handlers, ...session, ...channel, ...agent, ...extra }, unsafe)
     })
   )
 

@@ -22,8 +22,14 @@ import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
 import { SessionsSql } from "./SessionsSql.js"
+import { FetchHttpClient } from "@effect/platform"
+import { AgentRunnerLive } from "./AgentRunnerLive.js"
+import { ModelsLive } from "./ModelsLive.js"
+import type { Models } from "../services/Models.js"
 import { ChannelsLive } from "./ChannelsLive.js"
 import { TelegramAdapters, TelegramBotFromConfig } from "./TelegramBot.js"
+import { TelegramPoller } from "./TelegramPoller.js"
+import { HttpRoutes } from "../services/HttpRoutes.js"
 import type { Tailscale } from "../services/Tailscale.js"
 import { TailscaleCli } from "./TailscaleCli.js"
 
@@ -36,6 +42,8 @@ export interface GatewayLayerOptions {
   readonly methods?: Record<string, MethodHandler>
   /** Keep the database in memory instead of `<stateDir>/clawgate.sqlite` (tests, embedding). */
   readonly database?: "file" | "memory"
+  /** The language models (default: from the config, `agents.defaults.model.primary`). Tests script one. */
+  readonly models?: Layer.Layer<Models>
   /** How the Gateway reaches Tailscale (default: the `tailscale` executable on PATH). */
   readonly tailscale?: Layer.Layer<Tailscale>
 }
@@ -65,9 +73,7 @@ export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
 export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const logged = GatewayLogFromConfig(options)
   // Channels: the Telegram adapter (channels.telegram, read at start; no adapter when unset) and the web chat.
-  // The inbound worker, TelegramPoller() from ./TelegramPoller.js, needs AgentRunner and Sessions: merge
-  // `TelegramPoller().pipe(Layer.provide(telegram))` where both are provided (it does nothing unless Telegram
-  // is enabled), and give `channels` to the AgentRunner, which delivers replies through it.
+  // Its inbound worker (`telegramInbound` below) needs the AgentRunner, which delivers replies through `channels`.
   const telegram = TelegramBotFromConfig().pipe(Layer.provide(logged))
   const channels = ChannelsLive.pipe(Layer.provideMerge(TelegramAdapters), Layer.provideMerge(telegram))
   const base = Layer.mergeAll(
@@ -87,8 +93,15 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
     Layer.provide(logged)
   )
   const sessions = SessionsSql.pipe(Layer.provide(database))
+  // The agent: models from the config (fetch for the HTTP providers), node commands as tools, replies through channels.
+  const models = options.models ?? ModelsLive.pipe(Layer.provide(FetchHttpClient.layer))
+  const runner = AgentRunnerLive.pipe(Layer.provide(Layer.mergeAll(base, logged, nodes, sessions, channels, models)))
+  // Telegram inbound: long polling, or the webhook on this port (HttpRoutes, read by the server); a no-op unless
+  // channels.telegram is enabled. It shares `telegram` with the adapter, so channels.status shows both halves.
+  const routes = HttpRoutes.Default
+  const telegramInbound = TelegramPoller().pipe(Layer.provide(Layer.mergeAll(telegram, runner, sessions, routes, logged)))
   return DispatcherWith(options.methods).pipe(
-    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels)),
+    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner, routes, telegramInbound)),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )
 }

@@ -32,6 +32,7 @@ import {
   type Role
 } from "../protocol/frames.js"
 import { verifyDeviceProof } from "../protocol/device.js"
+import { scopeSatisfies } from "../protocol/methods.js"
 import { Auth } from "../services/Auth.js"
 import { ConnectionHub } from "../services/ConnectionHub.js"
 import { Devices } from "../services/Devices.js"
@@ -744,6 +745,7 @@ export const makeGatewayServer = Effect.gen(function* () {
           if (ev.connId !== undefined && ev.connId !== conn.connId) continue
           const role = ev.role ?? "operator"
           if (role !== "all" && role !== conn.role) continue
+          if (ev.scope !== undefined && (conn.role !== "operator" || !scopeSatisfies(conn.scopes, ev.scope))) continue
           sendEvent(conn, ev.event, ev.payload, sv)
         }
       })

@@ -90,5 +90,7 @@ export const GATEWAY_EVENTS = [
   "device.pair.resolved",
   "node.invoke.request",
   "node.invoke.cancel",
-  "node.event"
+  "node.event",
+  "agent",
+  "chat"
 ] as const

@@ -13,6 +13,8 @@ export interface GatewayEvent {
   readonly role?: Role | "all"
   /** Only this connection receives it. */
   readonly connId?: string
+  /** Only operators holding this scope receive it (chat and agent events carry conversation content). */
+  readonly scope?: "operator.read" | "operator.write" | "operator.admin" | "operator.pairing"
 }
 
 export class EventBus extends Effect.Service<EventBus>()("clawgate/EventBus", {

@@ -1,0 +1,360 @@
+/**
+ * The AgentRunner: one worker fiber per session takes that session's runs in
+ * the order they were accepted. A run streams the model's answer, lets the
+ * model call node commands as tools (turn after turn, up to
+ * `agents.defaults.maxTurns`), stores each turn in the transcript, publishes
+ * `agent` and `chat` events, and ends in the runs table. A run still running
+ * when the Gateway dies is marked failed at the next start; a reply that was
+ * to be delivered and was not is delivered then.
+ */
+import type * as Response from "@effect/ai/Response"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Stream } from "effect"
+import { GatewayError } from "../protocol/errors.js"
+import { AgentRunner, type Accepted, type AgentRequest, type RunOutcome } from "../services/AgentRunner.js"
+import { Channels } from "../services/Channels.js"
+import { Config } from "../services/Config.js"
+import { EventBus } from "../services/EventBus.js"
+import { Models } from "../services/Models.js"
+import { NodeRegistry } from "../services/NodeRegistry.js"
+import {
+  MAIN_SESSION_KEY,
+  Sessions,
+  type NewEntry,
+  type RunRecord,
+  type SessionsError
+} from "../services/Sessions.js"
+import { promptFromTranscript } from "./ModelPrompt.js"
+import { nodeToolkit } from "./NodeTools.js"
+
+export const DEFAULT_RUN_TIMEOUT_MS = 10 * 60_000
+export const DEFAULT_MAX_TURNS = 8
+/** Chat deltas are sent at most this often per run (the final event carries the whole text). */
+const CHAT_DELTA_INTERVAL_MS = 100
+
+interface Job {
+  readonly runId: string
+  readonly sessionKey: string
+  readonly request: AgentRequest
+  /** The transcript position of this run's user message: the prompt stops there. */
+  readonly userSeq: number
+  record: RunRecord
+  readonly done: Deferred.Deferred<RunOutcome>
+  aborted: boolean
+  fiber?: Fiber.RuntimeFiber<unknown, unknown> | undefined
+}
+
+const storage = (e: SessionsError) => GatewayError.unavailable(`session store: ${e.message}`)
+
+export const makeAgentRunner = Effect.gen(function* () {
+  const sessions = yield* Sessions
+  const models = yield* Models
+  const bus = yield* EventBus
+  const config = yield* Config
+  const registry = yield* NodeRegistry
+  const channels = yield* Effect.serviceOption(Channels)
+  const scope = yield* Effect.scope
+
+  const jobs = new Map<string, Job>()
+  const starting = new Set<string>()
+  const queues = new Map<string, Queue.Queue<Job>>()
+  const seqs = new Map<string, number>()
+
+  const nextSeq = (runId: string) => {
+    const n = (seqs.get(runId) ?? 0) + 1
+    seqs.set(runId, n)
+    return n
+  }
+  const agentEvent = (runId: string, stream: "lifecycle" | "assistant" | "tool", data: unknown) =>
+    bus.publish({ event: "agent", scope: "operator.read", payload: { runId, seq: nextSeq(runId), stream, ts: Date.now(), data } })
+  const chatEvent = (job: Job, state: "delta" | "final" | "aborted" | "error", extra: Record<string, unknown>) =>
+    bus.publish({ event: "chat", scope: "operator.read", payload: { runId: job.runId, sessionKey: job.sessionKey, seq: nextSeq(job.runId), state, ...extra } })
+
+  const outcomeOf = (r: RunRecord): RunOutcome => ({
+    runId: r.runId,
+    sessionKey: r.sessionKey,
+    status: r.status === "ok" || r.status === "aborted" || r.status === "timeout" ? r.status : "error",
+    summary: r.summary ?? "",
+    startedAt: r.startedAt,
+    endedAt: r.endedAt,
+    ...(r.status === "ok" ? { result: { text: r.summary ?? "", toolCalls: 0 } } : {})
+  })
+
+  /** Delivers a finished run's reply through its channel, once, and records that it went. */
+  const deliver = (record: RunRecord) =>
+    Effect.gen(function* () {
+      if (!record.deliverTo || record.deliveredAt !== undefined || !record.summary) return record
+      if (Option.isNone(channels)) {
+        yield* Effect.logWarning(`run ${record.runId}: no channels configured, reply not delivered to ${record.deliverTo.channel}`)
+        return record
+      }
+      const text = record.status === "ok" ? record.summary : `Sorry, that failed: ${record.summary}`
+      const sent = yield* Effect.either(channels.value.send({ channel: record.deliverTo.channel, to: record.deliverTo.to, message: text }))
+      if (sent._tag === "Left") {
+        yield* Effect.logWarning(`run ${record.runId}: delivery to ${record.deliverTo.channel}:${record.deliverTo.to} failed: ${sent.left.message}`)
+        return record
+      }
+      const delivered = { ...record, deliveredAt: Date.now() }
+      yield* sessions.putRun(delivered).pipe(Effect.catchAll((e) => Effect.logError(`run ${record.runId}: delivered, but not recorded: ${e.message}`)))
+      return delivered
+    })
+
+  const finish = (job: Job, patch: Pick<RunRecord, "status" | "summary">, toolCalls = 0) =>
+    Effect.gen(function* () {
+      const record: RunRecord = { ...job.record, ...patch, endedAt: Date.now() }
+      job.record = record
+      yield* sessions.putRun(record).pipe(Effect.catchAll((e) => Effect.logError(`run ${job.runId}: end not stored: ${e.message}`)))
+      const outcome: RunOutcome = {
+        ...outcomeOf(record),
+        ...(record.status === "ok" ? { result: { text: record.summary ?? "", toolCalls } } : {})
+      }
+      yield* agentEvent(job.runId, "lifecycle", {
+        phase: record.status === "ok" ? "end" : "error",
+        status: record.status,
+        startedAt: record.startedAt,
+        endedAt: record.endedAt,
+        ...(record.status === "ok" ? {} : { error: record.summary })
+      })
+      if (record.status === "ok") {
+        yield* chatEvent(job, "final", { message: { role: "assistant", content: [{ type: "text", text: record.summary ?? "" }], timestamp: record.endedAt } })
+      } else {
+        yield* chatEvent(job, record.status === "aborted" ? "aborted" : "error", { errorMessage: record.summary })
+      }
+      yield* Deferred.succeed(job.done, outcome)
+      jobs.delete(job.runId)
+      seqs.delete(job.runId)
+      job.record = yield* deliver(record)
+    })
+
+  /** One run: model turns until the model stops calling tools. */
+  const execute = (job: Job) =>
+    Effect.gen(function* () {
+      const startedAt = Date.now()
+      job.record = { ...job.record, status: "running", startedAt }
+      yield* sessions.putRun(job.record).pipe(Effect.mapError(storage))
+      yield* agentEvent(job.runId, "lifecycle", { phase: "start", startedAt })
+      const cfg = yield* config.current.pipe(Effect.orElseSucceed(() => ({}) as never))
+      const defaults = (cfg as { agents?: { defaults?: { systemPrompt?: string; maxTurns?: number } } }).agents?.defaults
+      const model = yield* models.resolve()
+      const history = yield* sessions.history(job.sessionKey).pipe(Effect.mapError(storage))
+      // The transcript in conversation order: a queued run's user message was stored when it was
+      // accepted, before the runs ahead of it answered; each run's entries go after its own message.
+      const runStart = new Map<string, number>()
+      for (const e of history) if (e.runId !== undefined && e.role === "user" && !runStart.has(e.runId)) runStart.set(e.runId, e.seq)
+      const order = (e: (typeof history)[number]) => (e.runId !== undefined ? (runStart.get(e.runId) ?? e.seq) : e.seq)
+      const earlier = history.filter((e) => order(e) <= job.userSeq).sort((a, b) => order(a) - order(b) || a.seq - b.seq)
+      const tools = yield* nodeToolkit({ runId: job.runId }).pipe(Effect.provideService(NodeRegistry, registry))
+      const maxTurns = defaults?.maxTurns ?? DEFAULT_MAX_TURNS
+      const runEntries: Array<NewEntry> = []
+      let finalText = ""
+      let toolCalls = 0
+      let lastDeltaAt = 0
+      for (let turn = 0; turn < maxTurns; turn++) {
+        const prompt = promptFromTranscript([...earlier, ...runEntries], { systemPrompt: defaults?.systemPrompt })
+        let text = ""
+        const calls: Array<Response.ToolCallPart<string, unknown>> = []
+        // The run resolves tool calls itself: each is node.invoke with the key `<runId>:<toolCallId>`.
+        const stream = model.languageModel.streamText({
+          prompt,
+          toolkit: tools.toolkit,
+          disableToolCallResolution: true
+        }) as unknown as Stream.Stream<Response.StreamPart<Record<string, never>>, unknown>
+        yield* Stream.runForEach(stream, (part) =>
+          Effect.gen(function* () {
+            switch (part.type) {
+              case "text-delta": {
+                text += part.delta
+                yield* agentEvent(job.runId, "assistant", { text: finalText + text, delta: part.delta })
+                const now = Date.now()
+                if (now - lastDeltaAt >= CHAT_DELTA_INTERVAL_MS) {
+                  lastDeltaAt = now
+                  yield* chatEvent(job, "delta", { message: { role: "assistant", content: [{ type: "text", text: finalText + text }], timestamp: now } })
+                }
+                break
+              }
+              case "tool-call":
+                calls.push(part as unknown as Response.ToolCallPart<string, unknown>)
+                break
+              case "error":
+                return yield* Effect.fail(GatewayError.unavailable(`model error: ${String((part as { error?: unknown }).error)}`))
+              default:
+                break
+            }
+          })
+        ).pipe(
+          Effect.mapError((e) =>
+            e instanceof GatewayError ? e : GatewayError.unavailable(`model ${model.ref}: ${(e as { message?: string })?.message ?? String(e)}`)
+          )
+        )
+        const entries: Array<NewEntry> = []
+        if (text !== "") entries.push({ role: "assistant", text, runId: job.runId })
+        for (const call of calls) {
+          toolCalls++
+          const target = tools.describe(call.name)
+          const about = target ? { nodeId: target.nodeId, command: target.command } : {}
+          entries.push({ role: "tool_call", text: call.name, toolName: call.name, toolCallId: call.id, data: call.params, runId: job.runId })
+          yield* agentEvent(job.runId, "tool", { phase: "start", name: call.name, toolCallId: call.id, args: call.params, ...about })
+          const r = yield* tools.call({ id: call.id, name: call.name, params: call.params })
+          entries.push({
+            role: "tool_result",
+            text: JSON.stringify(r.result),
+            toolName: call.name,
+            toolCallId: call.id,
+            data: r.result,
+            runId: job.runId
+          })
+          yield* agentEvent(job.runId, "tool", { phase: "result", name: call.name, toolCallId: call.id, isError: r.isFailure, result: r.result, ...about })
+        }
+        // Each turn is stored before the next one starts.
+        if (entries.length > 0) yield* sessions.append(job.sessionKey, entries).pipe(Effect.mapError(storage))
+        runEntries.push(...entries)
+        finalText += text
+        if (calls.length === 0) break
+        if (turn === maxTurns - 1 && finalText === "") finalText = `(stopped after ${maxTurns} model turns)`
+      }
+      return { text: finalText, toolCalls }
+    })
+
+  /** Runs the session's jobs one after another, in the order they were accepted. */
+  const worker = (queue: Queue.Queue<Job>) =>
+    Effect.forever(
+      Effect.gen(function* () {
+        const job = yield* Queue.take(queue)
+        if (job.aborted) return yield* finish(job, { status: "aborted", summary: "aborted before it started" })
+        const cfg = yield* config.current.pipe(Effect.orElseSucceed(() => ({}) as never))
+        const seconds = (cfg as { agents?: { defaults?: { timeoutSeconds?: number } } }).agents?.defaults?.timeoutSeconds
+        const timeoutMs = job.request.timeoutMs ?? (seconds ? seconds * 1000 : DEFAULT_RUN_TIMEOUT_MS)
+        const fiber = yield* Effect.fork(
+          execute(job).pipe(
+            Effect.timeoutFail({
+              duration: Duration.millis(timeoutMs),
+              onTimeout: () => GatewayError.of("AGENT_TIMEOUT", `run timed out after ${timeoutMs} ms`)
+            })
+          )
+        )
+        job.fiber = fiber
+        const exit = yield* Fiber.await(fiber)
+        if (Exit.isSuccess(exit)) return yield* finish(job, { status: "ok", summary: exit.value.text }, exit.value.toolCalls)
+        if (job.aborted) return yield* finish(job, { status: "aborted", summary: "aborted" })
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isSome(failure)) {
+          const e = failure.value
+          return yield* finish(job, { status: e.code === "AGENT_TIMEOUT" ? "timeout" : "error", summary: e.message })
+        }
+        yield* Effect.logError(`run ${job.runId} crashed`, exit.cause)
+        return yield* finish(job, { status: "error", summary: "internal error in the agent run" })
+      })
+    )
+
+  const queueFor = (sessionKey: string) =>
+    Effect.gen(function* () {
+      const existing = queues.get(sessionKey)
+      if (existing) return existing
+      const queue = yield* Queue.unbounded<Job>()
+      queues.set(sessionKey, queue)
+      yield* Effect.forkIn(worker(queue), scope)
+      return queue
+    })
+
+  const start = (request: AgentRequest): Effect.Effect<Accepted, GatewayError> =>
+    Effect.gen(function* () {
+      const runId = request.idempotencyKey
+      const sessionKey = request.sessionKey ?? MAIN_SESSION_KEY
+      const seen = jobs.get(runId)
+      if (seen) return { runId, sessionKey: seen.sessionKey, status: "accepted", acceptedAt: seen.record.acceptedAt, deduped: true } as const
+      if (starting.has(runId)) return { runId, sessionKey, status: "accepted", acceptedAt: Date.now(), deduped: true } as const
+      const stored = yield* sessions.getRun(runId).pipe(Effect.mapError(storage))
+      if (Option.isSome(stored)) {
+        return { runId, sessionKey: stored.value.sessionKey, status: "accepted", acceptedAt: stored.value.acceptedAt, deduped: true } as const
+      }
+      starting.add(runId)
+      return yield* Effect.gen(function* () {
+        const session = yield* sessions
+          .ensure(sessionKey, {
+            agentId: request.agentId ?? "main",
+            channel: request.source?.channel,
+            peer: request.source?.peer
+          })
+          .pipe(Effect.mapError(storage))
+        const acceptedAt = Date.now()
+        const deliverChannel = request.channel ?? (request.deliver ? session.channel : undefined)
+        const deliverTo = request.to ?? (request.deliver ? session.peer : undefined)
+        if (request.deliver && (!deliverChannel || !deliverTo)) {
+          return yield* Effect.fail(
+            GatewayError.invalidRequest("deliver needs a channel and a recipient: pass channel and to (this session has no channel of its own)")
+          )
+        }
+        const record: RunRecord = {
+          runId,
+          sessionKey,
+          sessionId: session.sessionId,
+          status: "queued",
+          acceptedAt,
+          ...(request.deliver && deliverChannel && deliverTo ? { deliverTo: { channel: deliverChannel, to: deliverTo } } : {})
+        }
+        // The message and the run are durable before anyone is told "accepted".
+        const [entry] = yield* sessions
+          .append(
+            sessionKey,
+            [{ role: "user", text: request.message, runId, channel: request.source?.channel, sender: request.source?.sender }],
+            { cursor: request.cursor, run: record }
+          )
+          .pipe(Effect.mapError(storage))
+        const job: Job = {
+          runId,
+          sessionKey,
+          request,
+          userSeq: entry!.seq,
+          record,
+          done: yield* Deferred.make<RunOutcome>(),
+          aborted: false
+        }
+        jobs.set(runId, job)
+        yield* Queue.offer(yield* queueFor(sessionKey), job)
+        return { runId, sessionKey, status: "accepted", acceptedAt, deduped: false } as const
+      }).pipe(Effect.ensuring(Effect.sync(() => starting.delete(runId))))
+    })
+
+  const wait = (runId: string, timeoutMs?: number) =>
+    Effect.gen(function* () {
+      const job = jobs.get(runId)
+      if (job) {
+        if (timeoutMs === undefined) return yield* Deferred.await(job.done)
+        const r = yield* Deferred.await(job.done).pipe(Effect.timeoutOption(Duration.millis(timeoutMs)))
+        return Option.getOrElse(r, () => ({ runId, status: "timeout" as const }))
+      }
+      const stored = yield* sessions.getRun(runId).pipe(Effect.mapError(storage))
+      if (Option.isNone(stored)) return yield* Effect.fail(GatewayError.invalidRequest(`unknown runId: ${runId}`, { runId }))
+      return outcomeOf(stored.value)
+    })
+
+  const abort = (options: { readonly sessionKey: string; readonly runId?: string | undefined }) =>
+    Effect.gen(function* () {
+      const aborted: Array<string> = []
+      for (const job of jobs.values()) {
+        if (job.sessionKey !== options.sessionKey) continue
+        if (options.runId !== undefined && job.runId !== options.runId) continue
+        job.aborted = true
+        aborted.push(job.runId)
+        if (job.fiber) yield* Fiber.interrupt(job.fiber)
+      }
+      return { aborted }
+    })
+
+  const get = (runId: string) =>
+    Effect.gen(function* () {
+      const job = jobs.get(runId)
+      if (job) return job.record
+      const stored = yield* sessions.getRun(runId).pipe(Effect.mapError(storage))
+      return Option.getOrUndefined(stored)
+    })
+
+  // Runs the last Gateway left unfinished failed; replies it did not deliver go now.
+  const interrupted = yield* sessions.failInterrupted("interrupted: the gateway stopped during this run").pipe(Effect.orDie)
+  if (interrupted.length > 0) yield* Effect.logWarning(`${interrupted.length} run(s) interrupted by the last stop are marked failed`)
+  const pending = yield* sessions.undelivered.pipe(Effect.orElseSucceed(() => []))
+  if (pending.length > 0) yield* Effect.forkIn(Effect.forEach(pending, deliver, { discard: true }), scope)
+
+  return AgentRunner.of({ start, wait, abort, get })
+})
+
+export const AgentRunnerLive = Layer.scoped(AgentRunner, makeAgentRunner)
