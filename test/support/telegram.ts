@@ -47,6 +47,8 @@ export interface BotApiDouble {
   readonly token: string
   /** Queues a raw update; returns its update_id. */
   readonly push: (update: Record<string, unknown>) => number
+  /** Queues an update again as if Telegram never got its confirmation (a Gateway killed before its next poll). */
+  readonly replay: (updateId: number) => void
   /** Queues a message update (text, or a photo when `text` is undefined); returns its update_id. */
   readonly pushMessage: (m: TextUpdate) => number
   readonly sent: Array<SentMessage>
@@ -77,8 +79,10 @@ export const startBotApiDouble = (token = TEST_BOT_TOKEN): Effect.Effect<BotApiD
       let nextMessageId = 1
       let closed = false
 
+      const history = new Map<number, Record<string, unknown> & { update_id: number }>()
       const push = (update: Record<string, unknown>) => {
         const update_id = nextUpdateId++
+        history.set(update_id, { ...update, update_id })
         updates.push({ ...update, update_id })
         for (const w of [...waiters]) w()
         return update_id
@@ -202,6 +206,12 @@ export const startBotApiDouble = (token = TEST_BOT_TOKEN): Effect.Effect<BotApiD
               token,
               push,
               pushMessage,
+              replay: (updateId) => {
+                const u = history.get(updateId)
+                if (!u || updates.some((q) => q.update_id === updateId)) return
+                updates.push(u)
+                updates.sort((a, b) => a.update_id - b.update_id)
+              },
               sent,
               calls,
               failNext: (method, count, failure) => void failures.set(method, { count, failure }),
