@@ -28,8 +28,8 @@ const opt = (name, dflt) => {
   const i = argv.indexOf(name)
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt
 }
-/** --only fg: run just the named benchmarks (letters a-g); all of them by default. */
-const want = (key) => (opt("--only") ?? "abcdefg").includes(key)
+/** --only fg: run just the named benchmarks (letters a-h); all of them by default. */
+const want = (key) => (opt("--only") ?? "abcdefgh").includes(key)
 
 // ---------------------------------------------------------------- shared client bits
 
@@ -135,13 +135,15 @@ const openRpc = (kind, url, { token = "", scopes, timeoutMs = 10_000, requestTim
     }
     const api = {
       ws,
-      send(id, text) {
+      send(id, text, { final = false } = {}) {
         return new Promise((res, rej) => {
           const t = setTimeout(() => fail(new Error(`${kind}: no answer to request ${id} within ${requestTimeoutMs} ms`)), requestTimeoutMs)
-          pending.set(id, { resolve: res, reject: rej, timer: t })
+          pending.set(id, { resolve: res, reject: rej, timer: t, final })
           ws.send(text)
         })
       },
+      /** The final answer of a request answered twice (`agent`: accepted, then the run's end). */
+      sendFinal(id, text) { return api.send(id, text, { final: true }) },
       close() { try { ws.close() } catch {} }
     }
     ws.on("error", fail)
@@ -162,6 +164,7 @@ const openRpc = (kind, url, { token = "", scopes, timeoutMs = 10_000, requestTim
       if (msg.type !== (kind === "echo" ? "req" : "res")) return
       const p = pending.get(msg.id)
       if (!p) return
+      if (p.final && msg.ok && msg.payload?.status === "accepted") return
       pending.delete(msg.id)
       clearTimeout(p.timer)
       if (kind === "gateway" && !msg.ok) p.reject(new Error(`request ${msg.id} failed: ${JSON.stringify(msg.error).slice(0, 300)}`))
@@ -749,6 +752,66 @@ async function main() {
           `gateway CPU ${f(cpuUs)} µs per invoke; ${NODES} nodes connected in ${f(nodes.connectMs, 0)} ms`
       })
       await killChild(echoB.child)
+    }
+
+    // ---- (h) agent turns through the Gateway with the offline model, 20 sessions at once,
+    // against the health round trip on the same Gateway in the same run
+    if (want("h")) {
+      const SESSIONS = 20, WARMUP_MS = 1000, DURATION_MS = 4000, HEALTH_N = 600
+      const op = await openRpc("gateway", gw.url, { token: TOKEN, scopes: ["operator.write"], requestTimeoutMs: 30_000 })
+      let hSeq = 0
+      const healthOnce = async () => {
+        const id = `hh${++hSeq}`
+        const t = performance.now()
+        await op.send(id, JSON.stringify({ type: "req", id, method: "health" }))
+        return performance.now() - t
+      }
+      for (let i = 0; i < 100; i++) await healthOnce()
+      const hs = []
+      for (let i = 0; i < HEALTH_N; i++) hs.push(await healthOnce())
+      const healthP50 = quantile(hs, 0.5)
+      let stopAt = 0, counting = false, done = 0
+      const lat = []
+      const RUNH = Math.random().toString(36).slice(2, 8)
+      const session = async (n) => {
+        let k = 0
+        while (performance.now() < stopAt) {
+          const id = `h${n}-${++k}`
+          const t = performance.now()
+          const r = await op.sendFinal(id, JSON.stringify({
+            type: "req", id, method: "agent",
+            params: { message: `turn ${k}`, idempotencyKey: `bench-${RUNH}-${id}`, sessionKey: `agent:main:bench-${n}` }
+          }))
+          if (r.msg.payload?.status !== "ok") throw new Error(`agent turn failed: ${JSON.stringify(r.msg).slice(0, 300)}`)
+          if (counting) { done++; lat.push(performance.now() - t) }
+        }
+      }
+      const t0 = performance.now()
+      stopAt = t0 + WARMUP_MS + DURATION_MS
+      const warm = setTimeout(() => { counting = true }, WARMUP_MS)
+      const c0 = cpuMs(gw.child.pid)
+      let cWarm = c0
+      setTimeout(() => { cWarm = cpuMs(gw.child.pid) }, WARMUP_MS)
+      await Promise.all(Array.from({ length: SESSIONS }, (_, n) => session(n)))
+      clearTimeout(warm)
+      const elapsed = performance.now() - t0 - WARMUP_MS
+      const cpuPerTurnMs = (cpuMs(gw.child.pid) - cWarm) / Math.max(1, done)
+      const perSec = (done * 1000) / elapsed
+      const overheadMs = 1000 / perSec
+      op.close()
+      report("h", `agent turns with the offline model, ${SESSIONS} sessions at once, ${DURATION_MS / 1000} s`, {
+        turnsPerSec: +f(perSec), turns: done,
+        turnLatencyP50Ms: +f(quantile(lat, 0.5), 2), turnLatencyP99Ms: +f(quantile(lat, 0.99), 2),
+        healthP50Ms: +f(healthP50, 3),
+        gatewayMsPerTurn: +f(overheadMs, 2),
+        ratioToHealth: +f(overheadMs / healthP50, 1),
+        gatewayCpuMsPerTurn: +f(cpuPerTurnMs, 2),
+        target: "reported against health (no target in the issue)",
+        pass: done > 0,
+        line: `${f(perSec)} turns/s (${f(overheadMs, 2)} ms of Gateway time per turn) vs health p50 ${f(healthP50, 3)} ms — ${f(overheadMs / healthP50, 1)}x a health round trip`,
+        note: `turn latency p50 ${f(quantile(lat, 0.5), 1)} ms / p99 ${f(quantile(lat, 0.99), 1)} ms with ${SESSIONS} sessions in flight; ` +
+          `gateway CPU ${f(cpuPerTurnMs, 2)} ms per turn (each turn stores the message, the run and the reply in SQLite, synchronous=FULL)`
+      })
     }
 
     await Promise.all([killChild(gw.child), killChild(echo.child)])

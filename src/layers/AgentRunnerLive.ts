@@ -23,8 +23,6 @@ import {
   type RunRecord,
   type SessionsError
 } from "../services/Sessions.js"
-import { promptFromTranscript } from "./ModelPrompt.js"
-import { nodeToolkit } from "./NodeTools.js"
 
 export const DEFAULT_RUN_TIMEOUT_MS = 10 * 60_000
 export const DEFAULT_MAX_TURNS = 8
@@ -53,6 +51,12 @@ export const makeAgentRunner = Effect.gen(function* () {
   const registry = yield* NodeRegistry
   const channels = yield* Effect.serviceOption(Channels)
   const scope = yield* Effect.scope
+  // @effect/ai's modules are loaded by the first run, not at Gateway start.
+  const aiModules = yield* Effect.cached(
+    Effect.promise(() => Promise.all([import("./ModelPrompt.js"), import("./NodeTools.js")])).pipe(
+      Effect.map(([prompt, tools]) => ({ promptFromTranscript: prompt.promptFromTranscript, nodeToolkit: tools.nodeToolkit }))
+    )
+  )
 
   const jobs = new Map<string, Job>()
   const starting = new Set<string>()
@@ -134,6 +138,7 @@ export const makeAgentRunner = Effect.gen(function* () {
       yield* agentEvent(job.runId, "lifecycle", { phase: "start", startedAt })
       const cfg = yield* config.current.pipe(Effect.orElseSucceed(() => ({}) as never))
       const defaults = (cfg as { agents?: { defaults?: { systemPrompt?: string; maxTurns?: number } } }).agents?.defaults
+      const { promptFromTranscript, nodeToolkit } = yield* aiModules
       const model = yield* models.resolve()
       const history = yield* sessions.history(job.sessionKey).pipe(Effect.mapError(storage))
       // The transcript in conversation order: a queued run's user message was stored when it was

@@ -14,7 +14,6 @@
  * api.openai.com / api.anthropic.com: a user's OpenAI key is not sent to
  * whatever server a provider points at. Local servers need no key.
  */
-import { AnthropicClient, AnthropicLanguageModel } from "@effect/ai-anthropic"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
 import { HttpClient } from "@effect/platform"
 import { Effect, Layer, Redacted } from "effect"
@@ -22,8 +21,12 @@ import type { ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import { Config } from "../services/Config.js"
 import { DEFAULT_MODEL_REF, Models, type ModelsService, type ResolvedModel } from "../services/Models.js"
-import { makeOfflineModel, OFFLINE_PROVIDER } from "./ModelOffline.js"
-import { makeOpenAiCompatModel } from "./ModelOpenAiCompat.js"
+
+// The providers (and @effect/ai under them) are loaded on first use: a Gateway that never runs
+// the agent does not pay for them at start or in memory.
+const OFFLINE_PROVIDER = "offline"
+const offlineModule = () => import("./ModelOffline.js")
+const openAiCompatModule = () => import("./ModelOpenAiCompat.js")
 
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 export const ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -78,6 +81,7 @@ export const makeModels = (env: Env = process.env): Effect.Effect<ModelsService,
         if (hosted && !apiKey) {
           return yield* invalid(`${keyName}: api.openai.com needs a key: set ${keyName}.apiKey or OPENAI_API_KEY`, `${keyName}.apiKey`)
         }
+        const { makeOpenAiCompatModel } = yield* Effect.promise(openAiCompatModule)
         return yield* makeOpenAiCompatModel({ baseUrl, model, apiKey }).pipe(Effect.provideService(HttpClient.HttpClient, http))
       })
 
@@ -91,6 +95,8 @@ export const makeModels = (env: Env = process.env): Effect.Effect<ModelsService,
         if (hosted && !apiKey) {
           return yield* invalid(`${keyName}: api.anthropic.com needs a key: set ${keyName}.apiKey or ANTHROPIC_API_KEY`, `${keyName}.apiKey`)
         }
+        // Loaded on first use: the package (and its tokenizer) costs start time and memory nobody else needs.
+        const { AnthropicClient, AnthropicLanguageModel } = yield* Effect.promise(() => import("@effect/ai-anthropic"))
         const client = yield* AnthropicClient.make({ apiUrl, ...(apiKey ? { apiKey: Redacted.make(apiKey) } : {}) }).pipe(
           Effect.scoped,
           Effect.provideService(HttpClient.HttpClient, http)
@@ -118,6 +124,7 @@ export const makeModels = (env: Env = process.env): Effect.Effect<ModelsService,
         const base = { ref: value, provider, model }
 
         if (provider === OFFLINE_PROVIDER) {
+          const { makeOfflineModel } = yield* Effect.promise(offlineModule)
           return { ...base, api: "offline", languageModel: yield* makeOfflineModel(model) } satisfies ResolvedModel
         }
 
