@@ -9,7 +9,8 @@
  * `channels.telegram.*` takes a restart.
  */
 import { Context, Data, Duration, Effect, Layer, Ref, Schedule } from "effect"
-import { Api, GrammyError, HttpError } from "grammy"
+// grammy is loaded only when a bot token is set (a dynamic import: the Gateway starts without it otherwise).
+import type { Api } from "grammy"
 import type { ClawgateConfig } from "../config/schema.js"
 import { ChannelAdapters, ChannelError, type ChannelAdapter, type ChannelStatus, type Delivery } from "../services/Channels.js"
 import { Config, type ConfigEnv } from "../services/Config.js"
@@ -112,8 +113,17 @@ export class TelegramApiError extends Data.TaggedError("TelegramApiError")<{
 
 const mask = (text: string, token: string | undefined) => (token ? text.split(token).join("***") : text)
 
+interface GrammyErrorShape {
+  readonly name: "GrammyError"
+  readonly error_code: number
+  readonly description: string
+  readonly parameters?: { readonly retry_after?: number }
+}
+const isGrammyError = (e: unknown): e is GrammyErrorShape =>
+  e instanceof Error && e.name === "GrammyError" && typeof (e as { error_code?: unknown }).error_code === "number"
+
 export const toApiError = (method: string, e: unknown, token: string | undefined): TelegramApiError => {
-  if (e instanceof GrammyError) {
+  if (isGrammyError(e)) {
     return new TelegramApiError({
       method,
       transport: e.error_code >= 500,
@@ -123,7 +133,7 @@ export const toApiError = (method: string, e: unknown, token: string | undefined
     })
   }
   // node-fetch puts the request URL (with the token in it) in its message: masked.
-  const inner = e instanceof HttpError ? e.error : e
+  const inner = e instanceof Error && e.name === "HttpError" ? (e as { error?: unknown }).error : e
   // The platform's fetch says "fetch failed" and puts the reason (ECONNREFUSED, ...) in `cause`.
   const cause = inner instanceof Error && inner.cause instanceof Error ? `: ${inner.cause.message}` : ""
   const why = inner instanceof Error ? `${inner.message}${cause}` : String(inner)
@@ -148,7 +158,7 @@ export interface TelegramBotOptions {
 
 export interface TelegramBotService {
   readonly settings: TelegramSettings
-  /** grammy's client for the Bot API (only usable when `settings.configured`). */
+  /** grammy's client for the Bot API (only there when `settings.configured`). */
   readonly api: Api
   /** Runs one Bot API call, interruptible (the HTTP request is aborted), with errors as TelegramApiError. */
   readonly call: <A>(method: string, f: (signal: AbortSignal) => Promise<A>) => Effect.Effect<A, TelegramApiError>
@@ -185,10 +195,17 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
     if (settings.token) yield* log.addSecret(settings.token)
     if (settings.webhookSecret) yield* log.addSecret(settings.webhookSecret)
     const token = settings.token
-    const api = new Api(token ?? "unset", {
-      ...(settings.apiRoot ? { apiRoot: settings.apiRoot.replace(/\/+$/, "") } : {}),
-      fetch: platformFetch as never
-    })
+    // grammy is CommonJS: bundled, its exports may sit under `default`.
+    const ApiClass = settings.configured
+      ? yield* Effect.promise(() => import("grammy").then((m) => m.Api ?? (m as unknown as { default: typeof m }).default.Api))
+      : undefined
+    // Without a token nothing calls the Bot API (send and the workers check `enabled` first).
+    const api = ApiClass
+      ? new ApiClass(token!, {
+          ...(settings.apiRoot ? { apiRoot: settings.apiRoot.replace(/\/+$/, "") } : {}),
+          fetch: platformFetch as never
+        })
+      : (undefined as unknown as Api)
     const maxFloodRetries = options.maxFloodRetries ?? 5
     const maxRetryAfter = options.maxRetryAfterSeconds ?? 300
 
