@@ -2,64 +2,13 @@
  * Nodes end to end, as a user runs them: a real Gateway process, two or more
  * real `clawgate node run` processes, and the CLI for everything else.
  */
-import { spawn, type ChildProcess } from "node:child_process"
-import * as fs from "node:fs/promises"
-import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { BIN, runCli, spawnGateway } from "../support/cli.js"
+import { runCli, spawnGateway } from "../support/cli.js"
+import { spawnNode } from "../support/node.js"
 import { tempDir, writeConfig } from "../support/gateway.js"
 
 const TOKEN = "nodes-e2e-token-0123456789"
-
-interface NodeProcess {
-  readonly child: ChildProcess
-  readonly output: () => string
-  readonly waitFor: (re: RegExp, timeoutMs?: number) => Promise<RegExpExecArray>
-}
-
-/** Starts `clawgate node run` with its own state dir (its own device identity and allowlist). */
-const spawnNode = (url: string, name: string, allow: Array<Array<string>>, extraArgs: Array<string> = ["--token", TOKEN]) =>
-  Effect.gen(function* () {
-    const dir = yield* tempDir("clawgate-node-")
-    yield* Effect.promise(() => fs.mkdir(path.join(dir, "node"), { recursive: true }))
-    yield* Effect.promise(() => fs.writeFile(path.join(dir, "node", "exec-allowlist.json"), JSON.stringify({ version: 1, allow })))
-    return yield* Effect.acquireRelease(
-      Effect.sync((): NodeProcess => {
-        const env: Record<string, string> = {}
-        for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("CLAWGATE_")) env[k] = v
-        const child = spawn(process.execPath, [BIN, "node", "run", "--url", url, "--name", name, ...extraArgs], {
-          env: { ...env, CLAWGATE_STATE_DIR: dir },
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-        let out = ""
-        const waiters: Array<() => void> = []
-        const onData = (d: Buffer) => {
-          out += d.toString()
-          for (const w of waiters.splice(0)) w()
-        }
-        child.stdout!.on("data", onData)
-        child.stderr!.on("data", onData)
-        const waitFor = async (re: RegExp, timeoutMs = 15_000) => {
-          const deadline = Date.now() + timeoutMs
-          for (;;) {
-            const m = re.exec(out)
-            if (m) return m
-            if (Date.now() > deadline) throw new Error(`node ${name}: timed out waiting for ${re}; output:\n${out}`)
-            await new Promise<void>((r) => {
-              const t = setTimeout(r, 200)
-              waiters.push(() => {
-                clearTimeout(t)
-                r()
-              })
-            })
-          }
-        }
-        return { child, output: () => out, waitFor }
-      }),
-      (n) => Effect.sync(() => void (n.child.exitCode === null && n.child.kill("SIGKILL")))
-    )
-  })
 
 const cli = (args: Array<string>, port: number) =>
   runCli([...args, "--token", TOKEN], { CLAWGATE_GATEWAY_PORT: String(port), CLAWGATE_STATE_DIR: "/nonexistent-clawgate-cli" })
@@ -78,8 +27,8 @@ describe("nodes end to end", () => {
       const dir = yield* tempDir()
       yield* writeConfig(dir, { gateway: { auth: { token: TOKEN } } })
       const gw = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
-      const laptop = yield* spawnNode(gw.url, "laptop", [["echo", "from-laptop"]])
-      const phone = yield* spawnNode(gw.url, "phone", [["echo", "from-phone"]])
+      const laptop = yield* spawnNode(gw.url, "laptop", [["echo", "from-laptop"]], ["--token", TOKEN])
+      const phone = yield* spawnNode(gw.url, "phone", [["echo", "from-phone"]], ["--token", TOKEN])
       yield* Effect.promise(() => Promise.all([laptop.waitFor(/connected as nodeId/), phone.waitFor(/connected as nodeId/)]))
 
       const list = json(yield* cli(["nodes", "list", "--json"], gw.port))
@@ -126,7 +75,7 @@ describe("nodes end to end", () => {
       const dir = yield* tempDir()
       yield* writeConfig(dir, { gateway: { auth: { token: TOKEN }, nodes: { commands: { deny: ["system.notify"] } } } })
       const gw = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
-      const node = yield* spawnNode(gw.url, "sleeper", [["sleep", "20"]])
+      const node = yield* spawnNode(gw.url, "sleeper", [["sleep", "20"]], ["--token", TOKEN])
       yield* Effect.promise(() => node.waitFor(/connected as nodeId/))
 
       const policy = yield* cli(["nodes", "invoke", "sleeper", "system.notify", "--params", '{"body":"x"}'], gw.port)
@@ -163,7 +112,7 @@ describe("nodes end to end", () => {
       const dir = yield* tempDir()
       yield* writeConfig(dir, { gateway: { auth: { token: TOKEN }, nodes: { pairing: { autoApproveLocal: false } } } })
       const gw = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
-      const node = yield* spawnNode(gw.url, "desk", [])
+      const node = yield* spawnNode(gw.url, "desk", [], ["--token", TOKEN])
       const m = yield* Effect.promise(() => node.waitFor(/clawgate devices approve ([0-9a-f-]{36})/))
       const requestId = m[1]!
       const pending = json(yield* cli(["devices", "list", "--json"], gw.port))
@@ -198,7 +147,7 @@ describe("nodes end to end", () => {
       const dir = yield* tempDir()
       yield* writeConfig(dir, { gateway: { auth: { token: TOKEN }, nodes: { pairing: { autoApproveLocal: false } } } })
       const first = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
-      const node = yield* spawnNode(first.url, "survivor", [])
+      const node = yield* spawnNode(first.url, "survivor", [], ["--token", TOKEN])
       const m = yield* Effect.promise(() => node.waitFor(/clawgate devices approve ([0-9a-f-]{36})/))
       expect((yield* cli(["devices", "approve", m[1]!], first.port)).code).toBe(0)
       yield* Effect.promise(() => node.waitFor(/connected as nodeId/, 20_000))
