@@ -8,6 +8,7 @@ import { SECRET_HEADER, TELEGRAM_WEBHOOK_PATH } from "../../src/layers/TelegramW
 import { GatewayStartError } from "../../src/services/GatewayServer.js"
 import { HttpRoutes } from "../../src/services/HttpRoutes.js"
 import { TEST_BOT_ID, startBotApiDouble, type BotApiDouble } from "../support/telegram.js"
+import { TOKEN, startGateway } from "../support/gateway.js"
 import { captureLogs, fakeGatewayLog, fakeRunner, fakeSessions, makeRunner, makeStore } from "./fakes.js"
 
 const SECRET = "webhook-secret-0123456789abcdef"
@@ -105,6 +106,34 @@ describe("Telegram in webhook mode", () => {
 
       const status = yield* Context.get(ctx, TelegramBot).adapter.status
       expect(status).toMatchObject({ mode: "webhook", state: "running" })
+    })
+  )
+
+  it.scopedLive("on a real Gateway: the webhook is served on the Gateway's own port and the reply goes back through the Bot API", () =>
+    Effect.gen(function* () {
+      const double = yield* startBotApiDouble()
+      const gw = yield* startGateway({
+        gateway: { auth: { token: TOKEN } },
+        channels: {
+          telegram: {
+            botToken: double.token,
+            apiRoot: double.apiRoot,
+            allowFrom: [OWNER],
+            webhookUrl: "https://bot.example.org/telegram/webhook",
+            webhookSecret: SECRET
+          }
+        }
+      })
+      const url = `http://127.0.0.1:${gw.port}`
+      yield* double.waitFor(() => double.calls.some((c) => c.method === "setWebhook"), 10_000, "setWebhook")
+      expect((yield* post(url, message(700, OWNER, "via webhook"), "wrong")).status).toBe(401)
+      expect((yield* post(url, message(700, OWNER, "via webhook"), SECRET)).status).toBe(200)
+      yield* double.waitFor(() => double.sent.length === 1, 15_000, "the reply")
+      expect(double.sent[0]).toMatchObject({ chat_id: OWNER })
+      expect(double.sent[0]!.text).toContain("via webhook")
+      // Other paths and methods are the Gateway's as before.
+      expect((yield* Effect.promise(() => fetch(url + "/healthz"))).status).toBe(200)
+      expect((yield* Effect.promise(() => fetch(url + TELEGRAM_WEBHOOK_PATH))).status).toBe(404)
     })
   )
 
