@@ -219,8 +219,53 @@ const decodeDeviceTokenRotate = decodeParams("device.token.rotate", RoleParams)
 const decodeLogsTail = decodeParams("logs.tail", LogsTailParams)
 const decodeNodeDescribe = decodeParams("node.describe", NodeIdParams)
 const decodeNodeEvent = decodeParams("node.event", NodeEventParams)
-const decodeNodeInvoke = decodeParamsEither("node.invoke", InvokeParams)
-const decodeNodeInvokeResult = decodeParamsEither("node.invoke.result", InvokeResultParams)
+/*
+ * node.invoke and node.invoke.result are on every invoke's path: params of the
+ * usual shape are checked by hand (accepting exactly what the schemas accept);
+ * anything else goes through the schema, which also explains what is wrong.
+ */
+type Obj = Record<string, unknown>
+const nonEmpty = (v: unknown): v is string => typeof v === "string" && v.length > 0
+const optionalString = (v: unknown) => v === undefined || typeof v === "string"
+const schemaInvoke = decodeParamsEither("node.invoke", InvokeParams)
+const decodeNodeInvoke = (params: unknown): Either.Either<typeof InvokeParams.Type, GatewayError> => {
+  const o = params as Obj | null | undefined
+  if (typeof o !== "object" || o === null || !nonEmpty(o.nodeId) || !nonEmpty(o.command) || !nonEmpty(o.idempotencyKey)) {
+    return schemaInvoke(params)
+  }
+  const t = o.timeoutMs
+  if (t !== undefined && !(typeof t === "number" && Number.isInteger(t) && t >= 1 && t <= 10 * 60_000)) return schemaInvoke(params)
+  return Either.right({
+    nodeId: o.nodeId,
+    command: o.command,
+    idempotencyKey: o.idempotencyKey,
+    ...(o.params !== undefined ? { params: o.params } : {}),
+    ...(t !== undefined ? { timeoutMs: t } : {})
+  })
+}
+const schemaInvokeResult = decodeParamsEither("node.invoke.result", InvokeResultParams)
+const decodeNodeInvokeResult = (params: unknown): Either.Either<typeof InvokeResultParams.Type, GatewayError> => {
+  const o = params as Obj | null | undefined
+  if (typeof o !== "object" || o === null || !nonEmpty(o.id) || !nonEmpty(o.nodeId) || typeof o.ok !== "boolean") {
+    return schemaInvokeResult(params)
+  }
+  const pj = o.payloadJSON
+  if (!(pj === undefined || pj === null || typeof pj === "string")) return schemaInvokeResult(params)
+  const e = o.error as Obj | null | undefined
+  if (e !== undefined && (typeof e !== "object" || e === null || !optionalString(e.code) || !optionalString(e.message))) {
+    return schemaInvokeResult(params)
+  }
+  return Either.right({
+    id: o.id,
+    nodeId: o.nodeId,
+    ok: o.ok,
+    ...(o.payload !== undefined ? { payload: o.payload } : {}),
+    ...(pj !== undefined ? { payloadJSON: pj } : {}),
+    ...(e !== undefined
+      ? { error: { ...(e.code !== undefined ? { code: e.code as string } : {}), ...(e.message !== undefined ? { message: e.message as string } : {}) } }
+      : {})
+  })
+}
 const decodeNodePairApprove = decodeParams("node.pair.approve", RequestIdParams)
 const decodeNodePairReject = decodeParams("node.pair.reject", RequestIdParams)
 const decodeNodePairRemove = decodeParams("node.pair.remove", NodeIdParams)

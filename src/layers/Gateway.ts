@@ -22,9 +22,8 @@ import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
 import { SessionsSql } from "./SessionsSql.js"
-import { FetchHttpClient } from "@effect/platform"
 import { AgentRunnerLive } from "./AgentRunnerLive.js"
-import { ModelsLive } from "./ModelsLive.js"
+import { ModelsOnDemand } from "./ModelsOnDemand.js"
 import type { Models } from "../services/Models.js"
 import { ChannelsLive } from "./ChannelsLive.js"
 import { TelegramAdapters, TelegramBotFromConfig } from "./TelegramBot.js"
@@ -93,8 +92,8 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
     Layer.provide(logged)
   )
   const sessions = SessionsSql.pipe(Layer.provide(database))
-  // The agent: models from the config (fetch for the HTTP providers), node commands as tools, replies through channels.
-  const models = options.models ?? ModelsLive.pipe(Layer.provide(FetchHttpClient.layer))
+  // The agent: models from the config (loaded by the first run), node commands as tools, replies through channels.
+  const models = options.models ?? ModelsOnDemand
   const runner = AgentRunnerLive.pipe(Layer.provide(Layer.mergeAll(base, logged, nodes, sessions, channels, models)))
   // Telegram inbound: long polling, or the webhook on this port (HttpRoutes, read by the server); a no-op unless
   // channels.telegram is enabled. It shares `telegram` with the adapter, so channels.status shows both halves.

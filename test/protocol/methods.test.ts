@@ -123,6 +123,50 @@ describe("methods and scopes", () => {
     })
   )
 
+  it.scopedLive("node.invoke and node.invoke.result params: each wrong field is named; right ones pass", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway()
+      const op = yield* handshake(gw.url, connectParams(auth))
+      const invoke = (params: unknown) => Effect.promise(() => op.peer.call("node.invoke", params))
+      const good = { nodeId: "n1", command: "system.info", idempotencyKey: "k1" }
+      for (const [params, field] of [
+        [{}, "nodeId"],
+        [{ ...good, nodeId: "" }, "nodeId"],
+        [{ ...good, command: 7 }, "command"],
+        [{ ...good, idempotencyKey: undefined }, "idempotencyKey"],
+        [{ ...good, timeoutMs: 0 }, "timeoutMs"],
+        [{ ...good, timeoutMs: 1.5 }, "timeoutMs"],
+        [{ ...good, timeoutMs: "30" }, "timeoutMs"]
+      ] as const) {
+        const res = yield* invoke(params)
+        expect(res.error?.code, JSON.stringify(params)).toBe("INVALID_REQUEST")
+        expect(res.error?.message).toContain(field)
+      }
+      // Valid params reach the registry: that node is not connected.
+      const offline = yield* invoke({ ...good, timeoutMs: 1000, params: { a: 1 } })
+      expect(offline.error?.details?.code).toBe("NOT_CONNECTED")
+
+      const device = makeTestDevice()
+      const node = yield* deviceHandshake(gw.url, device, nodeParams(TOKEN))
+      const result = (params: unknown) => Effect.promise(() => node.peer.call("node.invoke.result", params))
+      const base = { id: "i1", nodeId: device.deviceId, ok: true }
+      for (const [params, field] of [
+        [{ ...base, ok: "yes" }, "ok"],
+        [{ ...base, id: "" }, "id"],
+        [{ ...base, payloadJSON: 5 }, "payloadJSON"],
+        [{ ...base, ok: false, error: "boom" }, "error"],
+        [{ ...base, ok: false, error: { code: 1 } }, "error.code"]
+      ] as const) {
+        const res = yield* result(params)
+        expect(res.error?.code, JSON.stringify(params)).toBe("INVALID_REQUEST")
+        expect(res.error?.message).toContain(field)
+      }
+      // A well-formed result for an invoke nobody is waiting for is acknowledged and ignored.
+      const stray = yield* result({ ...base, payloadJSON: null, error: { message: "m" } })
+      expect(stray.payload).toMatchObject({ ok: true, ignored: true })
+    })
+  )
+
   it.scopedLive("after hello only req frames are accepted: others get an error, the connection stays", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
