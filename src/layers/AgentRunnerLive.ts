@@ -38,6 +38,8 @@ interface Job {
   record: RunRecord
   readonly done: Deferred.Deferred<RunOutcome>
   aborted: boolean
+  /** Ended (a queued run can be aborted before the worker reaches it). */
+  finished: boolean
   fiber?: Fiber.RuntimeFiber<unknown, unknown> | undefined
 }
 
@@ -59,7 +61,8 @@ export const makeAgentRunner = Effect.gen(function* () {
   )
 
   const jobs = new Map<string, Job>()
-  const starting = new Set<string>()
+  // Starts in progress, by runId: a concurrent retry with the same key waits for the first one's answer.
+  const starting = new Map<string, Deferred.Deferred<Accepted, GatewayError>>()
   const queues = new Map<string, Queue.Queue<Job>>()
   const seqs = new Map<string, number>()
 
@@ -104,6 +107,8 @@ export const makeAgentRunner = Effect.gen(function* () {
 
   const finish = (job: Job, patch: Pick<RunRecord, "status" | "summary">, toolCalls = 0) =>
     Effect.gen(function* () {
+      if (job.finished) return
+      job.finished = true
       const record: RunRecord = { ...job.record, ...patch, endedAt: Date.now() }
       job.record = record
       yield* sessions.putRun(record).pipe(Effect.catchAll((e) => Effect.logError(`run ${job.runId}: end not stored: ${e.message}`)))
@@ -224,10 +229,12 @@ export const makeAgentRunner = Effect.gen(function* () {
     Effect.forever(
       Effect.gen(function* () {
         const job = yield* Queue.take(queue)
+        if (job.finished) return
         if (job.aborted) return yield* finish(job, { status: "aborted", summary: "aborted before it started" })
         const cfg = yield* config.current.pipe(Effect.orElseSucceed(() => ({}) as never))
         const seconds = (cfg as { agents?: { defaults?: { timeoutSeconds?: number } } }).agents?.defaults?.timeoutSeconds
         const timeoutMs = job.request.timeoutMs ?? (seconds ? seconds * 1000 : DEFAULT_RUN_TIMEOUT_MS)
+        if (job.finished) return // aborted while the config was read
         const fiber = yield* Effect.fork(
           execute(job).pipe(
             Effect.timeoutFail({
@@ -266,12 +273,14 @@ export const makeAgentRunner = Effect.gen(function* () {
       const sessionKey = request.sessionKey ?? MAIN_SESSION_KEY
       const seen = jobs.get(runId)
       if (seen) return { runId, sessionKey: seen.sessionKey, status: "accepted", acceptedAt: seen.record.acceptedAt, deduped: true } as const
-      if (starting.has(runId)) return { runId, sessionKey, status: "accepted", acceptedAt: Date.now(), deduped: true } as const
+      const inProgress = starting.get(runId)
+      if (inProgress) return { ...(yield* Deferred.await(inProgress)), deduped: true }
       const stored = yield* sessions.getRun(runId).pipe(Effect.mapError(storage))
       if (Option.isSome(stored)) {
         return { runId, sessionKey: stored.value.sessionKey, status: "accepted", acceptedAt: stored.value.acceptedAt, deduped: true } as const
       }
-      starting.add(runId)
+      const first = yield* Deferred.make<Accepted, GatewayError>()
+      starting.set(runId, first)
       return yield* Effect.gen(function* () {
         const session = yield* sessions
           .ensure(sessionKey, {
@@ -311,12 +320,18 @@ export const makeAgentRunner = Effect.gen(function* () {
           userSeq: entry!.seq,
           record,
           done: yield* Deferred.make<RunOutcome>(),
-          aborted: false
+          aborted: false,
+          finished: false
         }
         jobs.set(runId, job)
         yield* Queue.offer(yield* queueFor(sessionKey), job)
         return { runId, sessionKey, status: "accepted", acceptedAt, deduped: false } as const
-      }).pipe(Effect.ensuring(Effect.sync(() => starting.delete(runId))))
+      }).pipe(
+        Effect.exit,
+        Effect.tap((exit) => Deferred.done(first, exit)),
+        Effect.ensuring(Effect.sync(() => starting.delete(runId))),
+        Effect.flatten
+      )
     })
 
   const wait = (runId: string, timeoutMs?: number) =>
@@ -334,15 +349,16 @@ export const makeAgentRunner = Effect.gen(function* () {
 
   const abort = (options: { readonly sessionKey: string; readonly runId?: string | undefined }) =>
     Effect.gen(function* () {
-      const aborted: Array<string> = []
-      for (const job of jobs.values()) {
-        if (job.sessionKey !== options.sessionKey) continue
-        if (options.runId !== undefined && job.runId !== options.runId) continue
+      const targets = [...jobs.values()].filter(
+        (job) => job.sessionKey === options.sessionKey && (options.runId === undefined || job.runId === options.runId)
+      )
+      for (const job of targets) {
         job.aborted = true
-        aborted.push(job.runId)
+        // A running run is interrupted (its worker ends it); a queued one ends now, without waiting its turn.
         if (job.fiber) yield* Fiber.interrupt(job.fiber)
+        else yield* finish(job, { status: "aborted", summary: "aborted before it started" })
       }
-      return { aborted }
+      return { aborted: targets.map((job) => job.runId) }
     })
 
   const get = (runId: string) =>

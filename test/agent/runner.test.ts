@@ -134,6 +134,35 @@ describe("agent runs", () => {
     })
   )
 
+  it.scopedLive("a retry sent while the first is still being stored waits for it; aborting a queued run ends it at once", () =>
+    Effect.gen(function* () {
+      let open!: () => void
+      const gate = new Promise<void>((r) => (open = r))
+      const m = scriptedModel((prompt) => (lastUserText(prompt) === "slow" ? gated(gate, textReply("done")) : textReply("quick")))
+      const gw = yield* startGateway(undefined, { models: ModelsFixed(m.model) })
+      const peer = yield* operator(gw.url)
+      // Two sends of one key, back to back: one message stored, one run.
+      peer.send({ type: "req", id: "d1", method: "chat.send", params: { sessionKey: "agent:main:main", message: "slow", idempotencyKey: "dup" } })
+      peer.send({ type: "req", id: "d2", method: "chat.send", params: { sessionKey: "agent:main:main", message: "slow", idempotencyKey: "dup" } })
+      const [a, b] = yield* Effect.promise(() => Promise.all([peer.response("d1"), peer.response("d2")]))
+      expect([a.payload.runId, b.payload.runId]).toEqual(["dup", "dup"])
+      expect([a.payload.status, b.payload.status].sort()).toEqual(["in_flight", "started"])
+      yield* Effect.promise(() => peer.call("chat.send", { sessionKey: "agent:main:main", message: "next", idempotencyKey: "queued" }))
+      yield* until(() => m.calls() === 1)
+      const aborted = yield* Effect.promise(() => peer.call("chat.abort", { sessionKey: "agent:main:main", runId: "queued" }))
+      expect(aborted.payload).toMatchObject({ aborted: true, runIds: ["queued"] })
+      // It ends now, while "dup" still holds the session.
+      const w = yield* Effect.promise(() => peer.call("agent.wait", { runId: "queued", timeoutMs: 2000 }))
+      expect(w.payload).toMatchObject({ status: "error", runStatus: "aborted" })
+      open()
+      const done = yield* Effect.promise(() => peer.call("agent.wait", { runId: "dup", timeoutMs: 5000 }))
+      expect(done.payload).toMatchObject({ status: "ok", summary: "done" })
+      expect(m.calls()).toBe(1)
+      const history = yield* Effect.promise(() => peer.call("chat.history", { sessionKey: "agent:main:main" }))
+      expect(history.payload.messages.filter((e: { text: string }) => e.text === "slow")).toHaveLength(1)
+    })
+  )
+
   it.scopedLive("a run past its timeout ends with status timeout; a failing model ends the run with an error, and the Gateway goes on", () =>
     Effect.gen(function* () {
       const m = scriptedModel((prompt) =>
