@@ -9,6 +9,7 @@
  */
 import type * as Response from "@effect/ai/Response"
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Stream } from "effect"
+import type { ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import { AgentRunner, type Accepted, type AgentRequest, type RunOutcome } from "../services/AgentRunner.js"
 import { Channels } from "../services/Channels.js"
@@ -28,6 +29,8 @@ export const DEFAULT_RUN_TIMEOUT_MS = 10 * 60_000
 export const DEFAULT_MAX_TURNS = 8
 /** Chat deltas are sent at most this often per run (the final event carries the whole text). */
 const CHAT_DELTA_INTERVAL_MS = 100
+
+type AgentDefaults = NonNullable<NonNullable<ClawgateConfig["agents"]>["defaults"]>
 
 interface Job {
   readonly runId: string
@@ -135,14 +138,12 @@ export const makeAgentRunner = Effect.gen(function* () {
     })
 
   /** One run: model turns until the model stops calling tools. */
-  const execute = (job: Job) =>
+  const execute = (job: Job, defaults: AgentDefaults | undefined) =>
     Effect.gen(function* () {
       const startedAt = Date.now()
       job.record = { ...job.record, status: "running", startedAt }
       yield* sessions.putRun(job.record).pipe(Effect.mapError(storage))
       yield* agentEvent(job.runId, "lifecycle", { phase: "start", startedAt })
-      const cfg = yield* config.current.pipe(Effect.orElseSucceed(() => ({}) as never))
-      const defaults = (cfg as { agents?: { defaults?: { systemPrompt?: string; maxTurns?: number } } }).agents?.defaults
       const { promptFromTranscript, nodeToolkit } = yield* aiModules
       const model = yield* models.resolve()
       const history = yield* sessions.history(job.sessionKey).pipe(Effect.mapError(storage))
@@ -231,12 +232,14 @@ export const makeAgentRunner = Effect.gen(function* () {
         const job = yield* Queue.take(queue)
         if (job.finished) return
         if (job.aborted) return yield* finish(job, { status: "aborted", summary: "aborted before it started" })
-        const cfg = yield* config.current.pipe(Effect.orElseSucceed(() => ({}) as never))
-        const seconds = (cfg as { agents?: { defaults?: { timeoutSeconds?: number } } }).agents?.defaults?.timeoutSeconds
+        // The config is read once per run: its timeout here, its prompt and turn limit in execute.
+        const cfg = yield* config.current.pipe(Effect.orElseSucceed((): ClawgateConfig => ({})))
+        const defaults = cfg.agents?.defaults
+        const seconds = defaults?.timeoutSeconds
         const timeoutMs = job.request.timeoutMs ?? (seconds ? seconds * 1000 : DEFAULT_RUN_TIMEOUT_MS)
         if (job.finished) return // aborted while the config was read
         const fiber = yield* Effect.fork(
-          execute(job).pipe(
+          execute(job, defaults).pipe(
             Effect.timeoutFail({
               duration: Duration.millis(timeoutMs),
               onTimeout: () => GatewayError.of("AGENT_TIMEOUT", `run timed out after ${timeoutMs} ms`)
