@@ -20,6 +20,7 @@ import { Config } from "./services/Config.js"
 import { GatewayClientError } from "./services/GatewayClient.js"
 import { configGet, configPath, configSet, configUnset } from "./programs/config.js"
 import { describeFailure, ExitCode, UsageError } from "./programs/errors.js"
+import { secretFlag } from "./programs/secretFlags.js"
 import { call, gatewayStatus, health, status } from "./programs/probe.js"
 import { agent, renderAgentReply } from "./programs/agent.js"
 import {
@@ -50,8 +51,10 @@ const clientOptions = {
     Options.withDescription("Gateway WebSocket URL (ws:// or wss://). Needs --token or --password: config credentials are not used with --url"),
     Options.optional
   ),
-  token: Options.text("token").pipe(Options.withDescription("Gateway token"), Options.optional),
-  password: Options.text("password").pipe(Options.withDescription("Gateway password"), Options.optional),
+  token: Options.text("token").pipe(Options.withDescription("Gateway token (visible to other local users in ps: prefer --token-file)"), Options.optional),
+  tokenFile: Options.text("token-file").pipe(Options.withDescription("Read the Gateway token from this file (its first line)"), Options.optional),
+  password: Options.text("password").pipe(Options.withDescription("Gateway password (visible to other local users in ps: prefer --password-file)"), Options.optional),
+  passwordFile: Options.text("password-file").pipe(Options.withDescription("Read the Gateway password from this file (its first line)"), Options.optional),
   tlsFingerprint: Options.text("tls-fingerprint").pipe(
     Options.withDescription("Pin the Gateway's TLS certificate (SHA-256, as printed by `clawgate gateway tls fingerprint`)"),
     Options.optional
@@ -69,7 +72,9 @@ const clientOptions = {
 type ClientOpts = {
   readonly url: Option.Option<string>
   readonly token: Option.Option<string>
+  readonly tokenFile: Option.Option<string>
   readonly password: Option.Option<string>
+  readonly passwordFile: Option.Option<string>
   readonly tlsFingerprint: Option.Option<string>
   readonly allowInsecure: boolean
   readonly timeout: Option.Option<number>
@@ -141,16 +146,21 @@ const viaSsh = (target: Target, stateDir: string) =>
     }
   }).pipe(Effect.provide(stderrLogs))
 
-/** The WebSocket client for the target the flags and config point at; fails before any socket on a bad target. */
-const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>) =>
+/**
+ * The WebSocket client for the target the flags and config point at; fails before any socket on a bad target.
+ * `approver`: the command approves, rotates or removes devices, which the Gateway allows only within the
+ * scopes the caller holds itself; without a device (on the Gateway host) the CLI is the owner and asks for
+ * `operator.admin`, with one it asks for what the methods need and the Gateway says what is missing.
+ */
+const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>, approver = false) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const config = yield* Config
       const cfg = yield* config.current
       const flags: ClientFlags = {
         url: Option.getOrUndefined(opts.url),
-        token: Option.getOrUndefined(opts.token),
-        password: Option.getOrUndefined(opts.password),
+        token: yield* secretFlag("token", opts.token, opts.tokenFile),
+        password: yield* secretFlag("password", opts.password, opts.passwordFile),
         tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint),
         allowInsecure: opts.allowInsecure
       }
@@ -176,7 +186,7 @@ const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>) =>
       return GatewayClientRemote({
         target,
         // Least privilege: ask only for the scopes the command's methods need.
-        scopes: scopesFor(methods),
+        scopes: approver && device === undefined ? ["operator.admin"] : scopesFor(methods),
         device,
         ...(timeout !== undefined ? { connectTimeoutMs: timeout, defaultRequestTimeoutMs: timeout } : {})
       })
@@ -201,10 +211,11 @@ const withClient = <A, E, R>(
   opts: ClientOpts,
   methods: ReadonlyArray<string>,
   program: Effect.Effect<A, E, R>,
-  render: (a: A) => string
+  render: (a: A) => string,
+  approver = false
 ) =>
   output(
-    program.pipe(Effect.provide(clientLayer(opts, methods)), Effect.provide(configLayer), Effect.scoped) as Effect.Effect<A, E>,
+    program.pipe(Effect.provide(clientLayer(opts, methods, approver)), Effect.provide(configLayer), Effect.scoped) as Effect.Effect<A, E>,
     opts.json,
     render
   )
@@ -297,8 +308,16 @@ const runCommand = Command.make(
       ),
       Options.optional
     ),
-    token: Options.text("token").pipe(Options.withDescription("Shared token for this run (not saved)"), Options.optional),
-    password: Options.text("password").pipe(Options.withDescription("Shared password for this run (not saved)"), Options.optional),
+    token: Options.text("token").pipe(
+      Options.withDescription("Shared token for this run, not saved (visible to other local users in ps: prefer --token-file)"),
+      Options.optional
+    ),
+    tokenFile: Options.text("token-file").pipe(Options.withDescription("Read this run's shared token from a file (its first line)"), Options.optional),
+    password: Options.text("password").pipe(
+      Options.withDescription("Shared password for this run, not saved (visible to other local users in ps: prefer --password-file)"),
+      Options.optional
+    ),
+    passwordFile: Options.text("password-file").pipe(Options.withDescription("Read this run's shared password from a file (its first line)"), Options.optional),
     verbose: Options.boolean("verbose").pipe(Options.withDescription("Debug logging"))
   },
   (opts) =>
@@ -308,16 +327,16 @@ const runCommand = Command.make(
       v8.setFlagsFromString("--semi-space-growth-factor=1")
       const { GatewayWithServer } = yield* Effect.promise(() => import("./layers/Gateway.js"))
       const { gatewayRun } = yield* Effect.promise(() => import("./programs/gatewayRun.js"))
-      const layer = GatewayWithServer({
-        flags: {
-          port: Option.getOrUndefined(opts.port),
-          bind: Option.getOrUndefined(opts.bind),
-          token: Option.getOrUndefined(opts.token),
-          password: Option.getOrUndefined(opts.password)
-        },
-        logLevel: opts.verbose ? LogLevel.Debug : LogLevel.Info
+      const program = Effect.gen(function* () {
+        const token = yield* secretFlag("token", opts.token, opts.tokenFile)
+        const password = yield* secretFlag("password", opts.password, opts.passwordFile)
+        const layer = GatewayWithServer({
+          flags: { port: Option.getOrUndefined(opts.port), bind: Option.getOrUndefined(opts.bind), token, password },
+          logLevel: opts.verbose ? LogLevel.Debug : LogLevel.Info
+        })
+        return yield* gatewayRun.pipe(Effect.provide(layer))
       })
-      yield* output(gatewayRun.pipe(Effect.provide(layer), Effect.provide(configLayer)), false, () => "")
+      yield* output(program.pipe(Effect.provide(configLayer)), false, () => "")
     })
 ).pipe(Command.withDescription("Run the Gateway in the foreground (Ctrl-C stops it gracefully)"))
 
@@ -628,19 +647,19 @@ const devicesCommand = Command.make("devices").pipe(
       Command.withDescription("Pending pairing requests and paired devices")
     ),
     Command.make("approve", { requestId: requestRef, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesApprove(opts.requestId), (r) => `approved ${opts.requestId}: ${JSON.stringify((r as { device?: { deviceId?: string } }).device?.deviceId)}`)
+      withClient(opts, pairingMethods, devicesApprove(opts.requestId), (r) => `approved ${opts.requestId}: ${JSON.stringify((r as { device?: { deviceId?: string } }).device?.deviceId)}`, true)
     ).pipe(Command.withDescription("Approve a pending pairing request")),
     Command.make("reject", { requestId: requestRef, ...clientOptions }, (opts) =>
       withClient(opts, pairingMethods, devicesReject(opts.requestId), () => `rejected ${opts.requestId}`)
     ).pipe(Command.withDescription("Reject a pending pairing request")),
     Command.make("remove", { device: deviceRef, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesRemove(opts.device), (r) => `removed ${(r as { deviceId: string }).deviceId} (disconnected if it was online)`)
+      withClient(opts, pairingMethods, devicesRemove(opts.device), (r) => `removed ${(r as { deviceId: string }).deviceId} (disconnected if it was online)`, true)
     ).pipe(Command.withDescription("Unpair a device and disconnect it")),
     Command.make("rotate", { device: deviceRef, role, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesRotate(opts.device, opts.role), (r) => `rotated the ${opts.role} token of ${(r as { deviceId: string }).deviceId}; its sessions were closed`)
+      withClient(opts, pairingMethods, devicesRotate(opts.device, opts.role), (r) => `rotated the ${opts.role} token of ${(r as { deviceId: string }).deviceId}; its sessions were closed`, true)
     ).pipe(Command.withDescription("Issue a new device token (the old one stops working)")),
     Command.make("revoke", { device: deviceRef, role, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesRevoke(opts.device, opts.role), (r) => `revoked the ${opts.role} token of ${(r as { deviceId: string }).deviceId}; it was disconnected`)
+      withClient(opts, pairingMethods, devicesRevoke(opts.device, opts.role), (r) => `revoked the ${opts.role} token of ${(r as { deviceId: string }).deviceId}; it was disconnected`, true)
     ).pipe(Command.withDescription("Revoke a device's token and role; it must be approved again"))
   ])
 )
@@ -694,8 +713,8 @@ const nodeRunCommand = Command.make(
         const cfg = yield* config.current
         const { DeviceIdentityFile, makeDeviceIdentity } = yield* Effect.promise(() => import("./layers/DeviceIdentityFile.js"))
         const url = Option.getOrUndefined(opts.url)
-        const token = Option.getOrUndefined(opts.token)
-        const password = Option.getOrUndefined(opts.password)
+        const token = yield* secretFlag("token", opts.token, opts.tokenFile)
+        const password = yield* secretFlag("password", opts.password, opts.passwordFile)
         // After pairing, a node may connect with its device token alone: --url without --token.
         const stored =
           url !== undefined && token === undefined && password === undefined

@@ -21,7 +21,12 @@ export const matchesProxy = (ip: string, entry: string): boolean => {
 export interface ClientAddress {
   /** The address decisions are made on (rate limits, pairing, logs). */
   readonly ip: string
-  /** Direct loopback, or loopback behind only trusted proxies. */
+  /**
+   * A direct connection from a loopback address. A forwarded request is never
+   * loopback, whichever header named the client (`X-Forwarded-For`,
+   * `X-Real-IP`, `Forwarded`) and whatever address it named: its client is
+   * wherever the proxy's client is.
+   */
   readonly isLoopback: boolean
   /** The request carried forwarding headers. */
   readonly forwarded: boolean
@@ -92,6 +97,10 @@ export type TailscaleClaim =
  */
 export const tailscaleClaim = (socketAddress: string | undefined, headers: Headers): TailscaleClaim | undefined => {
   if (!present(headers, "tailscale-user-login")) return undefined
+  // Funnel carries requests from the public internet: it never vouches for who is asking.
+  if (header(headers, "tailscale-funnel-request") !== undefined) {
+    return { _tag: "Refused", reason: "the request came through Tailscale Funnel (the public internet), which carries no identity" }
+  }
   const peer = normalizeIp(socketAddress)
   if (!isLoopbackAddress(peer)) {
     return { _tag: "Refused", reason: `tailscale-user-login arrived from ${peer}, not from loopback where Tailscale Serve connects` }
@@ -134,15 +143,15 @@ export const resolveClientAddress = (
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = normalizeIp(hops[i])
     if (!net.isIP(hop)) break
-    if (!trusted(hop)) return { ip: hop, isLoopback: isLoopbackAddress(hop), forwarded: true, untrustedForwarding: false }
+    if (!trusted(hop)) return { ip: hop, isLoopback: false, forwarded: true, untrustedForwarding: false }
   }
   if (settings.allowRealIpFallback && realIp && net.isIP(realIp.trim())) {
-    const ip = normalizeIp(realIp.trim())
-    return { ip, isLoopback: isLoopbackAddress(ip), forwarded: true, untrustedForwarding: false }
+    return { ip: normalizeIp(realIp.trim()), isLoopback: false, forwarded: true, untrustedForwarding: false }
   }
-  // Every hop was a trusted proxy: the leftmost is as far as we can see.
+  // Every hop was a trusted proxy (or the proxy named the client only in a header that is not
+  // trusted here): the leftmost hop, else the proxy itself, is as far as we can see.
   const leftmost = hops.length > 0 && net.isIP(hops[0]!) ? normalizeIp(hops[0]) : peer
-  return { ip: leftmost, isLoopback: isLoopbackAddress(leftmost), forwarded: true, untrustedForwarding: false }
+  return { ip: leftmost, isLoopback: false, forwarded: true, untrustedForwarding: false }
 }
 
 export interface OriginSettings {

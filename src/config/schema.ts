@@ -76,6 +76,24 @@ export const TailscaleConfig = Schema.Struct({
   resetOnExit: Schema.optional(Schema.Boolean)
 })
 
+/** The budgets every peer is held to (docs/security.md, "Limits and budgets"). */
+export const LimitsConfig = Schema.Struct({
+  /** How deep objects and arrays may nest in one frame. */
+  maxFrameDepth: Schema.optional(PositiveInt.pipe(Schema.lessThanOrEqualTo(1_000, { message: () => "must be at most 1000" }))),
+  /** Connections from one client address that have not finished connect yet. */
+  unauthenticatedPerAddress: Schema.optional(PositiveInt),
+  /** Connections, from all addresses together, that have not finished connect yet. */
+  unauthenticatedTotal: Schema.optional(PositiveInt),
+  /** Requests one connection may have waiting for an answer. */
+  maxInflightPerConnection: Schema.optional(PositiveInt),
+  /** Calls refused for a missing scope or role per connection and minute before it is throttled (closed at twice this). */
+  deniedCallsPerMinute: Schema.optional(PositiveInt),
+  /** How often the Gateway pings every connection. */
+  pingIntervalMs: Schema.optional(PositiveInt),
+  /** Unanswered pings after which a connection is dropped. */
+  maxMissedPongs: Schema.optional(PositiveInt)
+})
+
 export const GatewayConfigSection = Schema.Struct({
   mode: Schema.optional(Schema.Literal("local", "remote")),
   port: Schema.optional(Port),
@@ -90,7 +108,8 @@ export const GatewayConfigSection = Schema.Struct({
   tls: Schema.optional(TlsConfig),
   tailscale: Schema.optional(TailscaleConfig),
   handshakeTimeoutMs: Schema.optional(PositiveInt),
-  tickIntervalMs: Schema.optional(PositiveInt)
+  tickIntervalMs: Schema.optional(PositiveInt),
+  limits: Schema.optional(LimitsConfig)
 })
 
 /** A model provider: an OpenAI-compatible endpoint (llama.cpp, Ollama, vLLM, hosted) or Anthropic's API. */

@@ -1,6 +1,7 @@
 /**
  * Shared-credential auth with a per-address limit on failed attempts.
  */
+import { createHash } from "node:crypto"
 import { safeEqual } from "../util/secrets.js"
 import { Clock, Effect, Layer, Option } from "effect"
 import type { TailscaleClaim } from "../config/clientAddress.js"
@@ -142,29 +143,48 @@ export const makeAuth = (overrides: AuthOverrides) =>
         return { method: "tailscale" as const, user: found.value }
       })
 
+    /**
+     * The failure limit for one attempt: whether it applies (a direct loopback
+     * client without a browser Origin may be exempt; a forwarded one never
+     * is), refused while locked out, and `counted` for a failure.
+     */
+    const limitFor = (attempt: AuthAttempt, policy: RateLimitPolicy, now: number) => {
+      const limited = !(policy.exemptLoopback && attempt.isLoopback && !attempt.forwarded && !attempt.hasOrigin)
+      const key = attempt.clientIp
+      const wait = limited ? limiter.lockedFor(key, now) : 0
+      /** A failure that counts towards the limit; the one that reaches it answers "rate limited". */
+      const counted = (error: GatewayError) =>
+        Effect.gen(function* () {
+          if (limited) {
+            const lockout = limiter.fail(key, now, policy)
+            if (lockout > 0) {
+              yield* Effect.logWarning(`auth: ${key} locked out for ${lockout} ms after repeated failures`)
+              return yield* rateLimited(lockout)
+            }
+          }
+          return yield* error
+        })
+      return { limited, key, wait, counted }
+    }
+
+    const limited: AuthService["limited"] = (attempt, check) =>
+      Effect.gen(function* () {
+        const { policy } = yield* resolved
+        const limit = limitFor(attempt, policy, yield* Clock.currentTimeMillis)
+        if (limit.wait > 0) return yield* rateLimited(limit.wait)
+        const result = yield* check.pipe(
+          Effect.catchIf((e) => e.detailCode === "AUTH_DEVICE_TOKEN_MISMATCH", limit.counted)
+        )
+        if (limit.limited) limiter.succeed(limit.key)
+        return result
+      })
+
     const authenticate: AuthService["authenticate"] = (attempt: AuthAttempt) =>
       Effect.gen(function* () {
         const { r, policy } = yield* resolved
         if (r.mode === "none") return { method: "none" as const }
-        const now = yield* Clock.currentTimeMillis
-        const limited = !(policy.exemptLoopback && attempt.isLoopback && !attempt.hasOrigin)
-        const key = attempt.clientIp
-        if (limited) {
-          const wait = limiter.lockedFor(key, now)
-          if (wait > 0) return yield* rateLimited(wait)
-        }
-        /** A failure that counts towards the limit; the one that reaches it answers "rate limited". */
-        const counted = (error: GatewayError) =>
-          Effect.gen(function* () {
-            if (limited) {
-              const lockout = limiter.fail(key, now, policy)
-              if (lockout > 0) {
-                yield* Effect.logWarning(`auth: ${key} locked out for ${lockout} ms after repeated failures`)
-                return yield* rateLimited(lockout)
-              }
-            }
-            return yield* error
-          })
+        const { limited, key, wait, counted } = limitFor(attempt, policy, yield* Clock.currentTimeMillis)
+        if (wait > 0) return yield* rateLimited(wait)
         // Tailscale Serve's identity stands in for the shared credential only when none was sent.
         const sharedPresented = Boolean(attempt.auth?.token || attempt.auth?.password)
         if (r.allowTailscale && attempt.tailscale !== undefined && !sharedPresented) {
@@ -204,11 +224,12 @@ export const makeAuth = (overrides: AuthOverrides) =>
           )
         }
         if (limited) limiter.succeed(key)
-        return { method: r.mode }
+        return { method: r.mode, credentialHash: createHash("sha256").update(expected, "utf8").digest("hex") }
       })
 
     return {
       authenticate,
+      limited,
       resolved: Effect.map(resolved, (x) => x.r)
     } satisfies AuthService
   })

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto"
 import { Effect, Either, Exit, Layer, Schema } from "effect"
 import { redact, type ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
+import { printable } from "../protocol/codec.js"
 import { decodeParams, decodeParamsEither } from "./params.js"
 import { GATEWAY_EVENTS, requirementOf, scopeSatisfies } from "../protocol/methods.js"
 import { Auth } from "../services/Auth.js"
@@ -67,18 +68,20 @@ export const makeDispatcher = (
   unsafe: Record<string, UnsafeMethodHandler> = {}
 ): DispatcherService => {
   const methods = Object.keys(handlers).sort()
+  // An unknown method is answered as such for every caller, before any scope check: the method list is
+  // public in hello-ok anyway, and OpenClaw's clients read exactly this answer as "not supported here".
+  const unknown = (method: string) =>
+    GatewayError.invalidRequest(`unknown method: ${printable(method, 64)}`, { code: "UNKNOWN_METHOD", method: printable(method, 64) })
   const dispatch = (ctx: CallContext, method: string, params: unknown): Effect.Effect<unknown, GatewayError> => {
+    const handler = Object.hasOwn(handlers, method) ? handlers[method] : undefined
+    if (handler === undefined) return Effect.fail(unknown(method))
     const denied = authorize(ctx, method)
     if (denied) return Effect.fail(denied)
-    const handler = handlers[method]
-    if (handler === undefined) {
-      return Effect.fail(GatewayError.invalidRequest(`unknown method: ${method}`, { code: "UNKNOWN_METHOD", method }))
-    }
     return handler(params, ctx)
   }
   const unsafeDispatch: DispatcherService["unsafeDispatch"] = (ctx, method, params, done) => {
     const handler = Object.hasOwn(unsafe, method) ? unsafe[method] : undefined
-    if (handler === undefined || handlers[method] === undefined) return false
+    if (handler === undefined || !Object.hasOwn(handlers, method)) return false
     const denied = authorize(ctx, method)
     if (denied) done(Exit.fail(denied))
     else handler(params, ctx, done)
@@ -189,12 +192,15 @@ const NodeIdParams = Schema.Struct({ nodeId: Str })
 const RequestIdParams = Schema.Struct({ requestId: Str })
 const DeviceIdParams = Schema.Struct({ deviceId: Str })
 const RoleParams = Schema.Struct({ deviceId: Str, role: Schema.Literal("operator", "node"), scopes: Schema.optional(Schema.Array(Schema.String)) })
+/** Names and keys that are stored (the idempotency cache) or echoed: bounded. */
+const MAX_NAME = 256
+const Name = Str.pipe(Schema.maxLength(MAX_NAME, { message: () => `must be at most ${MAX_NAME} characters` }))
 const InvokeParams = Schema.Struct({
-  nodeId: Str,
-  command: Str,
+  nodeId: Name,
+  command: Name,
   params: Schema.optional(Schema.Unknown),
   timeoutMs: Schema.optional(Int.pipe(Schema.between(1, 10 * 60_000))),
-  idempotencyKey: Str
+  idempotencyKey: Name
 })
 const InvokeResultParams = Schema.Struct({
   id: Str,
@@ -226,11 +232,12 @@ const decodeNodeEvent = decodeParams("node.event", NodeEventParams)
  */
 type Obj = Record<string, unknown>
 const nonEmpty = (v: unknown): v is string => typeof v === "string" && v.length > 0
+const name = (v: unknown): v is string => nonEmpty(v) && v.length <= MAX_NAME
 const optionalString = (v: unknown) => v === undefined || typeof v === "string"
 const schemaInvoke = decodeParamsEither("node.invoke", InvokeParams)
 const decodeNodeInvoke = (params: unknown): Either.Either<typeof InvokeParams.Type, GatewayError> => {
   const o = params as Obj | null | undefined
-  if (typeof o !== "object" || o === null || !nonEmpty(o.nodeId) || !nonEmpty(o.command) || !nonEmpty(o.idempotencyKey)) {
+  if (typeof o !== "object" || o === null || !name(o.nodeId) || !name(o.command) || !name(o.idempotencyKey)) {
     return schemaInvoke(params)
   }
   const t = o.timeoutMs
@@ -275,14 +282,15 @@ export const nodeHandlers = Effect.gen(function* () {
   const nodes = yield* NodeRegistry
   const devices = yield* Devices
   // node.invoke and node.invoke.result, as plain functions: the transport calls them without a fiber.
-  const invoke = (params: unknown, done: (exit: Exit.Exit<unknown, GatewayError>) => void): (() => void) => {
+  const invoke = (params: unknown, ctx: CallContext, done: (exit: Exit.Exit<unknown, GatewayError>) => void): (() => void) => {
     const p = decodeNodeInvoke(params)
     if (Either.isLeft(p)) {
       done(Exit.fail(p.left))
       return () => {}
     }
     const { nodeId, command, params: commandParams, timeoutMs, idempotencyKey } = p.right
-    return nodes.unsafeInvoke({ nodeId, command, params: commandParams, timeoutMs, idempotencyKey }, done)
+    const mayApprove = ctx.role === "operator" && scopeSatisfies(ctx.scopes, "operator.approvals")
+    return nodes.unsafeInvoke({ nodeId, command, params: commandParams, timeoutMs, idempotencyKey, mayApprove }, done)
   }
   const result = (params: unknown, ctx: CallContext): Exit.Exit<unknown, GatewayError> => {
     const p = decodeNodeInvokeResult(params)
@@ -291,15 +299,16 @@ export const nodeHandlers = Effect.gen(function* () {
     return nodes.unsafeResult(ctx.deviceId, ctx.connId, p.right)
   }
   const unsafe: Record<string, UnsafeMethodHandler> = {
-    "node.invoke": (params, _ctx, done) => void invoke(params, done),
+    "node.invoke": (params, ctx, done) => void invoke(params, ctx, done),
     "node.invoke.result": (params, ctx, done) => done(result(params, ctx))
   }
+  const approver = (ctx: CallContext) => ({ deviceId: ctx.deviceId, scopes: ctx.role === "operator" ? ctx.scopes : [] })
   const needDevice = (ctx: CallContext) =>
     ctx.deviceId ? Effect.succeed(ctx.deviceId) : Effect.fail(GatewayError.invalidRequest("this connection has no device identity"))
   const handlers: Record<string, MethodHandler> = {
     "node.list": () => nodes.list,
     "node.describe": (params) => Effect.flatMap(decodeNodeDescribe(params), (p) => nodes.describe(p.nodeId)),
-    "node.invoke": (params) => Effect.async((resume) => Effect.sync(invoke(params, resume))),
+    "node.invoke": (params, ctx) => Effect.async((resume) => Effect.sync(invoke(params, ctx, resume))),
     "node.invoke.result": (params, ctx) => Effect.suspend(() => result(params, ctx)),
     "node.event": (params, ctx) =>
       Effect.gen(function* () {
@@ -307,30 +316,30 @@ export const nodeHandlers = Effect.gen(function* () {
         return yield* nodes.event(yield* needDevice(ctx), p)
       }),
     "device.pair.list": () => devices.list,
-    "device.pair.approve": (params) => Effect.flatMap(decodeDevicePairApprove(params), (p) => devices.approve(p.requestId)),
+    "device.pair.approve": (params, ctx) => Effect.flatMap(decodeDevicePairApprove(params), (p) => devices.approve(p.requestId, approver(ctx))),
     "device.pair.reject": (params) => Effect.flatMap(decodeDevicePairReject(params), (p) => devices.reject(p.requestId)),
-    "device.pair.remove": (params) => Effect.flatMap(decodeDevicePairRemove(params), (p) => devices.remove(p.deviceId)),
+    "device.pair.remove": (params, ctx) => Effect.flatMap(decodeDevicePairRemove(params), (p) => devices.remove(p.deviceId, approver(ctx))),
     "device.token.rotate": (params, ctx) =>
-      Effect.flatMap(decodeDeviceTokenRotate(params), (p) => devices.rotate(p.deviceId, p.role, p.scopes, ctx.deviceId)),
-    "device.token.revoke": (params) =>
-      Effect.flatMap(decodeDeviceTokenRevoke(params), (p) => devices.revoke(p.deviceId, p.role)),
+      Effect.flatMap(decodeDeviceTokenRotate(params), (p) => devices.rotate(p.deviceId, p.role, p.scopes, approver(ctx))),
+    "device.token.revoke": (params, ctx) =>
+      Effect.flatMap(decodeDeviceTokenRevoke(params), (p) => devices.revoke(p.deviceId, p.role, approver(ctx))),
     // Node pairing is device pairing for role "node" (one approval covers the node and the commands it declares).
     "node.pair.list": () =>
       Effect.map(devices.list, (l) => ({
         pending: l.pending.filter((r) => r.roles.includes("node")).map((r) => ({ ...r, nodeId: r.deviceId })),
         paired: l.paired.filter((d) => d.roles.includes("node")).map((d) => ({ ...d, nodeId: d.deviceId }))
       })),
-    "node.pair.approve": (params) =>
+    "node.pair.approve": (params, ctx) =>
       Effect.flatMap(decodeNodePairApprove(params), (p) =>
-        Effect.map(devices.approve(p.requestId), (r) => ({ requestId: r.requestId, node: { ...r.device, nodeId: r.device.deviceId } }))
+        Effect.map(devices.approve(p.requestId, approver(ctx)), (r) => ({ requestId: r.requestId, node: { ...r.device, nodeId: r.device.deviceId } }))
       ),
     "node.pair.reject": (params) =>
       Effect.flatMap(decodeNodePairReject(params), (p) =>
         Effect.map(devices.reject(p.requestId), (r) => ({ requestId: r.requestId, nodeId: r.deviceId }))
       ),
-    "node.pair.remove": (params) =>
+    "node.pair.remove": (params, ctx) =>
       Effect.flatMap(decodeNodePairRemove(params), (p) =>
-        Effect.map(devices.remove(p.nodeId), () => ({ nodeId: p.nodeId }))
+        Effect.map(devices.remove(p.nodeId, approver(ctx)), () => ({ nodeId: p.nodeId }))
       )
   }
   return { handlers, unsafe }

@@ -20,6 +20,7 @@ import { ConnectionHub } from "../services/ConnectionHub.js"
 import { Devices } from "../services/Devices.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
+import { StatePermissions } from "./StatePermissions.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
 import { SessionsSql } from "./SessionsSql.js"
 import { AgentRunnerLive } from "./AgentRunnerLive.js"
@@ -47,19 +48,19 @@ export interface GatewayLayerOptions {
   readonly tailscale?: Layer.Layer<Tailscale>
 }
 
-/** The SQLite database in the state dir named by Config (or in memory). */
+/** The SQLite database in the state dir named by Config (or in memory), opened once the state dir is tightened. */
 export const DatabaseFromConfig = (options: GatewayLayerOptions) =>
   Layer.unwrapEffect(
-    Effect.map(Config, (config) =>
+    Effect.map(Effect.zipRight(StatePermissions, Config), (config) =>
       // A config held in memory without a state dir gets a database in memory too, not a "(memory)" folder in the cwd.
       DatabaseLive(options.database === "memory" || config.paths.stateDir === MEMORY_STATE_DIR ? undefined : config.paths.stateDir)
     )
   )
 
-/** The log file lives in the state dir named by Config. */
+/** The log file lives in the state dir named by Config, opened once the state dir is tightened. */
 export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
   Layer.unwrapEffect(
-    Effect.map(Config, (config) =>
+    Effect.map(Effect.zipRight(StatePermissions, Config), (config) =>
       GatewayLogFile({
         stateDir: config.paths.stateDir,
         ...(options.console !== undefined ? { console: options.console } : {}),
@@ -70,7 +71,8 @@ export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
 
 /** Every Gateway service but the transport; needs Config. */
 export const GatewayCore = (options: GatewayLayerOptions = {}) => {
-  const logged = GatewayLogFromConfig(options)
+  const permissions = StatePermissions.Default
+  const logged = GatewayLogFromConfig(options).pipe(Layer.provide(permissions))
   // Channels: the Telegram adapter (channels.telegram, read at start; no adapter when unset) and the web chat.
   // Its inbound worker (`telegramInbound` below) needs the AgentRunner, which delivers replies through `channels`.
   const telegram = TelegramBotFromConfig().pipe(Layer.provide(logged))
@@ -85,7 +87,7 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const tailscale = options.tailscale ?? TailscaleCli()
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged), Layer.provideMerge(tailscale))
   // One database for every store (a layer is built once per reference).
-  const database = DatabaseFromConfig(options)
+  const database = DatabaseFromConfig(options).pipe(Layer.provide(permissions))
   const nodes = NodeRegistry.Default.pipe(
     Layer.provideMerge(Devices.Default),
     Layer.provide(database),
@@ -100,7 +102,7 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const routes = HttpRoutes.Default
   const telegramInbound = TelegramPoller().pipe(Layer.provide(Layer.mergeAll(telegram, runner, sessions, routes, logged)))
   return DispatcherWith(options.methods).pipe(
-    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner, routes, telegramInbound)),
+    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner, routes, telegramInbound, permissions)),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )
 }

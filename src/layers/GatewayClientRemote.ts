@@ -10,6 +10,7 @@ import { normalizeFingerprint, type Target } from "../config/target.js"
 import { signedText } from "../protocol/device.js"
 import type { DeviceIdentityService } from "../services/DeviceIdentity.js"
 import { GatewayError } from "../protocol/errors.js"
+import { decodeText } from "../protocol/codec.js"
 import {
   ALL_SCOPES,
   CloseCode,
@@ -275,12 +276,10 @@ export const connectRemote = (
     })
     ws.on("message", (data) => {
       lastMessageAt = Date.now()
-      let frame: { type?: unknown; id?: unknown; event?: unknown; ok?: unknown; payload?: unknown; error?: unknown }
-      try {
-        frame = JSON.parse(data.toString())
-      } catch {
-        return
-      }
+      // A Gateway's frames are bounded like a client's: one nested too deep is dropped before it is parsed.
+      const decoded = decodeText(data.toString())
+      if (!decoded.ok || typeof decoded.value !== "object" || decoded.value === null) return
+      const frame = decoded.value as { type?: unknown; id?: unknown; event?: unknown; ok?: unknown; payload?: unknown; error?: unknown }
       if (frame.type === "event") {
         if (frame.event === "connect.challenge" && challenge) {
           const nonce = (frame.payload as { nonce?: unknown } | undefined)?.nonce

@@ -7,6 +7,8 @@ import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import { Cause, Effect, HashMap, Layer, Logger, LogLevel } from "effect"
 import { GatewayError } from "../protocol/errors.js"
+import { escapeControl } from "../protocol/codec.js"
+import { GatewayStartError } from "../services/GatewayServer.js"
 import { GatewayLog, type GatewayLogService, type TailRequest, type TailResult } from "../services/GatewayLog.js"
 
 const MASK = "***"
@@ -65,14 +67,48 @@ const tailFile = async (file: string, req: TailRequest): Promise<TailResult> => 
   return { file, cursor: size, size, lines, truncated: truncatedByBytes || all.length > lines.length, reset }
 }
 
-export const GatewayLogFile = (options: LogOptions): Layer.Layer<GatewayLog> =>
+/**
+ * Opens `<stateDir>/logs/gateway.log` for appending, never through a symbolic
+ * link (of the file or of `logs/`): a link planted there would make the
+ * Gateway write, with its own rights, wherever it pointed.
+ */
+const openLogFile = (dir: string, file: string) =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+      if (fs.lstatSync(dir).isSymbolicLink()) {
+        throw Object.assign(new Error(`${dir} is a symbolic link (to ${fs.readlinkSync(dir)})`), { code: "SYMLINK" })
+      }
+      return fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600)
+    },
+    catch: (e) => {
+      const err = e as NodeJS.ErrnoException
+      const link = (p: string) => {
+        try {
+          return fs.readlinkSync(p)
+        } catch {
+          return "?"
+        }
+      }
+      return new GatewayStartError({
+        message:
+          err.code === "ELOOP"
+            ? `refusing to write the log through a symbolic link: ${file} points to ${link(file)}. Remove the link; the Gateway then creates a regular file there`
+            : err.code === "SYMLINK"
+              ? `refusing to write the log through a symbolic link: ${err.message}. Make ${dir} a real directory (or remove it)`
+              : `cannot open the log file ${file}: ${err.message}`
+      })
+    }
+  })
+
+export const GatewayLogFile = (options: LogOptions): Layer.Layer<GatewayLog, GatewayStartError> =>
   Layer.unwrapScoped(
     Effect.gen(function* () {
       const dir = path.join(options.stateDir, "logs")
-      yield* Effect.promise(() => fsp.mkdir(dir, { recursive: true, mode: 0o700 }))
       const file = path.join(dir, "gateway.log")
+      const fd = yield* openLogFile(dir, file)
       const stream = yield* Effect.acquireRelease(
-        Effect.sync(() => fs.createWriteStream(file, { flags: "a", mode: 0o600 })),
+        Effect.sync(() => fs.createWriteStream(file, { fd, flags: "a" })),
         (s) => Effect.async<void>((resume) => void s.end(() => resume(Effect.void)))
       )
       stream.on("error", () => {})
@@ -80,8 +116,11 @@ export const GatewayLogFile = (options: LogOptions): Layer.Layer<GatewayLog> =>
       const useConsole = options.console ?? true
 
       const logger = Logger.make(({ logLevel, message, annotations, cause, date }) => {
-        let text = renderMessage(message)
-        if (!Cause.isEmpty(cause)) text += ` ${Cause.pretty(cause)}`
+        // Messages quote what peers sent (client ids, header values): no control character survives, so no
+        // peer can start a line of its own or move the terminal's cursor. A cause keeps its lines, each
+        // indented under the entry, so it cannot pass for an entry either.
+        let text = escapeControl(renderMessage(message))
+        if (!Cause.isEmpty(cause)) text += ` ${Cause.pretty(cause).split("\n").map(escapeControl).join("\n    ")}`
         text = maskSecrets(text, secrets)
         const fields: Record<string, unknown> = {}
         for (const [k, v] of HashMap.toEntries(annotations)) fields[k] = v

@@ -4,20 +4,30 @@
  * Frames are handled with plain callbacks on the socket; each request runs as
  * an Effect fiber on the layer's runtime, tracked per connection so shutdown
  * can answer what is in flight before it closes the socket.
+ *
+ * Every peer is held to the budgets of `transport/budgets.ts` from the moment
+ * its TCP connection is accepted: a deadline for the upgrade and the connect
+ * handshake together, a cap on unauthenticated connections per address and in
+ * all, a depth bound on every frame before it is parsed, a bound on requests
+ * in flight and on refused calls per connection, and pings that drop a peer
+ * that stopped answering. Timers run on the layer's Clock (the TestClock in
+ * tests).
  */
 import * as http from "node:http"
 import * as https from "node:https"
-import { randomBytes, randomUUID } from "node:crypto"
-import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Runtime, Schedule, Duration } from "effect"
+import type { Duplex } from "node:stream"
+import { createHash, randomBytes, randomUUID } from "node:crypto"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Runtime, Schedule } from "effect"
 import { WebSocketServer, type WebSocket, type RawData } from "ws"
 import { planBind, resolvePort, SettingError } from "../config/bind.js"
 import { checkOrigin, resolveClientAddress, tailscaleClaim, type TailscaleClaim } from "../config/clientAddress.js"
 import type { BindMode } from "../config/schema.js"
+import { decodeText, printable } from "../protocol/codec.js"
 import { GatewayError } from "../protocol/errors.js"
+import { issuesText } from "../protocol/issues.js"
 import {
   ALL_SCOPES,
   CloseCode,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_TICK_INTERVAL_MS,
   MAX_BUFFERED_BYTES,
   MAX_PAYLOAD,
@@ -28,12 +38,11 @@ import {
   asRequestFrame,
   type ClientInfo,
   type ConnectParams,
-  type HelloOk,
   type Role
 } from "../protocol/frames.js"
 import { verifyDeviceProof } from "../protocol/device.js"
 import { scopeSatisfies } from "../protocol/methods.js"
-import { Auth } from "../services/Auth.js"
+import { Auth, type AuthAttempt, type AuthMethod } from "../services/Auth.js"
 import { ConnectionHub } from "../services/ConnectionHub.js"
 import { Devices } from "../services/Devices.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
@@ -47,25 +56,46 @@ import { Presence } from "../services/Presence.js"
 import { Tailscale } from "../services/Tailscale.js"
 import { HttpRoutes } from "../services/HttpRoutes.js"
 import { SESSION_DEFAULTS } from "./DispatcherLive.js"
+import { StatePermissions } from "./StatePermissions.js"
+import { DeniedCalls, KeyedCounter, resolveLimits } from "./transport/budgets.js"
+import { encodeEvent, sendEncoded } from "./transport/outbound.js"
 
 /** How long shutdown waits for in-flight requests before closing sockets. */
 const DRAIN_TIMEOUT_MS = 5_000
+/** Coalesced events (presence, health) go out at most this often... */
+const COALESCE_MIN_MS = 250
+/** ...and no faster than this many bytes per second over all recipients together. */
+const COALESCE_BYTES_PER_SECOND = 64 * 1024 * 1024
+/** A broadcast yields to the event loop after every this many bytes, so a big fan-out never stalls other clients. */
+const BROADCAST_SLICE_BYTES = 4 * 1024 * 1024
+/** How often the shared token and password are compared with the ones sessions logged in with. */
+const CREDENTIAL_CHECK_MS = 500
+/** A connection closed for a budget that does not finish its close handshake is cut after this long. */
+const CLOSE_GRACE_MS = 1_000
 
 type Phase = "handshake" | "authenticating" | "ready" | "closed"
+
+/** What a session logged in with, so that rotating that credential can end the session. */
+type Credential =
+  | { readonly kind: "token" | "password"; readonly hash: string }
+  | { readonly kind: "tailscale" }
 
 interface Conn {
   readonly connId: string
   readonly ws: WebSocket
   readonly ip: string
   readonly isLoopback: boolean
+  readonly forwarded: boolean
   readonly hasOrigin: boolean
   phase: Phase
   role: Role
   scopes: ReadonlyArray<string>
   client: ClientInfo | undefined
   seq: number
+  /** Fiber-run requests in flight (answered, or interrupted, before shutdown closes the socket). */
   readonly inflight: Set<Fiber.RuntimeFiber<unknown, unknown>>
-  handshakeTimer: NodeJS.Timeout | undefined
+  /** Every request in flight, the fiberless ones (node.invoke) included. */
+  inflightCount: number
   ctx: CallContext | undefined
   /** The connect.challenge nonce a device must sign. */
   readonly nonce: string
@@ -76,16 +106,33 @@ interface Conn {
   deviceId: string | undefined
   /** The fiber registering this connection after hello; closing waits for it before unregistering. */
   registration: Fiber.RuntimeFiber<void, never> | undefined
+  /** The TCP connection's entry among the unauthenticated ones, until hello-ok. */
+  tcpKey: string | undefined
+  /** The client address this connection is counted against while unauthenticated. */
+  addressKey: string | undefined
+  credential: Credential | undefined
+  missedPongs: number
+  denied: DeniedCalls | undefined
+  /** When a close for a budget was sent (Clock ms); the socket is cut if the peer does not complete it. */
+  closingSince: number | undefined
+}
+
+/** A TCP connection that has not become an HTTP request or a connected WebSocket yet. */
+interface PendingSocket {
+  readonly socket: Duplex
+  readonly acceptedAt: number
+  conn: Conn | undefined
 }
 
 /** What a successful connect grants. */
 interface Admitted {
-  readonly method: string
+  readonly method: AuthMethod | "device-token"
   /** With method "tailscale": the confirmed Tailscale login. */
   readonly user?: string | undefined
   readonly scopes: ReadonlyArray<string>
   readonly deviceId?: string | undefined
   readonly deviceToken?: string | undefined
+  readonly credential?: Credential | undefined
 }
 
 const errorFrame = (id: string, error: GatewayError) => ({ type: "res", id, ok: false, error: error.toShape() })
@@ -120,7 +167,15 @@ const closeServer = (server: http.Server) =>
     server.closeAllConnections()
   })
 
+/** Lets the event loop serve I/O (other clients' frames) before going on. */
+const yieldToIo = Effect.async<void>((resume) => {
+  const t = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(t))
+})
+
 const hostForUrl = (host: string) => (host.includes(":") ? `[${host}]` : host)
+const socketKey = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => `${s.remoteAddress}|${s.remotePort}`
+const secretHash = (secret: string) => createHash("sha256").update(secret, "utf8").digest("hex")
 
 export const makeGatewayServer = Effect.gen(function* () {
   const flags = yield* GatewayRunFlags
@@ -137,9 +192,15 @@ export const makeGatewayServer = Effect.gen(function* () {
   const tailscale = yield* Tailscale
   // Routes other services add to this port (Telegram's webhook); optional.
   const routes = yield* Effect.serviceOption(HttpRoutes)
+  // What start-up did to the state dir's permissions, said once the log is up.
+  const permissions = yield* Effect.serviceOption(StatePermissions)
+  if (Option.isSome(permissions)) for (const note of permissions.value.notes) yield* Effect.logWarning(note)
   const runtime = yield* Effect.runtime<never>()
   const runFork = Runtime.runFork(runtime)
   const runSync = Runtime.runSync(runtime)
+  // The clock of the layer's runtime: the TestClock in tests.
+  const clock = yield* Effect.clock
+  const now = () => clock.unsafeCurrentTimeMillis()
 
   const cfg = yield* config.current.pipe(Effect.mapError((e) => new GatewayStartError({ message: e.message })))
   const settle = <A>(f: () => A) =>
@@ -156,7 +217,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         catch: (e) => new GatewayStartError({ message: `TLS: ${(e as Error).message}` })
       })
     : undefined
-  const handshakeTimeoutMs = cfg.gateway?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
+  const limits = resolveLimits(cfg)
   const tickIntervalMs = cfg.gateway?.tickIntervalMs ?? DEFAULT_TICK_INTERVAL_MS
 
   // Credentials: a non-loopback bind must have one; a first loopback start gets a generated token.
@@ -170,13 +231,13 @@ export const makeGatewayServer = Effect.gen(function* () {
       message:
         `refusing to bind ${plan.hosts.join(", ")} (gateway.bind "${bindMode}") without authentication: ` +
         `set gateway.auth.token (or gateway.auth.password with gateway.auth.mode "password"), ` +
-        `CLAWGATE_GATEWAY_TOKEN, or pass --token; or keep the default loopback bind`
+        `CLAWGATE_GATEWAY_TOKEN, or pass --token-file; or keep the default loopback bind`
     })
   }
   if (resolvedAuth.mode === "password" && resolvedAuth.password === undefined) {
     return yield* new GatewayStartError({
       message:
-        'gateway.auth.mode is "password" but no password is set: set gateway.auth.password or CLAWGATE_GATEWAY_PASSWORD, or pass --password'
+        'gateway.auth.mode is "password" but no password is set: set gateway.auth.password or CLAWGATE_GATEWAY_PASSWORD, or pass --password-file'
     })
   }
   // Tailscale Serve and Funnel proxy to the loopback port; Funnel is public, so it needs a password.
@@ -198,8 +259,16 @@ export const makeGatewayServer = Effect.gen(function* () {
   if (tailscaleMode === "funnel" && cfg.gateway?.auth?.allowTailscale === true) {
     yield* Effect.logWarning("gateway.auth.allowTailscale does not apply with gateway.tailscale.mode \"funnel\": every client needs the password")
   }
-  const conns = new Set<Conn>()
+
+  /** Every upgraded connection, by id. */
+  const conns = new Map<string, Conn>()
+  /** TCP connections that are not an HTTP request or a connected WebSocket yet, by remote address and port. */
+  const pendingSockets = new Map<string, PendingSocket>()
+  /** Unauthenticated WebSocket connections per client address. */
+  const unauthenticatedByAddress = new KeyedCounter()
   let shuttingDown = false
+
+  const setPendingCount = () => runSync(state.setConnectionCount("pending", pendingSockets.size))
 
   /** Open and keeping up; a connection with more than 50 MiB waiting is closed as a slow consumer. */
   const writable = (conn: Conn): boolean => {
@@ -216,42 +285,93 @@ export const makeGatewayServer = Effect.gen(function* () {
   }
 
   /**
-   * A successful response. Payloads that are objects are serialised once per
-   * object: a cached snapshot (health) is the same object until it is
-   * refreshed, so repeated answers reuse its JSON.
+   * The JSON of an answer. Frozen objects (a cached snapshot such as health)
+   * are the same object until they are replaced, so their JSON is kept.
    */
   const payloadJson = new WeakMap<object, string>()
+  const jsonOf = (payload: unknown): string | undefined => {
+    if (typeof payload !== "object" || payload === null) return payload === undefined ? undefined : JSON.stringify(payload)
+    let json = payloadJson.get(payload)
+    if (json === undefined) {
+      json = JSON.stringify(payload)
+      if (Object.isFrozen(payload)) payloadJson.set(payload, json)
+    }
+    return json
+  }
+
   const sendResult = (conn: Conn, id: string, payload: unknown): void => {
     if (!writable(conn)) return
-    let json: string | undefined
-    if (typeof payload === "object" && payload !== null) {
-      json = payloadJson.get(payload)
-      if (json === undefined) {
-        json = JSON.stringify(payload)
-        if (Object.isFrozen(payload)) payloadJson.set(payload, json)
-      }
-    } else json = payload === undefined ? undefined : JSON.stringify(payload)
+    const json = jsonOf(payload)
     conn.ws.send(`{"type":"res","id":${JSON.stringify(id)},"ok":true${json === undefined ? "" : `,"payload":${json}`}}`)
   }
 
   const versions = Effect.all({ presence: presence.version, health: health.version })
 
-  const sendEvent = (conn: Conn, event: string, payload: unknown, stateVersion?: { presence: number; health: number }) => {
+  /** An event for one connection (a node's invoke request, a device's own notices). */
+  const sendEvent = (conn: Conn, event: string, payload: unknown) => {
     conn.seq += 1
-    send(conn, { type: "event", event, payload, seq: conn.seq, ...(stateVersion ? { stateVersion } : {}) })
+    send(conn, { type: "event", event, payload, seq: conn.seq })
   }
 
   const closeConn = (conn: Conn, code: number, reason: string) => {
-    if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING) conn.ws.close(code, reason)
+    conn.phase = "closed"
+    conn.closingSince ??= now()
+    if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING) conn.ws.close(code, reason.slice(0, 120))
   }
 
   const failHandshake = (conn: Conn, id: string, error: GatewayError, code: number) => {
     send(conn, errorFrame(id, error))
-    conn.phase = "closed"
-    closeConn(conn, code, error.message.slice(0, 120))
+    closeConn(conn, code, error.message)
   }
 
   const presenceKey = (conn: Conn) => conn.client?.instanceId ?? conn.connId
+
+  /** Whether `conn` may receive `ev`: its target, role and scope. */
+  const accepts = (conn: Conn, ev: GatewayEvent): boolean => {
+    if (conn.phase !== "ready") return false
+    const role = ev.role ?? "operator"
+    if (role !== "all" && role !== conn.role) return false
+    return ev.scope === undefined || (conn.role === "operator" && scopeSatisfies(conn.scopes, ev.scope))
+  }
+
+  /** Sends `ev` to every connection that may see it, serialised once; returns the bytes written. */
+  const broadcast = (ev: GatewayEvent) =>
+    Effect.gen(function* () {
+      if (ev.connId !== undefined) {
+        const conn = conns.get(ev.connId)
+        if (conn && accepts(conn, ev)) sendEvent(conn, ev.event, ev.payload)
+        return 0
+      }
+      const encoded = encodeEvent(ev.event, ev.payload, yield* versions)
+      let bytes = 0
+      let slice = 0
+      for (const conn of [...conns.values()]) {
+        if (!accepts(conn, ev) || !writable(conn)) continue
+        conn.seq += 1
+        const n = sendEncoded(conn.ws, encoded, conn.seq)
+        bytes += n
+        slice += n
+        if (slice >= BROADCAST_SLICE_BYTES) {
+          slice = 0
+          yield* yieldToIo
+        }
+      }
+      return bytes
+    })
+
+  const removePending = (key: string | undefined) => {
+    if (key !== undefined && pendingSockets.delete(key)) setPendingCount()
+  }
+
+  /** The connection is no longer unauthenticated: it leaves every pre-auth budget. */
+  const leavePreAuth = (conn: Conn) => {
+    removePending(conn.tcpKey)
+    conn.tcpKey = undefined
+    if (conn.addressKey !== undefined) {
+      unauthenticatedByAddress.remove(conn.addressKey)
+      conn.addressKey = undefined
+    }
+  }
 
   const completeHandshake = (conn: Conn, id: string, params: ConnectParams, protocol: number, admitted: Admitted) => {
     const role: Role = params.role ?? "operator"
@@ -260,8 +380,9 @@ export const makeGatewayServer = Effect.gen(function* () {
     conn.role = role
     conn.scopes = scopes
     conn.client = params.client
+    conn.credential = admitted.credential
     conn.phase = "ready"
-    if (conn.handshakeTimer) clearTimeout(conn.handshakeTimer)
+    leavePreAuth(conn)
     // After the handshake the frame limit rises from 64 KiB to 25 MiB.
     const receiver = (conn.ws as unknown as { _receiver?: { _maxPayload: number } })._receiver
     if (receiver) receiver._maxPayload = MAX_PAYLOAD
@@ -274,8 +395,9 @@ export const makeGatewayServer = Effect.gen(function* () {
       deviceId: admitted.deviceId,
       interim: () => Effect.void
     }
+    // Who else is connected is for operators who may read; a scopeless client (a probe) sees nobody.
+    const seesPresence = role === "operator" && scopeSatisfies(scopes, "operator.read")
     const program = Effect.gen(function* () {
-      yield* state.countConnection("pending", -1)
       yield* state.countConnection(role === "node" ? "nodes" : "operators", 1)
       yield* hub.register({
         connId: conn.connId,
@@ -283,10 +405,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         deviceId: admitted.deviceId,
         clientId: params.client.id,
         sendEvent: (event, payload) => sendEvent(conn, event, payload),
-        close: (code, reason) => {
-          conn.phase = "closed"
-          closeConn(conn, code, reason)
-        }
+        close: (code, reason) => closeConn(conn, code, reason)
       })
       if (role === "node" && admitted.deviceId) {
         yield* nodes.register({
@@ -321,33 +440,33 @@ export const makeGatewayServer = Effect.gen(function* () {
         text: `${params.client.displayName ?? params.client.id} (${params.client.mode})`,
         ts: Date.now()
       })
-      const hello: HelloOk = {
-        type: "hello-ok",
-        protocol,
-        server: { version: state.version, connId: conn.connId },
-        features: { methods: dispatcher.methods, events: dispatcher.events },
-        snapshot: {
-          presence: yield* presence.list,
-          health: yield* health.snapshot,
-          stateVersion: yield* versions,
-          uptimeMs: yield* state.uptimeMs,
-          sessionDefaults: SESSION_DEFAULTS
-        },
-        auth: {
-          method: admitted.method,
-          role,
-          scopes,
-          ...(admitted.deviceToken ? { deviceToken: admitted.deviceToken, issuedAtMs: Date.now() } : {})
-        },
-        policy: { maxPayload: MAX_PAYLOAD, maxBufferedBytes: MAX_BUFFERED_BYTES, tickIntervalMs }
+      // hello-ok is assembled from pieces whose JSON is kept (the presence list per version, the health snapshot):
+      // a connect storm costs each connection its own few fields, not a fresh serialisation of everyone else.
+      const presenceJson = seesPresence ? yield* presence.json : "[]"
+      const authPart = {
+        method: admitted.method,
+        role,
+        scopes,
+        ...(admitted.deviceToken ? { deviceToken: admitted.deviceToken, issuedAtMs: Date.now() } : {})
       }
-      send(conn, { type: "res", id, ok: true, payload: hello })
+      const sv = yield* versions
+      const hello =
+        `{"type":"hello-ok","protocol":${protocol},"server":${JSON.stringify({ version: state.version, connId: conn.connId })},` +
+        `"features":${featuresJson},"snapshot":{"presence":${presenceJson},"health":${jsonOf(yield* health.snapshot)},` +
+        `"stateVersion":{"presence":${sv.presence},"health":${sv.health}},"uptimeMs":${yield* state.uptimeMs},` +
+        `"sessionDefaults":${sessionDefaultsJson}},"auth":${JSON.stringify(authPart)},"policy":${policyJson}}`
+      if (writable(conn)) conn.ws.send(`{"type":"res","id":${JSON.stringify(id)},"ok":true,"payload":${hello}}`)
       yield* Effect.logInfo(
-        `connected ${conn.connId} ${role} ${params.client.id}/${params.client.mode} from ${conn.ip}${admitted.user ? ` as ${admitted.user} (${admitted.method})` : ""} scopes=${scopes.join(",") || "-"}`
+        `connected ${conn.connId} ${role} ${printable(params.client.id, 64)}/${printable(params.client.mode, 32)} from ${conn.ip}` +
+          `${admitted.user ? ` as ${printable(admitted.user, 128)} (${admitted.method})` : ""} scopes=${scopes.join(",") || "-"}`
       )
     })
     conn.registration = runFork(program)
   }
+
+  const featuresJson = JSON.stringify({ methods: dispatcher.methods, events: dispatcher.events })
+  const sessionDefaultsJson = JSON.stringify(SESSION_DEFAULTS)
+  const policyJson = JSON.stringify({ maxPayload: MAX_PAYLOAD, maxBufferedBytes: MAX_BUFFERED_BYTES, tickIntervalMs })
 
   const onConnect = (conn: Conn, id: string, rawParams: unknown) => {
     const decoded = decodeConnectParams(rawParams)
@@ -355,7 +474,7 @@ export const makeGatewayServer = Effect.gen(function* () {
       return failHandshake(
         conn,
         id,
-        GatewayError.invalidRequest(`invalid connect params: ${decoded.left.message.split("\n").slice(0, 6).join(" ")}`),
+        GatewayError.invalidRequest(`invalid connect params: ${issuesText(decoded.left)}`, { issues: decoded.left }),
         CloseCode.policy
       )
     }
@@ -385,7 +504,7 @@ export const makeGatewayServer = Effect.gen(function* () {
     conn.phase = "authenticating"
     const fiber = runFork(admit(conn, params, role))
     fiber.addObserver((exit) => {
-      if (conn.ws.readyState !== conn.ws.OPEN) return
+      if (conn.ws.readyState !== conn.ws.OPEN || conn.phase === "closed") return
       if (Exit.isSuccess(exit)) {
         conn.phase = "handshake"
         return completeHandshake(conn, id, params, protocol, exit.value)
@@ -394,7 +513,9 @@ export const makeGatewayServer = Effect.gen(function* () {
       const error = Option.isSome(err) ? err.value : GatewayError.unavailable("authentication failed unexpectedly")
       if (Option.isNone(err)) runFork(Effect.logError("connect failed unexpectedly", exit.cause))
       runFork(
-        Effect.logWarning(`connect refused for ${conn.ip} (${params.client.id}/${role}): ${error.detailCode ?? error.code}`)
+        Effect.logWarning(
+          `connect refused for ${conn.ip} (${printable(params.client.id, 64)}/${role}): ${printable(error.detailCode ?? error.code, 64)}`
+        )
       )
       failHandshake(conn, id, error, CloseCode.policy)
     })
@@ -410,6 +531,14 @@ export const makeGatewayServer = Effect.gen(function* () {
     Effect.gen(function* () {
       const requested = params.scopes ?? (role === "operator" ? ["operator.read"] : [])
       const operatorScopes = role === "operator" ? requested.filter((s) => (ALL_SCOPES as ReadonlyArray<string>).includes(s)) : []
+      const attempt: AuthAttempt = {
+        auth: params.auth,
+        clientIp: conn.ip,
+        isLoopback: conn.isLoopback,
+        forwarded: conn.forwarded,
+        hasOrigin: conn.hasOrigin,
+        tailscale: conn.tailscale
+      }
       let deviceId: string | undefined
       let publicKey: string | undefined
       if (params.device) {
@@ -439,16 +568,17 @@ export const makeGatewayServer = Effect.gen(function* () {
       }
       const sharedPresented = Boolean(params.auth?.token || params.auth?.password)
       if (deviceId && params.auth?.deviceToken && !sharedPresented) {
-        yield* devices.verifyToken({ deviceId, role, token: params.auth.deviceToken, scopes: operatorScopes })
-        return { method: "device-token", scopes: operatorScopes, deviceId }
+        // A wrong device token counts towards the same failure limit as a wrong shared token.
+        yield* auth.limited(attempt, devices.verifyToken({ deviceId, role, token: params.auth.deviceToken, scopes: operatorScopes }))
+        return { method: "device-token" as const, scopes: operatorScopes, deviceId }
       }
-      const grant = yield* auth.authenticate({
-        auth: params.auth,
-        clientIp: conn.ip,
-        isLoopback: conn.isLoopback,
-        hasOrigin: conn.hasOrigin,
-        tailscale: conn.tailscale
-      })
+      const grant = yield* auth.authenticate(attempt)
+      const credential: Credential | undefined =
+        grant.method === "tailscale"
+          ? { kind: "tailscale" }
+          : grant.method === "token" || grant.method === "password"
+            ? { kind: grant.method, hash: grant.credentialHash ?? "" }
+            : undefined
       if (deviceId && publicKey) {
         const admission = yield* devices.admit({
           deviceId,
@@ -465,27 +595,72 @@ export const makeGatewayServer = Effect.gen(function* () {
           user: grant.user,
           scopes: operatorScopes.filter((s) => admission.device.scopes.includes(s)),
           deviceId,
-          deviceToken: admission.deviceToken
+          deviceToken: admission.deviceToken,
+          credential
         }
       }
       // No device: the shared credential grants operator scopes to local clients only,
       // as on OpenClaw; a remote client without a paired device may only ask for health.
       // A Tailscale identity is never local, so it too needs a paired device for more.
-      return { method: grant.method, user: grant.user, scopes: conn.local ? operatorScopes : [] }
+      return { method: grant.method, user: grant.user, scopes: conn.local ? operatorScopes : [], credential }
     })
 
+  /** A refusal for a missing scope or role: what the denied-calls budget counts. */
+  const isDenial = (error: GatewayError) =>
+    error.code === "FORBIDDEN" && (error.detailCode === "MISSING_SCOPE" || error.detailCode === "ROLE_NOT_ALLOWED")
+
   const answer = (conn: Conn, id: string, method: string, exit: Exit.Exit<unknown, GatewayError>) => {
+    conn.inflightCount -= 1
     if (Exit.isSuccess(exit)) return sendResult(conn, id, exit.value)
     const failure = Cause.failureOption(exit.cause)
-    if (Option.isSome(failure)) return send(conn, errorFrame(id, failure.value))
+    if (Option.isSome(failure)) {
+      if (isDenial(failure.value)) (conn.denied ??= new DeniedCalls(limits.deniedCallsPerMinute)).denied(now())
+      return send(conn, errorFrame(id, failure.value))
+    }
     if (Cause.isInterruptedOnly(exit.cause)) {
       return send(conn, errorFrame(id, GatewayError.unavailable("request interrupted: gateway shutting down")))
     }
-    runFork(Effect.logError(`method ${method} crashed`, exit.cause))
-    send(conn, errorFrame(id, GatewayError.unavailable(`internal error in ${method}`)))
+    runFork(Effect.logError(`method ${printable(method, 64)} crashed`, exit.cause))
+    send(conn, errorFrame(id, GatewayError.unavailable(`internal error in ${printable(method, 64)}`)))
   }
 
   const onRequest = (conn: Conn, id: string, method: string, params: unknown) => {
+    const verdict = conn.denied?.check(now())
+    if (verdict !== undefined && verdict._tag !== "ok") {
+      const limit = limits.deniedCallsPerMinute
+      if (verdict._tag === "close") {
+        runFork(Effect.logWarning(`closing ${conn.connId} from ${conn.ip}: ${conn.denied!.inWindow} denied or throttled calls within a minute`))
+        send(conn, errorFrame(id, GatewayError.of("RATE_LIMITED", "too many denied calls: closing the connection", { details: { code: "DENIED_CALLS_LIMIT", limit } })))
+        return closeConn(conn, CloseCode.policy, `too many denied calls (gateway.limits.deniedCallsPerMinute ${limit})`)
+      }
+      return send(
+        conn,
+        errorFrame(
+          id,
+          GatewayError.of(
+            "RATE_LIMITED",
+            `too many denied calls on this connection (more than ${limit} refused for a missing scope or role within a minute; ` +
+              `gateway.limits.deniedCallsPerMinute): ask for the scopes the calls need, or wait`,
+            { details: { code: "DENIED_CALLS_LIMIT", limit }, retryable: true, retryAfterMs: verdict.retryAfterMs }
+          )
+        )
+      )
+    }
+    if (conn.inflightCount >= limits.maxInflightPerConnection) {
+      const limit = limits.maxInflightPerConnection
+      return send(
+        conn,
+        errorFrame(
+          id,
+          GatewayError.of(
+            "RATE_LIMITED",
+            `too many requests in flight on this connection (${limit}, gateway.limits.maxInflightPerConnection): wait for answers before sending more`,
+            { details: { code: "INFLIGHT_LIMIT", limit }, retryable: true, retryAfterMs: 100 }
+          )
+        )
+      )
+    }
+    conn.inflightCount += 1
     const ctxBase = conn.ctx!
     // node.invoke and node.invoke.result: answered through a callback, without a fiber.
     if (dispatcher.unsafeDispatch(ctxBase, method, params, (exit) => answer(conn, id, method, exit))) return
@@ -502,19 +677,24 @@ export const makeGatewayServer = Effect.gen(function* () {
   }
 
   const onMessage = (conn: Conn, data: RawData, isBinary: boolean) => {
+    conn.missedPongs = 0
     if (conn.phase === "closed") return
     if (conn.phase === "authenticating") {
       return send(conn, errorFrame("", GatewayError.invalidRequest("handshake in progress: wait for the connect response")))
     }
-    let frame: unknown
-    try {
-      if (isBinary) throw new Error("binary frames are not supported")
-      frame = JSON.parse(data.toString())
-    } catch {
-      const error = GatewayError.invalidRequest("invalid frame: not a JSON text frame")
+    // The depth is bounded before the frame is parsed; nothing recursive ever sees a deeper one.
+    const decoded = isBinary
+      ? ({ ok: false, message: "invalid frame: binary frames are not supported" } as const)
+      : decodeText(data.toString(), limits.maxFrameDepth)
+    if (!decoded.ok) {
+      const error = GatewayError.invalidRequest(decoded.message, {
+        code: decoded.message.includes("nested") ? "FRAME_TOO_DEEP" : "INVALID_FRAME",
+        ...(decoded.message.includes("nested") ? { maxDepth: limits.maxFrameDepth } : {})
+      })
       if (conn.phase === "handshake") return failHandshake(conn, "", error, CloseCode.policy)
       return send(conn, errorFrame("", error))
     }
+    const frame = decoded.value
     const req = asRequestFrame(frame)
     if (req === undefined) {
       const rawId =
@@ -552,12 +732,12 @@ export const makeGatewayServer = Effect.gen(function* () {
   const onClose = (conn: Conn) => {
     const wasReady = conn.ctx !== undefined
     conn.phase = "closed"
-    if (conn.handshakeTimer) clearTimeout(conn.handshakeTimer)
-    conns.delete(conn)
+    conns.delete(conn.connId)
+    leavePreAuth(conn)
     for (const f of conn.inflight) runFork(Fiber.interrupt(f))
+    if (!wasReady) return
     runFork(
       Effect.gen(function* () {
-        if (!wasReady) return yield* state.countConnection("pending", -1)
         // A connection that closes while it is still being registered is unregistered after it.
         if (conn.registration) yield* Fiber.await(conn.registration)
         yield* hub.unregister(conn.connId)
@@ -576,57 +756,63 @@ export const makeGatewayServer = Effect.gen(function* () {
     clientTracking: false
   })
 
-  const onConnection = (ws: WebSocket, req: http.IncomingMessage) => {
-    const remote = req.socket.remoteAddress
-    const cfgNow = runSync(config.snapshot)
-    const allowTailscale = cfgNow.gateway?.auth?.allowTailscale === true
-    const address = resolveClientAddress(remote, req.headers, {
-      trustedProxies: cfgNow.gateway?.trustedProxies,
-      allowRealIpFallback: cfgNow.gateway?.allowRealIpFallback,
-      tailscaleProxy: allowTailscale || (cfgNow.gateway?.tailscale?.mode ?? "off") !== "off"
-    })
-    if (address.untrustedForwarding) {
-      runFork(
-        Effect.zipRight(
-          state.noteUntrustedProxyHeaders(address.ip),
-          Effect.logWarning(`forwarding headers from ${address.ip}, which is not in gateway.trustedProxies: ignored; treated as remote`)
-        )
-      )
-    }
+  interface UpgradeFacts {
+    readonly ip: string
+    readonly isLoopback: boolean
+    readonly forwarded: boolean
+    readonly hasOrigin: boolean
+    readonly local: boolean
+    readonly tailscale: TailscaleClaim | undefined
+  }
+
+  const onConnection = (ws: WebSocket, facts: UpgradeFacts, pending: PendingSocket, tcpKey: string) => {
     const nonce = randomUUID()
     const conn: Conn = {
       connId: randomUUID(),
       ws,
-      ip: address.ip,
-      isLoopback: address.isLoopback,
-      hasOrigin: req.headers.origin !== undefined,
+      ip: facts.ip,
+      isLoopback: facts.isLoopback,
+      forwarded: facts.forwarded,
+      hasOrigin: facts.hasOrigin,
       phase: "handshake",
       role: "operator",
       scopes: [],
       client: undefined,
       seq: 0,
       inflight: new Set(),
-      handshakeTimer: undefined,
+      inflightCount: 0,
       ctx: undefined,
       nonce,
-      local: address.isLoopback && !address.forwarded && req.headers.origin === undefined,
-      tailscale: allowTailscale ? tailscaleClaim(remote, req.headers) : undefined,
+      local: facts.local,
+      tailscale: facts.tailscale,
       deviceId: undefined,
-      registration: undefined
+      registration: undefined,
+      tcpKey,
+      addressKey: undefined,
+      credential: undefined,
+      missedPongs: 0,
+      denied: undefined,
+      closingSince: undefined
     }
-    conns.add(conn)
-    runFork(state.countConnection("pending", 1))
-    conn.handshakeTimer = setTimeout(() => {
-      if (conn.phase !== "ready") {
-        conn.phase = "closed"
-        closeConn(conn, CloseCode.policy, "handshake timeout")
-      }
-    }, handshakeTimeoutMs)
+    conns.set(conn.connId, conn)
     ws.on("message", (data, isBinary) => onMessage(conn, data, isBinary))
+    ws.on("pong", () => void (conn.missedPongs = 0))
     ws.on("close", () => onClose(conn))
     ws.on("error", () => {
       // ws closes the socket itself (1009 for an oversized frame, 1002 for a bad one).
     })
+    pending.conn = conn
+    // Unauthenticated connections per client address (the forwarded one behind a trusted proxy).
+    if (unauthenticatedByAddress.get(facts.ip) >= limits.unauthenticatedPerAddress) {
+      runFork(Effect.logWarning(`refused a connection from ${facts.ip}: ${limits.unauthenticatedPerAddress} unauthenticated connections already open from there`))
+      return closeConn(
+        conn,
+        CloseCode.tryAgainLater,
+        `too many unauthenticated connections from ${facts.ip} (gateway.limits.unauthenticatedPerAddress ${limits.unauthenticatedPerAddress})`
+      )
+    }
+    unauthenticatedByAddress.add(facts.ip)
+    conn.addressKey = facts.ip
     send(conn, { type: "event", event: "connect.challenge", payload: { nonce, ts: Date.now() } })
   }
 
@@ -637,6 +823,8 @@ export const makeGatewayServer = Effect.gen(function* () {
   }
 
   const onHttp = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // A whole request arrived: the connection is an HTTP client now (keep-alive and request timeouts apply).
+    removePending(socketKey(req.socket))
     if (hasTokenQuery(req.url)) {
       return json(res, 400, {
         ok: false,
@@ -661,31 +849,99 @@ export const makeGatewayServer = Effect.gen(function* () {
     }
   }
 
-  const onUpgrade = (req: http.IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
+  const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const reject = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
     }
     if (shuttingDown) return reject(503, "gateway shutting down")
     if (hasTokenQuery(req.url)) return reject(400, "credentials are never accepted in a URL query string")
+    const cfgNow = runSync(config.snapshot)
     // A browser's upgrade (any Origin, "null" included) is checked before the 101.
-    const refused = checkOrigin(req.headers.origin, req.headers.host, {
-      allowedOrigins: runSync(config.snapshot).gateway?.controlUi?.allowedOrigins
-    })
+    const refused = checkOrigin(req.headers.origin, req.headers.host, { allowedOrigins: cfgNow.gateway?.controlUi?.allowedOrigins })
     if (refused) {
-      runFork(Effect.logWarning(`upgrade refused (403): ${refused}`))
+      runFork(Effect.logWarning(`upgrade refused (403): ${printable(refused, 300)}`))
       return reject(403, refused)
     }
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req))
+    const remote = req.socket.remoteAddress
+    const allowTailscale = cfgNow.gateway?.auth?.allowTailscale === true
+    const address = resolveClientAddress(remote, req.headers, {
+      trustedProxies: cfgNow.gateway?.trustedProxies,
+      allowRealIpFallback: cfgNow.gateway?.allowRealIpFallback,
+      tailscaleProxy: allowTailscale || (cfgNow.gateway?.tailscale?.mode ?? "off") !== "off"
+    })
+    if (address.untrustedForwarding) {
+      runFork(
+        Effect.zipRight(
+          state.noteUntrustedProxyHeaders(address.ip),
+          Effect.logWarning(`forwarding headers from ${address.ip}, which is not in gateway.trustedProxies: ignored; treated as remote`)
+        )
+      )
+    }
+    const facts: UpgradeFacts = {
+      ip: address.ip,
+      isLoopback: address.isLoopback,
+      forwarded: address.forwarded,
+      hasOrigin: req.headers.origin !== undefined,
+      local: address.isLoopback && !address.forwarded && req.headers.origin === undefined,
+      tailscale: allowTailscale ? tailscaleClaim(remote, req.headers) : undefined
+    }
+    const tcpKey = socketKey(req.socket)
+    // A keep-alive connection that served HTTP requests before it upgraded starts its handshake deadline now.
+    let pending = pendingSockets.get(tcpKey)
+    if (pending === undefined) {
+      pending = { socket: req.socket, acceptedAt: now(), conn: undefined }
+      pendingSockets.set(tcpKey, pending)
+      setPendingCount()
+      req.socket.once("close", () => {
+        if (pendingSockets.get(tcpKey) === pending) removePending(tcpKey)
+      })
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, facts, pending, tcpKey))
+  }
+
+  let refusedSince = 0
+  let refusedCount = 0
+  /** Every TCP connection is unauthenticated until it sends an HTTP request or finishes connect, and has until the deadline to. */
+  const onTcp = (socket: Duplex & { remoteAddress?: string; remotePort?: number }) => {
+    if (pendingSockets.size >= limits.unauthenticatedTotal) {
+      socket.destroy()
+      refusedCount++
+      if (now() - refusedSince >= 10_000) {
+        refusedSince = now()
+        runFork(
+          Effect.logWarning(
+            `refusing new connections: ${pendingSockets.size} unauthenticated connections are open (gateway.limits.unauthenticatedTotal); ${refusedCount} refused so far`
+          )
+        )
+      }
+      return
+    }
+    const key = socketKey(socket)
+    pendingSockets.set(key, { socket, acceptedAt: now(), conn: undefined })
+    setPendingCount()
+    socket.once("close", () => {
+      const entry = pendingSockets.get(key)
+      if (entry?.socket === socket) removePending(key)
+    })
   }
 
   // Listen: the first host must bind; further ones (::1 beside 127.0.0.1) are best effort.
+  // Every server is closed again if the start fails after it listened.
   const servers: Array<http.Server> = []
   const listeners: Array<Listener> = []
   let port = portChoice.port
   for (const [i, host] of plan.hosts.entries()) {
+    const options = {
+      keepAliveTimeout: 5_000,
+      // Slow headers are cut by Node as well as by the handshake deadline below.
+      headersTimeout: limits.handshakeTimeoutMs,
+      requestTimeout: Math.max(limits.handshakeTimeoutMs, 30_000),
+      connectionsCheckingInterval: Math.min(1_000, limits.handshakeTimeoutMs)
+    }
     const server: http.Server = tls
-      ? https.createServer({ cert: tls.cert, key: tls.key, minVersion: "TLSv1.3", keepAliveTimeout: 5_000 }, onHttp)
-      : http.createServer({ keepAliveTimeout: 5_000 }, onHttp)
+      ? https.createServer({ ...options, cert: tls.cert, key: tls.key, minVersion: "TLSv1.3", handshakeTimeout: limits.handshakeTimeoutMs }, onHttp)
+      : http.createServer(options, onHttp)
+    server.on("connection", onTcp)
     server.on("upgrade", onUpgrade)
     server.on("clientError", (_err, socket) => socket.destroy())
     const bound = yield* listen(server, host, port).pipe(Effect.either)
@@ -704,6 +960,9 @@ export const makeGatewayServer = Effect.gen(function* () {
       }
       yield* Effect.logDebug(`not listening on ${host}: ${e.code ?? e.message}`)
       continue
+    }
+    if (servers.length === 0) {
+      yield* Effect.addFinalizer(() => Effect.forEach(servers, closeServer, { discard: true }))
     }
     port = bound.right
     servers.push(server)
@@ -733,31 +992,108 @@ export const makeGatewayServer = Effect.gen(function* () {
   const url = `${scheme}://${hostForUrl(primary.host === "0.0.0.0" ? "127.0.0.1" : primary.host)}:${port}`
   yield* state.setServing({ bind: bindMode, port, listeners, authMode: resolvedAuth.mode, tls: tls !== undefined, tailscale: tailscaleMode })
 
-  // Events from services fan out to the connections allowed to see them.
+  // Events from services fan out to the connections allowed to see them. Coalesced ones (presence,
+  // health: each is a whole snapshot) keep only their latest, sent at most every 250 ms and no faster
+  // than the fan-out bandwidth allows, so a crowd connecting at once does not multiply the list by itself.
   const subscription = yield* bus.subscribe
+  const coalesced = new Map<string, GatewayEvent>()
+  const flush = yield* Queue.sliding<void>(1)
   yield* Effect.forkScoped(
     Effect.forever(
       Effect.gen(function* () {
         const ev: GatewayEvent = yield* Queue.take(subscription)
-        const sv = yield* versions
-        for (const conn of conns) {
-          if (conn.phase !== "ready") continue
-          if (ev.connId !== undefined && ev.connId !== conn.connId) continue
-          const role = ev.role ?? "operator"
-          if (role !== "all" && role !== conn.role) continue
-          if (ev.scope !== undefined && (conn.role !== "operator" || !scopeSatisfies(conn.scopes, ev.scope))) continue
-          sendEvent(conn, ev.event, ev.payload, sv)
-        }
+        if (ev.coalesce && ev.connId === undefined) {
+          coalesced.set(ev.event, ev)
+          yield* Queue.offer(flush, undefined)
+        } else yield* broadcast(ev)
+      })
+    )
+  )
+  yield* Effect.forkScoped(
+    Effect.forever(
+      Effect.gen(function* () {
+        yield* Queue.take(flush)
+        const batch = [...coalesced.values()]
+        coalesced.clear()
+        let bytes = 0
+        for (const ev of batch) bytes += yield* broadcast(ev)
+        yield* Effect.sleep(Duration.millis(Math.max(COALESCE_MIN_MS, (bytes / COALESCE_BYTES_PER_SECOND) * 1000)))
       })
     )
   )
 
   // One timer ticks every connection.
   yield* Effect.forkScoped(
+    Effect.suspend(() => broadcast({ event: "tick", payload: { ts: Date.now() }, role: "all" })).pipe(
+      Effect.repeat(Schedule.spaced(Duration.millis(tickIntervalMs))),
+      Effect.delay(Duration.millis(tickIntervalMs))
+    )
+  )
+
+  // The handshake deadline, from TCP accept: a socket that is neither an HTTP request nor connected by then is cut.
+  const deadlineSweep = Effect.sync(() => {
+    const t = now()
+    for (const [key, entry] of pendingSockets) {
+      const conn = entry.conn
+      if (conn?.closingSince !== undefined) {
+        if (t - conn.closingSince >= CLOSE_GRACE_MS) conn.ws.terminate()
+        continue
+      }
+      if (t - entry.acceptedAt < limits.handshakeTimeoutMs) continue
+      if (conn) closeConn(conn, CloseCode.policy, `handshake timeout (gateway.handshakeTimeoutMs ${limits.handshakeTimeoutMs})`)
+      else {
+        entry.socket.destroy()
+        removePending(key)
+      }
+    }
+  })
+  yield* Effect.forkScoped(
+    Effect.repeat(deadlineSweep, Schedule.spaced(Duration.millis(Math.max(10, Math.min(250, limits.handshakeTimeoutMs / 4)))))
+  )
+
+  // Pings: a connection that missed `maxMissedPongs` of them in a row (and sent nothing else) is dropped.
+  yield* Effect.forkScoped(
     Effect.sync(() => {
-      const ts = Date.now()
-      for (const conn of conns) if (conn.phase === "ready") sendEvent(conn, "tick", { ts })
-    }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(tickIntervalMs))), Effect.delay(Duration.millis(tickIntervalMs)))
+      for (const conn of conns.values()) {
+        if (conn.phase !== "ready") {
+          if (conn.closingSince !== undefined && now() - conn.closingSince >= CLOSE_GRACE_MS) conn.ws.terminate()
+          continue
+        }
+        if (conn.missedPongs >= limits.maxMissedPongs) {
+          runFork(Effect.logInfo(`dropping ${conn.connId} from ${conn.ip}: ${conn.missedPongs} pings unanswered`))
+          conn.phase = "closed"
+          conn.ws.terminate()
+          continue
+        }
+        conn.missedPongs += 1
+        conn.ws.ping()
+      }
+    }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(limits.pingIntervalMs))), Effect.delay(Duration.millis(limits.pingIntervalMs)))
+  )
+
+  // A rotated (or removed) shared token or password ends the sessions that logged in with the old one.
+  let credentialsSeen = ""
+  yield* Effect.forkScoped(
+    Effect.gen(function* () {
+      const r = yield* auth.resolved
+      const tokenHash = r.mode === "token" && r.token !== undefined ? secretHash(r.token) : undefined
+      const passwordHash = r.mode === "password" && r.password !== undefined ? secretHash(r.password) : undefined
+      const seen = `${tokenHash}|${passwordHash}|${r.allowTailscale}`
+      if (seen === credentialsSeen) return
+      const first = credentialsSeen === ""
+      credentialsSeen = seen
+      if (first) return
+      for (const conn of conns.values()) {
+        const c = conn.credential
+        if (c === undefined || conn.phase !== "ready") continue
+        const stale =
+          c.kind === "token" ? c.hash !== tokenHash : c.kind === "password" ? c.hash !== passwordHash : !r.allowTailscale
+        if (!stale) continue
+        const what = c.kind === "tailscale" ? "Tailscale identity login was turned off" : `gateway ${c.kind} was changed`
+        yield* Effect.logInfo(`closing ${conn.connId} from ${conn.ip}: the ${what}`)
+        closeConn(conn, CloseCode.deviceRemoved, `the ${what}: reconnect with the new credential`)
+      }
+    }).pipe(Effect.ignore, Effect.repeat(Schedule.spaced(Duration.millis(CREDENTIAL_CHECK_MS))))
   )
 
   // Graceful shutdown: refuse new work, tell everyone, answer what is in flight, then close.
@@ -765,16 +1101,21 @@ export const makeGatewayServer = Effect.gen(function* () {
     Effect.gen(function* () {
       shuttingDown = true
       for (const server of servers) server.close()
-      for (const conn of conns) if (conn.phase === "ready") sendEvent(conn, "shutdown", { reason: "gateway stopping", restartExpectedMs: null })
-      const pending = () => [...conns].flatMap((c) => [...c.inflight])
+      yield* broadcast({ event: "shutdown", payload: { reason: "gateway stopping", restartExpectedMs: null }, role: "all" })
+      const pending = () => [...conns.values()].flatMap((c) => [...c.inflight])
       yield* Effect.forEach(pending(), (f) => Fiber.await(f), { discard: true, concurrency: "unbounded" }).pipe(
         Effect.timeout(Duration.millis(DRAIN_TIMEOUT_MS)),
         Effect.ignore
       )
       yield* Effect.forEach(pending(), (f) => Fiber.interrupt(f), { discard: true })
       // Let the answers leave before the close frame.
-      for (const conn of conns) conn.phase = "closed"
-      for (const conn of [...conns]) closeConn(conn, CloseCode.serviceRestart, "gateway shutting down")
+      const all = [...conns.values()]
+      for (const conn of all) conn.phase = "closed"
+      for (const conn of all) {
+        if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING) {
+          conn.ws.close(CloseCode.serviceRestart, "gateway shutting down")
+        }
+      }
       yield* Effect.forEach(servers, closeServer, { discard: true })
       wss.close()
       yield* Effect.logInfo("gateway stopped")

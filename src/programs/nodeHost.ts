@@ -99,8 +99,10 @@ export interface KeepConnectedOptions<R> {
 
 /**
  * Runs sessions forever: after each one, waits the next backoff delay (reset
- * after a session that lasted longer than 10 s) and tries again. Only a
- * Target error (bad URL or flags) stops it.
+ * after a session that lasted longer than 10 s) and tries again. A Target
+ * error (bad URL or flags) and a TLS pin mismatch stop it: a certificate that
+ * is not the pinned one will not become the pinned one by retrying, and every
+ * retry would offer a connection to whoever holds it.
  */
 export const keepConnected = <R>(options: KeepConnectedOptions<R>): Effect.Effect<never, GatewayClientError, R> =>
   Effect.gen(function* () {
@@ -111,7 +113,7 @@ export const keepConnected = <R>(options: KeepConnectedOptions<R>): Effect.Effec
       const outcome = yield* Effect.either(options.session)
       const lasted = (yield* Clock.currentTimeMillis) - started
       if (Either.isLeft(outcome)) {
-        if (outcome.left.reason === "Target") return yield* outcome.left
+        if (outcome.left.reason === "Target" || outcome.left.reason === "TlsPin") return yield* outcome.left
         yield* options.log(describeConnectFailure(outcome.left))
       } else {
         yield* options.log(`disconnected: ${outcome.right.message}`)

@@ -7,6 +7,7 @@
  * newer OpenClaw clients that send extra fields still connect.
  */
 import { Schema } from "effect"
+import { decodeExplained } from "./issues.js"
 
 export const PROTOCOL_VERSION = 4
 /** The oldest protocol accepted, for probes and node clients only. */
@@ -90,15 +91,26 @@ export type Frame = typeof Frame.Type
 export const Role = Schema.Literal("operator", "node")
 export type Role = typeof Role.Type
 
+/**
+ * What a client says about itself is stored (devices, presence), listed to
+ * operators and logged, so every string and list in connect is bounded.
+ */
+export const MAX_CLIENT_FIELD = 256
+export const MAX_CONNECT_LIST = 512
+const Bounded = Schema.String.pipe(Schema.maxLength(MAX_CLIENT_FIELD, { message: () => `must be at most ${MAX_CLIENT_FIELD} characters` }))
+const BoundedList = Schema.Array(Bounded).pipe(
+  Schema.maxItems(MAX_CONNECT_LIST, { message: () => `must have at most ${MAX_CONNECT_LIST} entries` })
+)
+
 export const ClientInfo = Schema.Struct({
-  id: Schema.String,
-  version: Schema.String,
-  platform: Schema.String,
-  mode: Schema.String,
-  displayName: Schema.optional(Schema.String),
-  deviceFamily: Schema.optional(Schema.String),
-  modelIdentifier: Schema.optional(Schema.String),
-  instanceId: Schema.optional(Schema.String)
+  id: Bounded,
+  version: Bounded,
+  platform: Bounded,
+  mode: Bounded,
+  displayName: Schema.optional(Bounded),
+  deviceFamily: Schema.optional(Bounded),
+  modelIdentifier: Schema.optional(Bounded),
+  instanceId: Schema.optional(Bounded)
 })
 export type ClientInfo = typeof ClientInfo.Type
 
@@ -125,13 +137,13 @@ export const ConnectParams = Schema.Struct({
   maxProtocol: Int,
   client: ClientInfo,
   role: Schema.optional(Role),
-  scopes: Schema.optional(Schema.Array(Schema.String)),
-  caps: Schema.optional(Schema.Array(Schema.String)),
-  commands: Schema.optional(Schema.Array(Schema.String)),
+  scopes: Schema.optional(BoundedList),
+  caps: Schema.optional(BoundedList),
+  commands: Schema.optional(BoundedList),
   permissions: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Boolean })),
   auth: Schema.optional(ConnectAuth),
   device: Schema.optional(DeviceProof),
-  locale: Schema.optional(Schema.String),
+  locale: Schema.optional(Bounded),
   userAgent: Schema.optional(Schema.String)
 })
 export type ConnectParams = typeof ConnectParams.Type
@@ -213,5 +225,6 @@ export const asRequestFrame = (frame: unknown): RequestFrame | undefined => {
   const f = frame as { type?: unknown; id?: unknown; method?: unknown }
   return f.type === "req" && typeof f.id === "string" && typeof f.method === "string" ? (frame as RequestFrame) : undefined
 }
-export const decodeConnectParams = Schema.decodeUnknownEither(ConnectParams, { errors: "all" })
+/** Connect params, or their issues (bounded: see issues.ts). */
+export const decodeConnectParams = decodeExplained(ConnectParams)
 export const decodeHelloOk = Schema.decodeUnknownEither(HelloOkSchema)

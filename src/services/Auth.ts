@@ -22,8 +22,14 @@ export interface AuthAttempt {
   readonly auth: ConnectAuth | undefined
   /** The client's address as the Gateway sees it. */
   readonly clientIp: string
-  /** The connection arrived directly on a loopback address. */
+  /** The client's address is a loopback one. */
   readonly isLoopback: boolean
+  /**
+   * The request carried forwarding headers (from a trusted proxy, or ignored
+   * from an untrusted one). A forwarded request is never exempt from the
+   * failure limit, whatever address the headers named.
+   */
+  readonly forwarded: boolean
   /** The upgrade request carried an `Origin` header (a browser). */
   readonly hasOrigin: boolean
   /**
@@ -37,6 +43,8 @@ export interface AuthGrant {
   readonly method: AuthMethod
   /** With method "tailscale": the Tailscale login that `tailscale whois` confirmed. */
   readonly user?: string | undefined
+  /** With method "token" or "password": the SHA-256 of the secret that matched, so a session can be ended when it changes. */
+  readonly credentialHash?: string | undefined
 }
 
 /** What the Gateway requires, resolved from flags, env and config. */
@@ -61,6 +69,13 @@ export interface AuthOverrides {
 
 export interface AuthService {
   readonly authenticate: (attempt: AuthAttempt) => Effect.Effect<AuthGrant, GatewayError>
+  /**
+   * Runs another credential check (a device token) under the same failure
+   * limit: refused at once while the address is locked out, and a failure
+   * with `details.code` AUTH_DEVICE_TOKEN_MISMATCH counts like a wrong
+   * shared token.
+   */
+  readonly limited: <A>(attempt: AuthAttempt, check: Effect.Effect<A, GatewayError>) => Effect.Effect<A, GatewayError>
   /** The credentials in force right now. */
   readonly resolved: Effect.Effect<ResolvedServerAuth, GatewayError>
 }

@@ -18,9 +18,28 @@ export interface ConnectionHandle {
 export class ConnectionHub extends Effect.Service<ConnectionHub>()("clawgate/ConnectionHub", {
   sync: () => {
     const handles = new Map<string, ConnectionHandle>()
+    // How many connections each device has, kept as they come and go: asked on every device's connect.
+    const perDevice = new Map<string, number>()
+    const add = (h: ConnectionHandle) => {
+      if (h.deviceId !== undefined) perDevice.set(h.deviceId, (perDevice.get(h.deviceId) ?? 0) + 1)
+    }
+    const drop = (connId: string) => {
+      const h = handles.get(connId)
+      if (h === undefined) return
+      handles.delete(connId)
+      if (h.deviceId === undefined) return
+      const n = (perDevice.get(h.deviceId) ?? 1) - 1
+      if (n <= 0) perDevice.delete(h.deviceId)
+      else perDevice.set(h.deviceId, n)
+    }
     return {
-      register: (h: ConnectionHandle) => Effect.sync(() => void handles.set(h.connId, h)),
-      unregister: (connId: string) => Effect.sync(() => void handles.delete(connId)),
+      register: (h: ConnectionHandle) =>
+        Effect.sync(() => {
+          drop(h.connId)
+          handles.set(h.connId, h)
+          add(h)
+        }),
+      unregister: (connId: string) => Effect.sync(() => drop(connId)),
       get: (connId: string) => Effect.sync(() => handles.get(connId)),
       /** `get` without an effect, for the node.invoke hot path. */
       unsafeGet: (connId: string): ConnectionHandle | undefined => handles.get(connId),
@@ -30,14 +49,15 @@ export class ConnectionHub extends Effect.Service<ConnectionHub>()("clawgate/Con
           let n = 0
           for (const h of [...handles.values()]) {
             if (pred(h)) {
-              handles.delete(h.connId)
+              drop(h.connId)
               h.close(code, reason)
               n++
             }
           }
           return n
         }),
-      connectedDevices: Effect.sync(() => new Set([...handles.values()].flatMap((h) => (h.deviceId ? [h.deviceId] : []))))
+      /** Whether a device has at least one connection now. */
+      isConnected: (deviceId: string): boolean => perDevice.has(deviceId)
     }
   }
 }) {}

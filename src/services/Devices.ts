@@ -9,7 +9,8 @@ import { createHash, randomBytes, randomUUID } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
 import { GatewayError } from "../protocol/errors.js"
-import { CloseCode, type ClientInfo, type Role } from "../protocol/frames.js"
+import { ALL_SCOPES, CloseCode, type ClientInfo, type Role, type Scope } from "../protocol/frames.js"
+import { scopeSatisfies } from "../protocol/methods.js"
 import { safeEqual } from "../util/secrets.js"
 import type { ClawgateConfig } from "../config/schema.js"
 import { Config } from "./Config.js"
@@ -73,6 +74,29 @@ export interface AdmitInput {
   readonly local: boolean
   readonly remoteIp: string
 }
+
+/** Who is deciding: the connection's device (if it has one) and its scopes. */
+export interface Approver {
+  readonly deviceId?: string | undefined
+  readonly scopes: ReadonlyArray<string>
+}
+
+/** At most this many pairing requests wait at once; a new one pushes out the oldest. */
+export const MAX_PENDING_REQUESTS = 256
+
+const isScope = (s: string): s is Scope => (ALL_SCOPES as ReadonlyArray<string>).includes(s)
+
+/**
+ * No approver grants, rotates or revokes beyond what it holds itself: the
+ * scopes of `target` it does not have (`operator.admin` has them all).
+ */
+const beyondApprover = (approver: Approver, target: ReadonlyArray<string>): Array<Scope> =>
+  target.filter(isScope).filter((s) => !scopeSatisfies(approver.scopes, s))
+
+const beyondScopes = (what: string, missing: ReadonlyArray<Scope>) =>
+  GatewayError.of("FORBIDDEN", `missing scope: ${missing.join(", ")} (${what} holds ${missing.length > 1 ? "them" : "it"}, and an approver can only grant, rotate or revoke scopes it holds itself)`, {
+    details: { code: "MISSING_SCOPE", missingScope: missing[0], requiredScopes: missing }
+  })
 
 export interface Admission {
   readonly device: PairedDevice
@@ -141,7 +165,7 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
     const lock = yield* Effect.makeSemaphore(1)
     const serial = <A, E, R>(e: Effect.Effect<A, E, R>) => lock.withPermits(1)(e)
 
-    const toDevice = (row: DeviceRow, tokens: ReadonlyArray<TokenRow>, connected: ReadonlySet<string>): PairedDevice => {
+    const toDevice = (row: DeviceRow, tokens: ReadonlyArray<TokenRow>): PairedDevice => {
       const roles = parseList(row.roles)
       return {
         deviceId: row.device_id,
@@ -159,7 +183,7 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
         approvedAtMs: row.approved_at,
         lastSeenAtMs: row.last_seen_at ?? undefined,
         lastSeenReason: row.last_seen_reason ?? undefined,
-        connected: connected.has(row.device_id),
+        connected: hub.isConnected(row.device_id),
         tokens: tokens
           .filter((t) => t.device_id === row.device_id)
           .map((t) => ({
@@ -177,7 +201,7 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
         const rows = yield* sql<DeviceRow>`SELECT * FROM devices WHERE device_id = ${deviceId}`
         if (rows.length === 0) return undefined
         const tokens = yield* sql<TokenRow>`SELECT * FROM device_tokens WHERE device_id = ${deviceId}`
-        return toDevice(rows[0]!, tokens, yield* hub.connectedDevices)
+        return toDevice(rows[0]!, tokens)
       }).pipe(Effect.mapError(dbError("read a device")))
 
     const pendingRequests = sql<{ request: string }>`SELECT request FROM pairing_requests ORDER BY created_at`.pipe(
@@ -288,6 +312,13 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
         yield* sql`INSERT INTO pairing_requests (request_id, device_id, request, created_at)
           VALUES (${request.requestId}, ${request.deviceId}, ${json(request)}, ${request.ts})
           ON CONFLICT (device_id) DO UPDATE SET request = excluded.request`.pipe(Effect.mapError(dbError("store a pairing request")))
+        // Each new key pair is a new request: the queue is bounded, the oldest request giving way.
+        const dropped = yield* sql<{ request_id: string }>`DELETE FROM pairing_requests WHERE request_id IN (
+            SELECT request_id FROM pairing_requests ORDER BY created_at DESC LIMIT -1 OFFSET ${MAX_PENDING_REQUESTS})
+          RETURNING request_id`.pipe(Effect.mapError(dbError("trim pairing requests")))
+        if (dropped.length > 0) {
+          yield* Effect.logWarning(`pairing requests: more than ${MAX_PENDING_REQUESTS} waiting; dropped the oldest ${dropped.length}`)
+        }
         if (!pending) {
           yield* bus.publish({ event: "device.pair.requested", payload: request })
           yield* Effect.logInfo(
@@ -340,23 +371,47 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
     const list = Effect.gen(function* () {
       const rows = yield* sql<DeviceRow>`SELECT * FROM devices ORDER BY created_at`
       const tokens = yield* sql<TokenRow>`SELECT * FROM device_tokens`
-      const connected = yield* hub.connectedDevices
-      return { pending: yield* pendingRequests, paired: rows.map((r) => toDevice(r, tokens, connected)) }
+      return { pending: yield* pendingRequests, paired: rows.map((r) => toDevice(r, tokens)) }
     }).pipe(Effect.mapError(dbError("list devices")))
 
-    const takeRequest = (requestId: string) =>
+    const findRequest = (requestId: string) =>
       Effect.gen(function* () {
         const rows = yield* sql<{ request: string }>`SELECT request FROM pairing_requests WHERE request_id = ${requestId}`.pipe(
           Effect.mapError(dbError("read a pairing request"))
         )
         if (rows.length === 0) return yield* GatewayError.invalidRequest("unknown requestId", { requestId })
-        yield* sql`DELETE FROM pairing_requests WHERE request_id = ${requestId}`.pipe(Effect.mapError(dbError("remove a pairing request")))
         return JSON.parse(rows[0]!.request) as PairingRequest
       })
 
-    const approve = (requestId: string) =>
+    const takeRequest = (requestId: string) =>
+      Effect.gen(function* () {
+        const request = yield* findRequest(requestId)
+        yield* sql`DELETE FROM pairing_requests WHERE request_id = ${requestId}`.pipe(Effect.mapError(dbError("remove a pairing request")))
+        return request
+      })
+
+    /** A paired device the approver may act on: it holds every scope the device holds. */
+    const requireManageable = (deviceId: string, what: string, approver: Approver) =>
+      Effect.gen(function* () {
+        const device = yield* requireDevice(deviceId, what)
+        const missing = beyondApprover(approver, device.scopes)
+        if (missing.length > 0) return yield* beyondScopes("the device holds", missing)
+        return device
+      })
+
+    const approve = (requestId: string, approver: Approver) =>
       serial(
         Effect.gen(function* () {
+          const waiting = yield* findRequest(requestId)
+          if (approver.deviceId !== undefined && approver.deviceId === waiting.deviceId) {
+            return yield* GatewayError.of(
+              "FORBIDDEN",
+              "a device cannot approve its own pairing request: approve it from another operator device or on the Gateway host (clawgate devices approve)",
+              { details: { code: "SELF_APPROVAL_FORBIDDEN", requestId } }
+            )
+          }
+          const missing = beyondApprover(approver, waiting.scopes)
+          if (missing.length > 0) return yield* beyondScopes("the request asks for", missing)
           const request = yield* takeRequest(requestId)
           const existing = yield* getDevice(request.deviceId)
           yield* upsertDevice({
@@ -386,10 +441,10 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
     const requireDevice = (deviceId: string, what: string) =>
       Effect.flatMap(getDevice(deviceId), (d) => (d ? Effect.succeed(d) : Effect.fail(GatewayError.invalidRequest(what, { deviceId }))))
 
-    const remove = (deviceId: string) =>
+    const remove = (deviceId: string, approver: Approver) =>
       serial(
         Effect.gen(function* () {
-          yield* requireDevice(deviceId, "unknown deviceId")
+          yield* requireManageable(deviceId, "unknown deviceId", approver)
           yield* sql`DELETE FROM device_tokens WHERE device_id = ${deviceId}`.pipe(Effect.mapError(dbError("remove tokens")))
           yield* sql`DELETE FROM devices WHERE device_id = ${deviceId}`.pipe(Effect.mapError(dbError("remove a device")))
           yield* closeDevice(deviceId, undefined, "device removed")
@@ -398,10 +453,10 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
         })
       )
 
-    const rotate = (deviceId: string, role: string, scopes: ReadonlyArray<string> | undefined, callerDeviceId: string | undefined) =>
+    const rotate = (deviceId: string, role: string, scopes: ReadonlyArray<string> | undefined, approver: Approver) =>
       serial(
         Effect.gen(function* () {
-          const device = yield* requireDevice(deviceId, "device token rotation denied")
+          const device = yield* requireManageable(deviceId, "device token rotation denied", approver)
           if (!device.roles.includes(role)) return yield* GatewayError.invalidRequest("device token rotation denied", { deviceId, role })
           const granted = scopes ?? device.scopes
           if (granted.some((s) => !device.scopes.includes(s))) {
@@ -409,7 +464,7 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
           }
           const token = yield* issueToken(deviceId, role, granted, true).pipe(Effect.mapError(dbError("rotate a token")))
           yield* closeDevice(deviceId, role, "device token rotated")
-          const self = callerDeviceId === deviceId
+          const self = approver.deviceId === deviceId
           return {
             deviceId,
             role,
@@ -421,10 +476,10 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
         })
       )
 
-    const revoke = (deviceId: string, role: string) =>
+    const revoke = (deviceId: string, role: string, approver: Approver) =>
       serial(
         Effect.gen(function* () {
-          const device = yield* requireDevice(deviceId, "device token revocation denied")
+          const device = yield* requireManageable(deviceId, "device token revocation denied", approver)
           const now = Date.now()
           yield* sql`UPDATE device_tokens SET revoked_at = ${now} WHERE device_id = ${deviceId} AND role = ${role}`.pipe(
             Effect.mapError(dbError("revoke a token"))

@@ -15,6 +15,12 @@ export interface GatewayEvent {
   readonly connId?: string
   /** Only operators holding this scope receive it (chat and agent events carry conversation content). */
   readonly scope?: "operator.read" | "operator.write" | "operator.admin" | "operator.pairing"
+  /**
+   * The payload is a whole snapshot (presence, health): when several are
+   * published close together only the latest is sent, at a pace the
+   * transport sets from how many bytes the fan-out costs.
+   */
+  readonly coalesce?: boolean
 }
 
 export class EventBus extends Effect.Service<EventBus>()("clawgate/EventBus", {

@@ -47,6 +47,9 @@ export class GatewayState extends Effect.Service<GatewayState>()("clawgate/Gatew
       connections: Ref.get(connections),
       countConnection: (kind: "operators" | "nodes" | "pending", delta: number) =>
         Ref.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
+      /** `pending`: TCP connections that have not finished connect (nor become an HTTP request) yet. */
+      setConnectionCount: (kind: "operators" | "nodes" | "pending", value: number) =>
+        Ref.update(connections, (c) => ({ ...c, [kind]: value })),
       untrustedProxyHeaders: Ref.get(untrustedProxyHeaders),
       noteUntrustedProxyHeaders: (from: string) =>
         Ref.update(untrustedProxyHeaders, (u) => ({ count: u.count + 1, lastFrom: from, lastAt: Date.now() }))

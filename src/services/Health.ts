@@ -87,7 +87,7 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
       const next = yield* compute
       yield* Ref.set(cache, next)
       yield* Ref.update(version, (v) => v + 1)
-      yield* bus.publish({ event: "health", payload: next, role: "operator" })
+      yield* bus.publish({ event: "health", payload: next, role: "operator", coalesce: true })
       return next
     })
 

@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto"
 import { Duration, Effect, Exit, Option, Runtime, Schedule } from "effect"
 import { GatewayError } from "../protocol/errors.js"
+import { printable } from "../protocol/codec.js"
 import { Config } from "./Config.js"
 import { ConnectionHub } from "./ConnectionHub.js"
 import { Devices } from "./Devices.js"
@@ -38,7 +39,23 @@ export interface InvokeRequest {
   readonly params?: unknown
   readonly timeoutMs?: number | undefined
   readonly idempotencyKey: string
+  /**
+   * The caller holds `operator.approvals`. Without it, params that carry an
+   * approval (see `approvalFields`) are refused before they reach the node:
+   * a node host reads them as the operator's consent to run the command.
+   */
+  readonly mayApprove?: boolean | undefined
 }
+
+/**
+ * The top-level params a node host could read as an approval: `approved`,
+ * `approvalDecision`, `approvalId`, and anything else named `approv...`
+ * (case-insensitive), as OpenClaw's node host reads them for `system.run`.
+ */
+export const approvalFields = (params: unknown): Array<string> =>
+  typeof params === "object" && params !== null && !Array.isArray(params)
+    ? Object.keys(params).filter((k) => /^approv/i.test(k))
+    : []
 
 export interface InvokeResult {
   readonly ok: true
@@ -255,13 +272,24 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       // Refused before anything reaches the node.
       if (!entry.session.commands.includes(req.command)) {
         return GatewayError.invalidRequest(
-          `node command not allowed: the node does not declare "${req.command}" (it serves: ${entry.session.commands.join(", ") || "nothing"})`,
+          `node command not allowed: the node does not declare "${printable(req.command, 80)}" (it serves: ${printable(entry.session.commands.join(", "), 400) || "nothing"})`,
           { reason: "command not declared by node", command: req.command }
         )
       }
+      if (!req.mayApprove) {
+        const fields = approvalFields(req.params)
+        if (fields.length > 0) {
+          const shown = fields.slice(0, 4).map((f) => printable(f, 40))
+          return GatewayError.of(
+            "FORBIDDEN",
+            `missing scope: operator.approvals (node.invoke params carry approval fields: ${shown.join(", ")}; only a caller with operator.approvals may send them)`,
+            { details: { code: "MISSING_SCOPE", missingScope: "operator.approvals", requiredScopes: ["operator.approvals"], fields: shown } }
+          )
+        }
+      }
       const allowed = commandAllowed(req.command, currentPolicy())
       if (!allowed.ok) {
-        return GatewayError.invalidRequest(`node command not allowed: "${req.command}" is ${allowed.reason}`, {
+        return GatewayError.invalidRequest(`node command not allowed: "${printable(req.command, 80)}" is ${allowed.reason}`, {
           reason: allowed.reason,
           command: req.command
         })

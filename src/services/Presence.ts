@@ -4,7 +4,7 @@
  * `system-presence` and pushed as `presence` events.
  */
 import * as os from "node:os"
-import { Effect, Ref } from "effect"
+import { Effect } from "effect"
 import { VERSION } from "../version.js"
 import { EventBus } from "./EventBus.js"
 
@@ -27,6 +27,9 @@ export interface PresenceEntry {
   readonly ts: number
 }
 
+/** As on OpenClaw: at most this many entries (the Gateway's own included); the oldest connection drops out first. */
+export const MAX_PRESENCE_ENTRIES = 200
+
 export class Presence extends Effect.Service<Presence>()("clawgate/Presence", {
   effect: Effect.gen(function* () {
     const bus = yield* EventBus
@@ -41,26 +44,49 @@ export class Presence extends Effect.Service<Presence>()("clawgate/Presence", {
       text: `Gateway ${os.hostname()} (clawgate ${VERSION})`,
       ts: Date.now()
     }
-    const state = yield* Ref.make({ version: 1, entries: new Map<string, PresenceEntry>([["gateway", self]]) })
+    // Insertion order is age order (an upsert moves its entry to the end), so the oldest is first.
+    const entries = new Map<string, PresenceEntry>([["gateway", self]])
+    let version = 1
+    // The list and its JSON, built at most once per version however many connections ask for it.
+    let listed: { version: number; list: ReadonlyArray<PresenceEntry>; json: string | undefined } | undefined
 
-    const changed = (version: number, entries: Map<string, PresenceEntry>) =>
-      bus.publish({ event: "presence", payload: { presence: [...entries.values()] }, role: "operator" }).pipe(
-        Effect.as(version)
-      )
+    const current = () => {
+      if (listed === undefined || listed.version !== version) listed = { version, list: [...entries.values()], json: undefined }
+      return listed
+    }
 
-    const modify = (f: (m: Map<string, PresenceEntry>) => boolean) =>
-      Ref.modify(state, (s) => {
-        const entries = new Map(s.entries)
-        if (!f(entries)) return [undefined, s] as const
-        const next = { version: s.version + 1, entries }
-        return [next, next] as const
-      }).pipe(Effect.flatMap((next) => (next ? changed(next.version, next.entries) : Effect.void)))
+    // Whole snapshots, coalesced by the transport: a crowd connecting at once is one presence event, not one per connection.
+    const changed = Effect.suspend(() => {
+      version += 1
+      return bus.publish({
+        event: "presence",
+        payload: { presence: current().list },
+        role: "operator",
+        scope: "operator.read",
+        coalesce: true
+      })
+    })
 
     return {
-      list: Effect.map(Ref.get(state), (s) => [...s.entries.values()]),
-      version: Effect.map(Ref.get(state), (s) => s.version),
-      upsert: (entry: PresenceEntry) => modify((m) => (m.set(entry.key, entry), true)),
-      remove: (key: string) => modify((m) => m.delete(key))
+      list: Effect.sync(() => current().list),
+      /** The list as JSON (what hello-ok carries), serialised once per version. */
+      json: Effect.sync(() => {
+        const c = current()
+        c.json ??= JSON.stringify(c.list)
+        return c.json
+      }),
+      version: Effect.sync(() => version),
+      upsert: (entry: PresenceEntry) =>
+        Effect.suspend(() => {
+          entries.delete(entry.key)
+          entries.set(entry.key, entry)
+          for (const key of entries.keys()) {
+            if (entries.size <= MAX_PRESENCE_ENTRIES) break
+            if (key !== "gateway") entries.delete(key)
+          }
+          return changed
+        }),
+      remove: (key: string) => Effect.suspend(() => (key !== "gateway" && entries.delete(key) ? changed : Effect.void))
     }
   }),
   dependencies: [EventBus.Default]

@@ -204,7 +204,7 @@ describe("handshake over a real socket", () => {
       const peer = yield* openPeer(gw.url)
       const closed = yield* Effect.promise(() => peer.closed)
       expect(closed.code).toBe(1008)
-      expect(closed.reason).toBe("handshake timeout")
+      expect(closed.reason).toBe("handshake timeout (gateway.handshakeTimeoutMs 300)")
     })
   )
 

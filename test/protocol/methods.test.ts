@@ -70,7 +70,7 @@ describe("methods and scopes", () => {
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { peer } = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read"] }))
-      const res = yield* Effect.promise(() => peer.call("config.set", { raw: "{}" }))
+      const res = yield* Effect.promise(() => peer.call("sessions.reset", { key: "main" }))
       expect(res.error).toMatchObject({
         code: "FORBIDDEN",
         message: "missing scope: operator.admin",
@@ -78,9 +78,9 @@ describe("methods and scopes", () => {
       })
       const write = yield* Effect.promise(() => peer.call("send", { to: "x", message: "y" }))
       expect(write.error?.details?.missingScope).toBe("operator.write")
-      // An unknown method is treated like an admin-only one.
+      // An unknown method is unknown for every caller (OpenClaw's clients read this as "not supported here").
       const unknown = yield* Effect.promise(() => peer.call("does.not.exist"))
-      expect(unknown.error?.details?.code).toBe("MISSING_SCOPE")
+      expect(unknown.error).toMatchObject({ code: "INVALID_REQUEST", message: "unknown method: does.not.exist", details: { code: "UNKNOWN_METHOD" } })
       const still = yield* Effect.promise(() => peer.call("health"))
       expect(still.ok).toBe(true)
     })
