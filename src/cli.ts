@@ -328,8 +328,8 @@ const runCommand = Command.make(
       const { GatewayWithServer } = yield* Effect.promise(() => import("./layers/Gateway.js"))
       const { gatewayRun } = yield* Effect.promise(() => import("./programs/gatewayRun.js"))
       const program = Effect.gen(function* () {
-        const token = yield* secretFlag("token", opts.token, opts.tokenFile)
-        const password = yield* secretFlag("password", opts.password, opts.passwordFile)
+        const token = yield* secretFlag("token", opts.token, opts.tokenFile, true)
+        const password = yield* secretFlag("password", opts.password, opts.passwordFile, true)
         const layer = GatewayWithServer({
           flags: { port: Option.getOrUndefined(opts.port), bind: Option.getOrUndefined(opts.bind), token, password },
           logLevel: opts.verbose ? LogLevel.Debug : LogLevel.Info
@@ -713,8 +713,9 @@ const nodeRunCommand = Command.make(
         const cfg = yield* config.current
         const { DeviceIdentityFile, makeDeviceIdentity } = yield* Effect.promise(() => import("./layers/DeviceIdentityFile.js"))
         const url = Option.getOrUndefined(opts.url)
-        const token = yield* secretFlag("token", opts.token, opts.tokenFile)
-        const password = yield* secretFlag("password", opts.password, opts.passwordFile)
+        // A node host runs for days: a secret in its command line sits in the process list as long.
+        const token = yield* secretFlag("token", opts.token, opts.tokenFile, true)
+        const password = yield* secretFlag("password", opts.password, opts.passwordFile, true)
         // After pairing, a node may connect with its device token alone: --url without --token.
         const stored =
           url !== undefined && token === undefined && password === undefined

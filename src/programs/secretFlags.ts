@@ -39,13 +39,16 @@ export const readSecretFile = (file: string, flag: string): Effect.Effect<string
   )
 
 /**
- * `--X` or `--X-file`, at most one of them. A secret given as `--X` itself
- * works, with a warning that other local users can see it.
+ * `--X` or `--X-file`, at most one of them. With `warn` (a long-running
+ * process: the Gateway, where the secret would sit in the process list for
+ * as long as it runs) a secret given as `--X` itself says that other local
+ * users can see it.
  */
 export const secretFlag = (
   name: "token" | "password",
   value: Option.Option<string>,
-  file: Option.Option<string>
+  file: Option.Option<string>,
+  warn = false
 ): Effect.Effect<string | undefined, UsageError> =>
   Effect.gen(function* () {
     if (Option.isSome(value) && Option.isSome(file)) {
@@ -53,6 +56,7 @@ export const secretFlag = (
     }
     if (Option.isSome(file)) return yield* readSecretFile(file.value, `--${name}-file`)
     if (Option.isSome(value)) {
+      if (!warn) return value.value
       yield* Console.error(
         `warning: --${name} on the command line is visible to other local users (ps); prefer --${name}-file or CLAWGATE_GATEWAY_${name.toUpperCase()}`
       )

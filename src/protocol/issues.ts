@@ -82,12 +82,21 @@ const bounded = (issue: ParseResult.ParseIssue, max: number): ParseResult.ParseI
   }
 }
 
+/**
+ * An optional field is `X | undefined` to Schema, so a wrong value gets two
+ * issues: the real one, and "Expected undefined". The second says nothing.
+ */
+const withoutUndefinedAlternatives = (issues: Array<ParseResult.ArrayFormatterIssue>) => {
+  const useful = issues.filter((i) => !i.message.startsWith("Expected undefined, actual "))
+  return useful.length > 0 ? useful : issues
+}
+
 /** Schema's ArrayFormatter issues (path and message), bounded in count and size. */
 export const formatIssues = (
   error: ParseResult.ParseError,
   maxIssues: number = MAX_REPORTED_ISSUES
 ): ReadonlyArray<ParseResult.ArrayFormatterIssue> =>
-  ParseResult.ArrayFormatter.formatIssueSync(bounded(error.issue, maxIssues))
+  withoutUndefinedAlternatives(ParseResult.ArrayFormatter.formatIssueSync(bounded(error.issue, maxIssues)))
     .slice(0, maxIssues)
     // A path may hold a peer's own keys (of a record): shown bounded and escaped like any peer string.
     .map((i) => ({ ...i, path: i.path.map((p) => (typeof p === "number" ? p : printable(String(p), 60))) }))

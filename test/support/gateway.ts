@@ -24,6 +24,8 @@ export interface TestGateway {
   readonly stateDir: string
   readonly configPath: string
   readonly server: Context.Tag.Service<typeof GatewayServer>
+  /** Every service of the running Gateway, for tests that read its state (GatewayState, Presence, ...). */
+  readonly context: Context.Context<unknown>
 }
 
 export const TOKEN = "test-token-0123456789abcdef"
@@ -43,5 +45,5 @@ export const startGateway = (
     )
     const ctx = yield* Layer.build(layer)
     const server = Context.get(ctx, GatewayServer)
-    return { url: server.url, port: server.port, stateDir, configPath: path.join(stateDir, "clawgate.json"), server }
+    return { url: server.url, port: server.port, stateDir, configPath: path.join(stateDir, "clawgate.json"), server, context: ctx as Context.Context<unknown> }
   })
