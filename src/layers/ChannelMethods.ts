@@ -15,12 +15,14 @@ export const SEND_DEDUPE_MAX = 1000
 export const SEND_DEDUPE_TTL_MS = 10 * 60_000
 
 const Str = Schema.String.pipe(Schema.minLength(1))
+// Recipients, channels and keys are kept (the dedupe cache) and logged: bounded. The message is split to the channel's size.
+const Name = Str.pipe(Schema.maxLength(256, { message: () => "must be at most 256 characters" }))
 const SendParams = Schema.Struct({
-  to: Str,
+  to: Name,
   message: Str,
-  channel: Schema.optional(Str),
-  accountId: Schema.optional(Schema.String),
-  idempotencyKey: Str
+  channel: Schema.optional(Name),
+  accountId: Schema.optional(Name),
+  idempotencyKey: Name
 })
 const ChannelsStatusParams = Schema.Struct({ probe: Schema.optional(Schema.Boolean), timeoutMs: Schema.optional(Schema.Number) })
 

@@ -12,10 +12,11 @@ import { databasePath } from "./Database.js"
 import { decodeParams, SESSION_DEFAULTS } from "./DispatcherLive.js"
 
 const Int = Schema.Number.pipe(Schema.int())
-const Key = Schema.String.pipe(Schema.minLength(1))
+// Keys are logged and echoed in errors: bounded (session keys are a few dozen characters).
+const Key = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512, { message: () => "must be at most 512 characters" }))
 const ListParams = Schema.Struct({
   limit: Schema.optional(Int.pipe(Schema.between(1, 10_000))),
-  search: Schema.optional(Schema.String)
+  search: Schema.optional(Schema.String.pipe(Schema.maxLength(512, { message: () => "must be at most 512 characters" })))
 })
 const HistoryParams = Schema.Struct({
   sessionKey: Key,
