@@ -92,6 +92,12 @@ export const makeAuth = (overrides: AuthOverrides) =>
     const log = yield* GatewayLog
     const tailscale = yield* Tailscale
     const limiter = new FailureLimiter()
+    // The hash of the secret in force, computed once per secret (every session keeps it).
+    let hashed: { secret: string; hash: string } | undefined
+    const hashOf = (secret: string) => {
+      if (hashed?.secret !== secret) hashed = { secret, hash: createHash("sha256").update(secret, "utf8").digest("hex") }
+      return hashed.hash
+    }
     const registered = new Set<string>()
 
     const resolved = Effect.gen(function* () {
@@ -224,7 +230,7 @@ export const makeAuth = (overrides: AuthOverrides) =>
           )
         }
         if (limited) limiter.succeed(key)
-        return { method: r.mode, credentialHash: createHash("sha256").update(expected, "utf8").digest("hex") }
+        return { method: r.mode, credentialHash: hashOf(expected) }
       })
 
     return {

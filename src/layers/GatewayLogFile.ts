@@ -101,6 +101,28 @@ const openLogFile = (dir: string, file: string) =>
     }
   })
 
+/**
+ * Console lines, written once per turn of the event loop: a write to a pipe
+ * (a terminal, a service manager's journal) is synchronous in Node, and a
+ * crowd of clients connecting at once would otherwise pay one system call per
+ * line. Flushed at exit, so no line is lost.
+ */
+const consoleSink = (stream: NodeJS.WriteStream) => {
+  let pending: Array<string> = []
+  const flush = () => {
+    if (pending.length === 0) return
+    const text = pending.join("")
+    pending = []
+    stream.write(text)
+  }
+  process.once("exit", flush)
+  return (line: string) => {
+    if (pending.push(line) === 1) setImmediate(flush)
+  }
+}
+const stdoutSink = consoleSink(process.stdout)
+const stderrSink = consoleSink(process.stderr)
+
 export const GatewayLogFile = (options: LogOptions): Layer.Layer<GatewayLog, GatewayStartError> =>
   Layer.unwrapScoped(
     Effect.gen(function* () {
@@ -112,6 +134,18 @@ export const GatewayLogFile = (options: LogOptions): Layer.Layer<GatewayLog, Gat
         (s) => Effect.async<void>((resume) => void s.end(() => resume(Effect.void)))
       )
       stream.on("error", () => {})
+      // File lines too are written once per turn of the event loop (one write for a burst of lines).
+      let pending: Array<string> = []
+      const flushFile = () => {
+        if (pending.length === 0 || stream.writableEnded) return
+        const text = pending.join("")
+        pending = []
+        stream.write(text)
+      }
+      const fileSink = (line: string) => {
+        if (pending.push(line) === 1) setImmediate(flushFile)
+      }
+      yield* Effect.addFinalizer(() => Effect.sync(flushFile))
       const secrets = new Set<string>()
       const useConsole = options.console ?? true
 
@@ -125,12 +159,12 @@ export const GatewayLogFile = (options: LogOptions): Layer.Layer<GatewayLog, Gat
         const fields: Record<string, unknown> = {}
         for (const [k, v] of HashMap.toEntries(annotations)) fields[k] = v
         const line = { time: date.toISOString(), level: logLevel.label.toLowerCase(), msg: text, ...fields }
-        stream.write(maskSecrets(JSON.stringify(line), secrets) + "\n")
+        fileSink(maskSecrets(JSON.stringify(line), secrets) + "\n")
         if (useConsole) {
           const extra = Object.keys(fields).length ? " " + maskSecrets(JSON.stringify(fields), secrets) : ""
           const out = `${date.toISOString()} ${logLevel.label.toLowerCase().padEnd(5)} ${text}${extra}\n`
-          if (logLevel._tag === "Error" || logLevel._tag === "Fatal" || logLevel._tag === "Warning") process.stderr.write(out)
-          else process.stdout.write(out)
+          if (logLevel._tag === "Error" || logLevel._tag === "Fatal" || logLevel._tag === "Warning") stderrSink(out)
+          else stdoutSink(out)
         }
       })
 

@@ -58,14 +58,14 @@ import { HttpRoutes } from "../services/HttpRoutes.js"
 import { SESSION_DEFAULTS } from "./DispatcherLive.js"
 import { StatePermissions } from "./StatePermissions.js"
 import { DeniedCalls, KeyedCounter, resolveLimits } from "./transport/budgets.js"
-import { encodeEvent, sendEncoded } from "./transport/outbound.js"
+import { encodeEvent, sendEncoded, sendParts } from "./transport/outbound.js"
 
 /** How long shutdown waits for in-flight requests before closing sockets. */
 const DRAIN_TIMEOUT_MS = 5_000
 /** Coalesced events (presence, health) go out at most this often... */
 const COALESCE_MIN_MS = 250
 /** ...and no faster than this many bytes per second over all recipients together. */
-const COALESCE_BYTES_PER_SECOND = 64 * 1024 * 1024
+const COALESCE_BYTES_PER_SECOND = 16 * 1024 * 1024
 /** A broadcast yields to the event loop after every this many bytes, so a big fan-out never stalls other clients. */
 const BROADCAST_SLICE_BYTES = 4 * 1024 * 1024
 /** How often the shared token and password are compared with the ones sessions logged in with. */
@@ -136,6 +136,9 @@ interface Admitted {
 }
 
 const errorFrame = (id: string, error: GatewayError) => ({ type: "res", id, ok: false, error: error.toShape() })
+
+/** The interim answer of a connection's context: the real one is made per request. */
+const noInterim = () => Effect.void
 
 const hasTokenQuery = (url: string | undefined): boolean => {
   if (!url) return false
@@ -268,7 +271,7 @@ export const makeGatewayServer = Effect.gen(function* () {
   const unauthenticatedByAddress = new KeyedCounter()
   let shuttingDown = false
 
-  const setPendingCount = () => runSync(state.setConnectionCount("pending", pendingSockets.size))
+  yield* state.countPendingWith(() => pendingSockets.size)
 
   /** Open and keeping up; a connection with more than 50 MiB waiting is closed as a slow consumer. */
   const writable = (conn: Conn): boolean => {
@@ -360,7 +363,7 @@ export const makeGatewayServer = Effect.gen(function* () {
     })
 
   const removePending = (key: string | undefined) => {
-    if (key !== undefined && pendingSockets.delete(key)) setPendingCount()
+    if (key !== undefined) pendingSockets.delete(key)
   }
 
   /** The connection is no longer unauthenticated: it leaves every pre-auth budget. */
@@ -393,20 +396,13 @@ export const makeGatewayServer = Effect.gen(function* () {
       client: params.client,
       clientIp: conn.ip,
       deviceId: admitted.deviceId,
-      interim: () => Effect.void
+      interim: noInterim
     }
     // Who else is connected is for operators who may read; a scopeless client (a probe) sees nobody.
     const seesPresence = role === "operator" && scopeSatisfies(scopes, "operator.read")
     const program = Effect.gen(function* () {
       yield* state.countConnection(role === "node" ? "nodes" : "operators", 1)
-      yield* hub.register({
-        connId: conn.connId,
-        role,
-        deviceId: admitted.deviceId,
-        clientId: params.client.id,
-        sendEvent: (event, payload) => sendEvent(conn, event, payload),
-        close: (code, reason) => closeConn(conn, code, reason)
-      })
+      yield* hub.register(handleOf(conn, params.client.id))
       if (role === "node" && admitted.deviceId) {
         yield* nodes.register({
           nodeId: admitted.deviceId,
@@ -440,28 +436,58 @@ export const makeGatewayServer = Effect.gen(function* () {
         text: `${params.client.displayName ?? params.client.id} (${params.client.mode})`,
         ts: Date.now()
       })
-      // hello-ok is assembled from pieces whose JSON is kept (the presence list per version, the health snapshot):
-      // a connect storm costs each connection its own few fields, not a fresh serialisation of everyone else.
-      const presenceJson = seesPresence ? yield* presence.json : "[]"
+      // hello-ok is assembled from pieces whose bytes are kept (the presence snapshot, the health snapshot):
+      // a connect storm costs each connection its own few fields, not a fresh copy of everyone else. The
+      // presence list, the big piece, is sent as a fragment of the message, shared by every newcomer.
+      const shared = seesPresence ? yield* presence.snapshot : undefined
       const authPart = {
         method: admitted.method,
         role,
         scopes,
         ...(admitted.deviceToken ? { deviceToken: admitted.deviceToken, issuedAtMs: Date.now() } : {})
       }
-      const sv = yield* versions
-      const hello =
-        `{"type":"hello-ok","protocol":${protocol},"server":${JSON.stringify({ version: state.version, connId: conn.connId })},` +
-        `"features":${featuresJson},"snapshot":{"presence":${presenceJson},"health":${jsonOf(yield* health.snapshot)},` +
-        `"stateVersion":{"presence":${sv.presence},"health":${sv.health}},"uptimeMs":${yield* state.uptimeMs},` +
-        `"sessionDefaults":${sessionDefaultsJson}},"auth":${JSON.stringify(authPart)},"policy":${policyJson}}`
-      if (writable(conn)) conn.ws.send(`{"type":"res","id":${JSON.stringify(id)},"ok":true,"payload":${hello}}`)
+      const head =
+        `{"type":"res","id":${JSON.stringify(id)},"ok":true,"payload":{"type":"hello-ok","protocol":${protocol},` +
+        `"server":${JSON.stringify({ version: state.version, connId: conn.connId })},"features":${featuresJson},"snapshot":{"presence":`
+      const tail =
+        `,"health":${jsonOf(yield* health.snapshot)},` +
+        `"stateVersion":{"presence":${shared?.version ?? (yield* presence.version)},"health":${yield* health.version}},` +
+        `"uptimeMs":${yield* state.uptimeMs},"sessionDefaults":${sessionDefaultsJson}},"auth":${JSON.stringify(authPart)},"policy":${policyJson}}}`
+      if (writable(conn)) sendParts(conn.ws, shared === undefined ? [`${head}[]${tail}`] : [head, shared.bytes, tail])
       yield* Effect.logInfo(
         `connected ${conn.connId} ${role} ${printable(params.client.id, 64)}/${printable(params.client.mode, 32)} from ${conn.ip}` +
           `${admitted.user ? ` as ${printable(admitted.user, 128)} (${admitted.method})` : ""} scopes=${scopes.join(",") || "-"}`
       )
     })
-    conn.registration = runFork(program)
+    const registration = runFork(program)
+    conn.registration = registration
+    // Once done it is forgotten: a finished fiber is kilobytes, and a connection may live for days.
+    registration.addObserver(() => {
+      if (conn.registration === registration) conn.registration = undefined
+    })
+  }
+
+  /*
+   * What lives as long as a connection is built in scopes of its own (handleOf, attach), holding the
+   * connection and nothing else: a closure made inside the handshake would keep the whole handshake
+   * (its params, its fibers) alive for the life of the connection, kilobytes each in a crowd.
+   */
+  const handleOf = (conn: Conn, clientId: string) => ({
+    connId: conn.connId,
+    role: conn.role,
+    deviceId: conn.deviceId,
+    clientId,
+    sendEvent: (event: string, payload: unknown) => sendEvent(conn, event, payload),
+    close: (code: number, reason: string) => closeConn(conn, code, reason)
+  })
+
+  const attach = (conn: Conn) => {
+    conn.ws.on("message", (data, isBinary) => onMessage(conn, data, isBinary))
+    conn.ws.on("pong", () => void (conn.missedPongs = 0))
+    conn.ws.on("close", () => onClose(conn))
+    conn.ws.on("error", () => {
+      // ws closes the socket itself (1009 for an oversized frame, 1002 for a bad one).
+    })
   }
 
   const featuresJson = JSON.stringify({ methods: dispatcher.methods, events: dispatcher.events })
@@ -795,12 +821,7 @@ export const makeGatewayServer = Effect.gen(function* () {
       closingSince: undefined
     }
     conns.set(conn.connId, conn)
-    ws.on("message", (data, isBinary) => onMessage(conn, data, isBinary))
-    ws.on("pong", () => void (conn.missedPongs = 0))
-    ws.on("close", () => onClose(conn))
-    ws.on("error", () => {
-      // ws closes the socket itself (1009 for an oversized frame, 1002 for a bad one).
-    })
+    attach(conn)
     pending.conn = conn
     // Unauthenticated connections per client address (the forwarded one behind a trusted proxy).
     if (unauthenticatedByAddress.get(facts.ip) >= limits.unauthenticatedPerAddress) {
@@ -891,12 +912,17 @@ export const makeGatewayServer = Effect.gen(function* () {
     if (pending === undefined) {
       pending = { socket: req.socket, acceptedAt: now(), conn: undefined }
       pendingSockets.set(tcpKey, pending)
-      setPendingCount()
       req.socket.once("close", () => {
         if (pendingSockets.get(tcpKey) === pending) removePending(tcpKey)
       })
     }
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, facts, pending, tcpKey))
+    // The 101 and the challenge leave in one write: the socket is corked around the upgrade.
+    socket.cork()
+    try {
+      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, facts, pending, tcpKey))
+    } finally {
+      socket.uncork()
+    }
   }
 
   let refusedSince = 0
@@ -918,7 +944,6 @@ export const makeGatewayServer = Effect.gen(function* () {
     }
     const key = socketKey(socket)
     pendingSockets.set(key, { socket, acceptedAt: now(), conn: undefined })
-    setPendingCount()
     socket.once("close", () => {
       const entry = pendingSockets.get(key)
       if (entry?.socket === socket) removePending(key)

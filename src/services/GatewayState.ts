@@ -38,18 +38,20 @@ export class GatewayState extends Effect.Service<GatewayState>()("clawgate/Gatew
     const serving = yield* Ref.make<ServingInfo | undefined>(undefined)
     const connections = yield* Ref.make({ operators: 0, nodes: 0, pending: 0 })
     const untrustedProxyHeaders = yield* Ref.make<UntrustedProxyHeaders>({ count: 0, lastFrom: null, lastAt: null })
+    // The transport's own count of unauthenticated TCP connections, read when asked (it changes on every accept).
+    let pendingSource: (() => number) | undefined
     return {
       version: VERSION,
       startedAt,
       uptimeMs: Effect.sync(() => Date.now() - startedAt),
       serving: Ref.get(serving),
       setServing: (info: ServingInfo) => Ref.set(serving, info),
-      connections: Ref.get(connections),
+      connections: Effect.map(Ref.get(connections), (c) => (pendingSource ? { ...c, pending: pendingSource() } : c)),
+      /** Where `connections.pending` comes from: TCP connections that have not finished connect (nor become an HTTP request). */
+      countPendingWith: (source: () => number) => Effect.sync(() => void (pendingSource = source)),
       countConnection: (kind: "operators" | "nodes" | "pending", delta: number) =>
         Ref.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
-      /** `pending`: TCP connections that have not finished connect (nor become an HTTP request) yet. */
-      setConnectionCount: (kind: "operators" | "nodes" | "pending", value: number) =>
-        Ref.update(connections, (c) => ({ ...c, [kind]: value })),
+
       untrustedProxyHeaders: Ref.get(untrustedProxyHeaders),
       noteUntrustedProxyHeaders: (from: string) =>
         Ref.update(untrustedProxyHeaders, (u) => ({ count: u.count + 1, lastFrom: from, lastAt: Date.now() }))

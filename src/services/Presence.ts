@@ -30,6 +30,17 @@ export interface PresenceEntry {
 /** As on OpenClaw: at most this many entries (the Gateway's own included); the oldest connection drops out first. */
 export const MAX_PRESENCE_ENTRIES = 200
 
+/** How stale the presence in hello-ok may be (it says which version it is). */
+export const SNAPSHOT_MAX_AGE_MS = 250
+
+/** An entry as operators see it: OpenClaw's fields, without the Gateway's own `key` and `connId`. */
+export type WireEntry = Omit<PresenceEntry, "key" | "connId">
+
+const stored = (entry: PresenceEntry) => {
+  const { key: _key, connId: _connId, ...wire } = entry
+  return { entry: wire, json: JSON.stringify(wire) }
+}
+
 export class Presence extends Effect.Service<Presence>()("clawgate/Presence", {
   effect: Effect.gen(function* () {
     const bus = yield* EventBus
@@ -45,13 +56,17 @@ export class Presence extends Effect.Service<Presence>()("clawgate/Presence", {
       ts: Date.now()
     }
     // Insertion order is age order (an upsert moves its entry to the end), so the oldest is first.
-    const entries = new Map<string, PresenceEntry>([["gateway", self]])
+    // Each entry's JSON is kept beside it: in a connect storm the list changes with every connection,
+    // and joining 200 kept strings costs a fraction of serialising 200 entries again.
+    const entries = new Map<string, { readonly entry: WireEntry; readonly json: string }>([["gateway", stored(self)]])
     let version = 1
     // The list and its JSON, built at most once per version however many connections ask for it.
-    let listed: { version: number; list: ReadonlyArray<PresenceEntry>; json: string | undefined } | undefined
+    let listed: { version: number; list: ReadonlyArray<WireEntry>; json: string | undefined } | undefined
 
     const current = () => {
-      if (listed === undefined || listed.version !== version) listed = { version, list: [...entries.values()], json: undefined }
+      if (listed === undefined || listed.version !== version) {
+        listed = { version, list: Array.from(entries.values(), (e) => e.entry), json: undefined }
+      }
       return listed
     }
 
@@ -67,19 +82,34 @@ export class Presence extends Effect.Service<Presence>()("clawgate/Presence", {
       })
     })
 
+    // What hello-ok carries: the list as of at most SNAPSHOT_MAX_AGE_MS ago, with its version, as bytes
+    // shared by every connection that asks meanwhile. In a connect storm every connection changes the
+    // list; rebuilding it for each of them would cost each newcomer the whole crowd.
+    let shared: { version: number; at: number; bytes: Buffer } | undefined
+    const snapshot = Effect.sync(() => {
+      const now = Date.now()
+      if (shared === undefined || (shared.version !== version && now - shared.at >= SNAPSHOT_MAX_AGE_MS)) {
+        const c = current()
+        c.json ??= `[${Array.from(entries.values(), (e) => e.json).join(",")}]`
+        shared = { version: c.version, at: now, bytes: Buffer.from(c.json) }
+      }
+      return { version: shared.version, bytes: shared.bytes }
+    })
+
     return {
       list: Effect.sync(() => current().list),
+      snapshot,
       /** The list as JSON (what hello-ok carries), serialised once per version. */
       json: Effect.sync(() => {
         const c = current()
-        c.json ??= JSON.stringify(c.list)
+        c.json ??= `[${Array.from(entries.values(), (e) => e.json).join(",")}]`
         return c.json
       }),
       version: Effect.sync(() => version),
       upsert: (entry: PresenceEntry) =>
         Effect.suspend(() => {
           entries.delete(entry.key)
-          entries.set(entry.key, entry)
+          entries.set(entry.key, stored(entry))
           for (const key of entries.keys()) {
             if (entries.size <= MAX_PRESENCE_ENTRIES) break
             if (key !== "gateway") entries.delete(key)

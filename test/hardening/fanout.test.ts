@@ -24,8 +24,8 @@ describe("presence", () => {
       }
       const list = yield* presence.list
       expect(list).toHaveLength(MAX_PRESENCE_ENTRIES)
-      expect(list[0]!.key).toBe("gateway")
-      expect(list.slice(1).map((e) => e.key)).toEqual(Array.from({ length: 199 }, (_, i) => `c${i + 51}`))
+      expect(list[0]!.mode).toBe("gateway")
+      expect(list.slice(1).map((e) => e.text)).toEqual(Array.from({ length: 199 }, (_, i) => `c${i + 51}`))
       // Its JSON is built once per version.
       expect(yield* presence.json).toBe(JSON.stringify(list))
       expect(yield* presence.json).toBe(yield* presence.json)

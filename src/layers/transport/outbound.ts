@@ -1,11 +1,14 @@
 /**
  * Frames the Gateway writes. A broadcast is serialised once: every recipient
  * is sent the same bytes, followed by its own `seq`, so fanning an event out
- * to N connections costs N writes, not N serialisations of the payload.
+ * to N connections costs N writes, not N serialisations of the payload; and a
+ * big shared piece (the presence list in hello-ok) is never copied per
+ * connection either.
  */
+import type { Duplex } from "node:stream"
 import type { WebSocket } from "ws"
 
-/** Above this size a broadcast is sent as two fragments (the shared bytes, then the seq) instead of being copied per recipient. */
+/** Above this size a shared piece is sent by reference (as its own fragment) instead of being copied. */
 const SHARE_ABOVE_BYTES = 4096
 
 export interface EncodedEvent {
@@ -24,15 +27,26 @@ export const encodeEvent = (event: string, payload: unknown, stateVersion?: { re
   return { event, headText, head: Buffer.from(headText) }
 }
 
+/** The TCP socket under a `ws` WebSocket (ws 8 keeps it as `_socket`), to cork around a multi-part message. */
+const socketOf = (ws: WebSocket): Duplex | undefined => (ws as unknown as { _socket?: Duplex | null })._socket ?? undefined
+
+/**
+ * One text message made of parts (strings, or shared Buffers that are not
+ * copied), as WebSocket fragments written in one system call: the socket is
+ * corked around them, so the kernel sees one write, not one per fragment.
+ */
+export const sendParts = (ws: WebSocket, parts: ReadonlyArray<string | Buffer>): void => {
+  if (parts.length === 1) return ws.send(parts[0]!, { binary: false })
+  const socket = socketOf(ws)
+  socket?.cork()
+  parts.forEach((part, i) => ws.send(part, { binary: false, fin: i === parts.length - 1 }))
+  socket?.uncork()
+}
+
 /** Writes one encoded event with this recipient's seq; returns the bytes written. */
 export const sendEncoded = (ws: WebSocket, encoded: EncodedEvent, seq: number): number => {
   const tail = `${seq}}`
-  if (encoded.head.length <= SHARE_ABOVE_BYTES) {
-    ws.send(encoded.headText + tail)
-  } else {
-    // One message in two fragments: the shared head is never copied, only referenced by each socket's queue.
-    ws.send(encoded.head, { binary: false, fin: false })
-    ws.send(tail, { fin: true })
-  }
+  if (encoded.head.length <= SHARE_ABOVE_BYTES) ws.send(encoded.headText + tail)
+  else sendParts(ws, [encoded.head, tail])
   return encoded.head.length + tail.length
 }
