@@ -33,6 +33,17 @@ const want = (key) => (opt("--only") ?? "abcdefghij").includes(key)
 
 // ---------------------------------------------------------------- shared client bits
 
+/**
+ * `count` connections, at most 16 handshakes at a time: the Gateway allows 32 unauthenticated
+ * connections per client address (gateway.limits.unauthenticatedPerAddress), and these all come
+ * from 127.0.0.1. The raw ws server gets them the same way.
+ */
+const inBatches = async (count, open) => {
+  const out = []
+  for (let i = 0; i < count; i += 16) out.push(...(await Promise.all(Array.from({ length: Math.min(16, count - i) }, (_, k) => open(i + k)))))
+  return out
+}
+
 const connectFrame = (token, scopes = ["operator.read"]) =>
   JSON.stringify({
     type: "req",
@@ -240,7 +251,7 @@ if (opt("--role") === "nodes") {
     })
   const t0 = performance.now()
   try {
-    const ids = await Promise.all(Array.from({ length: count }, (_, i) => connectNode(i + 1)))
+    const ids = await inBatches(count, (i) => connectNode(i + 1))
     process.stdout.write(`nodes ready ${JSON.stringify({ ids, connectMs: +(performance.now() - t0).toFixed(1) })}\n`)
   } catch (e) {
     process.stderr.write(`nodes: ${e.message}\n`)
@@ -269,7 +280,7 @@ else if (opt("--role") === "load") {
   const durationMs = Number(opt("--duration", "3000"))
   // never outlive the orchestrator's expectations
   setTimeout(() => { process.stderr.write("load: watchdog timeout\n"); process.exit(3) }, warmupMs + durationMs + 20_000).unref()
-  const conns = await Promise.all(Array.from({ length: clients }, () => openClient(kind, url, token, pad)))
+  const conns = await inBatches(clients, () => openClient(kind, url, token, pad))
   let counting = false
   let stop = false
   let count = 0

@@ -102,23 +102,32 @@ const openLogFile = (dir: string, file: string) =>
   })
 
 /**
- * Console lines, written once per turn of the event loop: a write to a pipe
- * (a terminal, a service manager's journal) is synchronous in Node, and a
- * crowd of clients connecting at once would otherwise pay one system call per
- * line. Flushed at exit, so no line is lost.
+ * Lines to a stream, at most one write per turn of the event loop: a line
+ * when all is quiet is written at once, and the lines that follow it in the
+ * same turn go out together at its end. A write to a pipe (a terminal, a
+ * service manager's journal) is synchronous in Node, and a crowd of clients
+ * connecting at once would otherwise pay one system call per line.
  */
-const consoleSink = (stream: NodeJS.WriteStream) => {
-  let pending: Array<string> = []
+export const lineSink = (write: (text: string) => void) => {
+  let burst: Array<string> | undefined
   const flush = () => {
-    if (pending.length === 0) return
-    const text = pending.join("")
-    pending = []
-    stream.write(text)
+    const lines = burst
+    burst = undefined
+    if (lines !== undefined && lines.length > 0) write(lines.join(""))
   }
+  const sink = (line: string) => {
+    if (burst !== undefined) return void burst.push(line)
+    write(line)
+    burst = []
+    setImmediate(flush)
+  }
+  return { sink, flush }
+}
+
+const consoleSink = (stream: NodeJS.WriteStream) => {
+  const { sink, flush } = lineSink((text) => stream.write(text))
   process.once("exit", flush)
-  return (line: string) => {
-    if (pending.push(line) === 1) setImmediate(flush)
-  }
+  return sink
 }
 const stdoutSink = consoleSink(process.stdout)
 const stderrSink = consoleSink(process.stderr)
@@ -134,17 +143,10 @@ export const GatewayLogFile = (options: LogOptions): Layer.Layer<GatewayLog, Gat
         (s) => Effect.async<void>((resume) => void s.end(() => resume(Effect.void)))
       )
       stream.on("error", () => {})
-      // File lines too are written once per turn of the event loop (one write for a burst of lines).
-      let pending: Array<string> = []
-      const flushFile = () => {
-        if (pending.length === 0 || stream.writableEnded) return
-        const text = pending.join("")
-        pending = []
-        stream.write(text)
-      }
-      const fileSink = (line: string) => {
-        if (pending.push(line) === 1) setImmediate(flushFile)
-      }
+      // File lines too: at most one write per turn of the event loop.
+      const { sink: fileSink, flush: flushFile } = lineSink((text) => {
+        if (!stream.writableEnded) stream.write(text)
+      })
       yield* Effect.addFinalizer(() => Effect.sync(flushFile))
       const secrets = new Set<string>()
       const useConsole = options.console ?? true
