@@ -8,7 +8,7 @@
  * to be delivered and was not is delivered then.
  */
 import type * as Response from "@effect/ai/Response"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
 import type { ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import { AgentRunner, type Accepted, type AgentRequest, type RunOutcome } from "../services/AgentRunner.js"
@@ -66,7 +66,9 @@ export const makeAgentRunner = Effect.gen(function* () {
   const jobs = new Map<string, Job>()
   // Starts in progress, by runId: a concurrent retry with the same key waits for the first one's answer.
   const starting = new Map<string, Deferred.Deferred<Accepted, GatewayError>>()
-  const queues = new Map<string, Queue.Queue<Job>>()
+  // The waiting jobs of each session that has a worker running. A session's worker ends when its queue is
+  // empty (and its entry goes with it), so sessions that were used once cost nothing afterwards.
+  const queues = new Map<string, Array<Job>>()
   const seqs = new Map<string, number>()
 
   const nextSeq = (runId: string) => {
@@ -226,10 +228,23 @@ export const makeAgentRunner = Effect.gen(function* () {
     })
 
   /** Runs the session's jobs one after another, in the order they were accepted. */
-  const worker = (queue: Queue.Queue<Job>) =>
-    Effect.forever(
+  /** The next job of a session, or none (and the session's worker ends), in one step: no job is left behind. */
+  const nextJob = (sessionKey: string) =>
+    Effect.sync(() => {
+      const queue = queues.get(sessionKey)
+      const job = queue?.shift()
+      if (job === undefined) queues.delete(sessionKey)
+      return job
+    })
+
+  const worker = (sessionKey: string): Effect.Effect<void> =>
+    Effect.gen(function* () {
+      for (let job = yield* nextJob(sessionKey); job !== undefined; job = yield* nextJob(sessionKey)) yield* runJob(job)
+    })
+
+  const runJob = (job: Job) =>
+    Effect.suspend(() =>
       Effect.gen(function* () {
-        const job = yield* Queue.take(queue)
         if (job.finished) return
         if (job.aborted) return yield* finish(job, { status: "aborted", summary: "aborted before it started" })
         // The config is read once per run: its timeout here, its prompt and turn limit in execute.
@@ -260,14 +275,13 @@ export const makeAgentRunner = Effect.gen(function* () {
       })
     )
 
-  const queueFor = (sessionKey: string) =>
-    Effect.gen(function* () {
-      const existing = queues.get(sessionKey)
-      if (existing) return existing
-      const queue = yield* Queue.unbounded<Job>()
-      queues.set(sessionKey, queue)
-      yield* Effect.forkIn(worker(queue), scope)
-      return queue
+  /** Queues a job behind its session's others, starting the session's worker when none runs. */
+  const enqueue = (job: Job) =>
+    Effect.suspend(() => {
+      const queue = queues.get(job.sessionKey)
+      if (queue) return Effect.sync(() => void queue.push(job))
+      queues.set(job.sessionKey, [job])
+      return Effect.asVoid(Effect.forkIn(worker(job.sessionKey), scope))
     })
 
   const start = (request: AgentRequest): Effect.Effect<Accepted, GatewayError> =>
@@ -327,7 +341,7 @@ export const makeAgentRunner = Effect.gen(function* () {
           finished: false
         }
         jobs.set(runId, job)
-        yield* Queue.offer(yield* queueFor(sessionKey), job)
+        yield* enqueue(job)
         return { runId, sessionKey, status: "accepted", acceptedAt, deduped: false } as const
       }).pipe(
         Effect.exit,
@@ -364,6 +378,8 @@ export const makeAgentRunner = Effect.gen(function* () {
       return { aborted: targets.map((job) => job.runId) }
     })
 
+  const activity = Effect.sync(() => ({ runs: jobs.size, sessions: queues.size }))
+
   const get = (runId: string) =>
     Effect.gen(function* () {
       const job = jobs.get(runId)
@@ -378,7 +394,7 @@ export const makeAgentRunner = Effect.gen(function* () {
   const pending = yield* sessions.undelivered.pipe(Effect.orElseSucceed(() => []))
   if (pending.length > 0) yield* Effect.forkIn(Effect.forEach(pending, deliver, { discard: true }), scope)
 
-  return AgentRunner.of({ start, wait, abort, get })
+  return AgentRunner.of({ start, wait, abort, get, activity })
 })
 
 export const AgentRunnerLive = Layer.scoped(AgentRunner, makeAgentRunner)

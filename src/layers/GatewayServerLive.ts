@@ -652,38 +652,40 @@ export const makeGatewayServer = Effect.gen(function* () {
 
   const onRequest = (conn: Conn, id: string, method: string, params: unknown) => {
     const verdict = conn.denied?.check(now())
+    // A request over a per-connection budget is answered RATE_LIMITED at once, naming the key to change.
+    const limited = (message: string, code: string, limit: number, retryAfterMs?: number) =>
+      send(
+        conn,
+        errorFrame(
+          id,
+          GatewayError.of("RATE_LIMITED", message, {
+            details: { code, limit },
+            ...(retryAfterMs !== undefined ? { retryable: true, retryAfterMs } : {})
+          })
+        )
+      )
     if (verdict !== undefined && verdict._tag !== "ok") {
       const limit = limits.deniedCallsPerMinute
       if (verdict._tag === "close") {
         runFork(Effect.logWarning(`closing ${conn.connId} from ${conn.ip}: ${conn.denied!.inWindow} denied or throttled calls within a minute`))
-        send(conn, errorFrame(id, GatewayError.of("RATE_LIMITED", "too many denied calls: closing the connection", { details: { code: "DENIED_CALLS_LIMIT", limit } })))
+        limited("too many denied calls: closing the connection", "DENIED_CALLS_LIMIT", limit)
         return closeConn(conn, CloseCode.policy, `too many denied calls (gateway.limits.deniedCallsPerMinute ${limit})`)
       }
-      return send(
-        conn,
-        errorFrame(
-          id,
-          GatewayError.of(
-            "RATE_LIMITED",
-            `too many denied calls on this connection (more than ${limit} refused for a missing scope or role within a minute; ` +
-              `gateway.limits.deniedCallsPerMinute): ask for the scopes the calls need, or wait`,
-            { details: { code: "DENIED_CALLS_LIMIT", limit }, retryable: true, retryAfterMs: verdict.retryAfterMs }
-          )
-        )
+      return limited(
+        `too many denied calls on this connection (more than ${limit} refused for a missing scope or role within a minute; ` +
+          `gateway.limits.deniedCallsPerMinute): ask for the scopes the calls need, or wait`,
+        "DENIED_CALLS_LIMIT",
+        limit,
+        verdict.retryAfterMs
       )
     }
     if (conn.inflightCount >= limits.maxInflightPerConnection) {
       const limit = limits.maxInflightPerConnection
-      return send(
-        conn,
-        errorFrame(
-          id,
-          GatewayError.of(
-            "RATE_LIMITED",
-            `too many requests in flight on this connection (${limit}, gateway.limits.maxInflightPerConnection): wait for answers before sending more`,
-            { details: { code: "INFLIGHT_LIMIT", limit }, retryable: true, retryAfterMs: 100 }
-          )
-        )
+      return limited(
+        `too many requests in flight on this connection (${limit}, gateway.limits.maxInflightPerConnection): wait for answers before sending more`,
+        "INFLIGHT_LIMIT",
+        limit,
+        100
       )
     }
     conn.inflightCount += 1

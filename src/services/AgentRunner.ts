@@ -61,6 +61,8 @@ export interface AgentRunnerService {
   /** Aborts the session's current run (or the given run); queued runs of the session are aborted too. */
   readonly abort: (options: { readonly sessionKey: string; readonly runId?: string | undefined }) => Effect.Effect<{ readonly aborted: ReadonlyArray<string> }, GatewayError>
   readonly get: (runId: string) => Effect.Effect<RunRecord | undefined, GatewayError>
+  /** What is going on now: runs queued or running, and sessions with a worker (an idle session has none). */
+  readonly activity: Effect.Effect<{ readonly runs: number; readonly sessions: number }>
 }
 
 export class AgentRunner extends Context.Tag("clawgate/AgentRunner")<AgentRunner, AgentRunnerService>() {}

@@ -4,7 +4,8 @@
  * against a real Gateway with a scripted model.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Context, Effect, Stream } from "effect"
+import { AgentRunner } from "../../src/services/AgentRunner.js"
 import { ModelsFixed } from "../../src/layers/ModelsLive.js"
 import { startGateway, TOKEN } from "../support/gateway.js"
 import { lastUserText, scriptedModel, textReply, type Parts } from "../support/model.js"
@@ -202,6 +203,26 @@ describe("agent runs", () => {
       const deliver = yield* Effect.promise(() => peer.call("agent", { message: "hi", idempotencyKey: "d1", deliver: true }))
       expect(deliver.error?.message).toContain("deliver needs a channel")
       expect(m.calls()).toBe(0)
+    })
+  )
+})
+
+describe("agent sessions come and go", () => {
+  it.scopedLive("a run on each of 30 new sessions leaves no worker behind once they are done", () =>
+    Effect.gen(function* () {
+      const m = scriptedModel(() => textReply("ok"))
+      const gw = yield* startGateway(undefined, { models: ModelsFixed(m.model) })
+      const peer = yield* operator(gw.url)
+      const runner = Context.get(gw.context as Context.Context<AgentRunner>, AgentRunner)
+      for (let i = 0; i < 30; i++) peer.send({ type: "req", id: `s${i}`, method: "agent", params: { message: "hi", idempotencyKey: `s-${i}`, sessionKey: `agent:main:crowd-${i}` } })
+      yield* until(() => peer.frames.filter((f) => f.type === "res" && f.payload?.status === "ok").length === 30, 15_000)
+      // A session keeps its worker only while it has runs: none here now.
+      yield* until(() => Effect.runSync(runner.activity).sessions === 0)
+      expect(yield* runner.activity).toEqual({ runs: 0, sessions: 0 })
+      // And a session used again gets a worker again.
+      const again = yield* Effect.promise(() => peer.call("agent", { message: "again", idempotencyKey: "s-again", sessionKey: "agent:main:crowd-3" }))
+      expect(again.payload.status).toBe("accepted")
+      yield* until(() => peer.frames.some((f) => f.type === "res" && f.id === again.id && f.payload?.status === "ok") || events(peer, "chat", "s-again").some((e) => e.payload.state === "final"))
     })
   )
 })

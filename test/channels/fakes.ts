@@ -72,7 +72,8 @@ export const fakeRunner = (runner: FakeRunner, store: FakeStore) =>
       }),
     wait: notHere("wait"),
     abort: notHere("abort"),
-    get: notHere("get")
+    get: notHere("get"),
+    activity: Effect.succeed({ runs: 0, sessions: 0 })
   } satisfies AgentRunnerService)
 
 export const fakeGatewayLog = (secrets: Set<string> = new Set()) =>

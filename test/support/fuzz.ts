@@ -224,8 +224,8 @@ const connectFrame = (token: string, extra: Record<string, unknown> = {}) =>
 
 const challengeOf = (peer: Peer) => peer.frames.find((f) => f.event === "connect.challenge")?.payload?.nonce as string | undefined
 
-/** An operator connection (admin) that completed connect; undefined if it could not. */
-const operator = async (target: FuzzTarget): Promise<Peer | undefined> => {
+/** A connection that completed connect with the frame `connect(nonce)` builds; undefined if it could not. */
+const connected = async (target: FuzzTarget, connect: (nonce: string) => string): Promise<Peer | undefined> => {
   const peer = open(target.url)
   try {
     await peer.opened
@@ -233,35 +233,27 @@ const operator = async (target: FuzzTarget): Promise<Peer | undefined> => {
     return undefined
   }
   if (!(await peer.wait(() => challengeOf(peer) !== undefined, 5_000))) return undefined
-  peer.ws.send(connectFrame(target.token))
+  peer.ws.send(connect(challengeOf(peer)!))
   const ok = await peer.wait(() => peer.frames.some((f) => f.id === "c1") || peer.closed, 5_000)
   return ok && peer.frames.find((f) => f.id === "c1")?.ok ? peer : undefined
 }
 
+/** An operator connection (admin). */
+const operator = (target: FuzzTarget) => connected(target, () => connectFrame(target.token))
+
 /** A node connection with its own device (auto-approved on loopback). */
-const node = async (target: FuzzTarget, device: TestDevice): Promise<Peer | undefined> => {
-  const peer = open(target.url)
-  try {
-    await peer.opened
-  } catch {
-    return undefined
-  }
-  if (!(await peer.wait(() => challengeOf(peer) !== undefined, 5_000))) return undefined
-  const nonce = challengeOf(peer)!
-  const client = { id: "node-host", version: "1", platform: "linux", deviceFamily: "Linux", mode: "node" }
-  const signedAt = Date.now()
-  const text = signedText("v3", { deviceId: device.deviceId, clientId: client.id, clientMode: client.mode, role: "node", scopes: [], signedAtMs: signedAt, token: target.token, nonce, platform: client.platform, deviceFamily: client.deviceFamily })
-  peer.ws.send(
-    JSON.stringify({
+const node = (target: FuzzTarget, device: TestDevice) =>
+  connected(target, (nonce) => {
+    const client = { id: "node-host", version: "1", platform: "linux", deviceFamily: "Linux", mode: "node" }
+    const signedAt = Date.now()
+    const text = signedText("v3", { deviceId: device.deviceId, clientId: client.id, clientMode: client.mode, role: "node", scopes: [], signedAtMs: signedAt, token: target.token, nonce, platform: client.platform, deviceFamily: client.deviceFamily })
+    return JSON.stringify({
       type: "req",
       id: "c1",
       method: "connect",
       params: { minProtocol: 4, maxProtocol: 4, client, role: "node", scopes: [], caps: [], commands: ["fuzz.echo"], auth: { token: target.token }, device: { id: device.deviceId, publicKey: device.publicKey, signature: device.sign(text), signedAt, nonce } }
     })
-  )
-  const ok = await peer.wait(() => peer.frames.some((f) => f.id === "c1") || peer.closed, 5_000)
-  return ok && peer.frames.find((f) => f.id === "c1")?.ok ? peer : undefined
-}
+  })
 
 /** Sends `frames` on `peer` and waits (up to `ms`) until each got an answer or the peer was closed. */
 const throwAt = async (peer: Peer, frames: ReadonlyArray<FuzzFrame>, ms: number): Promise<number> => {
