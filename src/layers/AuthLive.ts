@@ -178,11 +178,9 @@ export const makeAuth = (overrides: AuthOverrides) =>
         const { policy } = yield* resolved
         const limit = limitFor(attempt, policy, yield* Clock.currentTimeMillis)
         if (limit.wait > 0) return yield* rateLimited(limit.wait)
-        const result = yield* check.pipe(
-          Effect.catchIf((e) => e.detailCode === "AUTH_DEVICE_TOKEN_MISMATCH", limit.counted)
-        )
-        if (limit.limited) limiter.succeed(limit.key)
-        return result
+        // A good device token does not wipe the address's record: one device's token would otherwise buy
+        // unlimited guesses at the shared secret between its logins.
+        return yield* check.pipe(Effect.catchIf((e) => e.detailCode === "AUTH_DEVICE_TOKEN_MISMATCH", limit.counted))
       })
 
     const authenticate: AuthService["authenticate"] = (attempt: AuthAttempt) =>

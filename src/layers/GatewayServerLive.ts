@@ -19,10 +19,10 @@ import type { Duplex } from "node:stream"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Runtime, Schedule } from "effect"
 import { WebSocketServer, type WebSocket, type RawData } from "ws"
-import { planBind, resolvePort, SettingError } from "../config/bind.js"
-import { checkOrigin, resolveClientAddress, tailscaleClaim, type TailscaleClaim } from "../config/clientAddress.js"
+import { isLoopbackAddress, normalizeIp, planBind, resolvePort, SettingError } from "../config/bind.js"
+import { checkOrigin, matchesProxy, resolveClientAddress, tailscaleClaim, type TailscaleClaim } from "../config/clientAddress.js"
 import type { BindMode } from "../config/schema.js"
-import { decodeText, printable } from "../protocol/codec.js"
+import { closeReason, decodeText, printable } from "../protocol/codec.js"
 import { GatewayError } from "../protocol/errors.js"
 import { issuesText } from "../protocol/issues.js"
 import {
@@ -47,7 +47,7 @@ import { ConnectionHub } from "../services/ConnectionHub.js"
 import { Devices } from "../services/Devices.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
 import { Config } from "../services/Config.js"
-import { Dispatcher, type CallContext } from "../services/Dispatcher.js"
+import { Dispatcher, PREPARED_JSON, type CallContext } from "../services/Dispatcher.js"
 import { EventBus, type GatewayEvent } from "../services/EventBus.js"
 import { GatewayRunFlags, GatewayServer, GatewayStartError } from "../services/GatewayServer.js"
 import { GatewayState, type Listener } from "../services/GatewayState.js"
@@ -60,6 +60,8 @@ import { StatePermissions } from "./StatePermissions.js"
 import { DeniedCalls, KeyedCounter, resolveLimits } from "./transport/budgets.js"
 import { encodeEvent, sendEncoded, sendParts } from "./transport/outbound.js"
 
+/** Request ids longer than this are refused (OpenClaw's are about 40 characters). */
+const MAX_REQUEST_ID = 256
 /** How long shutdown waits for in-flight requests before closing sockets. */
 const DRAIN_TIMEOUT_MS = 5_000
 /** Coalesced events (presence, health) go out at most this often... */
@@ -70,6 +72,8 @@ const COALESCE_BYTES_PER_SECOND = 16 * 1024 * 1024
 const BROADCAST_SLICE_BYTES = 4 * 1024 * 1024
 /** How often the shared token and password are compared with the ones sessions logged in with. */
 const CREDENTIAL_CHECK_MS = 500
+/** Unauthenticated connections from loopback may go this far beyond unauthenticatedTotal: the host is never locked out. */
+const LOOPBACK_RESERVE = 64
 /** A connection closed for a budget that does not finish its close handshake is cut after this long. */
 const CLOSE_GRACE_MS = 1_000
 
@@ -78,7 +82,7 @@ type Phase = "handshake" | "authenticating" | "ready" | "closed"
 /** What a session logged in with, so that rotating that credential can end the session. */
 type Credential =
   | { readonly kind: "token" | "password"; readonly hash: string }
-  | { readonly kind: "tailscale" }
+  | { readonly kind: "tailscale" | "none" }
 
 interface Conn {
   readonly connId: string
@@ -120,8 +124,12 @@ interface Conn {
 /** A TCP connection that has not become an HTTP request or a connected WebSocket yet. */
 interface PendingSocket {
   readonly socket: Duplex
-  readonly acceptedAt: number
+  /** The socket's own peer address (a proxy's, behind one). */
+  readonly address: string
+  acceptedAt: number
   conn: Conn | undefined
+  /** Serving HTTP requests (keep-alive): Node's request and keep-alive timeouts apply, not the handshake deadline. */
+  http: boolean
 }
 
 /** What a successful connect grants. */
@@ -132,6 +140,8 @@ interface Admitted {
   readonly scopes: ReadonlyArray<string>
   readonly deviceId?: string | undefined
   readonly deviceToken?: string | undefined
+  /** The device's epoch when its checks began (see Devices.epochOf). */
+  readonly deviceEpoch?: number | undefined
   readonly credential?: Credential | undefined
 }
 
@@ -272,6 +282,9 @@ export const makeGatewayServer = Effect.gen(function* () {
   let shuttingDown = false
 
   yield* state.countPendingWith(() => pendingSockets.size)
+  /** Requests of every connection waiting for their answer. */
+  let inflightTotal = 0
+  yield* state.countInflightWith(() => inflightTotal)
 
   /** Open and keeping up; a connection with more than 50 MiB waiting is closed as a slow consumer. */
   const writable = (conn: Conn): boolean => {
@@ -287,6 +300,16 @@ export const makeGatewayServer = Effect.gen(function* () {
     if (writable(conn)) conn.ws.send(JSON.stringify(frame))
   }
 
+  /** A frame that could not be handled (a bug, never a peer's input by design) costs its connection, not the Gateway. */
+  const failed = (conn: Conn, what: string, e: unknown) => {
+    runFork(Effect.logError(`${what} on ${conn.connId} failed: ${printable(e instanceof Error ? (e.stack ?? e.message) : String(e), 2000)}`))
+    try {
+      closeConn(conn, CloseCode.internalError, "internal error")
+    } catch {
+      conn.ws.terminate()
+    }
+  }
+
   /**
    * The JSON of an answer. Frozen objects (a cached snapshot such as health)
    * are the same object until they are replaced, so their JSON is kept.
@@ -294,6 +317,8 @@ export const makeGatewayServer = Effect.gen(function* () {
   const payloadJson = new WeakMap<object, string>()
   const jsonOf = (payload: unknown): string | undefined => {
     if (typeof payload !== "object" || payload === null) return payload === undefined ? undefined : JSON.stringify(payload)
+    const prepared = (payload as { [PREPARED_JSON]?: unknown })[PREPARED_JSON]
+    if (typeof prepared === "string") return prepared
     let json = payloadJson.get(payload)
     if (json === undefined) {
       json = JSON.stringify(payload)
@@ -304,7 +329,13 @@ export const makeGatewayServer = Effect.gen(function* () {
 
   const sendResult = (conn: Conn, id: string, payload: unknown): void => {
     if (!writable(conn)) return
-    const json = jsonOf(payload)
+    let json: string | undefined
+    try {
+      json = jsonOf(payload)
+    } catch (e) {
+      runFork(Effect.logError(`an answer on ${conn.connId} could not be serialised: ${printable(String(e), 300)}`))
+      return send(conn, errorFrame(id, GatewayError.unavailable("internal error: the answer could not be serialised")))
+    }
     conn.ws.send(`{"type":"res","id":${JSON.stringify(id)},"ok":true${json === undefined ? "" : `,"payload":${json}`}}`)
   }
 
@@ -319,7 +350,7 @@ export const makeGatewayServer = Effect.gen(function* () {
   const closeConn = (conn: Conn, code: number, reason: string) => {
     conn.phase = "closed"
     conn.closingSince ??= now()
-    if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING) conn.ws.close(code, reason.slice(0, 120))
+    if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING) conn.ws.close(code, closeReason(reason))
   }
 
   const failHandshake = (conn: Conn, id: string, error: GatewayError, code: number) => {
@@ -327,7 +358,13 @@ export const makeGatewayServer = Effect.gen(function* () {
     closeConn(conn, code, error.message)
   }
 
-  const presenceKey = (conn: Conn) => conn.client?.instanceId ?? conn.connId
+  /**
+   * Whose entry a connection's presence is: a device's instance (so a reconnect replaces its own entry, as
+   * OpenClaw's keys by instanceId do), else the connection itself. A client cannot name another's key, nor
+   * the Gateway's own.
+   */
+  const presenceKey = (conn: Conn) =>
+    conn.deviceId !== undefined ? `device:${conn.deviceId}:${conn.client?.instanceId ?? conn.connId}` : `conn:${conn.connId}`
 
   /** Whether `conn` may receive `ev`: its target, role and scope. */
   const accepts = (conn: Conn, ev: GatewayEvent): boolean => {
@@ -362,8 +399,19 @@ export const makeGatewayServer = Effect.gen(function* () {
       return bytes
     })
 
+  /** One event that cannot be sent is logged and dropped: the fan-out goes on for every later one. */
+  const safeBroadcast = (ev: GatewayEvent) =>
+    broadcast(ev).pipe(
+      Effect.catchAllCause((cause) => Effect.as(Effect.logError(`event ${printable(ev.event, 64)} could not be sent`, cause), 0))
+    )
+
+  /** Unauthenticated TCP connections per peer address (before any header could name a forwarded client). */
+  const tcpByAddress = new KeyedCounter()
   const removePending = (key: string | undefined) => {
-    if (key !== undefined) pendingSockets.delete(key)
+    const entry = key === undefined ? undefined : pendingSockets.get(key)
+    if (entry === undefined) return
+    pendingSockets.delete(key!)
+    tcpByAddress.remove(entry.address)
   }
 
   /** The connection is no longer unauthenticated: it leaves every pre-auth budget. */
@@ -403,6 +451,11 @@ export const makeGatewayServer = Effect.gen(function* () {
     const program = Effect.gen(function* () {
       yield* state.countConnection(role === "node" ? "nodes" : "operators", 1)
       yield* hub.register(handleOf(conn, params.client.id))
+      // Removed, rotated or revoked while this connect was being checked: closed now that it can be found.
+      if (admitted.deviceId !== undefined && devices.epochOf(admitted.deviceId) !== admitted.deviceEpoch) {
+        yield* Effect.logInfo(`closing ${conn.connId}: device ${admitted.deviceId.slice(0, 12)} changed while it connected`)
+        return closeConn(conn, CloseCode.deviceRemoved, "the device was removed, or its token rotated or revoked, while it connected")
+      }
       if (role === "node" && admitted.deviceId) {
         yield* nodes.register({
           nodeId: admitted.deviceId,
@@ -482,7 +535,13 @@ export const makeGatewayServer = Effect.gen(function* () {
   })
 
   const attach = (conn: Conn) => {
-    conn.ws.on("message", (data, isBinary) => onMessage(conn, data, isBinary))
+    conn.ws.on("message", (data, isBinary) => {
+      try {
+        onMessage(conn, data, isBinary)
+      } catch (e) {
+        failed(conn, "a frame", e)
+      }
+    })
     conn.ws.on("pong", () => void (conn.missedPongs = 0))
     conn.ws.on("close", () => onClose(conn))
     conn.ws.on("error", () => {
@@ -567,6 +626,7 @@ export const makeGatewayServer = Effect.gen(function* () {
       }
       let deviceId: string | undefined
       let publicKey: string | undefined
+      let deviceEpoch = 0
       if (params.device) {
         const verified = verifyDeviceProof(params.device, {
           clientId: params.client.id,
@@ -587,6 +647,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         }
         deviceId = verified.deviceId
         publicKey = verified.publicKey.toString("base64url")
+        deviceEpoch = devices.epochOf(deviceId)
       } else if (role === "node") {
         return yield* GatewayError.of("NOT_PAIRED", "device identity required", {
           details: { code: "DEVICE_IDENTITY_REQUIRED" }
@@ -596,15 +657,13 @@ export const makeGatewayServer = Effect.gen(function* () {
       if (deviceId && params.auth?.deviceToken && !sharedPresented) {
         // A wrong device token counts towards the same failure limit as a wrong shared token.
         yield* auth.limited(attempt, devices.verifyToken({ deviceId, role, token: params.auth.deviceToken, scopes: operatorScopes }))
-        return { method: "device-token" as const, scopes: operatorScopes, deviceId }
+        return { method: "device-token" as const, scopes: operatorScopes, deviceId, deviceEpoch }
       }
       const grant = yield* auth.authenticate(attempt)
-      const credential: Credential | undefined =
-        grant.method === "tailscale"
-          ? { kind: "tailscale" }
-          : grant.method === "token" || grant.method === "password"
-            ? { kind: grant.method, hash: grant.credentialHash ?? "" }
-            : undefined
+      const credential: Credential =
+        grant.method === "token" || grant.method === "password"
+          ? { kind: grant.method, hash: grant.credentialHash ?? "" }
+          : { kind: grant.method }
       if (deviceId && publicKey) {
         const admission = yield* devices.admit({
           deviceId,
@@ -622,6 +681,7 @@ export const makeGatewayServer = Effect.gen(function* () {
           scopes: operatorScopes.filter((s) => admission.device.scopes.includes(s)),
           deviceId,
           deviceToken: admission.deviceToken,
+          deviceEpoch,
           credential
         }
       }
@@ -637,6 +697,7 @@ export const makeGatewayServer = Effect.gen(function* () {
 
   const answer = (conn: Conn, id: string, method: string, exit: Exit.Exit<unknown, GatewayError>) => {
     conn.inflightCount -= 1
+    inflightTotal -= 1
     if (Exit.isSuccess(exit)) return sendResult(conn, id, exit.value)
     const failure = Cause.failureOption(exit.cause)
     if (Option.isSome(failure)) {
@@ -689,6 +750,7 @@ export const makeGatewayServer = Effect.gen(function* () {
       )
     }
     conn.inflightCount += 1
+    inflightTotal += 1
     const ctxBase = conn.ctx!
     // node.invoke and node.invoke.result: answered through a callback, without a fiber.
     if (dispatcher.unsafeDispatch(ctxBase, method, params, (exit) => answer(conn, id, method, exit))) return
@@ -737,6 +799,12 @@ export const makeGatewayServer = Effect.gen(function* () {
       if (conn.phase === "handshake") return failHandshake(conn, rawId, error, CloseCode.policy)
       return send(conn, errorFrame(rawId, error))
     }
+    // Ids are echoed in every answer to the request: bounded, like every name a peer sends.
+    if (req.id.length > MAX_REQUEST_ID) {
+      const error = GatewayError.invalidRequest(`invalid frame: id must be at most ${MAX_REQUEST_ID} characters`, { code: "INVALID_FRAME" })
+      if (conn.phase === "handshake") return failHandshake(conn, "", error, CloseCode.policy)
+      return send(conn, errorFrame("", error))
+    }
     if (conn.phase === "handshake") {
       if (req.method !== "connect") {
         return failHandshake(
@@ -771,7 +839,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         yield* hub.unregister(conn.connId)
         if (conn.role === "node" && conn.deviceId) yield* nodes.unregister(conn.deviceId, conn.connId)
         yield* state.countConnection(conn.role === "node" ? "nodes" : "operators", -1)
-        yield* presence.remove(presenceKey(conn))
+        yield* presence.remove(presenceKey(conn), conn.connId)
         yield* Effect.logInfo(`disconnected ${conn.connId}`)
       })
     )
@@ -846,8 +914,10 @@ export const makeGatewayServer = Effect.gen(function* () {
   }
 
   const onHttp = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    // A whole request arrived: the connection is an HTTP client now (keep-alive and request timeouts apply).
-    removePending(socketKey(req.socket))
+    // A whole request arrived: the connection is an HTTP client now (keep-alive and request timeouts apply), and
+    // it stays counted among the unauthenticated ones until it closes.
+    const entry = pendingSockets.get(socketKey(req.socket))
+    if (entry) entry.http = true
     if (hasTokenQuery(req.url)) {
       return json(res, 400, {
         ok: false,
@@ -910,13 +980,11 @@ export const makeGatewayServer = Effect.gen(function* () {
     }
     const tcpKey = socketKey(req.socket)
     // A keep-alive connection that served HTTP requests before it upgraded starts its handshake deadline now.
-    let pending = pendingSockets.get(tcpKey)
-    if (pending === undefined) {
-      pending = { socket: req.socket, acceptedAt: now(), conn: undefined }
-      pendingSockets.set(tcpKey, pending)
-      req.socket.once("close", () => {
-        if (pendingSockets.get(tcpKey) === pending) removePending(tcpKey)
-      })
+    const pending = pendingSockets.get(tcpKey)
+    if (pending === undefined) return socket.destroy()
+    if (pending.http) {
+      pending.http = false
+      pending.acceptedAt = now()
     }
     // The 101 and the challenge leave in one write: the socket is corked around the upgrade.
     socket.cork()
@@ -930,22 +998,41 @@ export const makeGatewayServer = Effect.gen(function* () {
   let refusedSince = 0
   let refusedCount = 0
   /** Every TCP connection is unauthenticated until it sends an HTTP request or finishes connect, and has until the deadline to. */
+  /** Peers that forward for others (trusted proxies, Tailscale's proxy on loopback): their clients are counted after the upgrade. */
+  const forwardsForOthers = (peer: string) => {
+    const g = runSync(config.snapshot).gateway
+    const tailscaleProxy = g?.auth?.allowTailscale === true || (g?.tailscale?.mode ?? "off") !== "off"
+    return (tailscaleProxy && isLoopbackAddress(peer)) || (g?.trustedProxies ?? []).some((entry) => matchesProxy(peer, entry))
+  }
+  /**
+   * Every TCP connection is unauthenticated until it finishes connect, and has until the deadline to (or
+   * serves HTTP under Node's timeouts). One peer address may hold twice the per-address budget of them (the
+   * upgrade-level budget, 1013 with a reason, comes first for WebSockets); all together hold at most
+   * unauthenticatedTotal, with some room kept for loopback so a flood from elsewhere never locks out the host.
+   */
   const onTcp = (socket: Duplex & { remoteAddress?: string; remotePort?: number }) => {
-    if (pendingSockets.size >= limits.unauthenticatedTotal) {
+    const address = normalizeIp(socket.remoteAddress)
+    const local = isLoopbackAddress(address)
+    const overTotal = pendingSockets.size >= limits.unauthenticatedTotal + (local ? LOOPBACK_RESERVE : 0)
+    const overAddress = tcpByAddress.get(address) >= limits.unauthenticatedPerAddress * 2 && !forwardsForOthers(address)
+    if (overTotal || overAddress) {
       socket.destroy()
       refusedCount++
       if (now() - refusedSince >= 10_000) {
         refusedSince = now()
         runFork(
           Effect.logWarning(
-            `refusing new connections: ${pendingSockets.size} unauthenticated connections are open (gateway.limits.unauthenticatedTotal); ${refusedCount} refused so far`
+            overTotal
+              ? `refusing new connections: ${pendingSockets.size} unauthenticated connections are open (gateway.limits.unauthenticatedTotal); ${refusedCount} refused so far`
+              : `refusing new connections from ${address}: it holds ${tcpByAddress.get(address)} unauthenticated connections (twice gateway.limits.unauthenticatedPerAddress); ${refusedCount} refused so far`
           )
         )
       }
       return
     }
     const key = socketKey(socket)
-    pendingSockets.set(key, { socket, acceptedAt: now(), conn: undefined })
+    pendingSockets.set(key, { socket, address, acceptedAt: now(), conn: undefined, http: false })
+    tcpByAddress.add(address)
     socket.once("close", () => {
       const entry = pendingSockets.get(key)
       if (entry?.socket === socket) removePending(key)
@@ -1032,7 +1119,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         if (ev.coalesce && ev.connId === undefined) {
           coalesced.set(ev.event, ev)
           yield* Queue.offer(flush, undefined)
-        } else yield* broadcast(ev)
+        } else yield* safeBroadcast(ev)
       })
     )
   )
@@ -1043,7 +1130,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         const batch = [...coalesced.values()]
         coalesced.clear()
         let bytes = 0
-        for (const ev of batch) bytes += yield* broadcast(ev)
+        for (const ev of batch) bytes += yield* safeBroadcast(ev)
         yield* Effect.sleep(Duration.millis(Math.max(COALESCE_MIN_MS, (bytes / COALESCE_BYTES_PER_SECOND) * 1000)))
       })
     )
@@ -1066,7 +1153,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         if (t - conn.closingSince >= CLOSE_GRACE_MS) conn.ws.terminate()
         continue
       }
-      if (t - entry.acceptedAt < limits.handshakeTimeoutMs) continue
+      if (entry.http || t - entry.acceptedAt < limits.handshakeTimeoutMs) continue
       if (conn) closeConn(conn, CloseCode.policy, `handshake timeout (gateway.handshakeTimeoutMs ${limits.handshakeTimeoutMs})`)
       else {
         entry.socket.destroy()
@@ -1098,25 +1185,31 @@ export const makeGatewayServer = Effect.gen(function* () {
     }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(limits.pingIntervalMs))), Effect.delay(Duration.millis(limits.pingIntervalMs)))
   )
 
-  // A rotated (or removed) shared token or password ends the sessions that logged in with the old one.
-  let credentialsSeen = ""
+  // A rotated (or removed) shared token or password ends the sessions that logged in with the old one. Every
+  // session is compared on every tick, so one that finished connect with the old secret after a change is caught too.
   yield* Effect.forkScoped(
     Effect.gen(function* () {
       const r = yield* auth.resolved
       const tokenHash = r.mode === "token" && r.token !== undefined ? secretHash(r.token) : undefined
       const passwordHash = r.mode === "password" && r.password !== undefined ? secretHash(r.password) : undefined
-      const seen = `${tokenHash}|${passwordHash}|${r.allowTailscale}`
-      if (seen === credentialsSeen) return
-      const first = credentialsSeen === ""
-      credentialsSeen = seen
-      if (first) return
       for (const conn of conns.values()) {
         const c = conn.credential
         if (c === undefined || conn.phase !== "ready") continue
         const stale =
-          c.kind === "token" ? c.hash !== tokenHash : c.kind === "password" ? c.hash !== passwordHash : !r.allowTailscale
+          c.kind === "token"
+            ? c.hash !== tokenHash
+            : c.kind === "password"
+              ? c.hash !== passwordHash
+              : c.kind === "none"
+                ? r.mode !== "none"
+                : !r.allowTailscale
         if (!stale) continue
-        const what = c.kind === "tailscale" ? "Tailscale identity login was turned off" : `gateway ${c.kind} was changed`
+        const what =
+          c.kind === "tailscale"
+            ? "Tailscale identity login was turned off"
+            : c.kind === "none"
+              ? "Gateway now requires a credential"
+              : `gateway ${c.kind} was changed`
         yield* Effect.logInfo(`closing ${conn.connId} from ${conn.ip}: the ${what}`)
         closeConn(conn, CloseCode.deviceRemoved, `the ${what}: reconnect with the new credential`)
       }

@@ -10,6 +10,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Console, Data, Deferred, Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
 import { VERSION } from "../version.js"
+import { decodeExplained } from "../protocol/issues.js"
 
 // ---------------------------------------------------------------------------
 // Names, errors, configuration
@@ -61,17 +62,13 @@ export type SystemRunParams = typeof SystemRunParams.Type
 const invalid = (command: string, message: string) =>
   new NodeCommandError({ code: "INVALID_PARAMS", message: `${command}: invalid params: ${message}` })
 
+/** Params from whoever may invoke this node: explained within bounds (see protocol/issues), never printed in full. */
 const decodeParams = <A, I>(command: string, schema: Schema.Schema<A, I>, raw: unknown) =>
-  Schema.decodeUnknown(schema, { errors: "all" })(raw).pipe(
-    Effect.mapError((e) =>
-      invalid(
-        command,
-        ParseResult.ArrayFormatter.formatErrorSync(e)
-          .map((issue) => `${issue.path.length ? issue.path.join(".") : "params"}: ${issue.message}`)
-          .join("; ")
-      )
-    )
-  )
+  Either.match(decodeExplained(schema)(raw), {
+    onLeft: (issues) =>
+      Effect.fail(invalid(command, issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "params"}: ${issue.message}`).join("; "))),
+    onRight: (value) => Effect.succeed(value)
+  })
 
 // ---------------------------------------------------------------------------
 // system.info

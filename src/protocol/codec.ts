@@ -59,6 +59,23 @@ export const decodeText = (text: string, maxDepth: number = DEFAULT_MAX_FRAME_DE
   }
 }
 
+/** WebSocket close reasons are at most 123 bytes of UTF-8 (RFC 6455); ws throws on a longer one. */
+export const MAX_CLOSE_REASON_BYTES = 123
+
+/** `reason` cut to what a close frame can carry, never splitting a character. */
+export const closeReason = (reason: string): string => {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason
+  let out = ""
+  let bytes = 0
+  for (const ch of reason) {
+    const n = Buffer.byteLength(ch)
+    if (bytes + n > MAX_CLOSE_REASON_BYTES - 3) break
+    out += ch
+    bytes += n
+  }
+  return `${out}…`
+}
+
 /**
  * A peer-supplied value as it may appear in a message or a log line: at most
  * `max` characters, control characters escaped so it cannot start a line of

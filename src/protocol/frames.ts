@@ -26,6 +26,7 @@ export const CloseCode = {
   protocol: 1002,
   policy: 1008,
   tooBig: 1009,
+  internalError: 1011,
   serviceRestart: 1012,
   tryAgainLater: 1013,
   tickTimeout: 4000,
@@ -140,11 +141,15 @@ export const ConnectParams = Schema.Struct({
   scopes: Schema.optional(BoundedList),
   caps: Schema.optional(BoundedList),
   commands: Schema.optional(BoundedList),
-  permissions: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Boolean })),
+  permissions: Schema.optional(
+    Schema.Record({ key: Bounded, value: Schema.Boolean }).pipe(
+      Schema.filter((r) => Object.keys(r).length <= MAX_CONNECT_LIST, { message: () => `must have at most ${MAX_CONNECT_LIST} entries` })
+    )
+  ),
   auth: Schema.optional(ConnectAuth),
   device: Schema.optional(DeviceProof),
   locale: Schema.optional(Bounded),
-  userAgent: Schema.optional(Schema.String)
+  userAgent: Schema.optional(Schema.String.pipe(Schema.maxLength(1024, { message: () => "must be at most 1024 characters" })))
 })
 export type ConnectParams = typeof ConnectParams.Type
 

@@ -289,7 +289,15 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
 
     const requestPairing = (input: AdmitInput, reason: PairingRequest["reason"], existing: PairedDevice | undefined) =>
       Effect.gen(function* () {
-        const pending = (yield* pendingRequests).find((r) => r.deviceId === input.deviceId)
+        const waiting = (yield* pendingRequests).find((r) => r.deviceId === input.deviceId)
+        // A request that now asks for more (a role, a scope, a command) than the one the owner was shown is a new
+        // request: a new id and a new notice, so an approval always covers only what was on the screen.
+        const widens =
+          waiting !== undefined &&
+          (!waiting.roles.includes(input.role) ||
+            input.scopes.some((s) => !waiting.scopes.includes(s)) ||
+            (input.commands ?? []).some((c) => !(waiting.commands ?? []).includes(c)))
+        const pending = widens ? undefined : waiting
         const request: PairingRequest = {
           requestId: pending?.requestId ?? randomUUID(),
           deviceId: input.deviceId,
@@ -300,8 +308,8 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
           clientId: input.client.id,
           clientMode: input.client.mode,
           role: input.role,
-          roles: union(pending?.roles ?? [], [input.role]),
-          scopes: union(pending?.scopes ?? [], input.scopes),
+          roles: union(waiting?.roles ?? [], [input.role]),
+          scopes: union(waiting?.scopes ?? [], input.scopes),
           commands: input.commands,
           reason,
           silent: false,
@@ -311,7 +319,9 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
         }
         yield* sql`INSERT INTO pairing_requests (request_id, device_id, request, created_at)
           VALUES (${request.requestId}, ${request.deviceId}, ${json(request)}, ${request.ts})
-          ON CONFLICT (device_id) DO UPDATE SET request = excluded.request`.pipe(Effect.mapError(dbError("store a pairing request")))
+          ON CONFLICT (device_id) DO UPDATE SET request_id = excluded.request_id, request = excluded.request`.pipe(
+          Effect.mapError(dbError("store a pairing request"))
+        )
         // Each new key pair is a new request: the queue is bounded, the oldest request giving way.
         const dropped = yield* sql<{ request_id: string }>`DELETE FROM pairing_requests WHERE request_id IN (
             SELECT request_id FROM pairing_requests ORDER BY created_at DESC LIMIT -1 OFFSET ${MAX_PENDING_REQUESTS})
@@ -365,8 +375,17 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
         return device
       })
 
+    // Bumped whenever a device is removed or a token of it rotated or revoked. A connect in progress read the
+    // epoch before its checks; if it moved before the connection was registered (and so could be closed), the
+    // transport closes it as soon as it is.
+    const epochs = new Map<string, number>()
+    const epochOf = (deviceId: string): number => epochs.get(deviceId) ?? 0
+
     const closeDevice = (deviceId: string, role: string | undefined, reason: string) =>
-      hub.closeWhere((h) => h.deviceId === deviceId && (role === undefined || h.role === role), CloseCode.deviceRemoved, reason)
+      Effect.suspend(() => {
+        epochs.set(deviceId, epochOf(deviceId) + 1)
+        return hub.closeWhere((h) => h.deviceId === deviceId && (role === undefined || h.role === role), CloseCode.deviceRemoved, reason)
+      })
 
     const list = Effect.gen(function* () {
       const rows = yield* sql<DeviceRow>`SELECT * FROM devices ORDER BY created_at`
@@ -501,7 +520,7 @@ export class Devices extends Effect.Service<Devices>()("clawgate/Devices", {
         Effect.catchAll((e) => Effect.logDebug(`device store: cannot record last seen: ${e.message}`))
       )
 
-    return { get: getDevice, admit, verifyToken, list, approve, reject, remove, rotate, revoke, touch }
+    return { get: getDevice, admit, verifyToken, list, approve, reject, remove, rotate, revoke, touch, epochOf }
   }),
   dependencies: [EventBus.Default, ConnectionHub.Default]
 }) {}

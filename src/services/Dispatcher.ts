@@ -22,6 +22,17 @@ export interface CallContext {
   readonly interim: (payload: unknown) => Effect.Effect<void>
 }
 
+/**
+ * A result may carry its own JSON (under this symbol, which JSON.stringify
+ * does not see): the transport sends that text instead of serialising the
+ * value. A handler that answers the same big value over and over (health)
+ * splices its few changing fields into kept text.
+ */
+export const PREPARED_JSON: unique symbol = Symbol.for("clawgate/PreparedJson")
+
+/** `value` as a result whose JSON is `json` (which must be what JSON.stringify(value) would give). */
+export const withJson = <A extends object>(value: A, json: string): A => Object.defineProperty(value, PREPARED_JSON, { value: json })
+
 export type MethodHandler = (params: unknown, ctx: CallContext) => Effect.Effect<unknown, GatewayError>
 
 /**

@@ -3,7 +3,7 @@
  * (start time, where it listens, how many connections it has, and security
  * events that `clawgate security audit` reads back through `status`).
  */
-import { Effect, Ref } from "effect"
+import { Effect, Ref, Stream, SubscriptionRef } from "effect"
 import type { BindMode, TailscaleMode } from "../config/schema.js"
 import { VERSION } from "../version.js"
 
@@ -34,23 +34,32 @@ export interface UntrustedProxyHeaders {
 
 export class GatewayState extends Effect.Service<GatewayState>()("clawgate/GatewayState", {
   effect: Effect.gen(function* () {
-    const startedAt = Date.now()
+    // Uptime is on the layer's Clock (the TestClock in tests), read when it is reported.
+    const clock = yield* Effect.clock
+    const startedAt = clock.unsafeCurrentTimeMillis()
     const serving = yield* Ref.make<ServingInfo | undefined>(undefined)
-    const connections = yield* Ref.make({ operators: 0, nodes: 0, pending: 0 })
+    const connections = yield* SubscriptionRef.make({ operators: 0, nodes: 0 })
     const untrustedProxyHeaders = yield* Ref.make<UntrustedProxyHeaders>({ count: 0, lastFrom: null, lastAt: null })
-    // The transport's own count of unauthenticated TCP connections, read when asked (it changes on every accept).
-    let pendingSource: (() => number) | undefined
+    // Counts the transport keeps itself and that change on every frame or accept, read when asked.
+    let pendingSource: () => number = () => 0
+    let inflightSource: () => number = () => 0
     return {
       version: VERSION,
       startedAt,
-      uptimeMs: Effect.sync(() => Date.now() - startedAt),
+      uptimeMs: Effect.sync(() => clock.unsafeCurrentTimeMillis() - startedAt),
       serving: Ref.get(serving),
       setServing: (info: ServingInfo) => Ref.set(serving, info),
-      connections: Effect.map(Ref.get(connections), (c) => (pendingSource ? { ...c, pending: pendingSource() } : c)),
+      /** Connected operators and nodes, and TCP connections that have not finished connect (`pending`). */
+      connections: Effect.map(SubscriptionRef.get(connections), (c) => ({ ...c, pending: pendingSource() })),
+      /** Operators and nodes as they come and go. */
+      connectionChanges: Stream.map(connections.changes, () => undefined),
       /** Where `connections.pending` comes from: TCP connections that have not finished connect (nor become an HTTP request). */
       countPendingWith: (source: () => number) => Effect.sync(() => void (pendingSource = source)),
-      countConnection: (kind: "operators" | "nodes" | "pending", delta: number) =>
-        Ref.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
+      /** Where `requestsInFlight` comes from: requests of every connection waiting for their answer. */
+      countInflightWith: (source: () => number) => Effect.sync(() => void (inflightSource = source)),
+      requestsInFlight: Effect.sync(() => inflightSource()),
+      countConnection: (kind: "operators" | "nodes", delta: number) =>
+        SubscriptionRef.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
 
       untrustedProxyHeaders: Ref.get(untrustedProxyHeaders),
       noteUntrustedProxyHeaders: (from: string) =>

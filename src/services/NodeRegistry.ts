@@ -6,9 +6,9 @@
  * A retried invoke with the same idempotency key runs once.
  */
 import { randomUUID } from "node:crypto"
-import { Duration, Effect, Exit, Option, Runtime, Schedule } from "effect"
+import { Duration, Effect, Exit, Runtime, Schedule } from "effect"
 import { GatewayError } from "../protocol/errors.js"
-import { printable } from "../protocol/codec.js"
+import { decodeText, printable } from "../protocol/codec.js"
 import { Config } from "./Config.js"
 import { ConnectionHub } from "./ConnectionHub.js"
 import { Devices } from "./Devices.js"
@@ -361,11 +361,14 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
         let payload = params.payload
         let payloadJSON = params.payloadJSON ?? null
         if (payloadJSON !== null && payload === undefined) {
-          try {
-            payload = JSON.parse(payloadJSON)
-          } catch {
-            payload = payloadJSON
+          // The JSON inside the frame's string is bounded like the frame itself before it is parsed.
+          const decoded = decodeText(payloadJSON)
+          if (!decoded.ok && decoded.reason === "depth") {
+            const error = GatewayError.invalidRequest(`payloadJSON: ${decoded.message.replace(/^invalid frame: /, "")}`, { code: "FRAME_TOO_DEEP" })
+            waiting.complete({ _tag: "error", error: nodeFailure("INVALID_RESULT", `the node answered with a payload ${decoded.message.replace(/^invalid frame: /, "")}`, true) })
+            return Exit.fail(error)
           }
+          payload = decoded.ok ? decoded.value : payloadJSON
         } else if (payloadJSON === null && payload !== undefined) payloadJSON = JSON.stringify(payload)
         waiting.complete({ _tag: "ok", payload: payload ?? null, payloadJSON })
       } else {
@@ -387,10 +390,11 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
         }
         let payload = params.payload
         if (payload === undefined && params.payloadJSON !== undefined) {
-          payload = Option.getOrElse(
-            Option.liftThrowable(JSON.parse)(params.payloadJSON),
-            () => params.payloadJSON
-          )
+          const decoded = decodeText(params.payloadJSON)
+          if (!decoded.ok && decoded.reason === "depth") {
+            return yield* GatewayError.invalidRequest(`payloadJSON: ${decoded.message.replace(/^invalid frame: /, "")}`, { code: "FRAME_TOO_DEEP" })
+          }
+          payload = decoded.ok ? decoded.value : params.payloadJSON
         }
         yield* bus.publish({ event: "node.event", payload: { nodeId: fromNodeId, event: params.event, payload, ts: Date.now() } })
         return { ok: true, event: params.event, handled: false, reason: "unsupported_event" }

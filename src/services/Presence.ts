@@ -37,8 +37,8 @@ export const SNAPSHOT_MAX_AGE_MS = 250
 export type WireEntry = Omit<PresenceEntry, "key" | "connId">
 
 const stored = (entry: PresenceEntry) => {
-  const { key: _key, connId: _connId, ...wire } = entry
-  return { entry: wire, json: JSON.stringify(wire) }
+  const { key: _key, connId, ...wire } = entry
+  return { entry: wire, json: JSON.stringify(wire), connId }
 }
 
 export class Presence extends Effect.Service<Presence>()("clawgate/Presence", {
@@ -58,7 +58,9 @@ export class Presence extends Effect.Service<Presence>()("clawgate/Presence", {
     // Insertion order is age order (an upsert moves its entry to the end), so the oldest is first.
     // Each entry's JSON is kept beside it: in a connect storm the list changes with every connection,
     // and joining 200 kept strings costs a fraction of serialising 200 entries again.
-    const entries = new Map<string, { readonly entry: WireEntry; readonly json: string }>([["gateway", stored(self)]])
+    const entries = new Map<string, { readonly entry: WireEntry; readonly json: string; readonly connId: string | undefined }>([
+      ["gateway", stored(self)]
+    ])
     let version = 1
     // The list and its JSON, built at most once per version however many connections ask for it.
     let listed: { version: number; list: ReadonlyArray<WireEntry>; json: string | undefined } | undefined
@@ -116,7 +118,14 @@ export class Presence extends Effect.Service<Presence>()("clawgate/Presence", {
           }
           return changed
         }),
-      remove: (key: string) => Effect.suspend(() => (key !== "gateway" && entries.delete(key) ? changed : Effect.void))
+      /** Removes `key`'s entry if `connId` (when given) is still the connection that holds it. */
+      remove: (key: string, connId?: string) =>
+        Effect.suspend(() => {
+          const held = entries.get(key)
+          if (key === "gateway" || held === undefined || (connId !== undefined && held.connId !== connId)) return Effect.void
+          entries.delete(key)
+          return changed
+        })
     }
   }),
   dependencies: [EventBus.Default]

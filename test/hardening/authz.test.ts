@@ -237,3 +237,53 @@ describe("failed credentials and forwarded requests", () => {
 })
 
 
+
+describe("approvals show what they grant; limits and rotation have no side doors", () => {
+  it.scopedLive("a pending request that then asks for more is a new request with a new id and notice; the old id approves nothing", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway(manualPairing)
+      const ownerSession = yield* handshake(gw.url, owner)
+      const device = makeTestDevice()
+      const first = yield* deviceHandshake(gw.url, device, operatorAs(["operator.read"]))
+      const shown = first.res.error!.details.requestId as string
+      yield* Effect.promise(() => ownerSession.peer.waitFor((f) => f.event === "device.pair.requested" && f.payload.requestId === shown))
+      const wider = yield* deviceHandshake(gw.url, device, operatorAs(["operator.admin"]))
+      const widerId = wider.res.error!.details.requestId as string
+      expect(widerId).not.toBe(shown)
+      const notice = yield* Effect.promise(() => ownerSession.peer.waitFor((f) => f.event === "device.pair.requested" && f.payload.requestId === widerId))
+      expect(notice.payload.scopes).toEqual(["operator.read", "operator.admin"])
+      expect((yield* Effect.promise(() => ownerSession.peer.call("device.pair.approve", { requestId: shown }))).error?.message).toBe("unknown requestId")
+      // Asking again for what is already asked keeps the id.
+      const again = yield* deviceHandshake(gw.url, device, operatorAs(["operator.read"]))
+      expect(again.res.error?.details?.requestId).toBe(widerId)
+    })
+  )
+
+  it.scopedLive("a good device token does not wipe the address's failed shared-token attempts", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway({ gateway: { auth: { token: TOKEN, rateLimit: { maxAttempts: 3, exemptLoopback: false } } } })
+      const device = makeTestDevice()
+      const paired = yield* deviceHandshake(gw.url, device, operatorAs(["operator.read"]))
+      const deviceToken = paired.res.payload.auth.deviceToken as string
+      const codes: Array<string> = []
+      for (let i = 0; i < 3; i++) {
+        codes.push((yield* handshake(gw.url, connectParams({ auth: { token: `wrong-${i}` } }))).res.error?.details?.code)
+        if (i < 2) expect((yield* deviceHandshake(gw.url, device, { ...operatorAs(["operator.read"]), auth: { deviceToken } })).res.ok).toBe(true)
+      }
+      expect(codes).toEqual(["AUTH_TOKEN_MISMATCH", "AUTH_TOKEN_MISMATCH", "AUTH_RATE_LIMITED"])
+    })
+  )
+
+  it.scopedLive("turning auth on (mode none to a token) ends the sessions that came in with no credential", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway({ gateway: { auth: { mode: "none" } } })
+      const open = yield* handshake(gw.url, connectParams({ scopes: ["operator.read"] }))
+      expect(open.res.payload.auth.method).toBe("none")
+      yield* writeConfig(gw.stateDir, { gateway: { auth: { token: "now-a-real-token-0123456789" } } })
+      expect(yield* Effect.promise(() => open.peer.closed)).toEqual({
+        code: 4001,
+        reason: "the Gateway now requires a credential: reconnect with the new credential"
+      })
+    })
+  )
+})

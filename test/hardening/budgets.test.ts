@@ -108,11 +108,12 @@ describe("unauthenticated connections are capped", () => {
     })
   )
 
-  it.scopedLive("in all: past gateway.limits.unauthenticatedTotal new TCP connections are refused until some finish", () =>
+  it.scopedLive("in all: past gateway.limits.unauthenticatedTotal (and the 64 kept for loopback) new TCP connections are refused until some finish", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway(withLimits({ limits: { unauthenticatedTotal: 4 } }))
-      const silent = Array.from({ length: 4 }, (_, i) => rawSocket(gw.port, `127.0.0.${i + 1}`))
-      yield* eventually(async () => (await pendingOf(gw)) === 4, "four sockets are counted")
+      // Every test address is loopback, which may use the 64 connections kept for the host beyond the total.
+      const silent = Array.from({ length: 4 + 64 }, (_, i) => rawSocket(gw.port, `127.0.${2 + (i % 17)}.1`))
+      yield* eventually(async () => (await pendingOf(gw)) === 68, "68 sockets are counted")
       const refused = rawSocket(gw.port, "127.0.0.9")
       yield* Effect.promise(() => refused.closed)
       expect(refused.data()).toBe("")
@@ -188,6 +189,27 @@ describe("calls a connection may not make", () => {
       expect((yield* Effect.promise(() => peer.response(request.payload.idempotencyKey === "k1" ? "i1" : "i2"))).ok).toBe(true)
       peer.send(invoke(4))
       yield* Effect.promise(() => node.peer.waitFor((f) => f.event === "node.invoke.request" && f.payload.idempotencyKey === "k4"))
+    })
+  )
+})
+
+describe("unauthenticated connections per peer address, at the TCP level", () => {
+  it.scopedLive("one address holds at most twice the per-address budget of raw sockets, and HTTP keep-alive sockets count", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway(withLimits({ limits: { unauthenticatedPerAddress: 3 } }))
+      // An HTTP client that keeps its connection open is still an unauthenticated connection.
+      const keepAlive = rawSocket(gw.port, "127.0.3.1")
+      keepAlive.socket.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+      yield* eventually(() => keepAlive.data().includes("200 OK"), "the keep-alive request is answered")
+      const raw = Array.from({ length: 5 }, () => rawSocket(gw.port, "127.0.3.1"))
+      yield* eventually(async () => (await pendingOf(gw)) === 6, "six sockets from 127.0.3.1 are counted")
+      const seventh = rawSocket(gw.port, "127.0.3.1")
+      yield* Effect.promise(() => seventh.closed)
+      expect(seventh.data()).toBe("")
+      // Another address is not affected.
+      const { res } = yield* handshake(gw.url, connectParams(auth), { localAddress: "127.0.3.2" })
+      expect(res.ok).toBe(true)
+      void raw
     })
   )
 })

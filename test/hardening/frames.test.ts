@@ -162,3 +162,53 @@ describe("what peers say reaches the log escaped", () => {
     })
   )
 })
+
+describe("peers that reach past the frame: close reasons, payloads inside strings, ids and presence keys", () => {
+  it.scopedLive("a close reason longer than 123 bytes of UTF-8 (the peer's emoji quoted in the error) closes cleanly", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway()
+      const { peer, res } = yield* handshake(gw.url, connectParams({ ...auth, role: "😀".repeat(60) }))
+      expect(res.error?.message).toMatch(/^invalid connect params: role: /)
+      const closed = yield* Effect.promise(() => peer.closed)
+      expect(closed.code).toBe(1008)
+      expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123)
+      yield* stillServes(gw.url)
+    })
+  )
+
+  it.scopedLive("a node's payloadJSON nested 200,000 deep is refused like a deep frame; events go on reaching operators", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway()
+      const node = yield* deviceHandshake(gw.url, makeTestDevice(), nodeParams(TOKEN, { commands: ["test.deep"] }))
+      const op = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.write"] }))
+      const nodeId = (yield* Effect.promise(() => op.peer.call("node.list"))).payload.nodes[0].nodeId
+      op.peer.send({ type: "req", id: "inv", method: "node.invoke", params: { nodeId, command: "test.deep", idempotencyKey: "k" } })
+      const request = yield* Effect.promise(() => node.peer.waitFor((f) => f.event === "node.invoke.request"))
+      const deep = nestedText(200_000)
+      const ack = yield* Effect.promise(() => node.peer.call("node.invoke.result", { id: request.payload.id, nodeId, ok: true, payloadJSON: deep }))
+      expect(ack.error).toMatchObject({ code: "INVALID_REQUEST", details: { code: "FRAME_TOO_DEEP" } })
+      const answer = yield* Effect.promise(() => op.peer.response("inv"))
+      expect(answer.error?.message).toMatch(/INVALID_RESULT: the node answered with a payload nested deeper than 64 levels/)
+      const event = yield* Effect.promise(() => node.peer.call("node.event", { event: "x", payloadJSON: deep }))
+      expect(event.error?.details?.code).toBe("FRAME_TOO_DEEP")
+      // The fan-out is alive: a newcomer's presence reaches the operator.
+      yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read"], client: { id: "late", version: "1", platform: "linux", mode: "ui", instanceId: "late-1" } }))
+      yield* Effect.promise(() => op.peer.waitFor((f) => f.event === "presence" && f.payload.presence.some((p: { clientId?: string }) => p.clientId === "late")))
+      yield* stillServes(gw.url)
+    })
+  )
+
+  it.scopedLive("a request id over 256 characters is refused; a presence instanceId cannot take the Gateway's entry or another client's", () =>
+    Effect.gen(function* () {
+      const gw = yield* startGateway()
+      const { peer } = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read"], client: { id: "a", version: "1", platform: "linux", mode: "ui", instanceId: "gateway" } }))
+      peer.send({ type: "req", id: "x".repeat(300), method: "health" })
+      const refused = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === ""))
+      expect(refused.error?.message).toBe("invalid frame: id must be at most 256 characters")
+      yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read"], client: { id: "b", version: "1", platform: "linux", mode: "ui", instanceId: "gateway" } }))
+      const list = (yield* Effect.promise(() => peer.call("system-presence"))).payload as Array<{ mode: string; clientId?: string }>
+      expect(list.filter((p) => p.mode === "gateway")).toHaveLength(1)
+      expect(list.filter((p) => p.clientId === "a" || p.clientId === "b").map((p) => p.clientId).sort()).toEqual(["a", "b"])
+    })
+  )
+})

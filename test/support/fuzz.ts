@@ -21,7 +21,9 @@ const PARAM_KEYS = [
 ]
 const EXTRA_METHODS = ["connect", "node.invoke.result", "node.event", "config.set", "wake", "__proto__", "constructor", "toString"]
 
-const smallJson = fc.jsonValue({ maxDepth: 4 })
+/** Strings of any code points (emoji, lone surrogates, controls), where ASCII alone would miss byte-length bugs. */
+const text = (constraints: { maxLength?: number } = {}) => fc.string({ unit: "binary", ...constraints })
+const smallJson = fc.jsonValue({ maxDepth: 4, stringUnit: "binary" })
 /** A value nested from 1 to 20,000 levels, as text: some within the 64-level bound, most beyond it, some far beyond. */
 const deepText = fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 100, max: 20_000 })).chain((d) =>
   fc.constantFrom("[", "{\"a\":").map((open) => `${open.repeat(d)}0${(open === "[" ? "]" : "}").repeat(d)}`)
@@ -38,8 +40,8 @@ export type FuzzFrame = { readonly text: string } | { readonly binary: Uint8Arra
 const reqFrame = (methods: ReadonlyArray<string>) =>
   fc
     .record({
-      id: fc.oneof(fc.string({ maxLength: 12 }), fc.integer()),
-      method: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...methods, ...EXTRA_METHODS) }, { weight: 1, arbitrary: fc.string({ maxLength: 30 }) }),
+      id: fc.oneof(text({ maxLength: 12 }), fc.integer()),
+      method: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...methods, ...EXTRA_METHODS) }, { weight: 1, arbitrary: text({ maxLength: 30 }) }),
       params: paramsArb
     })
     .map((r): FuzzFrame => ({ text: JSON.stringify({ type: "req", ...r }) }))
@@ -48,8 +50,8 @@ const reqFrame = (methods: ReadonlyArray<string>) =>
 export const connectedFrame = (methods: ReadonlyArray<string>): fc.Arbitrary<FuzzFrame> =>
   fc.oneof(
     { weight: 12, arbitrary: reqFrame(methods) },
-    { weight: 1, arbitrary: fc.jsonValue().map((v): FuzzFrame => ({ text: JSON.stringify(v) ?? "null" })) },
-    { weight: 1, arbitrary: fc.string({ maxLength: 200 }).map((text): FuzzFrame => ({ text })) },
+    { weight: 1, arbitrary: fc.jsonValue({ stringUnit: "binary" }).map((v): FuzzFrame => ({ text: JSON.stringify(v) ?? "null" })) },
+    { weight: 1, arbitrary: text({ maxLength: 200 }).map((text): FuzzFrame => ({ text })) },
     {
       weight: 1,
       arbitrary: fc
@@ -70,20 +72,20 @@ export const connectParamsArb = (token: string): fc.Arbitrary<unknown> =>
           maxProtocol: fc.oneof(fc.constant(4), fc.integer(), smallJson),
           client: fc.oneof(
             fc.record({
-              id: fc.string({ maxLength: 300 }),
-              version: fc.string({ maxLength: 10 }),
+              id: text({ maxLength: 300 }),
+              version: text({ maxLength: 10 }),
               platform: fc.constantFrom("linux", "darwin", ""),
               mode: fc.constantFrom("cli", "ui", "node", "probe", "backend"),
               instanceId: fc.option(fc.uuid(), { nil: undefined })
             }),
             smallJson
           ),
-          role: fc.oneof(fc.constantFrom("operator", "node"), smallJson),
-          scopes: fc.oneof(fc.array(fc.oneof(fc.constantFrom(...ALL_SCOPES), fc.string({ maxLength: 20 })), { maxLength: 8 }), smallJson),
-          caps: fc.array(fc.string({ maxLength: 10 }), { maxLength: 4 }),
-          commands: fc.array(fc.string({ maxLength: 20 }), { maxLength: 8 }),
-          auth: fc.oneof(fc.constant({ token }), fc.record({ token: fc.string() }), fc.record({ password: fc.string() }), fc.record({ deviceToken: fc.string() }), smallJson),
-          device: fc.record({ id: fc.hexaString({ maxLength: 64 }), publicKey: fc.base64String({ maxLength: 48 }), signature: fc.base64String({ maxLength: 90 }), signedAt: fc.integer(), nonce: fc.string() })
+          role: fc.oneof(fc.constantFrom("operator", "node"), smallJson, text({ maxLength: 80 })),
+          scopes: fc.oneof(fc.array(fc.oneof(fc.constantFrom(...ALL_SCOPES), text({ maxLength: 20 })), { maxLength: 8 }), smallJson),
+          caps: fc.array(text({ maxLength: 10 }), { maxLength: 4 }),
+          commands: fc.array(text({ maxLength: 20 }), { maxLength: 8 }),
+          auth: fc.oneof(fc.constant({ token }), fc.record({ token: text() }), fc.record({ password: text() }), fc.record({ deviceToken: text() }), smallJson),
+          device: fc.record({ id: fc.hexaString({ maxLength: 64 }), publicKey: fc.base64String({ maxLength: 48 }), signature: fc.base64String({ maxLength: 90 }), signedAt: fc.integer(), nonce: text() })
         },
         { requiredKeys: [] }
       )
@@ -114,8 +116,8 @@ export const nodeFrame = (nodeId: string): fc.Arbitrary<FuzzFrame> =>
         .record({
           method: fc.constantFrom("node.invoke.result", "node.event", "health", "node.invoke"),
           params: fc.oneof(
-            fc.record({ id: fc.string({ maxLength: 36 }), nodeId: fc.constantFrom(nodeId, "other"), ok: fc.boolean(), payload: smallJson, payloadJSON: fc.oneof(fc.string(), fc.constant(null)), error: smallJson }, { requiredKeys: [] }),
-            fc.record({ event: fc.string({ maxLength: 30 }), payload: smallJson, payloadJSON: fc.string() }, { requiredKeys: [] }),
+            fc.record({ id: text({ maxLength: 36 }), nodeId: fc.constantFrom(nodeId, "other"), ok: fc.boolean(), payload: smallJson, payloadJSON: fc.oneof(text(), fc.constant(null), deepText), error: smallJson }, { requiredKeys: [] }),
+            fc.record({ event: text({ maxLength: 30 }), payload: smallJson, payloadJSON: fc.oneof(text(), deepText) }, { requiredKeys: [] }),
             smallJson
           )
         })
@@ -151,6 +153,8 @@ interface Peer {
   readonly frames: Array<any>
   /** Answers to the probe's own requests, by id. */
   readonly probes: Map<string, any>
+  /** The last presence event, as received. */
+  lastPresence: string
   answered: number
   closed: boolean
   readonly opened: Promise<void>
@@ -167,6 +171,7 @@ const open = (url: string): Peer => {
     ws,
     frames: [],
     probes: new Map(),
+    lastPresence: "",
     answered: 0,
     closed: false,
     opened: new Promise((resolve, reject) => {
@@ -197,6 +202,7 @@ const open = (url: string): Peer => {
     }
     if (f.type === "res") peer.answered++
     if (typeof f.id === "string" && f.id.startsWith("probe-")) peer.probes.set(f.id, f)
+    if (f.event === "presence") peer.lastPresence = data.toString()
     if (peer.frames.length < 64) peer.frames.push(f)
     wake()
   })
@@ -307,6 +313,16 @@ export const makeFuzzer = async (target: FuzzTarget): Promise<Fuzzer> => {
     const answered = probe.probes.get(id)?.ok === true
     probe.probes.delete(id)
     if (!answered) throw new Error(`health did not answer for another client after ${after} (alive: ${target.alive()})`)
+    // Every tenth batch: events still flow (a newcomer's presence reaches the probe).
+    if (stats.batches % 10 !== 0) return
+    const instanceId = `fuzz-watch-${probeId}`
+    const newcomer = await connected(target, () =>
+      JSON.stringify({ type: "req", id: "c1", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "fuzz-watch", version: "0", platform: "linux", mode: "ui", instanceId }, role: "operator", scopes: ["operator.read"], caps: [], auth: { token: target.token } } })
+    )
+    stats.connections++
+    const seen = await probe.wait(() => probe.lastPresence.includes(instanceId), 10_000)
+    newcomer?.ws.terminate()
+    if (!seen) throw new Error(`events stopped reaching operators after ${after}: no presence event named the newcomer`)
   }
 
   const batch = async (b: Batch) => {

@@ -39,8 +39,11 @@ export const sendParts = (ws: WebSocket, parts: ReadonlyArray<string | Buffer>):
   if (parts.length === 1) return ws.send(parts[0]!, { binary: false })
   const socket = socketOf(ws)
   socket?.cork()
-  parts.forEach((part, i) => ws.send(part, { binary: false, fin: i === parts.length - 1 }))
-  socket?.uncork()
+  try {
+    parts.forEach((part, i) => ws.send(part, { binary: false, fin: i === parts.length - 1 }))
+  } finally {
+    socket?.uncork()
+  }
 }
 
 /** Writes one encoded event with this recipient's seq; returns the bytes written. */
