@@ -224,9 +224,16 @@ const withClient = <A, E, R>(
 // Commands
 
 const healthCommand = (name: string) =>
-  Command.make(name, clientOptions, (opts) => withClient(opts, ["health"], health, renderHealth)).pipe(
-    Command.withDescription("Ask the Gateway for its health snapshot")
-  )
+  Command.make(
+    name,
+    {
+      ...clientOptions,
+      verbose: Options.boolean("verbose").pipe(
+        Options.withDescription("Take a fresh snapshot (the sessions store and every channel asked now) and show it in full")
+      )
+    },
+    (opts) => withClient(opts, ["health"], health(opts.verbose), renderHealth)
+  ).pipe(Command.withDescription("Ask the Gateway for its health snapshot (--verbose: a fresh one, in full)"))
 
 const statusCommand = Command.make(
   "status",

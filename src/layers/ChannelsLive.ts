@@ -4,7 +4,7 @@
  * adapter (it is the Gateway's own `chat.*` methods, so it runs whenever the
  * Gateway does).
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { ChannelAdapters, ChannelError, Channels, type ChannelStatus } from "../services/Channels.js"
 
 export const WEBCHAT_CHANNEL = "webchat"
@@ -64,7 +64,18 @@ export const makeChannels = Effect.gen(function* () {
     (list): ReadonlyArray<ChannelStatus> => [...list, webchatStatus]
   )
 
-  return Channels.of({ status, send })
+  const probe = (timeoutMs: number) =>
+    Effect.map(
+      Effect.forEach(adapters, (a) => (a.probe ? a.probe(timeoutMs) : a.status), { concurrency: "unbounded" }),
+      (list): ReadonlyArray<ChannelStatus> => [...list, webchatStatus]
+    )
+
+  const changes = Stream.mergeAll(
+    adapters.flatMap((a) => (a.changes ? [a.changes] : [])),
+    { concurrency: "unbounded" }
+  )
+
+  return Channels.of({ status, probe, changes, send })
 })
 
 /** Channels routing through ChannelAdapters. */

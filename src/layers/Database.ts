@@ -100,6 +100,11 @@ export const migrations = {
       value TEXT NOT NULL,
       PRIMARY KEY (channel, account)
     )`
+  }),
+  // The health snapshot's per-agent counts and most recent sessions.
+  "0003_sessions_by_agent": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE INDEX sessions_by_agent_updated ON sessions (agent_id, updated_at)`
   })
 }
 

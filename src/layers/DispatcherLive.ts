@@ -4,7 +4,7 @@
  */
 import * as os from "node:os"
 import { createHash } from "node:crypto"
-import { Effect, Either, Exit, Layer, Schema } from "effect"
+import { Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import { redact, type ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import { printable } from "../protocol/codec.js"
@@ -26,7 +26,8 @@ import { Presence } from "../services/Presence.js"
 import { Devices } from "../services/Devices.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
 import { agentHandlers } from "./AgentMethods.js"
-import { Sessions } from "../services/Sessions.js"
+import { Vitals } from "../services/Vitals.js"
+import { AgentRunner } from "../services/AgentRunner.js"
 import { databasePath } from "./Database.js"
 import { sessionHandlers } from "./SessionMethods.js"
 import { channelHandlers, channelSummary } from "./ChannelMethods.js"
@@ -36,6 +37,7 @@ export const SESSION_DEFAULTS = { defaultAgentId: "main", mainKey: "main", mainS
 
 export { decodeParams, decodeParamsEither } from "./params.js"
 const Int = Schema.Number.pipe(Schema.int())
+const HealthParams = Schema.Struct({ probe: Schema.optional(Schema.Boolean), timeoutMs: Schema.optional(Schema.Number) })
 const LogsTailParams = Schema.Struct({
   cursor: Schema.optional(Int.pipe(Schema.nonNegative())),
   limit: Schema.optional(Int.pipe(Schema.between(1, 5000))),
@@ -97,22 +99,22 @@ export const coreHandlers = Effect.gen(function* () {
   const config = yield* Config
   const log = yield* GatewayLog
   const auth = yield* Auth
-  const sessions = yield* Sessions
   const channels = yield* Channels
+  const vitals = yield* Vitals
+  const runner = yield* Effect.serviceOption(AgentRunner)
   const sessionsPath = databasePath(config.paths.stateDir)
 
   const handlers: Record<string, MethodHandler> = {
-    health: () => health.snapshot,
+    // OpenClaw's live probe: `{probe: true}` takes a snapshot now (the store, each channel's service).
+    health: (params) => Effect.flatMap(decodeHealth(params), (p) => (p.probe === true ? health.probe : health.snapshot)),
 
     status: () =>
       Effect.gen(function* () {
         const serving = yield* state.serving
         const connections = yield* state.connections
         const entries = yield* presence.list
-        const sessionCount = yield* sessions.list().pipe(
-          Effect.map((l) => l.length),
-          Effect.orElseSucceed(() => 0)
-        )
+        // Counts from the store now (one aggregate read), without asking any channel's service.
+        const snapshot = yield* health.fresh
         const cfg = yield* config.current.pipe(Effect.orElseSucceed((): ClawgateConfig => ({})))
         const authMode = yield* auth.resolved.pipe(
           Effect.map((r) => r.mode),
@@ -141,13 +143,21 @@ export const coreHandlers = Effect.gen(function* () {
           channelSummary: channelSummary(yield* channels.status),
           queuedSystemEvents: [],
           sessions: {
-            count: sessionCount,
+            count: snapshot.sessions.count,
             paths: [sessionsPath],
             defaults: SESSION_DEFAULTS,
-            recent: [],
-            byAgent: [{ agentId: SESSION_DEFAULTS.defaultAgentId, path: sessionsPath, count: sessionCount, recent: [] }]
+            recent: snapshot.sessions.recent,
+            byAgent: snapshot.agents.map((a) => ({ agentId: a.agentId, path: sessionsPath, count: a.sessions.count, recent: a.sessions.recent })),
+            asOf: snapshot.ts
           },
-          health: { version: yield* health.version, ts: (yield* health.snapshot).ts },
+          health: { version: yield* health.version, ts: snapshot.ts },
+          // The Gateway's own vital signs (clawgate extension, read by `status`, `security audit` and the Control UI).
+          vitals: {
+            ...(yield* vitals.read),
+            connections,
+            requestsInFlight: yield* state.requestsInFlight,
+            agent: Option.isSome(runner) ? yield* runner.value.activity : { runs: 0, sessions: 0 }
+          },
           // clawgate extension, read by `clawgate security audit`.
           security: { untrustedProxyHeaders: yield* state.untrustedProxyHeaders }
         }
@@ -188,13 +198,17 @@ export const coreHandlers = Effect.gen(function* () {
  * table needs `operator.admin`.
  */
 const Str = Schema.String.pipe(Schema.minLength(1))
-const NodeIdParams = Schema.Struct({ nodeId: Str })
-const RequestIdParams = Schema.Struct({ requestId: Str })
-const DeviceIdParams = Schema.Struct({ deviceId: Str })
-const RoleParams = Schema.Struct({ deviceId: Str, role: Schema.Literal("operator", "node"), scopes: Schema.optional(Schema.Array(Schema.String)) })
-/** Names and keys that are stored (the idempotency cache) or echoed: bounded. */
+/** Names and keys that are stored (the idempotency cache), echoed in errors or logged: bounded. */
 const MAX_NAME = 256
 const Name = Str.pipe(Schema.maxLength(MAX_NAME, { message: () => `must be at most ${MAX_NAME} characters` }))
+const NodeIdParams = Schema.Struct({ nodeId: Name })
+const RequestIdParams = Schema.Struct({ requestId: Name })
+const DeviceIdParams = Schema.Struct({ deviceId: Name })
+const RoleParams = Schema.Struct({
+  deviceId: Name,
+  role: Schema.Literal("operator", "node"),
+  scopes: Schema.optional(Schema.Array(Name).pipe(Schema.maxItems(16)))
+})
 const InvokeParams = Schema.Struct({
   nodeId: Name,
   command: Name,
@@ -223,6 +237,7 @@ const decodeDevicePairRemove = decodeParams("device.pair.remove", DeviceIdParams
 const decodeDeviceTokenRevoke = decodeParams("device.token.revoke", RoleParams)
 const decodeDeviceTokenRotate = decodeParams("device.token.rotate", RoleParams)
 const decodeLogsTail = decodeParams("logs.tail", LogsTailParams)
+const decodeHealth = decodeParams("health", HealthParams)
 const decodeNodeDescribe = decodeParams("node.describe", NodeIdParams)
 const decodeNodeEvent = decodeParams("node.event", NodeEventParams)
 /*

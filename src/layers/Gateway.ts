@@ -10,6 +10,7 @@ import { EventBus } from "../services/EventBus.js"
 import { GatewayRunFlags, type GatewayRunOptions } from "../services/GatewayServer.js"
 import { GatewayState } from "../services/GatewayState.js"
 import { Health } from "../services/Health.js"
+import { Vitals } from "../services/Vitals.js"
 import { Presence } from "../services/Presence.js"
 import { AuthLive } from "./AuthLive.js"
 import { ConfigFileLive, type Env } from "./ConfigFile.js"
@@ -77,23 +78,25 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   // Its inbound worker (`telegramInbound` below) needs the AgentRunner, which delivers replies through `channels`.
   const telegram = TelegramBotFromConfig().pipe(Layer.provide(logged))
   const channels = ChannelsLive.pipe(Layer.provideMerge(TelegramAdapters), Layer.provideMerge(telegram))
+  // One database for every store (a layer is built once per reference).
+  const database = DatabaseFromConfig(options).pipe(Layer.provide(permissions))
+  const sessions = SessionsSql.pipe(Layer.provide(database))
   const base = Layer.mergeAll(
     EventBus.Default,
     GatewayState.Default,
     Presence.Default,
-    Health.Default.pipe(Layer.provide(channels)),
-    ConnectionHub.Default
+    // Health summarises the sessions store and the channels, and is taken again when they change.
+    Health.Default.pipe(Layer.provide(Layer.mergeAll(channels, sessions, logged))),
+    ConnectionHub.Default,
+    Vitals.Default
   )
   const tailscale = options.tailscale ?? TailscaleCli()
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged), Layer.provideMerge(tailscale))
-  // One database for every store (a layer is built once per reference).
-  const database = DatabaseFromConfig(options).pipe(Layer.provide(permissions))
   const nodes = NodeRegistry.Default.pipe(
     Layer.provideMerge(Devices.Default),
     Layer.provide(database),
     Layer.provide(logged)
   )
-  const sessions = SessionsSql.pipe(Layer.provide(database))
   // The agent: models from the config (loaded by the first run), node commands as tools, replies through channels.
   const models = options.models ?? ModelsOnDemand
   const runner = AgentRunnerLive.pipe(Layer.provide(Layer.mergeAll(base, logged, nodes, sessions, channels, models)))

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, SubscriptionRef } from "effect"
 import {
   Sessions,
   SessionsError,
@@ -19,6 +19,7 @@ import {
   type NewEntry,
   type RunRecord,
   type RunStatus,
+  type SessionActivity,
   type SessionInfo,
   type SessionsService,
   type TranscriptEntry
@@ -127,6 +128,9 @@ const FINAL: ReadonlyArray<RunStatus> = ["ok", "error", "aborted", "timeout"]
 
 export const makeSessionsSql = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  // Bumped after every committed write to the sessions table: Health refreshes its snapshot on it.
+  const version = yield* SubscriptionRef.make(0)
+  const changed = <A, E, R>(write: Effect.Effect<A, E, R>) => Effect.tap(write, () => SubscriptionRef.update(version, (v) => v + 1))
 
   /** A session's info; counts cover the current session id's user and assistant entries. */
   const selectInfo = sql`SELECT s.key, s.session_id, s.agent_id, s.channel, s.peer, s.label, s.created_at, s.updated_at,
@@ -180,7 +184,8 @@ export const makeSessionsSql = Effect.gen(function* () {
       return yield* requireInfo(key)
     },
     sql.withTransaction,
-    Effect.mapError(storage("create a session"))
+    Effect.mapError(storage("create a session")),
+    changed
   )
 
   const get: SessionsService["get"] = (key) => findInfo(key).pipe(Effect.mapError(storage("read a session")))
@@ -247,7 +252,8 @@ export const makeSessionsSql = Effect.gen(function* () {
       return stored
     },
     sql.withTransaction,
-    Effect.mapError(storage("append to a transcript"))
+    Effect.mapError(storage("append to a transcript")),
+    changed
   )
 
   const reset: SessionsService["reset"] = Effect.fn("Sessions.reset")(
@@ -257,7 +263,8 @@ export const makeSessionsSql = Effect.gen(function* () {
       return yield* requireInfo(key)
     },
     sql.withTransaction,
-    Effect.mapError(storage("reset a session"))
+    Effect.mapError(storage("reset a session")),
+    changed
   )
 
   const remove: SessionsService["remove"] = Effect.fn("Sessions.remove")(
@@ -267,7 +274,8 @@ export const makeSessionsSql = Effect.gen(function* () {
       yield* sql`DELETE FROM sessions WHERE key = ${key}`
     },
     sql.withTransaction,
-    Effect.mapError(storage("remove a session"))
+    Effect.mapError(storage("remove a session")),
+    changed
   )
 
   const cursor: SessionsService["cursor"] = (channel, account) =>
@@ -307,7 +315,29 @@ export const makeSessionsSql = Effect.gen(function* () {
     Effect.mapError(storage("list undelivered runs"))
   )
 
+  const summary: SessionsService["summary"] = Effect.fn("Sessions.summary")(
+    function* ({ recent }) {
+      const counts = yield* sql<{ agent_id: string; n: number }>`SELECT agent_id, COUNT(*) AS n FROM sessions GROUP BY agent_id ORDER BY agent_id`
+      const rows = yield* sql<{ key: string; agent_id: string; channel: string | null; updated_at: number }>`SELECT key, agent_id, channel, updated_at
+        FROM (SELECT key, agent_id, channel, updated_at,
+          ROW_NUMBER() OVER (PARTITION BY agent_id ORDER BY updated_at DESC, key) AS rank FROM sessions)
+        WHERE rank <= ${recent} ORDER BY updated_at DESC, key`
+      const activity = rows.map(
+        (r): SessionActivity => ({ key: r.key, agentId: r.agent_id, updatedAt: r.updated_at, ...opt("channel", r.channel) })
+      )
+      return {
+        count: counts.reduce((n, c) => n + c.n, 0),
+        recent: activity.slice(0, recent),
+        agents: counts.map((c) => ({ agentId: c.agent_id, count: c.n, recent: activity.filter((a) => a.agentId === c.agent_id) }))
+      }
+    },
+    sql.withTransaction,
+    Effect.mapError(storage("summarise sessions"))
+  )
+
   return Sessions.of({
+    summary,
+    changes: version.changes,
     ensure,
     get,
     list,

@@ -8,7 +8,7 @@
  * The settings are read once, when the Gateway starts: changing
  * `channels.telegram.*` takes a restart.
  */
-import { Context, Data, Duration, Effect, Layer, Ref, Schedule } from "effect"
+import { Context, Data, Duration, Effect, Layer, Schedule, Stream, SubscriptionRef } from "effect"
 // grammy is loaded only when a bot token is set (a dynamic import: the Gateway starts without it otherwise).
 import type { Api } from "grammy"
 import type { ClawgateConfig } from "../config/schema.js"
@@ -209,7 +209,7 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
     const maxFloodRetries = options.maxFloodRetries ?? 5
     const maxRetryAfter = options.maxRetryAfterSeconds ?? 300
 
-    const status = yield* Ref.make<ChannelStatus>({
+    const status = yield* SubscriptionRef.make<ChannelStatus>({
       id: TELEGRAM_CHANNEL,
       label: "Telegram",
       configured: settings.configured,
@@ -217,7 +217,7 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
       state: settings.enabled ? "starting" : "stopped",
       mode: settings.mode
     })
-    const update = (f: (s: ChannelStatus) => ChannelStatus) => Ref.update(status, f)
+    const update = (f: (s: ChannelStatus) => ChannelStatus) => SubscriptionRef.update(status, f)
     const setState: TelegramBotService["setState"] = (state) => update((s) => ({ ...s, state }))
     const recordError: TelegramBotService["recordError"] = (message) =>
       update((s) => ({ ...s, state: "error", lastError: { message: mask(message, token), at: Date.now() } }))
@@ -278,7 +278,26 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
         return { channel: TELEGRAM_CHANNEL, to, messageIds }
       })
 
-    const adapter: ChannelAdapter = { id: TELEGRAM_CHANNEL, status: Ref.get(status), send }
+    /** getMe now, within `timeoutMs`: the probe of `health {probe: true}`. */
+    const probe = (timeoutMs: number) =>
+      Effect.gen(function* () {
+        if (!settings.enabled) return yield* SubscriptionRef.get(status)
+        const started = Date.now()
+        const answer = yield* call("getMe", (signal) => api.getMe(signal as never)).pipe(
+          Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => `no answer from the Bot API within ${timeoutMs} ms` }),
+          Effect.either
+        )
+        const error = answer._tag === "Left" ? (typeof answer.left === "string" ? answer.left : answer.left.message) : undefined
+        return { ...(yield* SubscriptionRef.get(status)), probe: { ok: error === undefined, ms: Date.now() - started, at: Date.now(), ...(error ? { error } : {}) } }
+      })
+
+    const adapter: ChannelAdapter = {
+      id: TELEGRAM_CHANNEL,
+      status: SubscriptionRef.get(status),
+      changes: Stream.map(status.changes, () => undefined),
+      probe,
+      send
+    }
 
     // Who the bot is (@username), in the background: a Gateway starts even when Telegram is unreachable.
     if (settings.enabled) {

@@ -42,6 +42,7 @@ export const liveFacts = Effect.gen(function* () {
   const st = obj(yield* client.request("status"))
   const gw = obj(st.gateway)
   const u = obj(obj(st.security).untrustedProxyHeaders)
+  const c = obj(obj(st.vitals).connections)
   const listeners = Array.isArray(gw.listeners)
     ? (gw.listeners as Array<unknown>).map(obj).flatMap((l) => (typeof l.host === "string" ? [{ host: l.host, port: Number(l.port) }] : []))
     : undefined
@@ -54,6 +55,8 @@ export const liveFacts = Effect.gen(function* () {
     authMode: str(gw.authMode),
     tls: typeof gw.tls === "boolean" ? gw.tls : undefined,
     tailscale: str(gw.tailscale),
+    connections:
+      typeof c.operators === "number" ? { operators: c.operators, nodes: Number(c.nodes ?? 0), pending: Number(c.pending ?? 0) } : undefined,
     untrustedProxyHeaders:
       typeof u.count === "number"
         ? { count: u.count, lastFrom: str(u.lastFrom) ?? null, lastAt: typeof u.lastAt === "number" ? u.lastAt : null }

@@ -11,15 +11,27 @@ export interface HealthReport {
   readonly target: TargetInfo
   readonly latencyMs: number
   readonly health: unknown
+  /** The snapshot was taken for this request (`--verbose`): the store and every channel were asked. */
+  readonly probed: boolean
+  /** The answer came at this time (the client's clock), to say how old the snapshot is. */
+  readonly receivedAt: number
 }
 
-export const health = Effect.gen(function* () {
-  const client = yield* GatewayClient
-  yield* client.connect
-  const started = performance.now()
-  const payload = yield* client.request("health")
-  return { target: client.target, latencyMs: Math.round((performance.now() - started) * 10) / 10, health: payload } satisfies HealthReport
-})
+/** `health`: the Gateway's kept snapshot; with `probe`, one taken now (OpenClaw's `health {probe: true}`). */
+export const health = (probe = false) =>
+  Effect.gen(function* () {
+    const client = yield* GatewayClient
+    yield* client.connect
+    const started = performance.now()
+    const payload = yield* client.request("health", probe ? { probe: true } : undefined)
+    return {
+      target: client.target,
+      latencyMs: Math.round((performance.now() - started) * 10) / 10,
+      health: payload,
+      probed: probe,
+      receivedAt: Date.now()
+    } satisfies HealthReport
+  })
 
 export interface GatewayStatusReport {
   readonly target: TargetInfo
@@ -60,7 +72,7 @@ export const status = (deep: boolean) =>
     if (!deep || !base.reachable) return report
     const client = yield* GatewayClient
     const started = performance.now()
-    const [healthPayload, presence] = yield* Effect.all([client.request("health"), client.request("system-presence")], {
+    const [healthPayload, presence] = yield* Effect.all([client.request("health", { probe: true }), client.request("system-presence")], {
       concurrency: "unbounded"
     })
     return { ...report, health: healthPayload, presence, latencyMs: Math.round((performance.now() - started) * 10) / 10 }

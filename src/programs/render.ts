@@ -18,21 +18,50 @@ export const formatDuration = (ms: number): string => {
 
 const where = (t: { url: string; urlSource: string }) => `${t.url} (${t.urlSource})`
 
+/** A snapshot older than this says how old it is. */
+const STALE_AFTER_MS = 5_000
+
+const channelLine = (c: Json) => {
+  const probe = obj(c.probe)
+  const asked = typeof probe.ok === "boolean" ? (probe.ok ? ` · answered in ${probe.ms} ms` : ` · not answering: ${probe.error ?? "?"}`) : ""
+  const error = obj(c.lastError)
+  return `${c.label ?? c.id}: ${c.state ?? "?"}${c.account ? ` (${c.account})` : ""}${asked}${!asked && error.message ? ` · last error: ${error.message}` : ""}`
+}
+
+const sessionLine = (s: Json) =>
+  `${s.key}${s.channel ? ` [${s.channel}]` : ""} · ${typeof s.age === "number" ? `${formatDuration(s.age)} ago` : "?"}`
+
 export const renderHealth = (r: HealthReport): string => {
   const h = obj(r.health)
   const gw = obj(h.gateway)
   const conns = obj(gw.connections)
+  const sessions = obj(h.sessions)
   const channels = Array.isArray(h.channelOrder) ? (h.channelOrder as Array<string>) : Object.keys(obj(h.channels))
-  const agents = Array.isArray(h.agents) ? (h.agents as Array<Json>).map((a) => String(a.agentId ?? "?")) : []
-  const lines = [`Gateway ${where(r.target)}: ${h.ok === false ? "UNHEALTHY" : "healthy"} (${r.latencyMs} ms)`]
+  const agents = Array.isArray(h.agents) ? (h.agents as Array<Json>) : []
+  const age = typeof h.ts === "number" ? r.receivedAt - h.ts : 0
+  const when = r.probed ? "taken now" : age > STALE_AFTER_MS ? `snapshot from ${formatDuration(age)} ago; --verbose takes a fresh one` : undefined
+  const lines = [`Gateway ${where(r.target)}: ${h.ok === false ? "UNHEALTHY" : "healthy"} (${r.latencyMs} ms${when ? `, ${when}` : ""})`]
   const facts: Array<string> = []
   if (gw.version) facts.push(`version ${gw.version}`)
   if (typeof gw.uptimeMs === "number") facts.push(`uptime ${formatDuration(gw.uptimeMs)}`)
   if (typeof conns.operators === "number") facts.push(`operators ${conns.operators}`)
   if (typeof conns.nodes === "number") facts.push(`nodes ${conns.nodes}`)
+  if (typeof gw.presence === "number") facts.push(`presence ${gw.presence}`)
+  if (typeof sessions.count === "number") facts.push(`sessions ${sessions.count}`)
   if (facts.length) lines.push(`  ${facts.join(" · ")}`)
-  lines.push(`  channels: ${channels.length ? channels.join(", ") : "none configured"}`)
-  if (agents.length) lines.push(`  agents: ${agents.join(", ")}`)
+  if (!r.probed) {
+    lines.push(`  channels: ${channels.length ? channels.join(", ") : "none configured"}`)
+    if (agents.length) lines.push(`  agents: ${agents.map((a) => String(a.agentId ?? "?")).join(", ")}`)
+    return lines.join("\n")
+  }
+  lines.push(channels.length ? "  channels:" : "  channels: none configured")
+  for (const id of channels) lines.push(`    ${channelLine(obj(obj(h.channels)[id]))}`)
+  for (const a of agents) {
+    const s = obj(a.sessions)
+    const recent = Array.isArray(s.recent) ? (s.recent as Array<Json>) : []
+    lines.push(`  agent ${a.agentId}${a.isDefault ? " (default)" : ""}: ${s.count ?? 0} session${s.count === 1 ? "" : "s"}${recent.length ? ", most recent:" : ""}`)
+    for (const x of recent) lines.push(`    ${sessionLine(x)}`)
+  }
   return lines.join("\n")
 }
 
@@ -64,10 +93,24 @@ export const renderGatewayStatus = (r: GatewayStatusReport): string => {
 
 export const renderStatus = (r: StatusReport): string => {
   const lines = [`Config:    ${r.config.path} (mode ${r.config.mode})`, renderGatewayStatus(r)]
+  const v = obj(obj(r.status).vitals)
+  if (Object.keys(v).length > 0) {
+    const mem = obj(v.memory)
+    const eld = obj(v.eventLoopDelayMs)
+    const conns = obj(v.connections)
+    const agent = obj(v.agent)
+    const mb = (b: unknown) => (typeof b === "number" ? `${(b / 1048576).toFixed(1)} MB` : "?")
+    lines.push(
+      `Vitals:    RSS ${mb(mem.rssBytes)} · heap ${mb(mem.heapUsedBytes)} of ${mb(mem.heapTotalBytes)} · event loop delay p50 ${eld.p50 ?? "?"} ms / p99 ${eld.p99 ?? "?"} ms (last ${formatDuration(Number(eld.windowMs))})`,
+      `           connections: ${conns.operators ?? 0} operators, ${conns.nodes ?? 0} nodes, ${conns.pending ?? 0} connecting · ` +
+        `${v.requestsInFlight ?? 0} requests in flight · ${agent.runs ?? 0} agent runs`
+    )
+  }
   if (r.health !== undefined) {
     const h = obj(r.health)
     const channels = Array.isArray(h.channelOrder) ? (h.channelOrder as Array<string>) : []
-    lines.push(`Health:    ${h.ok === false ? "UNHEALTHY" : "ok"} (${r.latencyMs} ms) · channels: ${channels.length ? channels.join(", ") : "none"}`)
+    const states = channels.map((id) => channelLine(obj(obj(h.channels)[id])))
+    lines.push(`Health:    ${h.ok === false ? "UNHEALTHY" : "ok"} (${r.latencyMs} ms, taken now) · sessions ${obj(h.sessions).count ?? "?"} · channels: ${states.length ? states.join("; ") : "none"}`)
   }
   if (Array.isArray(r.presence)) {
     lines.push(`Presence:  ${r.presence.length} entr${r.presence.length === 1 ? "y" : "ies"}`)

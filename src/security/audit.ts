@@ -52,6 +52,10 @@ export interface LiveGateway {
   /** Tailscale Serve/Funnel as the Gateway runs it ("off", "serve", "funnel"). */
   readonly tailscale?: string | undefined
   readonly untrustedProxyHeaders?: UntrustedProxyHeadersFact | undefined
+  /** From the Gateway's vital signs: connections open now, by kind. */
+  readonly connections?: { readonly operators: number; readonly nodes: number; readonly pending: number } | undefined
+  /** The unauthenticated-connection budget in force, when the Gateway is this host's. */
+  readonly unauthenticatedTotal?: number | undefined
 }
 
 export type LiveFacts =
@@ -437,6 +441,22 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
       fix:
         `${live?.local ? "" : "On the Gateway host: "}if ${from} is your reverse proxy, ` +
         `clawgate config set gateway.trustedProxies '${JSON.stringify([...(proxies ?? []), from])}'; otherwise find out who connects from ${from}.`
+    })
+  }
+
+  const conns = live?.connections
+  const budget = live?.unauthenticatedTotal ?? gw.limits?.unauthenticatedTotal ?? 1024
+  // A crowd of connections that have not logged in is what a flood looks like while it happens.
+  if (conns && conns.pending >= budget / 2) {
+    add({
+      id: "gateway.unauthenticated_flood",
+      severity: "warn",
+      title: "Many connections are open that have not logged in",
+      detail:
+        `live: ${conns.pending} connections have not logged in (the budget is ${budget} in all, gateway.limits.unauthenticatedTotal), ` +
+        `beside ${conns.operators} operator${conns.operators === 1 ? "" : "s"} and ${conns.nodes} node${conns.nodes === 1 ? "" : "s"}: ` +
+        "someone may be holding connections open to exhaust it; past the budget the Gateway refuses new ones (loopback keeps 64 more).",
+      fix: "clawgate status --deep shows the counts; the Gateway's log names the addresses it refused"
     })
   }
 

@@ -5,7 +5,7 @@
  * messages itself and hands them to the AgentRunner; the Channels service
  * delivers outbound text and reports each channel's state.
  */
-import { Context, Data, type Effect } from "effect"
+import { Context, Data, type Effect, type Stream } from "effect"
 
 export interface ChannelStatus {
   readonly id: string
@@ -21,6 +21,8 @@ export interface ChannelStatus {
   readonly lastInboundAt?: number | undefined
   readonly lastOutboundAt?: number | undefined
   readonly lastError?: { readonly message: string; readonly at: number } | undefined
+  /** Set by a live probe (`health {probe: true}`): whether the channel's service answered just now. */
+  readonly probe?: { readonly ok: boolean; readonly ms: number; readonly error?: string | undefined; readonly at: number } | undefined
 }
 
 export class ChannelError extends Data.TaggedError("ChannelError")<{
@@ -41,12 +43,20 @@ export interface Delivery {
 export interface ChannelAdapter {
   readonly id: string
   readonly status: Effect.Effect<ChannelStatus>
+  /** Its status, changing: emits whenever it may have changed. */
+  readonly changes?: Stream.Stream<void> | undefined
+  /** Asks the channel's service now (Telegram: getMe) and says how that went; bounded by `timeoutMs`. */
+  readonly probe?: ((timeoutMs: number) => Effect.Effect<ChannelStatus>) | undefined
   /** Sends `text` to `to` (a chat id), split to the channel's size limit. */
   readonly send: (to: string, text: string) => Effect.Effect<Delivery, ChannelError>
 }
 
 export interface ChannelsService {
   readonly status: Effect.Effect<ReadonlyArray<ChannelStatus>>
+  /** Every channel's live state: each one that can be asked is asked now, all at once, within `timeoutMs`. */
+  readonly probe: (timeoutMs: number) => Effect.Effect<ReadonlyArray<ChannelStatus>>
+  /** Emits whenever a channel's status may have changed. */
+  readonly changes: Stream.Stream<void>
   readonly send: (options: { readonly channel: string; readonly to: string; readonly message: string }) => Effect.Effect<Delivery, ChannelError>
 }
 

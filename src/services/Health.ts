@@ -1,20 +1,50 @@
 /**
- * Health: the `health` snapshot. Answering `health` reads a cached snapshot;
- * a background fiber refreshes it, so a probe never waits on the work.
+ * Health: the `health` snapshot. Every figure in it comes from the Gateway's
+ * state: sessions (in all and per agent, with the most recent ones) from the
+ * sessions store, connections and presence from the transport, each channel's
+ * state from its adapter.
+ *
+ * A plain `health` never waits: it answers from the kept snapshot, whose
+ * `ts` says when it was taken, with the uptime of the moment the answer is
+ * sent. The snapshot is taken again shortly after anything it summarises
+ * changes (a session written, a connection or a channel coming or going, at
+ * most every 250 ms) and every minute regardless. `probe` takes one now: a
+ * round trip to the store, and each channel asked for its live state.
  */
 import * as path from "node:path"
-import { Duration, Effect, Option, Ref, Schedule } from "effect"
-import { Channels } from "./Channels.js"
+import { Duration, Effect, Option, Queue, Ref, Schedule, Stream } from "effect"
+import { withJson } from "./Dispatcher.js"
+import { Channels, type ChannelStatus } from "./Channels.js"
 import { Config } from "./Config.js"
 import { EventBus } from "./EventBus.js"
 import { GatewayState } from "./GatewayState.js"
 import { Presence } from "./Presence.js"
+import { Sessions, type SessionActivity, type SessionsSummary as StoredSummary } from "./Sessions.js"
+
+/** A session as OpenClaw's CLI reads it: `key` and `age` (ms since its last activity, as of `ts`). */
+export interface RecentSession {
+  readonly key: string
+  readonly updatedAt: number
+  readonly age: number
+  readonly channel?: string | undefined
+}
+
+/** As OpenClaw reports it; its CLI reads `path` of every agent's sessions. */
+export interface SessionsSummary {
+  readonly path: string
+  readonly count: number
+  readonly recent: ReadonlyArray<RecentSession>
+}
 
 export interface HealthSnapshot {
   readonly ok: boolean
+  /** When the snapshot was taken. */
   readonly ts: number
+  /** How long taking it took. */
   readonly durationMs: number
-  readonly channels: Record<string, unknown>
+  /** Taken for a probe (`health {probe: true}`): channels were asked, not only looked at. */
+  readonly probe: boolean
+  readonly channels: Record<string, ChannelStatus>
   readonly channelOrder: ReadonlyArray<string>
   readonly channelLabels: Record<string, string>
   readonly heartbeatSeconds: number
@@ -25,22 +55,23 @@ export interface HealthSnapshot {
     readonly sessions: SessionsSummary
   }>
   readonly sessions: SessionsSummary
+  /** Last, with `uptimeMs` last: the answer splices the current uptime into kept text. */
   readonly gateway: {
     readonly version: string
-    readonly uptimeMs: number
-    readonly connections: { readonly operators: number; readonly nodes: number }
+    readonly connections: { readonly operators: number; readonly nodes: number; readonly pending: number }
     readonly presence: number
+    readonly uptimeMs: number
   }
 }
 
-/** As OpenClaw reports it; its CLI reads `path` of every agent's sessions. */
-export interface SessionsSummary {
-  readonly path: string
-  readonly count: number
-  readonly recent: ReadonlyArray<unknown>
-}
-
 export const HEALTH_REFRESH = Duration.seconds(60)
+/** After a change, the snapshot is taken again this much later (changes in between fold into it). */
+export const HEALTH_SETTLE = Duration.millis(250)
+/** How many recent sessions the snapshot lists, in all and per agent. */
+export const RECENT_SESSIONS = 5
+/** How long a probe waits for a channel's service. */
+export const PROBE_CHANNEL_TIMEOUT_MS = 3_000
+const DEFAULT_AGENT = "main"
 
 export class Health extends Effect.Service<Health>()("clawgate/Health", {
   scoped: Effect.gen(function* () {
@@ -48,53 +79,103 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
     const presence = yield* Presence
     const bus = yield* EventBus
     const config = yield* Config
-    const sessionsPath = path.join(config.paths.stateDir, "sessions")
-    // Optional: a Gateway built without channels reports none.
+    const sessionsPath = path.join(config.paths.stateDir, "clawgate.sqlite")
+    // Optional: a Gateway built without channels or a store reports none.
     const channels = yield* Effect.serviceOption(Channels)
+    const sessions = yield* Effect.serviceOption(Sessions)
 
-    const compute = Effect.gen(function* () {
-      const started = Date.now()
-      const connections = yield* state.connections
-      const entries = yield* presence.list
-      // The messaging channels, as OpenClaw lists its channel plugins; the web chat is the Gateway itself.
-      const channelList = Option.isSome(channels) ? (yield* channels.value.status).filter((c) => c.id !== "webchat") : []
-      const snapshot: HealthSnapshot = {
-        ok: true,
-        ts: Date.now(),
-        durationMs: 0,
-        channels: Object.fromEntries(channelList.map((c) => [c.id, c])),
-        channelOrder: channelList.map((c) => c.id),
-        channelLabels: Object.fromEntries(channelList.map((c) => [c.id, c.label])),
-        heartbeatSeconds: 0,
-        defaultAgentId: "main",
-        agents: [{ agentId: "main", isDefault: true, sessions: { path: sessionsPath, count: 0, recent: [] } }],
-        sessions: { path: sessionsPath, count: 0, recent: [] },
-        gateway: {
-          version: state.version,
-          uptimeMs: yield* state.uptimeMs,
-          connections: { operators: connections.operators, nodes: connections.nodes },
-          presence: entries.length
+    const recentOf = (list: ReadonlyArray<SessionActivity>, ts: number): Array<RecentSession> =>
+      list.map((s) => ({ key: s.key, updatedAt: s.updatedAt, age: Math.max(0, ts - s.updatedAt), ...(s.channel ? { channel: s.channel } : {}) }))
+
+    const take = (probe: boolean) =>
+      Effect.gen(function* () {
+        const started = Date.now()
+        const empty: StoredSummary = { count: 0, recent: [], agents: [] }
+        const stored = Option.isSome(sessions)
+          ? yield* sessions.value.summary({ recent: RECENT_SESSIONS }).pipe(
+              Effect.tapError((e) => Effect.logWarning(`health: ${e.message}`)),
+              Effect.either
+            )
+          : undefined
+        const summary = stored?._tag === "Right" ? stored.right : empty
+        // The messaging channels, as OpenClaw lists its channel plugins; the web chat is the Gateway itself.
+        const channelList = Option.isSome(channels)
+          ? (yield* probe ? channels.value.probe(PROBE_CHANNEL_TIMEOUT_MS) : channels.value.status).filter((c) => c.id !== "webchat")
+          : []
+        const connections = yield* state.connections
+        const entries = yield* presence.list
+        const ts = Date.now()
+        const agentIds = [DEFAULT_AGENT, ...summary.agents.map((a) => a.agentId).filter((id) => id !== DEFAULT_AGENT)]
+        const agents = agentIds.map((agentId) => {
+          const a = summary.agents.find((x) => x.agentId === agentId)
+          return { agentId, isDefault: agentId === DEFAULT_AGENT, sessions: { path: sessionsPath, count: a?.count ?? 0, recent: recentOf(a?.recent ?? [], ts) } }
+        })
+        // A store that cannot be read makes the Gateway unhealthy, and says so.
+        const snapshot: Omit<HealthSnapshot, "durationMs" | "gateway"> = {
+          ok: stored?._tag !== "Left",
+          ts,
+          probe,
+          channels: Object.fromEntries(channelList.map((c) => [c.id, c])),
+          channelOrder: channelList.map((c) => c.id),
+          channelLabels: Object.fromEntries(channelList.map((c) => [c.id, c.label])),
+          heartbeatSeconds: 0,
+          defaultAgentId: DEFAULT_AGENT,
+          agents,
+          sessions: { path: sessionsPath, count: summary.count, recent: recentOf(summary.recent, ts) }
         }
-      }
-      // Frozen: shared by every answer until the next refresh (the transport caches its JSON).
-      return Object.freeze({ ...snapshot, durationMs: Date.now() - started })
-    })
+        const gateway = { version: state.version, connections, presence: entries.length }
+        const body = { ...snapshot, durationMs: Date.now() - started, gateway }
+        // Everything but the uptime, as text ending where the uptime goes (`gateway` is last).
+        const json = JSON.stringify(body)
+        return { body, head: `${json.slice(0, -2)},"uptimeMs":` }
+      })
 
-    const cache = yield* Ref.make(yield* compute)
+    type Taken = Effect.Effect.Success<ReturnType<typeof take>>
+    const kept = yield* Ref.make<Taken>(yield* take(false))
     const version = yield* Ref.make(1)
 
-    const refresh = Effect.gen(function* () {
-      const next = yield* compute
-      yield* Ref.set(cache, next)
-      yield* Ref.update(version, (v) => v + 1)
-      yield* bus.publish({ event: "health", payload: next, role: "operator", coalesce: true })
-      return next
-    })
+    /** A snapshot as answered: the kept one with the uptime of this moment, its JSON prepared. */
+    const answer = (taken: Taken) =>
+      Effect.map(state.uptimeMs, (uptimeMs): HealthSnapshot =>
+        withJson({ ...taken.body, gateway: { ...taken.body.gateway, uptimeMs } }, `${taken.head}${uptimeMs}}}`)
+      )
 
+    const keep = (taken: Taken) =>
+      Effect.gen(function* () {
+        yield* Ref.set(kept, taken)
+        yield* Ref.update(version, (v) => v + 1)
+        yield* bus.publish({ event: "health", payload: yield* answer(taken), role: "operator", coalesce: true })
+      })
+
+    const refresh = Effect.flatMap(take(false), keep)
+
+    // Something the snapshot summarises changed: take it again once things settle.
+    const changed = yield* Queue.sliding<void>(1)
+    const signal = Queue.offer(changed, undefined)
+    const presenceEvents = yield* bus.subscribe
+    const sources: Array<Stream.Stream<unknown>> = [
+      state.connectionChanges,
+      Stream.fromQueue(presenceEvents).pipe(Stream.filter((e) => e.event === "presence")),
+      ...(Option.isSome(sessions) ? [sessions.value.changes] : []),
+      ...(Option.isSome(channels) ? [channels.value.changes] : [])
+    ]
+    yield* Stream.mergeAll(sources, { concurrency: "unbounded" }).pipe(Stream.runForEach(() => signal), Effect.forkScoped)
+    yield* Effect.forever(
+      Effect.gen(function* () {
+        yield* Queue.take(changed)
+        yield* Effect.sleep(HEALTH_SETTLE)
+        yield* refresh
+      })
+    ).pipe(Effect.forkScoped)
     yield* refresh.pipe(Effect.schedule(Schedule.spaced(HEALTH_REFRESH)), Effect.forkScoped)
 
     return {
-      snapshot: Ref.get(cache),
+      /** The kept snapshot, with the current uptime. Never waits on the store or a channel. */
+      snapshot: Effect.flatMap(Ref.get(kept), answer),
+      /** A snapshot taken now: a round trip to the store, each channel asked for its live state. It is kept too. */
+      probe: Effect.flatMap(take(true), (taken) => Effect.zipRight(keep(taken), answer(taken))),
+      /** A snapshot taken now from the store and the channels' last known states (no channel is asked). Kept too. */
+      fresh: Effect.flatMap(take(false), (taken) => Effect.zipRight(keep(taken), answer(taken))),
       version: Ref.get(version),
       refresh
     }

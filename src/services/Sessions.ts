@@ -9,7 +9,7 @@
  * after a crash a message is either in the transcript with its offset, or
  * neither (and Telegram sends it again).
  */
-import { Context, Data, type Effect, type Option } from "effect"
+import { Context, Data, type Effect, type Option, type Stream } from "effect"
 
 export type EntryRole = "user" | "assistant" | "tool_call" | "tool_result" | "system"
 
@@ -86,6 +86,22 @@ export class SessionsError extends Data.TaggedError("SessionsError")<{
   readonly cause?: unknown
 }> {}
 
+/** A session as the health snapshot lists it. */
+export interface SessionActivity {
+  readonly key: string
+  readonly agentId: string
+  readonly updatedAt: number
+  readonly channel?: string | undefined
+}
+
+/** How many sessions there are, in all and per agent, and the most recently active ones. */
+export interface SessionsSummary {
+  readonly count: number
+  /** Most recently updated first. */
+  readonly recent: ReadonlyArray<SessionActivity>
+  readonly agents: ReadonlyArray<{ readonly agentId: string; readonly count: number; readonly recent: ReadonlyArray<SessionActivity> }>
+}
+
 export interface SessionsService {
   /** The session with this key, created (with `init`) if it does not exist. */
   readonly ensure: (key: string, init: SessionInit) => Effect.Effect<SessionInfo, SessionsError>
@@ -120,6 +136,14 @@ export interface SessionsService {
   readonly failInterrupted: (reason: string) => Effect.Effect<ReadonlyArray<RunRecord>, SessionsError>
   /** Finished runs whose reply was to be delivered and was not (the Gateway died in between). */
   readonly undelivered: Effect.Effect<ReadonlyArray<RunRecord>, SessionsError>
+
+  /** Counts in all and per agent, with the `recent` most recently updated sessions of each. One read. */
+  readonly summary: (options: { readonly recent: number }) => Effect.Effect<SessionsSummary, SessionsError>
+  /**
+   * A number that grows with every write that creates, updates, resets or
+   * removes a session: its stream of values, for whoever summarises them.
+   */
+  readonly changes: Stream.Stream<number>
 }
 
 export class Sessions extends Context.Tag("clawgate/Sessions")<Sessions, SessionsService>() {}

@@ -4,7 +4,7 @@
  * cursor with the "message", as the real one does in one transaction), a
  * GatewayLog that masks nothing, and a logger that keeps every line.
  */
-import { Effect, Layer, Logger, Option } from "effect"
+import { Effect, Stream, Layer, Logger, Option } from "effect"
 import { AgentRunner, type AgentRequest, type AgentRunnerService } from "../../src/services/AgentRunner.js"
 import { GatewayLog } from "../../src/services/GatewayLog.js"
 import { Sessions, type ChannelCursor, type SessionsService } from "../../src/services/Sessions.js"
@@ -37,7 +37,9 @@ export const fakeSessions = (store: FakeStore) =>
     putRun: notHere("putRun"),
     getRun: notHere("getRun"),
     failInterrupted: notHere("failInterrupted"),
-    undelivered: Effect.die("undelivered is not part of the fake")
+    undelivered: Effect.die("undelivered is not part of the fake"),
+    summary: notHere("summary"),
+    changes: Stream.empty
   } satisfies SessionsService)
 
 export interface FakeRunner {

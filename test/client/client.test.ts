@@ -31,7 +31,7 @@ describe("programs with the Test client layer", () => {
 
   it.effect("health asks for health once and reports what it got", () =>
     Effect.gen(function* () {
-      const report = yield* health
+      const report = yield* health()
       expect(report.health).toEqual({ ok: true, channelOrder: [] })
       expect(report.target.mode).toBe("test")
       const calls = yield* Ref.get(yield* GatewayClientCalls)
@@ -73,7 +73,7 @@ describe("programs with the Local client layer (in-process Gateway, no socket)",
 
   it.live("the same programs run in-process through the same Dispatcher", () =>
     Effect.gen(function* () {
-      const report = yield* health
+      const report = yield* health()
       expect(report.target.mode).toBe("in-process")
       expect((report.health as { ok: boolean }).ok).toBe(true)
       const st = yield* gatewayStatus

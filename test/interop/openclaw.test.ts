@@ -179,10 +179,11 @@ describe.skipIf(unavailableReason !== undefined)(suiteName, () => {
     )
 
     it.scopedLive(
-      "openclaw health (config pointing at clawgate): --json and the human summary both succeed",
+      "openclaw health (config pointing at clawgate): --json and the human summary both succeed, and list clawgate's sessions",
       () =>
         Effect.gen(function* () {
-          const { env } = yield* setup
+          const ctx = yield* setup
+          const { env } = ctx
 
           const json = yield* runOpenClaw(["health", "--json"], env)
           expect(json.code, json.stderr).toBe(0)
@@ -194,6 +195,15 @@ describe.skipIf(unavailableReason !== undefined)(suiteName, () => {
           expect(human.code).toBe(0)
           expect(human.stdout).toContain("Agents: main (default)")
           expect(human.stdout).toMatch(/Session store \(main\): \S+ \(0 entries\)/)
+
+          // After an agent turn the store has one session, and OpenClaw's CLI lists it from clawgate's health.
+          const { gw, token } = yield* Effect.succeed(ctx)
+          const cliDir = yield* tempDir("clawgate-interop-cli-")
+          const turn = yield* runCli(["gateway", "agent", "--message", "hi", "--url", gw.url, "--token", token], { CLAWGATE_STATE_DIR: cliDir })
+          expect(turn.code, turn.stderr).toBe(0)
+          const after = yield* runOpenClaw(["health"], env)
+          expect(after.stdout).toMatch(/Session store \(main\): \S+ \(1 entries\)/)
+          expect(after.stdout).toMatch(/- agent:main:main \(\d+m ago\)/)
         }),
       TEST_TIMEOUT
     )

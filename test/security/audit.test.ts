@@ -131,6 +131,21 @@ describe("auditConfig", () => {
     expect(ids({ gateway: { auth: { token: STRONG } } }, { live: { ...live, untrustedProxyHeaders: { count: 0, lastFrom: null, lastAt: null } } })).toEqual([])
   })
 
+  it("half the unauthenticated budget held open is reported as a possible flood, from the Gateway's vital signs", () => {
+    const live: LiveFacts = {
+      reachable: true,
+      url: "ws://127.0.0.1:18789",
+      urlSource: "local (port from default port)",
+      local: true,
+      connections: { operators: 2, nodes: 1, pending: 600 }
+    }
+    const f = find({ gateway: { auth: { token: STRONG } } }, "gateway.unauthenticated_flood", { live })
+    expect(f?.severity).toBe("warn")
+    expect(f?.detail).toContain("600 connections have not logged in (the budget is 1024 in all")
+    expect(find({ gateway: { auth: { token: STRONG }, limits: { unauthenticatedTotal: 5000 } } }, "gateway.unauthenticated_flood", { live })).toBeUndefined()
+    expect(find({ gateway: { auth: { token: STRONG } } }, "gateway.unauthenticated_flood", { live: { ...live, connections: { operators: 1, nodes: 0, pending: 3 } } })).toBeUndefined()
+  })
+
   it("the running Gateway's own bind wins over the config (it may have been started with --bind)", () => {
     const live: LiveFacts = {
       reachable: true,

@@ -1,0 +1,69 @@
+/**
+ * Vitals: the Gateway process's own signs, as `status` reports them: memory
+ * (RSS and heap) and how late the event loop runs (p50/p99 over the last
+ * minute). The delay is sampled on the wall clock by one timer (every 50 ms,
+ * into six 10-second histograms), since it measures the real event loop.
+ */
+import { createHistogram, type RecordableHistogram } from "node:perf_hooks"
+import { Effect } from "effect"
+
+export interface VitalSigns {
+  readonly memory: {
+    readonly rssBytes: number
+    readonly heapUsedBytes: number
+    readonly heapTotalBytes: number
+    readonly externalBytes: number
+  }
+  /** How late timers fired, in ms, over `windowMs` (up to the last minute). */
+  readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number; readonly windowMs: number }
+}
+
+const SAMPLE_MS = 50
+const SLOT_MS = 10_000
+const SLOTS = 6
+
+const ms = (ns: number) => Math.round(ns / 1e4) / 100
+
+export class Vitals extends Effect.Service<Vitals>()("clawgate/Vitals", {
+  scoped: Effect.gen(function* () {
+    const slots: Array<{ readonly from: number; readonly histogram: RecordableHistogram }> = []
+    const fresh = () => {
+      slots.push({ from: Date.now(), histogram: createHistogram() })
+      if (slots.length > SLOTS) slots.shift()
+    }
+    fresh()
+    let expected = performance.now() + SAMPLE_MS
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const timer = setInterval(() => {
+          const now = performance.now()
+          const lateNs = Math.max(1, Math.round((now - expected) * 1e6))
+          expected = now + SAMPLE_MS
+          const last = slots[slots.length - 1]!
+          if (Date.now() - last.from >= SLOT_MS) fresh()
+          slots[slots.length - 1]!.histogram.record(lateNs)
+        }, SAMPLE_MS)
+        timer.unref()
+        return timer
+      }),
+      (timer) => Effect.sync(() => clearInterval(timer))
+    )
+
+    const read = Effect.sync((): VitalSigns => {
+      const merged = createHistogram()
+      for (const s of slots) merged.add(s.histogram)
+      const m = process.memoryUsage()
+      const counted = merged.count > 0
+      return {
+        memory: { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external },
+        eventLoopDelayMs: {
+          p50: counted ? ms(merged.percentile(50)) : 0,
+          p99: counted ? ms(merged.percentile(99)) : 0,
+          max: counted ? ms(merged.max) : 0,
+          windowMs: Date.now() - slots[0]!.from
+        }
+      }
+    })
+    return { read }
+  })
+}) {}
