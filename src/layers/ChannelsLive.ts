@@ -4,7 +4,7 @@
  * adapter (it is the Gateway's own `chat.*` methods, so it runs whenever the
  * Gateway does).
  */
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer } from "effect"
 import { ChannelAdapters, ChannelError, Channels, type ChannelStatus } from "../services/Channels.js"
 
 export const WEBCHAT_CHANNEL = "webchat"
@@ -70,12 +70,9 @@ export const makeChannels = Effect.gen(function* () {
       (list): ReadonlyArray<ChannelStatus> => [...list, webchatStatus]
     )
 
-  const changes = Stream.mergeAll(
-    adapters.flatMap((a) => (a.changes ? [a.changes] : [])),
-    { concurrency: "unbounded" }
-  )
+  const watch = (notify: Effect.Effect<void>) => Effect.forEach(adapters, (a) => (a.watch ? a.watch(notify) : Effect.void), { discard: true })
 
-  return Channels.of({ status, probe, changes, send })
+  return Channels.of({ status, probe, watch, send })
 })
 
 /** Channels routing through ChannelAdapters. */

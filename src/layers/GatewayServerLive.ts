@@ -68,6 +68,8 @@ const DRAIN_TIMEOUT_MS = 5_000
 const COALESCE_MIN_MS = 250
 /** ...and no faster than this many bytes per second over all recipients together. */
 const COALESCE_BYTES_PER_SECOND = 16 * 1024 * 1024
+/** A broadcast to more connections than this shares its bytes among them even when they are few. */
+const SHARED_FANOUT_ABOVE = 16
 /** A broadcast yields to the event loop after every this many bytes, so a big fan-out never stalls other clients. */
 const BROADCAST_SLICE_BYTES = 4 * 1024 * 1024
 /** How often the shared token and password are compared with the ones sessions logged in with. */
@@ -383,12 +385,13 @@ export const makeGatewayServer = Effect.gen(function* () {
         return 0
       }
       const encoded = encodeEvent(ev.event, ev.payload, yield* versions)
+      const crowd = conns.size > SHARED_FANOUT_ABOVE
       let bytes = 0
       let slice = 0
       for (const conn of [...conns.values()]) {
         if (!accepts(conn, ev) || !writable(conn)) continue
         conn.seq += 1
-        const n = sendEncoded(conn.ws, encoded, conn.seq)
+        const n = sendEncoded(conn.ws, encoded, conn.seq, crowd)
         bytes += n
         slice += n
         if (slice >= BROADCAST_SLICE_BYTES) {
@@ -489,6 +492,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         text: `${params.client.displayName ?? params.client.id} (${params.client.mode})`,
         ts: Date.now()
       })
+      yield* health.connectionsChanged
       // hello-ok is assembled from pieces whose bytes are kept (the presence snapshot, the health snapshot):
       // a connect storm costs each connection its own few fields, not a fresh copy of everyone else. The
       // presence list, the big piece, is sent as a fragment of the message, shared by every newcomer.
@@ -840,6 +844,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         if (conn.role === "node" && conn.deviceId) yield* nodes.unregister(conn.deviceId, conn.connId)
         yield* state.countConnection(conn.role === "node" ? "nodes" : "operators", -1)
         yield* presence.remove(presenceKey(conn), conn.connId)
+        yield* health.connectionsChanged
         yield* Effect.logInfo(`disconnected ${conn.connId}`)
       })
     )

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Layer, Option, SubscriptionRef } from "effect"
+import { Effect, Layer, Option } from "effect"
 import {
   Sessions,
   SessionsError,
@@ -128,9 +128,12 @@ const FINAL: ReadonlyArray<RunStatus> = ["ok", "error", "aborted", "timeout"]
 
 export const makeSessionsSql = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  // Bumped after every committed write to the sessions table: Health refreshes its snapshot on it.
-  const version = yield* SubscriptionRef.make(0)
-  const changed = <A, E, R>(write: Effect.Effect<A, E, R>) => Effect.tap(write, () => SubscriptionRef.update(version, (v) => v + 1))
+  // Told after every committed write to the sessions table: Health takes its snapshot again.
+  const watchers = new Set<Effect.Effect<void>>()
+  const changed = <A, E, R>(write: Effect.Effect<A, E, R>) =>
+    Effect.tap(write, () => Effect.forEach(watchers, (notify) => notify, { discard: true }))
+  const watch: SessionsService["watch"] = (notify) =>
+    Effect.acquireRelease(Effect.sync(() => void watchers.add(notify)), () => Effect.sync(() => void watchers.delete(notify)))
 
   /** A session's info; counts cover the current session id's user and assistant entries. */
   const selectInfo = sql`SELECT s.key, s.session_id, s.agent_id, s.channel, s.peer, s.label, s.created_at, s.updated_at,
@@ -337,7 +340,7 @@ export const makeSessionsSql = Effect.gen(function* () {
 
   return Sessions.of({
     summary,
-    changes: version.changes,
+    watch,
     ensure,
     get,
     list,

@@ -8,7 +8,7 @@
  * The settings are read once, when the Gateway starts: changing
  * `channels.telegram.*` takes a restart.
  */
-import { Context, Data, Duration, Effect, Layer, Schedule, Stream, SubscriptionRef } from "effect"
+import { Context, Data, Duration, Effect, Layer, Ref, Schedule } from "effect"
 // grammy is loaded only when a bot token is set (a dynamic import: the Gateway starts without it otherwise).
 import type { Api } from "grammy"
 import type { ClawgateConfig } from "../config/schema.js"
@@ -209,7 +209,7 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
     const maxFloodRetries = options.maxFloodRetries ?? 5
     const maxRetryAfter = options.maxRetryAfterSeconds ?? 300
 
-    const status = yield* SubscriptionRef.make<ChannelStatus>({
+    const status = yield* Ref.make<ChannelStatus>({
       id: TELEGRAM_CHANNEL,
       label: "Telegram",
       configured: settings.configured,
@@ -217,7 +217,9 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
       state: settings.enabled ? "starting" : "stopped",
       mode: settings.mode
     })
-    const update = (f: (s: ChannelStatus) => ChannelStatus) => SubscriptionRef.update(status, f)
+    const watchers = new Set<Effect.Effect<void>>()
+    const update = (f: (s: ChannelStatus) => ChannelStatus) =>
+      Effect.zipRight(Ref.update(status, f), Effect.forEach(watchers, (notify) => notify, { discard: true }))
     const setState: TelegramBotService["setState"] = (state) => update((s) => ({ ...s, state }))
     const recordError: TelegramBotService["recordError"] = (message) =>
       update((s) => ({ ...s, state: "error", lastError: { message: mask(message, token), at: Date.now() } }))
@@ -281,20 +283,21 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
     /** getMe now, within `timeoutMs`: the probe of `health {probe: true}`. */
     const probe = (timeoutMs: number) =>
       Effect.gen(function* () {
-        if (!settings.enabled) return yield* SubscriptionRef.get(status)
+        if (!settings.enabled) return yield* Ref.get(status)
         const started = Date.now()
         const answer = yield* call("getMe", (signal) => api.getMe(signal as never)).pipe(
           Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => `no answer from the Bot API within ${timeoutMs} ms` }),
           Effect.either
         )
         const error = answer._tag === "Left" ? (typeof answer.left === "string" ? answer.left : answer.left.message) : undefined
-        return { ...(yield* SubscriptionRef.get(status)), probe: { ok: error === undefined, ms: Date.now() - started, at: Date.now(), ...(error ? { error } : {}) } }
+        return { ...(yield* Ref.get(status)), probe: { ok: error === undefined, ms: Date.now() - started, at: Date.now(), ...(error ? { error } : {}) } }
       })
 
     const adapter: ChannelAdapter = {
       id: TELEGRAM_CHANNEL,
-      status: SubscriptionRef.get(status),
-      changes: Stream.map(status.changes, () => undefined),
+      status: Ref.get(status),
+      watch: (notify) =>
+        Effect.acquireRelease(Effect.sync(() => void watchers.add(notify)), () => Effect.sync(() => void watchers.delete(notify))),
       probe,
       send
     }

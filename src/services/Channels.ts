@@ -5,7 +5,7 @@
  * messages itself and hands them to the AgentRunner; the Channels service
  * delivers outbound text and reports each channel's state.
  */
-import { Context, Data, type Effect, type Stream } from "effect"
+import { Context, Data, type Effect, type Scope } from "effect"
 
 export interface ChannelStatus {
   readonly id: string
@@ -43,8 +43,8 @@ export interface Delivery {
 export interface ChannelAdapter {
   readonly id: string
   readonly status: Effect.Effect<ChannelStatus>
-  /** Its status, changing: emits whenever it may have changed. */
-  readonly changes?: Stream.Stream<void> | undefined
+  /** Runs `notify` whenever its status may have changed, until the scope ends. */
+  readonly watch?: ((notify: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>) | undefined
   /** Asks the channel's service now (Telegram: getMe) and says how that went; bounded by `timeoutMs`. */
   readonly probe?: ((timeoutMs: number) => Effect.Effect<ChannelStatus>) | undefined
   /** Sends `text` to `to` (a chat id), split to the channel's size limit. */
@@ -55,8 +55,8 @@ export interface ChannelsService {
   readonly status: Effect.Effect<ReadonlyArray<ChannelStatus>>
   /** Every channel's live state: each one that can be asked is asked now, all at once, within `timeoutMs`. */
   readonly probe: (timeoutMs: number) => Effect.Effect<ReadonlyArray<ChannelStatus>>
-  /** Emits whenever a channel's status may have changed. */
-  readonly changes: Stream.Stream<void>
+  /** Runs `notify` whenever a channel's status may have changed, until the scope ends. */
+  readonly watch: (notify: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
   readonly send: (options: { readonly channel: string; readonly to: string; readonly message: string }) => Effect.Effect<Delivery, ChannelError>
 }
 

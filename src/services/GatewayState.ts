@@ -3,7 +3,7 @@
  * (start time, where it listens, how many connections it has, and security
  * events that `clawgate security audit` reads back through `status`).
  */
-import { Effect, Ref, Stream, SubscriptionRef } from "effect"
+import { Effect, Ref } from "effect"
 import type { BindMode, TailscaleMode } from "../config/schema.js"
 import { VERSION } from "../version.js"
 
@@ -38,7 +38,7 @@ export class GatewayState extends Effect.Service<GatewayState>()("clawgate/Gatew
     const clock = yield* Effect.clock
     const startedAt = clock.unsafeCurrentTimeMillis()
     const serving = yield* Ref.make<ServingInfo | undefined>(undefined)
-    const connections = yield* SubscriptionRef.make({ operators: 0, nodes: 0 })
+    const connections = yield* Ref.make({ operators: 0, nodes: 0 })
     const untrustedProxyHeaders = yield* Ref.make<UntrustedProxyHeaders>({ count: 0, lastFrom: null, lastAt: null })
     // Counts the transport keeps itself and that change on every frame or accept, read when asked.
     let pendingSource: () => number = () => 0
@@ -50,16 +50,14 @@ export class GatewayState extends Effect.Service<GatewayState>()("clawgate/Gatew
       serving: Ref.get(serving),
       setServing: (info: ServingInfo) => Ref.set(serving, info),
       /** Connected operators and nodes, and TCP connections that have not finished connect (`pending`). */
-      connections: Effect.map(SubscriptionRef.get(connections), (c) => ({ ...c, pending: pendingSource() })),
-      /** Operators and nodes as they come and go. */
-      connectionChanges: Stream.map(connections.changes, () => undefined),
+      connections: Effect.map(Ref.get(connections), (c) => ({ ...c, pending: pendingSource() })),
       /** Where `connections.pending` comes from: TCP connections that have not finished connect (nor become an HTTP request). */
       countPendingWith: (source: () => number) => Effect.sync(() => void (pendingSource = source)),
       /** Where `requestsInFlight` comes from: requests of every connection waiting for their answer. */
       countInflightWith: (source: () => number) => Effect.sync(() => void (inflightSource = source)),
       requestsInFlight: Effect.sync(() => inflightSource()),
       countConnection: (kind: "operators" | "nodes", delta: number) =>
-        SubscriptionRef.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
+        Ref.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
 
       untrustedProxyHeaders: Ref.get(untrustedProxyHeaders),
       noteUntrustedProxyHeaders: (from: string) =>

@@ -7,12 +7,15 @@
  * A plain `health` never waits: it answers from the kept snapshot, whose
  * `ts` says when it was taken, with the uptime of the moment the answer is
  * sent. The snapshot is taken again shortly after anything it summarises
- * changes (a session written, a connection or a channel coming or going, at
- * most every 250 ms) and every minute regardless. `probe` takes one now: a
+ * changes (a session written, a connection or a channel coming or going:
+ * a second after the first change, with the ones in between folded in) and
+ * every minute regardless. Sessions and channels changing, and the minute,
+ * are announced as a `health` event; connections and presence already are,
+ * as presence events. `probe` takes one now: a
  * round trip to the store, and each channel asked for its live state.
  */
 import * as path from "node:path"
-import { Duration, Effect, Option, Queue, Ref, Schedule, Stream } from "effect"
+import { Duration, Effect, Option, Queue, Ref, Schedule } from "effect"
 import { withJson } from "./Dispatcher.js"
 import { Channels, type ChannelStatus } from "./Channels.js"
 import { Config } from "./Config.js"
@@ -66,7 +69,7 @@ export interface HealthSnapshot {
 
 export const HEALTH_REFRESH = Duration.seconds(60)
 /** After a change, the snapshot is taken again this much later (changes in between fold into it). */
-export const HEALTH_SETTLE = Duration.millis(250)
+export const HEALTH_SETTLE = Duration.seconds(1)
 /** How many recent sessions the snapshot lists, in all and per agent. */
 export const RECENT_SESSIONS = 5
 /** How long a probe waits for a channel's service. */
@@ -140,31 +143,36 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
         withJson({ ...taken.body, gateway: { ...taken.body.gateway, uptimeMs } }, `${taken.head}${uptimeMs}}}`)
       )
 
-    const keep = (taken: Taken) =>
+    /**
+     * Keeps a snapshot and, with `announce`, sends it as a `health` event. Connections and presence
+     * reach operators as presence events already: a snapshot taken for them alone is kept quietly,
+     * so a crowd connecting is not also a health event to every operator.
+     */
+    const keep = (taken: Taken, announce = true) =>
       Effect.gen(function* () {
         yield* Ref.set(kept, taken)
         yield* Ref.update(version, (v) => v + 1)
-        yield* bus.publish({ event: "health", payload: yield* answer(taken), role: "operator", coalesce: true })
+        if (announce) yield* bus.publish({ event: "health", payload: yield* answer(taken), role: "operator", coalesce: true })
       })
 
-    const refresh = Effect.flatMap(take(false), keep)
+    const refresh = Effect.flatMap(take(false), (taken) => keep(taken))
 
-    // Something the snapshot summarises changed: take it again once things settle.
+    // Something the snapshot summarises changed: take it again once things settle. `true`: sessions or a
+    // channel changed, which operators hear of only through health.
+    let announce = false
     const changed = yield* Queue.sliding<void>(1)
-    const signal = Queue.offer(changed, undefined)
-    const presenceEvents = yield* bus.subscribe
-    const sources: Array<Stream.Stream<unknown>> = [
-      state.connectionChanges,
-      Stream.fromQueue(presenceEvents).pipe(Stream.filter((e) => e.event === "presence")),
-      ...(Option.isSome(sessions) ? [sessions.value.changes] : []),
-      ...(Option.isSome(channels) ? [channels.value.changes] : [])
-    ]
-    yield* Stream.mergeAll(sources, { concurrency: "unbounded" }).pipe(Stream.runForEach(() => signal), Effect.forkScoped)
+    const signal = (loud: boolean) => Effect.suspend(() => ((announce ||= loud), Queue.offer(changed, undefined)))
+    // Sessions and channels say when they change; connections and presence are told by the transport
+    // (`connectionsChanged`), a plain call on every connect and disconnect.
+    if (Option.isSome(sessions)) yield* sessions.value.watch(signal(true))
+    if (Option.isSome(channels)) yield* channels.value.watch(signal(true))
     yield* Effect.forever(
       Effect.gen(function* () {
         yield* Queue.take(changed)
         yield* Effect.sleep(HEALTH_SETTLE)
-        yield* refresh
+        const loudly = announce
+        announce = false
+        yield* Effect.flatMap(take(false), (taken) => keep(taken, loudly))
       })
     ).pipe(Effect.forkScoped)
     yield* refresh.pipe(Effect.schedule(Schedule.spaced(HEALTH_REFRESH)), Effect.forkScoped)
@@ -175,8 +183,10 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
       /** A snapshot taken now: a round trip to the store, each channel asked for its live state. It is kept too. */
       probe: Effect.flatMap(take(true), (taken) => Effect.zipRight(keep(taken), answer(taken))),
       /** A snapshot taken now from the store and the channels' last known states (no channel is asked). Kept too. */
-      fresh: Effect.flatMap(take(false), (taken) => Effect.zipRight(keep(taken), answer(taken))),
+      fresh: Effect.flatMap(take(false), (taken) => Effect.zipRight(keep(taken, false), answer(taken))),
       version: Ref.get(version),
+      /** A connection came or went (its presence with it): the snapshot is taken again, quietly. */
+      connectionsChanged: signal(false),
       refresh
     }
   }),

@@ -9,7 +9,7 @@
  * after a crash a message is either in the transcript with its offset, or
  * neither (and Telegram sends it again).
  */
-import { Context, Data, type Effect, type Option, type Stream } from "effect"
+import { Context, Data, type Effect, type Option, type Scope } from "effect"
 
 export type EntryRole = "user" | "assistant" | "tool_call" | "tool_result" | "system"
 
@@ -140,10 +140,10 @@ export interface SessionsService {
   /** Counts in all and per agent, with the `recent` most recently updated sessions of each. One read. */
   readonly summary: (options: { readonly recent: number }) => Effect.Effect<SessionsSummary, SessionsError>
   /**
-   * A number that grows with every write that creates, updates, resets or
-   * removes a session: its stream of values, for whoever summarises them.
+   * Runs `notify` after every committed write that creates, updates, resets
+   * or removes a session (for whoever summarises them); until the scope ends.
    */
-  readonly changes: Stream.Stream<number>
+  readonly watch: (notify: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
 }
 
 export class Sessions extends Context.Tag("clawgate/Sessions")<Sessions, SessionsService>() {}

@@ -22,13 +22,15 @@ const SAMPLE_MS = 50
 const SLOT_MS = 10_000
 const SLOTS = 6
 
-const ms = (ns: number) => Math.round(ns / 1e4) / 100
+/** Delays are recorded in µs, from 1 µs to a minute, to two significant figures: a small histogram (the default range takes hundreds of KB each). */
+const histogram = () => createHistogram({ lowest: 1, highest: 60_000_000, figures: 2 })
+const ms = (us: number) => Math.round(us / 10) / 100
 
 export class Vitals extends Effect.Service<Vitals>()("clawgate/Vitals", {
   scoped: Effect.gen(function* () {
     const slots: Array<{ readonly from: number; readonly histogram: RecordableHistogram }> = []
     const fresh = () => {
-      slots.push({ from: Date.now(), histogram: createHistogram() })
+      slots.push({ from: Date.now(), histogram: histogram() })
       if (slots.length > SLOTS) slots.shift()
     }
     fresh()
@@ -37,11 +39,11 @@ export class Vitals extends Effect.Service<Vitals>()("clawgate/Vitals", {
       Effect.sync(() => {
         const timer = setInterval(() => {
           const now = performance.now()
-          const lateNs = Math.max(1, Math.round((now - expected) * 1e6))
+          const lateUs = Math.min(60_000_000, Math.max(1, Math.round((now - expected) * 1e3)))
           expected = now + SAMPLE_MS
           const last = slots[slots.length - 1]!
           if (Date.now() - last.from >= SLOT_MS) fresh()
-          slots[slots.length - 1]!.histogram.record(lateNs)
+          slots[slots.length - 1]!.histogram.record(lateUs)
         }, SAMPLE_MS)
         timer.unref()
         return timer
@@ -50,7 +52,7 @@ export class Vitals extends Effect.Service<Vitals>()("clawgate/Vitals", {
     )
 
     const read = Effect.sync((): VitalSigns => {
-      const merged = createHistogram()
+      const merged = histogram()
       for (const s of slots) merged.add(s.histogram)
       const m = process.memoryUsage()
       const counted = merged.count > 0

@@ -4,7 +4,7 @@
  * cursor with the "message", as the real one does in one transaction), a
  * GatewayLog that masks nothing, and a logger that keeps every line.
  */
-import { Effect, Stream, Layer, Logger, Option } from "effect"
+import { Effect, Layer, Logger, Option } from "effect"
 import { AgentRunner, type AgentRequest, type AgentRunnerService } from "../../src/services/AgentRunner.js"
 import { GatewayLog } from "../../src/services/GatewayLog.js"
 import { Sessions, type ChannelCursor, type SessionsService } from "../../src/services/Sessions.js"
@@ -39,7 +39,7 @@ export const fakeSessions = (store: FakeStore) =>
     failInterrupted: notHere("failInterrupted"),
     undelivered: Effect.die("undelivered is not part of the fake"),
     summary: notHere("summary"),
-    changes: Stream.empty
+    watch: () => Effect.void
   } satisfies SessionsService)
 
 export interface FakeRunner {

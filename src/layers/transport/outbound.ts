@@ -46,10 +46,13 @@ export const sendParts = (ws: WebSocket, parts: ReadonlyArray<string | Buffer>):
   }
 }
 
-/** Writes one encoded event with this recipient's seq; returns the bytes written. */
-export const sendEncoded = (ws: WebSocket, encoded: EncodedEvent, seq: number): number => {
+/**
+ * Writes one encoded event with this recipient's seq; returns the bytes written. To a crowd (`shared`) or
+ * when it is big, the head is sent by reference, so a fan-out allocates nothing per recipient but its seq.
+ */
+export const sendEncoded = (ws: WebSocket, encoded: EncodedEvent, seq: number, shared: boolean): number => {
   const tail = `${seq}}`
-  if (encoded.head.length <= SHARE_ABOVE_BYTES) ws.send(encoded.headText + tail)
+  if (!shared && encoded.head.length <= SHARE_ABOVE_BYTES) ws.send(encoded.headText + tail)
   else sendParts(ws, [encoded.head, tail])
   return encoded.head.length + tail.length
 }
