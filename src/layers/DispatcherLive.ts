@@ -106,7 +106,9 @@ export const coreHandlers = Effect.gen(function* () {
 
   const handlers: Record<string, MethodHandler> = {
     // OpenClaw's live probe: `{probe: true}` takes a snapshot now (the store, each channel's service).
-    health: (params) => Effect.flatMap(decodeHealth(params), (p) => (p.probe === true ? health.probe : health.snapshot)),
+    health: (params) =>
+      // Most callers send no params: no decoding for them.
+      params === undefined ? health.snapshot : Effect.flatMap(decodeHealth(params), (p) => (p.probe === true ? health.probe : health.snapshot)),
 
     status: () =>
       Effect.gen(function* () {

@@ -15,7 +15,7 @@
  * round trip to the store, and each channel asked for its live state.
  */
 import * as path from "node:path"
-import { Duration, Effect, Option, Queue, Ref, Schedule } from "effect"
+import { Duration, Effect, Option, Queue, Schedule } from "effect"
 import { withJson } from "./Dispatcher.js"
 import { Channels, type ChannelStatus } from "./Channels.js"
 import { Config } from "./Config.js"
@@ -79,6 +79,7 @@ const DEFAULT_AGENT = "main"
 export class Health extends Effect.Service<Health>()("clawgate/Health", {
   scoped: Effect.gen(function* () {
     const state = yield* GatewayState
+    const clock = yield* Effect.clock
     const presence = yield* Presence
     const bus = yield* EventBus
     const config = yield* Config
@@ -134,14 +135,21 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
       })
 
     type Taken = Effect.Effect.Success<ReturnType<typeof take>>
-    const kept = yield* Ref.make<Taken>(yield* take(false))
-    const version = yield* Ref.make(1)
+    // Plain variables, read and written only from this service's effects: `health` is the hottest
+    // method, and a plain one answers from them without allocating more than the answer.
+    let kept: Taken = yield* take(false)
+    let version = 1
+    let last: { taken: Taken; uptimeMs: number; answer: HealthSnapshot } | undefined
 
-    /** A snapshot as answered: the kept one with the uptime of this moment, its JSON prepared. */
-    const answer = (taken: Taken) =>
-      Effect.map(state.uptimeMs, (uptimeMs): HealthSnapshot =>
-        withJson({ ...taken.body, gateway: { ...taken.body.gateway, uptimeMs } }, `${taken.head}${uptimeMs}}}`)
-      )
+    /** A snapshot as answered: the kept one with the uptime of this moment, its JSON prepared (one per millisecond). */
+    const answerNow = (taken: Taken): HealthSnapshot => {
+      const uptimeMs = clock.unsafeCurrentTimeMillis() - state.startedAt
+      if (last !== undefined && last.taken === taken && last.uptimeMs === uptimeMs) return last.answer
+      const answer = withJson({ ...taken.body, gateway: { ...taken.body.gateway, uptimeMs } }, `${taken.head}${uptimeMs}}}`)
+      last = { taken, uptimeMs, answer }
+      return answer
+    }
+    const answer = (taken: Taken) => Effect.sync(() => answerNow(taken))
 
     /**
      * Keeps a snapshot and, with `announce`, sends it as a `health` event. Connections and presence
@@ -150,8 +158,8 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
      */
     const keep = (taken: Taken, announce = true) =>
       Effect.gen(function* () {
-        yield* Ref.set(kept, taken)
-        yield* Ref.update(version, (v) => v + 1)
+        kept = taken
+        version += 1
         if (announce) yield* bus.publish({ event: "health", payload: yield* answer(taken), role: "operator", coalesce: true })
       })
 
@@ -179,12 +187,12 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
 
     return {
       /** The kept snapshot, with the current uptime. Never waits on the store or a channel. */
-      snapshot: Effect.flatMap(Ref.get(kept), answer),
+      snapshot: Effect.sync(() => answerNow(kept)),
       /** A snapshot taken now: a round trip to the store, each channel asked for its live state. It is kept too. */
       probe: Effect.flatMap(take(true), (taken) => Effect.zipRight(keep(taken), answer(taken))),
       /** A snapshot taken now from the store and the channels' last known states (no channel is asked). Kept too. */
       fresh: Effect.flatMap(take(false), (taken) => Effect.zipRight(keep(taken, false), answer(taken))),
-      version: Ref.get(version),
+      version: Effect.sync(() => version),
       /** A connection came or went (its presence with it): the snapshot is taken again, quietly. */
       connectionsChanged: signal(false),
       refresh
