@@ -8,7 +8,7 @@ import * as os from "node:os"
 import * as v8 from "node:v8"
 import * as path from "node:path"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { Console, Effect, Layer, Logger, LogLevel, Option, type Scope } from "effect"
 import { BindMode } from "./config/schema.js"
 import { isLoopbackAddress } from "./config/bind.js"
 import { resolveTarget, TargetError, type ClientFlags, type Target } from "./config/target.js"
@@ -17,7 +17,7 @@ import { ConfigFileLive } from "./layers/ConfigFile.js"
 import { scopesFor } from "./protocol/methods.js"
 import { GatewayClientRemote } from "./layers/GatewayClientRemote.js"
 import { Config } from "./services/Config.js"
-import { GatewayClientError } from "./services/GatewayClient.js"
+import { type GatewayClient, GatewayClientError } from "./services/GatewayClient.js"
 import { configGet, configPath, configSet, configUnset } from "./programs/config.js"
 import { describeFailure, ExitCode, UsageError } from "./programs/errors.js"
 import { secretFlag } from "./programs/secretFlags.js"
@@ -207,18 +207,11 @@ const output = <A, E, R>(effect: Effect.Effect<A, E, R>, asJson: boolean, render
     )
   )
 
-const withClient = <A, E, R>(
-  opts: ClientOpts,
-  methods: ReadonlyArray<string>,
-  program: Effect.Effect<A, E, R>,
-  render: (a: A) => string,
-  approver = false
-) =>
-  output(
-    program.pipe(Effect.provide(clientLayer(opts, methods, approver)), Effect.provide(configLayer), Effect.scoped) as Effect.Effect<A, E>,
-    opts.json,
-    render
-  )
+/** What a client command's program may need: the client, the config, and a scope for what it opens. */
+type ClientProgram<A, E> = Effect.Effect<A, E, GatewayClient | Config | Scope.Scope>
+
+const withClient = <A, E>(opts: ClientOpts, methods: ReadonlyArray<string>, program: ClientProgram<A, E>, render: (a: A) => string, approver = false) =>
+  output(program.pipe(Effect.provide(clientLayer(opts, methods, approver)), Effect.scoped, Effect.provide(configLayer)), opts.json, render)
 
 // ---------------------------------------------------------------------------
 // Commands
@@ -633,7 +626,7 @@ const nodesCommand = Command.make("nodes").pipe(
               idempotencyKey: Option.getOrUndefined(opts.idempotencyKey)
             })
           ),
-          (r) => renderValue((r as { payload?: unknown }).payload ?? r)
+          (r) => renderValue(r.payload ?? r)
         )
     ).pipe(Command.withDescription("Run a command on a node and print its result"))
   ])
@@ -654,19 +647,19 @@ const devicesCommand = Command.make("devices").pipe(
       Command.withDescription("Pending pairing requests and paired devices")
     ),
     Command.make("approve", { requestId: requestRef, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesApprove(opts.requestId), (r) => `approved ${opts.requestId}: ${JSON.stringify((r as { device?: { deviceId?: string } }).device?.deviceId)}`, true)
+      withClient(opts, pairingMethods, devicesApprove(opts.requestId), (r) => `approved ${opts.requestId}: ${JSON.stringify(r.device.deviceId)}`, true)
     ).pipe(Command.withDescription("Approve a pending pairing request")),
     Command.make("reject", { requestId: requestRef, ...clientOptions }, (opts) =>
       withClient(opts, pairingMethods, devicesReject(opts.requestId), () => `rejected ${opts.requestId}`)
     ).pipe(Command.withDescription("Reject a pending pairing request")),
     Command.make("remove", { device: deviceRef, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesRemove(opts.device), (r) => `removed ${(r as { deviceId: string }).deviceId} (disconnected if it was online)`, true)
+      withClient(opts, pairingMethods, devicesRemove(opts.device), (r) => `removed ${r.deviceId} (disconnected if it was online)`, true)
     ).pipe(Command.withDescription("Unpair a device and disconnect it")),
     Command.make("rotate", { device: deviceRef, role, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesRotate(opts.device, opts.role), (r) => `rotated the ${opts.role} token of ${(r as { deviceId: string }).deviceId}; its sessions were closed`, true)
+      withClient(opts, pairingMethods, devicesRotate(opts.device, opts.role), (r) => `rotated the ${opts.role} token of ${r.deviceId}; its sessions were closed`, true)
     ).pipe(Command.withDescription("Issue a new device token (the old one stops working)")),
     Command.make("revoke", { device: deviceRef, role, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesRevoke(opts.device, opts.role), (r) => `revoked the ${opts.role} token of ${(r as { deviceId: string }).deviceId}; it was disconnected`, true)
+      withClient(opts, pairingMethods, devicesRevoke(opts.device, opts.role), (r) => `revoked the ${opts.role} token of ${r.deviceId}; it was disconnected`, true)
     ).pipe(Command.withDescription("Revoke a device's token and role; it must be approved again"))
   ])
 )

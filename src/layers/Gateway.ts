@@ -5,7 +5,7 @@
  */
 import { Effect, Layer, type LogLevel } from "effect"
 import { Config } from "../services/Config.js"
-import type { MethodHandler } from "../services/Dispatcher.js"
+import type { Served } from "../services/Dispatcher.js"
 import { EventBus } from "../services/EventBus.js"
 import { GatewayRunFlags, type GatewayRunOptions } from "../services/GatewayServer.js"
 import { GatewayState } from "../services/GatewayState.js"
@@ -39,8 +39,11 @@ export interface GatewayLayerOptions {
   /** Log to the console as well as the file (default true). */
   readonly console?: boolean
   readonly logLevel?: LogLevel.LogLevel
-  /** Extra methods served beside the core ones (admin-only unless the protocol table says otherwise). */
-  readonly methods?: Record<string, MethodHandler>
+  /**
+   * Extra methods served beside the core ones: each declared with `method(...)` (protocol/method.ts: its
+   * name, requirement, params and result schemas) and served with `serve(...)`.
+   */
+  readonly methods?: ReadonlyArray<Served>
   /** Keep the database in memory instead of `<stateDir>/clawgate.sqlite` (tests, embedding). */
   readonly database?: "file" | "memory"
   /** The language models (default: from the config, `agents.defaults.model.primary`). Tests script one. */

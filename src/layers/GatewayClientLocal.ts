@@ -4,6 +4,7 @@
  */
 import { Deferred, Effect, Fiber, Layer, Option, Stream } from "effect"
 import { ALL_SCOPES, DEFAULT_TICK_INTERVAL_MS, PROTOCOL_VERSION } from "../protocol/frames.js"
+import { callThrough } from "./clientCall.js"
 import { Dispatcher } from "../services/Dispatcher.js"
 import { EventBus } from "../services/EventBus.js"
 import { GatewayClient, type GatewayClientService } from "../services/GatewayClient.js"
@@ -44,6 +45,7 @@ export const makeGatewayClientLocal = Effect.gen(function* () {
       connectMs: 0
     }),
     request,
+    call: callThrough(request),
     events: Stream.unwrapScoped(
       Effect.map(bus.subscribe, (q) =>
         Stream.fromQueue(q).pipe(

@@ -29,6 +29,7 @@ import {
   type TargetInfo
 } from "../services/GatewayClient.js"
 import { VERSION } from "../version.js"
+import { callThrough } from "./clientCall.js"
 
 export interface RemoteClientOptions {
   readonly target: Target
@@ -467,10 +468,12 @@ export const makeGatewayClientRemote = (options: RemoteClientOptions) =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const connection = yield* Effect.cached(Scope.extend(connectRemote(options), scope))
+    const request: GatewayClientService["request"] = (method, params, opts) => Effect.flatMap(connection, (c) => c.request(method, params, opts))
     return {
       target: targetInfo(options.target),
       connect: Effect.map(connection, (c) => c.server),
-      request: (method, params, opts) => Effect.flatMap(connection, (c) => c.request(method, params, opts)),
+      request,
+      call: callThrough(request),
       events: Stream.unwrap(Effect.map(Effect.orDie(connection), (c) => c.events))
     } satisfies GatewayClientService
   })

@@ -4,7 +4,8 @@
  * output is a terminal) and then the final text.
  */
 import { randomUUID } from "node:crypto"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber, Option, Schema, Stream } from "effect"
+import { Agents } from "../protocol/methods.js"
 import { GatewayClient } from "../services/GatewayClient.js"
 
 export interface AgentCommandOptions {
@@ -20,15 +21,15 @@ export interface AgentCommandOptions {
   readonly onDelta?: ((text: string) => void) | undefined
 }
 
-export interface AgentReply {
-  readonly runId: string
-  readonly status: string
-  readonly summary?: string | undefined
-  readonly acceptedAt?: number | undefined
-  readonly startedAt?: number | undefined
-  readonly endedAt?: number | undefined
-  readonly result?: { readonly text: string; readonly toolCalls: number } | undefined
-}
+export type AgentReply = Agents.AgentReply
+
+/** A `chat` event's payload, as far as the streaming reply needs it. */
+const ChatDelta = Schema.Struct({
+  runId: Schema.String,
+  state: Schema.String,
+  message: Schema.optional(Schema.Struct({ content: Schema.optional(Schema.Array(Schema.Struct({ text: Schema.optional(Schema.String) }))) }))
+})
+const decodeChatDelta = Schema.decodeUnknownOption(ChatDelta)
 
 export const agent = (options: AgentCommandOptions) =>
   Effect.gen(function* () {
@@ -44,22 +45,23 @@ export const agent = (options: AgentCommandOptions) =>
       ...(options.to !== undefined ? { to: options.to } : {}),
       ...(options.timeoutMs !== undefined ? { timeout: Math.ceil(options.timeoutMs / 1000) } : {})
     }
-    if (!options.wait) return (yield* client.request("agent", params)) as AgentReply
+    if (!options.wait) return yield* client.call(Agents.Agent, params)
     const onDelta = options.onDelta
     const watcher = onDelta
       ? yield* Effect.fork(
           Stream.runForEach(client.events, (ev) =>
             Effect.sync(() => {
-              const p = ev.payload as { runId?: string; state?: string; message?: { content?: Array<{ text?: string }> } } | undefined
-              if (ev.event === "chat" && p?.runId === runId && p.state === "delta") onDelta(p.message?.content?.[0]?.text ?? "")
+              if (ev.event !== "chat") return
+              const p = decodeChatDelta(ev.payload)
+              if (Option.isSome(p) && p.value.runId === runId && p.value.state === "delta") onDelta(p.value.message?.content?.[0]?.text ?? "")
             })
           )
         )
       : undefined
-    const reply = (yield* client.request("agent", params, {
+    const reply = yield* client.call(Agents.Agent, params, {
       expectFinal: true,
       timeoutMs: (options.timeoutMs ?? 10 * 60_000) + 5_000
-    })) as AgentReply
+    })
     if (watcher) yield* Fiber.interrupt(watcher)
     return reply
   })

@@ -20,6 +20,7 @@ import {
 } from "../security/audit.js"
 import { Config } from "../services/Config.js"
 import { GatewayError } from "../protocol/errors.js"
+import { Core } from "../protocol/methods.js"
 import { GatewayClient, GatewayClientError } from "../services/GatewayClient.js"
 
 export interface AuditReport {
@@ -31,36 +32,24 @@ export interface AuditReport {
   readonly gateway: { readonly url: string | null; readonly reachable: boolean; readonly error?: string | undefined }
 }
 
-type Json = Record<string, unknown>
-const obj = (v: unknown): Json => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : {})
-const str = (v: unknown) => (typeof v === "string" ? v : undefined)
-
 /** What the reachable Gateway says about itself. Needs `operator.read` (for `status`). */
 export const liveFacts = Effect.gen(function* () {
   const client = yield* GatewayClient
   yield* client.connect
-  const st = obj(yield* client.request("status"))
-  const gw = obj(st.gateway)
-  const u = obj(obj(st.security).untrustedProxyHeaders)
-  const c = obj(obj(st.vitals).connections)
-  const listeners = Array.isArray(gw.listeners)
-    ? (gw.listeners as Array<unknown>).map(obj).flatMap((l) => (typeof l.host === "string" ? [{ host: l.host, port: Number(l.port) }] : []))
-    : undefined
+  const st = yield* client.call(Core.Status)
+  const gw = st.gateway
+  const c = st.vitals?.connections
   return {
     url: client.target.url,
     urlSource: client.target.urlSource,
     local: client.target.mode === "local",
-    bind: str(gw.bind),
-    listeners,
-    authMode: str(gw.authMode),
-    tls: typeof gw.tls === "boolean" ? gw.tls : undefined,
-    tailscale: str(gw.tailscale),
-    connections:
-      typeof c.operators === "number" ? { operators: c.operators, nodes: Number(c.nodes ?? 0), pending: Number(c.pending ?? 0) } : undefined,
-    untrustedProxyHeaders:
-      typeof u.count === "number"
-        ? { count: u.count, lastFrom: str(u.lastFrom) ?? null, lastAt: typeof u.lastAt === "number" ? u.lastAt : null }
-        : undefined
+    bind: gw?.bind,
+    listeners: gw?.listeners,
+    authMode: gw?.authMode,
+    tls: gw?.tls,
+    tailscale: gw?.tailscale,
+    connections: c ? { operators: c.operators, nodes: c.nodes, pending: c.pending ?? 0 } : undefined,
+    untrustedProxyHeaders: st.security?.untrustedProxyHeaders
   } satisfies LiveGateway
 })
 

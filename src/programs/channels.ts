@@ -4,20 +4,14 @@
  */
 import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
-import type { ChannelStatus } from "../services/Channels.js"
+import { ChannelMethods, type ResultOf } from "../protocol/methods.js"
 import { GatewayClient } from "../services/GatewayClient.js"
 import { UsageError } from "./errors.js"
 import { formatDuration } from "./render.js"
 
-export interface ChannelsStatusResult {
-  readonly ts: number
-  readonly channels: ReadonlyArray<ChannelStatus>
-  readonly channelOrder: ReadonlyArray<string>
-}
+export type ChannelsStatusResult = ResultOf<typeof ChannelMethods.ChannelsStatus>
 
-export const channelsStatus = Effect.flatMap(GatewayClient, (c) => c.request("channels.status", {})).pipe(
-  Effect.map((v) => v as ChannelsStatusResult)
-)
+export const channelsStatus = Effect.flatMap(GatewayClient, (c) => c.call(ChannelMethods.ChannelsStatus, {}))
 
 export interface SendOptions {
   readonly to: string
@@ -26,26 +20,19 @@ export interface SendOptions {
   readonly idempotencyKey?: string | undefined
 }
 
-export interface SendResult {
-  readonly runId: string
-  readonly messageId: string
-  readonly messageIds?: ReadonlyArray<string>
-  readonly channel: string
-  readonly to: string
-}
+export type SendResult = ChannelMethods.SendResult
 
 export const gatewaySend = (options: SendOptions) =>
   Effect.gen(function* () {
     if (options.to.trim() === "") return yield* new UsageError({ message: "--to must name a recipient (a Telegram chat id)" })
     if (options.message.trim() === "") return yield* new UsageError({ message: "--message must not be empty" })
     const client = yield* GatewayClient
-    const result = yield* client.request("send", {
+    return yield* client.call(ChannelMethods.Send, {
       to: options.to,
       message: options.message,
       ...(options.channel !== undefined ? { channel: options.channel } : {}),
       idempotencyKey: options.idempotencyKey ?? randomUUID()
     })
-    return result as SendResult
   })
 
 const ago = (ts: number | undefined, now: number) => (ts === undefined ? "never" : `${formatDuration(now - ts)} ago`)

@@ -4,31 +4,15 @@
  */
 import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
+import { Nodes, Pairing, type ResultOf } from "../protocol/methods.js"
 import { GatewayClient } from "../services/GatewayClient.js"
 import { UsageError } from "./errors.js"
 import { formatDuration } from "./render.js"
 
-export interface NodeEntry {
-  readonly nodeId: string
-  readonly displayName?: string
-  readonly platform?: string
-  readonly version?: string
-  readonly commands: ReadonlyArray<string>
-  readonly connected: boolean
-  readonly paired: boolean
-  readonly connectedAtMs?: number
-  readonly lastSeenAtMs?: number
-  readonly remoteIp?: string
-}
+export type NodeEntry = Nodes.NodeEntry
+type Listed = ResultOf<typeof Nodes.NodeList>
 
-interface Listed {
-  readonly ts: number
-  readonly nodes: ReadonlyArray<NodeEntry>
-}
-
-const call = (method: string, params?: unknown) => Effect.flatMap(GatewayClient, (c) => c.request(method, params))
-
-export const nodesList = Effect.map(call("node.list"), (v) => v as Listed)
+export const nodesList = Effect.flatMap(GatewayClient, (c) => c.call(Nodes.NodeList))
 
 /**
  * A node named on the command line: its full id, a unique id prefix (6+
@@ -55,7 +39,7 @@ export const resolveNode = (ref: string) =>
 export const nodesDescribe = (ref: string) =>
   Effect.gen(function* () {
     const node = yield* resolveNode(ref)
-    return yield* call("node.describe", { nodeId: node.nodeId })
+    return yield* Effect.flatMap(GatewayClient, (c) => c.call(Nodes.NodeDescribe, { nodeId: node.nodeId }))
   })
 
 export interface InvokeOptions {
@@ -69,8 +53,8 @@ export const nodesInvoke = (ref: string, command: string, options: InvokeOptions
     const node = yield* resolveNode(ref)
     const client = yield* GatewayClient
     const invokeTimeout = options.timeoutMs
-    return yield* client.request(
-      "node.invoke",
+    return yield* client.call(
+      Nodes.NodeInvoke,
       {
         nodeId: node.nodeId,
         command,
@@ -98,19 +82,17 @@ export const renderNodes = (listed: Listed): string => {
 
 // --- devices -----------------------------------------------------------------
 
-interface DeviceLists {
-  readonly pending: ReadonlyArray<Record<string, any>>
-  readonly paired: ReadonlyArray<Record<string, any>>
-}
+type DeviceLists = ResultOf<typeof Pairing.DevicePairList>
 
-export const devicesList = Effect.map(call("device.pair.list"), (v) => v as DeviceLists)
+export const devicesList = Effect.flatMap(GatewayClient, (c) => c.call(Pairing.DevicePairList))
 
 /** A paired device named by its id or a unique prefix (6+ characters). */
 const resolveDevice = (ref: string) =>
   Effect.gen(function* () {
     const { paired } = yield* devicesList
-    const matches = paired.filter((d) => d.deviceId === ref || (ref.length >= 6 && String(d.deviceId).startsWith(ref.toLowerCase())))
-    if (matches.length === 1) return String(matches[0]!.deviceId)
+    const matches = paired.filter((d) => d.deviceId === ref || (ref.length >= 6 && d.deviceId.startsWith(ref.toLowerCase())))
+    const [only] = matches
+    if (only !== undefined && matches.length === 1) return only.deviceId
     return yield* new UsageError({
       message:
         matches.length === 0
@@ -119,26 +101,28 @@ const resolveDevice = (ref: string) =>
     })
   })
 
-export const devicesApprove = (requestId: string) => call("device.pair.approve", { requestId })
-export const devicesReject = (requestId: string) => call("device.pair.reject", { requestId })
-export const devicesRemove = (ref: string) => Effect.flatMap(resolveDevice(ref), (deviceId) => call("device.pair.remove", { deviceId }))
-export const devicesRotate = (ref: string, role: string) =>
-  Effect.flatMap(resolveDevice(ref), (deviceId) => call("device.token.rotate", { deviceId, role }))
-export const devicesRevoke = (ref: string, role: string) =>
-  Effect.flatMap(resolveDevice(ref), (deviceId) => call("device.token.revoke", { deviceId, role }))
+type TokenRole = "operator" | "node"
+export const devicesApprove = (requestId: string) => Effect.flatMap(GatewayClient, (c) => c.call(Pairing.DevicePairApprove, { requestId }))
+export const devicesReject = (requestId: string) => Effect.flatMap(GatewayClient, (c) => c.call(Pairing.DevicePairReject, { requestId }))
+export const devicesRemove = (ref: string) =>
+  Effect.flatMap(Effect.zip(resolveDevice(ref), GatewayClient), ([deviceId, c]) => c.call(Pairing.DevicePairRemove, { deviceId }))
+export const devicesRotate = (ref: string, role: TokenRole) =>
+  Effect.flatMap(Effect.zip(resolveDevice(ref), GatewayClient), ([deviceId, c]) => c.call(Pairing.DeviceTokenRotate, { deviceId, role }))
+export const devicesRevoke = (ref: string, role: TokenRole) =>
+  Effect.flatMap(Effect.zip(resolveDevice(ref), GatewayClient), ([deviceId, c]) => c.call(Pairing.DeviceTokenRevoke, { deviceId, role }))
 
 export const renderDevices = (l: DeviceLists): string => {
   const lines: Array<string> = []
   lines.push(`Pending (${l.pending.length})${l.pending.length ? ": approve with clawgate devices approve <requestId>" : ""}`)
   for (const r of l.pending) {
     lines.push(
-      `  ${r.requestId}  ${String(r.displayName ?? r.clientId).padEnd(16)} ${String(r.deviceId).slice(0, 12)}  ${r.roles.join(",")}  ${r.reason}${r.remoteIp ? ` from ${r.remoteIp}` : ""}`
+      `  ${r.requestId}  ${(r.displayName ?? r.clientId).padEnd(16)} ${r.deviceId.slice(0, 12)}  ${r.roles.join(",")}  ${r.reason}${r.remoteIp ? ` from ${r.remoteIp}` : ""}`
     )
   }
   lines.push(`Paired (${l.paired.length})`)
   for (const d of l.paired) {
     lines.push(
-      `  ${String(d.deviceId).slice(0, 12)}  ${String(d.displayName ?? d.clientId).padEnd(16)} ${d.roles.join(",") || "(no role)"}  ${d.connected ? "connected" : "offline"}  via ${d.approvedVia}`
+      `  ${d.deviceId.slice(0, 12)}  ${(d.displayName ?? d.clientId).padEnd(16)} ${d.roles.join(",") || "(no role)"}  ${d.connected ? "connected" : "offline"}  via ${d.approvedVia}`
     )
   }
   return lines.join("\n")

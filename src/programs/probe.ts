@@ -5,12 +5,13 @@
  */
 import { Effect, Either } from "effect"
 import { Config } from "../services/Config.js"
+import { Core } from "../protocol/methods.js"
 import { GatewayClient, type RequestOptions, type ServerInfo, type TargetInfo } from "../services/GatewayClient.js"
 
 export interface HealthReport {
   readonly target: TargetInfo
   readonly latencyMs: number
-  readonly health: unknown
+  readonly health: Core.HealthResult
   /** The snapshot was taken for this request (`--verbose`): the store and every channel were asked. */
   readonly probed: boolean
   /** The answer came at this time (the client's clock), to say how old the snapshot is. */
@@ -23,7 +24,7 @@ export const health = (probe = false) =>
     const client = yield* GatewayClient
     yield* client.connect
     const started = performance.now()
-    const payload = yield* client.request("health", probe ? { probe: true } : undefined)
+    const payload = yield* client.call(Core.Health, probe ? { probe: true } : undefined)
     return {
       target: client.target,
       latencyMs: Math.round((performance.now() - started) * 10) / 10,
@@ -38,7 +39,7 @@ export interface GatewayStatusReport {
   readonly reachable: boolean
   readonly server?: ServerInfo
   readonly error?: string
-  readonly status?: unknown
+  readonly status?: Core.StatusResult
 }
 
 /** `gateway status`: can the Gateway be reached, who is it, and its `status`. */
@@ -48,14 +49,14 @@ export const gatewayStatus = Effect.gen(function* () {
   if (Either.isLeft(connected)) {
     return { target: client.target, reachable: false, error: connected.left.message } satisfies GatewayStatusReport
   }
-  const status = yield* client.request("status")
+  const status = yield* client.call(Core.Status)
   return { target: client.target, reachable: true, server: connected.right, status } satisfies GatewayStatusReport
 })
 
 export interface StatusReport extends GatewayStatusReport {
   readonly config: { readonly path: string; readonly mode: string; readonly stateDir: string }
-  readonly health?: unknown
-  readonly presence?: unknown
+  readonly health?: Core.HealthResult
+  readonly presence?: ReadonlyArray<typeof Core.PresenceEntry.Type>
   readonly latencyMs?: number
 }
 
@@ -72,7 +73,7 @@ export const status = (deep: boolean) =>
     if (!deep || !base.reachable) return report
     const client = yield* GatewayClient
     const started = performance.now()
-    const [healthPayload, presence] = yield* Effect.all([client.request("health", { probe: true }), client.request("system-presence")], {
+    const [healthPayload, presence] = yield* Effect.all([client.call(Core.Health, { probe: true }), client.call(Core.SystemPresence)], {
       concurrency: "unbounded"
     })
     return { ...report, health: healthPayload, presence, latencyMs: Math.round((performance.now() - started) * 10) / 10 }

@@ -3,57 +3,19 @@
  * work against a local or a remote Gateway alike.
  */
 import { Effect } from "effect"
+import { SessionMethods, type ResultOf } from "../protocol/methods.js"
 import { GatewayClient } from "../services/GatewayClient.js"
 import { MAIN_SESSION_KEY } from "../services/Sessions.js"
 import { UsageError } from "./errors.js"
 import { formatDuration } from "./render.js"
 
-export interface SessionRow {
-  readonly key: string
-  readonly sessionId: string
-  readonly agentId: string
-  readonly channel?: string
-  readonly peer?: string
-  readonly label?: string
-  readonly updatedAt: number
-  readonly createdAt: number
-  readonly messageCount: number
-  readonly lastText?: string
-}
+export type SessionRow = SessionMethods.SessionRow
+export type SessionsListed = ResultOf<typeof SessionMethods.SessionsList>
+export type HistoryMessage = SessionMethods.HistoryMessage
+export type History = ResultOf<typeof SessionMethods.ChatHistory>
+export type ResetResult = ResultOf<typeof SessionMethods.SessionsReset>
 
-export interface SessionsListed {
-  readonly ts: number
-  readonly path: string
-  readonly count: number
-  readonly sessions: ReadonlyArray<SessionRow>
-}
-
-export interface HistoryMessage {
-  readonly seq: number
-  readonly role: string
-  readonly text: string
-  readonly ts: number
-  readonly runId?: string | null
-  readonly toolName?: string
-  readonly toolCallId?: string
-  readonly data?: unknown
-  readonly channel?: string
-  readonly sender?: string
-}
-
-export interface History {
-  readonly sessionKey: string
-  readonly sessionId?: string
-  readonly messages: ReadonlyArray<HistoryMessage>
-}
-
-export interface ResetResult {
-  readonly ok: boolean
-  readonly key: string
-  readonly sessionId: string
-}
-
-const call = (method: string, params?: unknown) => Effect.flatMap(GatewayClient, (c) => c.request(method, params))
+const client = GatewayClient
 
 const checkLimit = (limit: number | undefined) =>
   limit !== undefined && limit < 1
@@ -63,12 +25,11 @@ const checkLimit = (limit: number | undefined) =>
 export const sessionsList = (options: { readonly search?: string | undefined; readonly limit?: number | undefined } = {}) =>
   Effect.zipRight(
     checkLimit(options.limit),
-    Effect.map(
-      call("sessions.list", {
+    Effect.flatMap(client, (c) =>
+      c.call(SessionMethods.SessionsList, {
         ...(options.search !== undefined ? { search: options.search } : {}),
         ...(options.limit !== undefined ? { limit: options.limit } : {})
-      }),
-      (v) => v as SessionsListed
+      })
     )
   )
 
@@ -96,13 +57,13 @@ export const sessionsShow = (ref: string, limit?: number) =>
   Effect.gen(function* () {
     yield* checkLimit(limit)
     const sessionKey = yield* resolveSessionKey(ref)
-    return (yield* call("chat.history", { sessionKey, ...(limit !== undefined ? { limit } : {}) })) as History
+    return yield* (yield* client).call(SessionMethods.ChatHistory, { sessionKey, ...(limit !== undefined ? { limit } : {}) })
   })
 
 export const sessionsReset = (ref: string) =>
   Effect.gen(function* () {
     const key = yield* resolveSessionKey(ref)
-    return (yield* call("sessions.reset", { key })) as ResetResult
+    return yield* (yield* client).call(SessionMethods.SessionsReset, { key })
   })
 
 // --- rendering ---------------------------------------------------------------

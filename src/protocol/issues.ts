@@ -7,6 +7,7 @@
  * issues are kept.
  */
 import { Either, ParseResult, Schema } from "effect"
+import type { ParseOptions } from "effect/SchemaAST"
 import { printable } from "./codec.js"
 
 /** At most this many issues are reported for one value. */
@@ -109,9 +110,9 @@ export const issuesText = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue
  * A decoder whose failure is the bounded issues: the fast path for valid
  * values, every issue of a small value, the first issue of a large one.
  */
-export const decodeExplained = <A, I>(schema: Schema.Schema<A, I>) => {
-  const decode = Schema.decodeUnknownEither(schema)
-  const explain = Schema.decodeUnknownEither(schema, { errors: "all" })
+export const decodeExplained = <A, I>(schema: Schema.Schema<A, I>, options?: ParseOptions) => {
+  const decode = Schema.decodeUnknownEither(schema, options)
+  const explain = Schema.decodeUnknownEither(schema, { ...options, errors: "all" })
   return (value: unknown): Either.Either<A, ReadonlyArray<ParseResult.ArrayFormatterIssue>> => {
     const fast = decode(value)
     if (Either.isRight(fast)) return fast as Either.Either<A, never>

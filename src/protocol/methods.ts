@@ -1,64 +1,79 @@
 /**
- * Which scope (or role) each method of protocol 4 needs. The table covers the
- * whole core set so that a caller gets the same FORBIDDEN answer for a method
- * this Gateway has not implemented yet as OpenClaw would give; whether a
- * method is actually served is up to the Dispatcher.
+ * THE METHOD TABLE: every method this Gateway serves, with who may call it,
+ * its params schema and its result schema (see method.ts). The Dispatcher
+ * decodes and authorises from it, `GatewayClient.call` types and decodes
+ * answers from it, the Control UI imports it. A new method is one
+ * declaration in `methods/<area>.ts`, one line here and one handler.
  */
-import type { Role, Scope } from "./frames.js"
+import type { Scope } from "./frames.js"
+import { type AnyMethod, requiresScope, type Requirement } from "./method.js"
+import { Agent, AgentWait, ChatAbort, ChatSend } from "./methods/agent.js"
+import { ChannelsStatus, Send } from "./methods/channels.js"
+import { ConfigGet, Health, LogsTail, Status, SystemPresence } from "./methods/core.js"
+import {
+  DevicePairApprove,
+  DevicePairList,
+  DevicePairReject,
+  DevicePairRemove,
+  DeviceTokenRevoke,
+  DeviceTokenRotate,
+  NodePairApprove,
+  NodePairList,
+  NodePairReject,
+  NodePairRemove
+} from "./methods/devices.js"
+import { NodeDescribe, NodeEvent, NodeInvoke, NodeInvokeResult, NodeList } from "./methods/nodes.js"
+import { ChatHistory, SessionsDelete, SessionsList, SessionsReset } from "./methods/sessions.js"
 
-export type Requirement =
-  | { readonly _tag: "Scope"; readonly scope: Scope }
-  | { readonly _tag: "Role"; readonly role: Role }
-  | { readonly _tag: "Authenticated" }
+export type { Requirement } from "./method.js"
+export * from "./method.js"
+export * as Agents from "./methods/agent.js"
+export * as ChannelMethods from "./methods/channels.js"
+export * as Core from "./methods/core.js"
+export * as Pairing from "./methods/devices.js"
+export * as Nodes from "./methods/nodes.js"
+export * as SessionMethods from "./methods/sessions.js"
 
-const scope = (s: Scope): Requirement => ({ _tag: "Scope", scope: s })
-const role = (r: Role): Requirement => ({ _tag: "Role", role: r })
+/** The core methods, by name. */
+export const Methods = {
+  health: Health,
+  status: Status,
+  "system-presence": SystemPresence,
+  "config.get": ConfigGet,
+  "logs.tail": LogsTail,
+  "node.list": NodeList,
+  "node.describe": NodeDescribe,
+  "node.invoke": NodeInvoke,
+  "node.invoke.result": NodeInvokeResult,
+  "node.event": NodeEvent,
+  "device.pair.list": DevicePairList,
+  "device.pair.approve": DevicePairApprove,
+  "device.pair.reject": DevicePairReject,
+  "device.pair.remove": DevicePairRemove,
+  "device.token.rotate": DeviceTokenRotate,
+  "device.token.revoke": DeviceTokenRevoke,
+  "node.pair.list": NodePairList,
+  "node.pair.approve": NodePairApprove,
+  "node.pair.reject": NodePairReject,
+  "node.pair.remove": NodePairRemove,
+  "sessions.list": SessionsList,
+  "chat.history": ChatHistory,
+  "sessions.reset": SessionsReset,
+  "sessions.delete": SessionsDelete,
+  "channels.status": ChannelsStatus,
+  send: Send,
+  agent: Agent,
+  "agent.wait": AgentWait,
+  "chat.send": ChatSend,
+  "chat.abort": ChatAbort
+} as const satisfies { readonly [K in string]: AnyMethod & { readonly name: K } }
 
-const table: Record<string, Requirement> = {}
-const add = (req: Requirement, names: ReadonlyArray<string>) => {
-  for (const n of names) table[n] = req
-}
+export type CoreMethodName = keyof typeof Methods
 
-// As on OpenClaw, any authenticated connection may ask for health, so
-// probes that request no scope still work.
-add({ _tag: "Authenticated" }, ["health"])
-add(scope("operator.read"), [
-  "status",
-  "system-presence",
-  "node.list",
-  "node.describe",
-  "chat.history",
-  "sessions.list",
-  "channels.status",
-  "logs.tail",
-  "config.get",
-  "agent.wait"
-])
-add(scope("operator.write"), ["send", "agent", "chat.send", "chat.abort", "node.invoke", "wake"])
-add(scope("operator.pairing"), [
-  "node.pair.list",
-  "node.pair.approve",
-  "node.pair.reject",
-  "node.pair.remove",
-  "device.pair.list",
-  "device.pair.approve",
-  "device.pair.reject",
-  "device.pair.remove",
-  "device.token.rotate",
-  "device.token.revoke"
-])
-add(scope("operator.admin"), [
-  "config.set",
-  "config.patch",
-  "config.apply",
-  "sessions.reset",
-  "sessions.delete",
-  "channels.logout"
-])
-add(role("node"), ["node.invoke.result", "node.event"])
+const byName: ReadonlyMap<string, AnyMethod> = new Map(Object.values(Methods).map((m) => [m.name, m]))
 
-/** An unknown method is treated the same way as an admin-only one. */
-export const requirementOf = (method: string): Requirement => table[method] ?? scope("operator.admin")
+/** A method no table declares is treated as an admin-only one. */
+export const requirementOf = (method: string): Requirement => byName.get(method)?.requires ?? requiresScope("operator.admin")
 
 /** The scopes a client should request to call `methods`, least privilege first. */
 export const scopesFor = (methods: ReadonlyArray<string>): Array<Scope> => {

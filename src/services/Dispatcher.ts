@@ -6,6 +6,7 @@
 import { Context, type Effect, type Exit } from "effect"
 import type { GatewayError } from "../protocol/errors.js"
 import type { ClientInfo, Role } from "../protocol/frames.js"
+import type { AnyMethod, ParamsOf, ResultOf } from "../protocol/method.js"
 
 export interface CallContext {
   readonly connId: string
@@ -33,6 +34,10 @@ export const PREPARED_JSON: unique symbol = Symbol.for("clawgate/PreparedJson")
 /** `value` as a result whose JSON is `json` (which must be what JSON.stringify(value) would give). */
 export const withJson = <A extends object>(value: A, json: string): A => Object.defineProperty(value, PREPARED_JSON, { value: json })
 
+/** A method's handler: its params already decoded with the method's schema, its result of the method's result type. */
+export type Handler<M extends AnyMethod> = (params: ParamsOf<M>, ctx: CallContext) => Effect.Effect<ResultOf<M>, GatewayError>
+
+/** A handler on raw params (what the Dispatcher runs once it has decoded them). */
 export type MethodHandler = (params: unknown, ctx: CallContext) => Effect.Effect<unknown, GatewayError>
 
 /**
@@ -45,6 +50,21 @@ export type UnsafeMethodHandler = (
   ctx: CallContext,
   done: (exit: Exit.Exit<unknown, GatewayError>) => void
 ) => void
+
+/**
+ * A method of the table with its handler: what the Dispatcher serves. `unsafe`
+ * is the same method as a plain callback, for the hot path; it decodes the
+ * raw params itself and must accept exactly what `method.params` accepts.
+ */
+export interface Served<M extends AnyMethod = AnyMethod> {
+  readonly method: M
+  readonly handle: Handler<M>
+  readonly unsafe?: UnsafeMethodHandler | undefined
+}
+
+/** Serves `method` with `handle` (and, for the hot path, `unsafe`). */
+export const serve = <M extends AnyMethod>(method: M, handle: Handler<M>, unsafe?: UnsafeMethodHandler): Served =>
+  ({ method, handle, unsafe }) as Served
 
 export interface DispatcherService {
   /** The methods served, as advertised in `hello-ok.features.methods`. */

@@ -6,6 +6,12 @@
 import { Context, Data, type Effect, type Stream } from "effect"
 import type { GatewayError } from "../protocol/errors.js"
 import type { EventFrame } from "../protocol/frames.js"
+import type { AnyMethod, ParamsOf, ResultOf } from "../protocol/method.js"
+
+/** A method's params (optional when it needs none) and request options. */
+export type CallArgs<M extends AnyMethod> = {} extends ParamsOf<M>
+  ? [params?: ParamsOf<M>, options?: RequestOptions]
+  : [params: ParamsOf<M>, options?: RequestOptions]
 
 export interface RequestOptions {
   /** Wait past an interim `{status:"accepted"}` reply for the final one. */
@@ -37,7 +43,8 @@ export interface ServerInfo {
 }
 
 export class GatewayClientError extends Data.TaggedError("GatewayClientError")<{
-  readonly reason: "Target" | "Connect" | "Auth" | "NotPaired" | "Handshake" | "Timeout" | "Closed" | "TlsPin"
+  /** `Answer`: the Gateway answered, but not in the shape the method table declares. */
+  readonly reason: "Target" | "Connect" | "Auth" | "NotPaired" | "Handshake" | "Timeout" | "Closed" | "TlsPin" | "Answer"
   readonly message: string
   readonly target?: TargetInfo | undefined
   /** The Gateway's own error, when it sent one. */
@@ -57,6 +64,11 @@ export interface GatewayClientService {
     params?: unknown,
     options?: RequestOptions
   ) => Effect.Effect<unknown, GatewayError | GatewayClientError>
+  /**
+   * A method of the table: its params typed, its answer decoded with the method's result schema (fields the
+   * schema does not name are kept). Programs call this; `request` is for `gateway call` and raw frames.
+   */
+  readonly call: <M extends AnyMethod>(method: M, ...args: CallArgs<M>) => Effect.Effect<ResultOf<M>, GatewayError | GatewayClientError>
   /** Events pushed by the Gateway after the handshake. */
   readonly events: Stream.Stream<EventFrame>
 }

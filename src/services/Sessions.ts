@@ -150,4 +150,7 @@ export class Sessions extends Context.Tag("clawgate/Sessions")<Sessions, Session
 
 /** The operator's own chat with the default agent, as in OpenClaw. */
 export const MAIN_SESSION_KEY = "agent:main:main"
+
+/** The session defaults as OpenClaw reports them (`sessions.list`, `status`). */
+export const SESSION_DEFAULTS = { defaultAgentId: "main", mainKey: "main", mainSessionKey: MAIN_SESSION_KEY } as const
 export const sessionKeyFor = (agentId: string, channel: string, peer: string) => `agent:${agentId}:${channel}:${peer}`

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer } from "effect"
 import { ChannelAdapters, Channels } from "../../src/services/Channels.js"
-import { channelHandlers } from "../../src/layers/ChannelMethods.js"
+import { makeDispatcher } from "../../src/layers/DispatcherLive.js"
+import { channelMethods } from "../../src/layers/methods/channels.js"
 import { ChannelsLive } from "../../src/layers/ChannelsLive.js"
 import {
   TELEGRAM_TEXT_LIMIT,
@@ -270,9 +271,9 @@ describe("Telegram over a Bot API double", () => {
     Effect.gen(function* () {
       const rig = yield* makeRig
       const ctxt = yield* startTelegram(rig)
-      const handlers = yield* channelHandlers.pipe(Effect.provide(ctxt))
+      const dispatcher = makeDispatcher(yield* channelMethods.pipe(Effect.provide(ctxt)))
       const status = () =>
-        Effect.map(handlers["channels.status"]!({}, ctx), (r) => r as { channels: Array<Record<string, any>>; channelOrder: Array<string> })
+        Effect.map(dispatcher.dispatch(ctx, "channels.status", {}), (r) => r as { channels: Array<Record<string, any>>; channelOrder: Array<string> })
       yield* rig.double.waitFor(() => rig.double.calls.some((c) => c.method === "getUpdates"))
       const bot = Context.get(ctxt, TelegramBot)
       yield* eventually(bot.adapter.status, (s) => s.account !== undefined && s.state === "running")
@@ -333,7 +334,7 @@ describe("Channels and the send method", () => {
       const rig = yield* makeRig
       const ctxt = yield* startTelegram(rig)
       const channels = Context.get(ctxt, Channels)
-      const handlers = yield* channelHandlers.pipe(Effect.provide(ctxt))
+      const dispatcher = makeDispatcher(yield* channelMethods.pipe(Effect.provide(ctxt)))
 
       const unknown = yield* Effect.flip(channels.send({ channel: "signal", to: "1", message: "x" }))
       expect(unknown).toMatchObject({ reason: "UnknownChannel", message: 'unknown channel "signal" (configured: telegram)' })
@@ -342,23 +343,23 @@ describe("Channels and the send method", () => {
 
       // No channel named: the only configured one.
       const params = { to: String(OWNER), message: "from the CLI", idempotencyKey: "k-1" }
-      const first = yield* handlers.send!(params, ctx)
+      const first = yield* dispatcher.dispatch(ctx, "send", params)
       expect(first).toMatchObject({ runId: "k-1", channel: "telegram", to: String(OWNER), messageId: String(rig.double.sent[0]!.message_id) })
-      const again = yield* handlers.send!(params, ctx)
+      const again = yield* dispatcher.dispatch(ctx, "send", params)
       expect(again).toEqual(first)
       expect(rig.double.sent).toHaveLength(1)
 
-      const bad = yield* Effect.flip(handlers.send!({ ...params, idempotencyKey: "k-2", channel: "signal" }, ctx))
+      const bad = yield* Effect.flip(dispatcher.dispatch(ctx, "send", { ...params, idempotencyKey: "k-2", channel: "signal" }))
       expect(bad).toBeInstanceOf(GatewayError)
       expect(bad).toMatchObject({ code: "INVALID_REQUEST", details: { code: "CHANNEL_UNKNOWN_CHANNEL", channel: "signal" } })
-      const invalid = yield* Effect.flip(handlers.send!({ to: "1" }, ctx))
+      const invalid = yield* Effect.flip(dispatcher.dispatch(ctx, "send", { to: "1" }))
       expect(invalid.message).toContain("invalid send params")
 
       // A failed send is not remembered: the same key may be retried.
       rig.double.failNext("sendMessage", 1, { error_code: 500, description: "Internal Server Error" })
-      const failed = yield* Effect.flip(handlers.send!({ ...params, idempotencyKey: "k-3" }, ctx))
+      const failed = yield* Effect.flip(dispatcher.dispatch(ctx, "send", { ...params, idempotencyKey: "k-3" }))
       expect(failed).toMatchObject({ code: "UNAVAILABLE", retryable: true })
-      yield* handlers.send!({ ...params, idempotencyKey: "k-3" }, ctx)
+      yield* dispatcher.dispatch(ctx, "send", { ...params, idempotencyKey: "k-3" })
       expect(rig.double.sent).toHaveLength(2)
     })
   )
@@ -374,12 +375,12 @@ describe("Channels and the send method", () => {
       )
       const { adapters } = yield* ChannelAdapters.pipe(Effect.provide(layer))
       expect(adapters).toEqual([])
-      const handlers = yield* channelHandlers.pipe(Effect.provide(layer))
-      const status = (yield* handlers["channels.status"]!({}, ctx)) as { channelOrder: Array<string> }
+      const dispatcher = makeDispatcher(yield* channelMethods.pipe(Effect.provide(layer)))
+      const status = (yield* dispatcher.dispatch(ctx, "channels.status", {})) as { channelOrder: Array<string> }
       expect(status.channelOrder).toEqual(["webchat"])
-      const err = yield* Effect.flip(handlers.send!({ to: "1", message: "x", idempotencyKey: "k" }, ctx))
+      const err = yield* Effect.flip(dispatcher.dispatch(ctx, "send", { to: "1", message: "x", idempotencyKey: "k" }))
       expect(err.message).toContain("no messaging channel is configured")
-      const named = yield* Effect.flip(handlers.send!({ to: "1", message: "x", idempotencyKey: "k", channel: "telegram" }, ctx))
+      const named = yield* Effect.flip(dispatcher.dispatch(ctx, "send", { to: "1", message: "x", idempotencyKey: "k", channel: "telegram" }))
       expect(named.message).toContain("telegram is not configured")
     }).pipe(Effect.scoped)
   )

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Ref } from "effect"
+import { Effect, Either, Layer, Ref, Schema } from "effect"
+import { method, requiresScope } from "../../src/protocol/method.js"
+import { serve } from "../../src/services/Dispatcher.js"
 import { WebSocketServer } from "ws"
 import { GatewayCore } from "../../src/layers/Gateway.js"
 import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
@@ -13,18 +15,24 @@ import { startGateway, tempDir, TOKEN } from "../support/gateway.js"
 import { connectParams, handshake } from "../support/ws.js"
 import { makeDeviceIdentity } from "../../src/layers/DeviceIdentityFile.js"
 
-const twoPhase = {
-  "test.twoPhase": (_: unknown, ctx: { interim: (p: unknown) => Effect.Effect<void> }) =>
+// An extension method, declared and served the way a team adds its own (admin-only: the test's token is).
+const TwoPhase = method("test.twoPhase", {
+  requires: requiresScope("operator.admin"),
+  result: Schema.Struct({ runId: Schema.String, status: Schema.String, summary: Schema.optional(Schema.String) })
+})
+const twoPhase = [
+  serve(TwoPhase, (_, ctx) =>
     Effect.gen(function* () {
       yield* ctx.interim({ runId: "r1", status: "accepted" })
       yield* Effect.sleep("100 millis")
       return { runId: "r1", status: "ok", summary: "done" }
     })
-}
+  )
+]
 
 describe("programs with the Test client layer", () => {
   const fake = GatewayClientTest({
-    health: () => Effect.succeed({ ok: true, channelOrder: [] }),
+    health: () => Effect.succeed({ ok: true, ts: 1, channelOrder: [] }),
     status: () => Effect.succeed({ gateway: { bind: "loopback", port: 1 } }),
     "system-presence": () => Effect.succeed([{ key: "gateway" }])
   })
@@ -32,7 +40,7 @@ describe("programs with the Test client layer", () => {
   it.effect("health asks for health once and reports what it got", () =>
     Effect.gen(function* () {
       const report = yield* health()
-      expect(report.health).toEqual({ ok: true, channelOrder: [] })
+      expect(report.health).toEqual({ ok: true, ts: 1, channelOrder: [] })
       expect(report.target.mode).toBe("test")
       const calls = yield* Ref.get(yield* GatewayClientCalls)
       expect(calls.map((c) => c.method)).toEqual(["health"])

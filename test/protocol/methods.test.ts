@@ -1,7 +1,9 @@
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Schema, Scope } from "effect"
+import { method, requiresScope } from "../../src/protocol/method.js"
+import { serve } from "../../src/services/Dispatcher.js"
 import { GatewayLive } from "../../src/layers/Gateway.js"
 import { GatewayError } from "../../src/protocol/errors.js"
 import { connectParams, handshake, openPeer } from "../support/ws.js"
@@ -316,9 +318,8 @@ describe("graceful shutdown", () => {
   it.scopedLive("in-flight requests are answered, shutdown is broadcast, then sockets close", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const slow = {
-        "test.slow": () => Effect.sleep("300 millis").pipe(Effect.as({ done: true }))
-      }
+      const Slow = method("test.slow", { requires: requiresScope("operator.admin"), result: Schema.Struct({ done: Schema.Boolean }) })
+      const slow = [serve(Slow, () => Effect.sleep("300 millis").pipe(Effect.as({ done: true })))]
       const { startGateway: start } = yield* Effect.promise(() => import("../support/gateway.js"))
       const gw = yield* start(undefined, { methods: slow }).pipe(Scope.extend(scope))
       // The client lives in the test's scope, the Gateway in its own, closed mid-request.

@@ -3,48 +3,12 @@
  * wire, as PROTOCOL.md describes. `agent` answers twice on one request id:
  * `accepted` as soon as the message is stored, then the run's end.
  */
-import { Effect, Schema } from "effect"
-import { GatewayError } from "../protocol/errors.js"
-import { AgentRunner, type AgentRequest, type RunOutcome } from "../services/AgentRunner.js"
-import type { MethodHandler } from "../services/Dispatcher.js"
-import { MAIN_SESSION_KEY } from "../services/Sessions.js"
-import { decodeParams } from "./params.js"
-
-const Key = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
-const Message = Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }), Schema.maxLength(200_000))
-const Millis = Schema.Number.pipe(Schema.int(), Schema.between(1, 24 * 3600_000))
-
-const AgentParams = Schema.Struct({
-  message: Message,
-  idempotencyKey: Key,
-  agentId: Schema.optional(Key),
-  sessionKey: Schema.optional(Key),
-  sessionId: Schema.optional(Schema.String),
-  thinking: Schema.optional(Schema.String),
-  deliver: Schema.optional(Schema.Boolean),
-  channel: Schema.optional(Key),
-  to: Schema.optional(Schema.Union(Key, Schema.Number)),
-  /** Seconds, as in OpenClaw. */
-  timeout: Schema.optional(Schema.Number.pipe(Schema.positive())),
-  extraSystemPrompt: Schema.optional(Schema.String),
-  label: Schema.optional(Schema.String)
-})
-const WaitParams = Schema.Struct({ runId: Key, timeoutMs: Schema.optional(Millis) })
-const ChatSendParams = Schema.Struct({
-  sessionKey: Key,
-  message: Message,
-  idempotencyKey: Key,
-  thinking: Schema.optional(Schema.String),
-  deliver: Schema.optional(Schema.Boolean),
-  timeoutMs: Schema.optional(Millis),
-  attachments: Schema.optional(Schema.Array(Schema.Unknown))
-})
-const ChatAbortParams = Schema.Struct({ sessionKey: Key, runId: Schema.optional(Key) })
-
-const decodeAgent = decodeParams("agent", AgentParams)
-const decodeWait = decodeParams("agent.wait", WaitParams)
-const decodeChatSend = decodeParams("chat.send", ChatSendParams)
-const decodeChatAbort = decodeParams("chat.abort", ChatAbortParams)
+import { Effect } from "effect"
+import { GatewayError } from "../../protocol/errors.js"
+import { Agents } from "../../protocol/methods.js"
+import { AgentRunner, type AgentRequest, type RunOutcome } from "../../services/AgentRunner.js"
+import { serve } from "../../services/Dispatcher.js"
+import { MAIN_SESSION_KEY } from "../../services/Sessions.js"
 
 /** The second reply of `agent`: ok, or an error frame that still names the run. */
 const final = (o: RunOutcome) =>
@@ -56,12 +20,11 @@ const final = (o: RunOutcome) =>
         })
       )
 
-export const agentHandlers = Effect.gen(function* () {
+export const agentMethods = Effect.gen(function* () {
   const runner = yield* AgentRunner
-  const handlers: Record<string, MethodHandler> = {
-    agent: (params, ctx) =>
+  return [
+    serve(Agents.Agent, (p, ctx) =>
       Effect.gen(function* () {
-        const p = yield* decodeAgent(params)
         const request: AgentRequest = {
           message: p.message,
           idempotencyKey: p.idempotencyKey,
@@ -79,11 +42,11 @@ export const agentHandlers = Effect.gen(function* () {
         const outcome = yield* runner.wait(accepted.runId)
         if (outcome.status === "timeout" && !("summary" in outcome)) return yield* Effect.fail(GatewayError.of("AGENT_TIMEOUT", "run still going"))
         return yield* final(outcome as RunOutcome)
-      }),
+      })
+    ),
 
-    "agent.wait": (params) =>
+    serve(Agents.AgentWait, (p) =>
       Effect.gen(function* () {
-        const p = yield* decodeWait(params)
         const outcome = yield* runner.wait(p.runId, p.timeoutMs ?? 30_000)
         if (!("summary" in outcome)) return { runId: p.runId, status: "timeout" }
         return {
@@ -94,11 +57,11 @@ export const agentHandlers = Effect.gen(function* () {
           startedAt: outcome.startedAt,
           endedAt: outcome.endedAt
         }
-      }),
+      })
+    ),
 
-    "chat.send": (params, ctx) =>
+    serve(Agents.ChatSend, (p, ctx) =>
       Effect.gen(function* () {
-        const p = yield* decodeChatSend(params)
         const accepted = yield* runner.start({
           message: p.message,
           idempotencyKey: p.idempotencyKey,
@@ -112,14 +75,14 @@ export const agentHandlers = Effect.gen(function* () {
         const record = yield* runner.get(accepted.runId)
         const status = record?.status ?? "queued"
         return { runId: accepted.runId, status: status === "queued" || status === "running" ? "in_flight" : status }
-      }),
+      })
+    ),
 
-    "chat.abort": (params) =>
+    serve(Agents.ChatAbort, (p) =>
       Effect.gen(function* () {
-        const p = yield* decodeChatAbort(params)
         const { aborted } = yield* runner.abort({ sessionKey: p.sessionKey, runId: p.runId })
         return { ok: true, aborted: aborted.length > 0, runIds: aborted }
       })
-  }
-  return handlers
+    )
+  ]
 })

@@ -2,27 +2,13 @@
  * The session methods: `sessions.list`, `chat.history` (operator.read),
  * `sessions.reset`, `sessions.delete` (operator.admin), over the Sessions store.
  */
-import { Effect, Schema } from "effect"
-import { GatewayError } from "../protocol/errors.js"
-import type { MethodHandler } from "../services/Dispatcher.js"
-import { Config } from "../services/Config.js"
-import { MAIN_SESSION_KEY, Sessions, type SessionInfo, type SessionsError, type TranscriptEntry } from "../services/Sessions.js"
-import { databasePath } from "./Database.js"
-// DispatcherLive imports this module too: its exports are used only once the handlers are built.
-import { decodeParams, SESSION_DEFAULTS } from "./DispatcherLive.js"
-
-const Int = Schema.Number.pipe(Schema.int())
-// Keys are logged and echoed in errors: bounded (session keys are a few dozen characters).
-const Key = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512, { message: () => "must be at most 512 characters" }))
-const ListParams = Schema.Struct({
-  limit: Schema.optional(Int.pipe(Schema.between(1, 10_000))),
-  search: Schema.optional(Schema.String.pipe(Schema.maxLength(512, { message: () => "must be at most 512 characters" })))
-})
-const HistoryParams = Schema.Struct({
-  sessionKey: Key,
-  limit: Schema.optional(Int.pipe(Schema.between(1, 1000)))
-})
-const KeyParams = Schema.Struct({ key: Key })
+import { Effect } from "effect"
+import { GatewayError } from "../../protocol/errors.js"
+import { SessionMethods } from "../../protocol/methods.js"
+import { Config } from "../../services/Config.js"
+import { serve } from "../../services/Dispatcher.js"
+import { MAIN_SESSION_KEY, SESSION_DEFAULTS, Sessions, type SessionInfo, type SessionsError, type TranscriptEntry } from "../../services/Sessions.js"
+import { databasePath } from "../Database.js"
 
 /** How many transcript entries `chat.history` returns without a `limit` (the newest ones). */
 export const HISTORY_DEFAULT_LIMIT = 200
@@ -61,26 +47,21 @@ const unknownKey = (key: string) => GatewayError.invalidRequest(`unknown session
 const toGatewayError = (key: string) => (e: SessionsError) =>
   e.reason === "NotFound" ? unknownKey(key) : GatewayError.unavailable(e.message)
 
-export const sessionHandlers = Effect.gen(function* () {
+export const sessionMethods = Effect.gen(function* () {
   const sessions = yield* Sessions
   const config = yield* Config
   const dbPath = databasePath(config.paths.stateDir)
-  const decodeList = decodeParams("sessions.list", ListParams)
-  const decodeHistory = decodeParams("chat.history", HistoryParams)
-  const decodeReset = decodeParams("sessions.reset", KeyParams)
-  const decodeDelete = decodeParams("sessions.delete", KeyParams)
 
-  const handlers: Record<string, MethodHandler> = {
-    "sessions.list": (params) =>
+  return [
+    serve(SessionMethods.SessionsList, (p) =>
       Effect.gen(function* () {
-        const p = yield* decodeList(params)
         const list = yield* sessions.list({ limit: p.limit, search: p.search }).pipe(Effect.mapError((e) => GatewayError.unavailable(e.message)))
         return { ts: Date.now(), path: dbPath, count: list.length, defaults: SESSION_DEFAULTS, sessions: list.map(sessionRow) }
-      }),
+      })
+    ),
 
-    "chat.history": (params) =>
+    serve(SessionMethods.ChatHistory, ({ sessionKey, limit }) =>
       Effect.gen(function* () {
-        const { sessionKey, limit } = yield* decodeHistory(params)
         const info = yield* sessions.get(sessionKey).pipe(Effect.mapError(toGatewayError(sessionKey)))
         if (info._tag === "None") {
           // The operator's main chat exists before its first message (clients open it at start).
@@ -91,24 +72,24 @@ export const sessionHandlers = Effect.gen(function* () {
           .history(sessionKey, { limit: limit ?? HISTORY_DEFAULT_LIMIT })
           .pipe(Effect.mapError(toGatewayError(sessionKey)))
         return { sessionKey, sessionId: info.value.sessionId, messages: entries.map(historyMessage) }
-      }),
+      })
+    ),
 
-    "sessions.reset": (params) =>
+    serve(SessionMethods.SessionsReset, ({ key }) =>
       Effect.gen(function* () {
-        const { key } = yield* decodeReset(params)
         const info = yield* sessions.reset(key).pipe(Effect.mapError(toGatewayError(key)))
         yield* Effect.logInfo(`session ${key} reset: new session id ${info.sessionId}`)
         return { ok: true, key, sessionId: info.sessionId }
-      }),
+      })
+    ),
 
-    "sessions.delete": (params) =>
+    serve(SessionMethods.SessionsDelete, ({ key }) =>
       Effect.gen(function* () {
-        const { key } = yield* decodeDelete(params)
         const existed = yield* sessions.get(key).pipe(Effect.mapError(toGatewayError(key)))
         yield* sessions.remove(key).pipe(Effect.mapError(toGatewayError(key)))
         if (existed._tag === "Some") yield* Effect.logInfo(`session ${key} deleted`)
         return { ok: true, key, deleted: existed._tag === "Some" }
       })
-  }
-  return handlers
+    )
+  ]
 })

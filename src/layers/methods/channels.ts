@@ -4,35 +4,17 @@
  * with the first delivery (or waits for it), never sent again, for as long as
  * the key is remembered (the last SEND_DEDUPE_MAX keys, SEND_DEDUPE_TTL_MS).
  */
-import { Deferred, Effect, Exit, Schema } from "effect"
-import { GatewayError } from "../protocol/errors.js"
-import { Channels, type ChannelError, type ChannelStatus } from "../services/Channels.js"
-import type { MethodHandler } from "../services/Dispatcher.js"
-import { decodeParams } from "./DispatcherLive.js"
-import { WEBCHAT_CHANNEL } from "./ChannelsLive.js"
+import { Deferred, Effect, Exit } from "effect"
+import { GatewayError } from "../../protocol/errors.js"
+import { ChannelMethods } from "../../protocol/methods.js"
+import { Channels, type ChannelError, type ChannelStatus } from "../../services/Channels.js"
+import { serve } from "../../services/Dispatcher.js"
+import { WEBCHAT_CHANNEL } from "../ChannelsLive.js"
 
 export const SEND_DEDUPE_MAX = 1000
 export const SEND_DEDUPE_TTL_MS = 10 * 60_000
 
-const Str = Schema.String.pipe(Schema.minLength(1))
-// Recipients, channels and keys are kept (the dedupe cache) and logged: bounded. The message is split to the channel's size.
-const Name = Str.pipe(Schema.maxLength(256, { message: () => "must be at most 256 characters" }))
-const SendParams = Schema.Struct({
-  to: Name,
-  message: Str,
-  channel: Schema.optional(Name),
-  accountId: Schema.optional(Name),
-  idempotencyKey: Name
-})
-const ChannelsStatusParams = Schema.Struct({ probe: Schema.optional(Schema.Boolean), timeoutMs: Schema.optional(Schema.Number) })
-
-export interface SendResult {
-  readonly runId: string
-  readonly messageId: string
-  readonly messageIds: ReadonlyArray<string>
-  readonly channel: string
-  readonly to: string
-}
+type SendResult = ChannelMethods.SendResult
 
 /** A ChannelError as the wire error: a caller mistake is INVALID_REQUEST, a channel that cannot deliver now is UNAVAILABLE. */
 export const channelErrorToGateway = (e: ChannelError): GatewayError => {
@@ -48,11 +30,8 @@ export const channelSummary = (list: ReadonlyArray<ChannelStatus>): Array<string
     return `${c.label}: ${state}${c.account ? ` ${c.account}` : ""}${error}`
   })
 
-export const channelHandlers = Effect.gen(function* () {
+export const channelMethods = Effect.gen(function* () {
   const channels = yield* Channels
-  // Built here, not at module load: DispatcherLive imports this module and this one its decodeParams.
-  const decodeSend = decodeParams("send", SendParams)
-  const decodeChannelsStatus = decodeParams("channels.status", ChannelsStatusParams)
   const sent = new Map<string, { readonly at: number; readonly result: Deferred.Deferred<SendResult, GatewayError> }>()
 
   const remember = (key: string, result: Deferred.Deferred<SendResult, GatewayError>) => {
@@ -76,22 +55,18 @@ export const channelHandlers = Effect.gen(function* () {
     )
   })
 
-  const handlers: Record<string, MethodHandler> = {
-    "channels.status": (params) =>
-      Effect.gen(function* () {
-        yield* decodeChannelsStatus(params)
-        const list = yield* channels.status
-        return {
-          ts: Date.now(),
-          channels: list,
-          channelOrder: list.map((c) => c.id),
-          channelLabels: Object.fromEntries(list.map((c) => [c.id, c.label]))
-        }
-      }),
+  return [
+    serve(ChannelMethods.ChannelsStatus, () =>
+      Effect.map(channels.status, (list) => ({
+        ts: Date.now(),
+        channels: list,
+        channelOrder: list.map((c) => c.id),
+        channelLabels: Object.fromEntries(list.map((c) => [c.id, c.label]))
+      }))
+    ),
 
-    send: (params) =>
+    serve(ChannelMethods.Send, (p) =>
       Effect.gen(function* () {
-        const p = yield* decodeSend(params)
         const known = sent.get(p.idempotencyKey)
         if (known) return yield* Deferred.await(known.result)
         const result = yield* Deferred.make<SendResult, GatewayError>()
@@ -118,6 +93,6 @@ export const channelHandlers = Effect.gen(function* () {
         yield* Deferred.done(result, exit)
         return yield* exit
       })
-  }
-  return handlers
+    )
+  ]
 })

@@ -1,0 +1,73 @@
+/** The agent on the wire: `agent` (answered twice: accepted, then the run's end), `agent.wait`, `chat.send`, `chat.abort`. */
+import { Schema } from "effect"
+import { method, requiresScope } from "../method.js"
+import { opt, Strings } from "./common.js"
+
+const Key = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+const Message = Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }), Schema.maxLength(200_000))
+const Millis = Schema.Number.pipe(Schema.int(), Schema.between(1, 24 * 3600_000))
+
+/** `agent`'s answer: the interim `accepted` one, or the run's end (an error frame when the run failed). */
+export const AgentReply = Schema.Struct({
+  runId: Schema.String,
+  status: Schema.String,
+  summary: opt(Schema.String),
+  acceptedAt: opt(Schema.Number),
+  startedAt: opt(Schema.Number),
+  endedAt: opt(Schema.Number),
+  result: opt(Schema.Struct({ text: Schema.String, toolCalls: Schema.Number }))
+})
+export type AgentReply = typeof AgentReply.Type
+
+export const Agent = method("agent", {
+  requires: requiresScope("operator.write"),
+  params: Schema.Struct({
+    message: Message,
+    idempotencyKey: Key,
+    agentId: opt(Key),
+    sessionKey: opt(Key),
+    sessionId: opt(Schema.String),
+    thinking: opt(Schema.String),
+    deliver: opt(Schema.Boolean),
+    channel: opt(Key),
+    to: opt(Schema.Union(Key, Schema.Number)),
+    /** Seconds, as in OpenClaw. */
+    timeout: opt(Schema.Number.pipe(Schema.positive())),
+    extraSystemPrompt: opt(Schema.String),
+    label: opt(Schema.String)
+  }),
+  result: AgentReply
+})
+
+export const AgentWait = method("agent.wait", {
+  requires: requiresScope("operator.read"),
+  params: Schema.Struct({ runId: Key, timeoutMs: opt(Millis) }),
+  result: Schema.Struct({
+    runId: Schema.String,
+    status: Schema.Literal("ok", "error", "timeout"),
+    runStatus: opt(Schema.String),
+    summary: opt(Schema.String),
+    startedAt: opt(Schema.Number),
+    endedAt: opt(Schema.Number)
+  })
+})
+
+export const ChatSend = method("chat.send", {
+  requires: requiresScope("operator.write"),
+  params: Schema.Struct({
+    sessionKey: Key,
+    message: Message,
+    idempotencyKey: Key,
+    thinking: opt(Schema.String),
+    deliver: opt(Schema.Boolean),
+    timeoutMs: opt(Millis),
+    attachments: opt(Schema.Array(Schema.Unknown))
+  }),
+  result: Schema.Struct({ runId: Schema.String, status: Schema.String })
+})
+
+export const ChatAbort = method("chat.abort", {
+  requires: requiresScope("operator.write"),
+  params: Schema.Struct({ sessionKey: Key, runId: opt(Key) }),
+  result: Schema.Struct({ ok: Schema.Boolean, aborted: Schema.Boolean, runIds: Strings })
+})

@@ -1,0 +1,119 @@
+/** Device and node pairing, and device tokens (operator.pairing; touching an admin device needs operator.admin). */
+import { Schema } from "effect"
+import { method, requiresScope } from "../method.js"
+import { Name, opt, Strings } from "./common.js"
+
+const Description = {
+  deviceId: Schema.String,
+  publicKey: Schema.String,
+  displayName: opt(Schema.String),
+  platform: opt(Schema.String),
+  deviceFamily: opt(Schema.String),
+  clientId: Schema.String,
+  clientMode: Schema.String
+}
+
+export const DeviceToken = Schema.Struct({
+  role: Schema.String,
+  scopes: Strings,
+  createdAtMs: Schema.Number,
+  rotatedAtMs: opt(Schema.Number),
+  revokedAtMs: opt(Schema.Number)
+})
+
+export const PairedDevice = Schema.Struct({
+  ...Description,
+  role: Schema.String,
+  roles: Strings,
+  scopes: Strings,
+  approvedVia: Schema.Literal("silent", "owner"),
+  createdAtMs: Schema.Number,
+  approvedAtMs: Schema.Number,
+  lastSeenAtMs: opt(Schema.Number),
+  lastSeenReason: opt(Schema.String),
+  connected: Schema.Boolean,
+  tokens: Schema.Array(DeviceToken)
+})
+export type PairedDevice = typeof PairedDevice.Type
+
+export const PairingRequest = Schema.Struct({
+  ...Description,
+  requestId: Schema.String,
+  role: Schema.String,
+  roles: Strings,
+  scopes: Strings,
+  commands: opt(Strings),
+  reason: Schema.Literal("not-paired", "role-upgrade", "scope-upgrade"),
+  silent: Schema.Literal(false),
+  isRepair: Schema.Boolean,
+  remoteIp: opt(Schema.String),
+  ts: Schema.Number
+})
+export type PairingRequest = typeof PairingRequest.Type
+
+const pairing = requiresScope("operator.pairing")
+const RequestId = Schema.Struct({ requestId: Name })
+const DeviceId = Schema.Struct({ deviceId: Name })
+const TokenParams = Schema.Struct({
+  deviceId: Name,
+  role: Schema.Literal("operator", "node"),
+  scopes: opt(Schema.Array(Name).pipe(Schema.maxItems(16)))
+})
+
+export const DevicePairList = method("device.pair.list", {
+  requires: pairing,
+  result: Schema.Struct({ pending: Schema.Array(PairingRequest), paired: Schema.Array(PairedDevice) })
+})
+export const DevicePairApprove = method("device.pair.approve", {
+  requires: pairing,
+  params: RequestId,
+  result: Schema.Struct({ requestId: Schema.String, device: PairedDevice })
+})
+export const DevicePairReject = method("device.pair.reject", {
+  requires: pairing,
+  params: RequestId,
+  result: Schema.Struct({ requestId: Schema.String, deviceId: Schema.String })
+})
+export const DevicePairRemove = method("device.pair.remove", { requires: pairing, params: DeviceId, result: Schema.Struct({ deviceId: Schema.String }) })
+export const DeviceTokenRotate = method("device.token.rotate", {
+  requires: pairing,
+  params: TokenParams,
+  result: Schema.Struct({
+    deviceId: Schema.String,
+    role: Schema.String,
+    scopes: Strings,
+    rotatedAtMs: Schema.Number,
+    tokenDelivery: Schema.Literal("in-band", "withheld-cross-device"),
+    token: opt(Schema.String)
+  })
+})
+export const DeviceTokenRevoke = method("device.token.revoke", {
+  requires: pairing,
+  params: TokenParams,
+  result: Schema.Struct({ deviceId: Schema.String, role: Schema.String, revokedAtMs: Schema.Number })
+})
+
+// Node pairing is device pairing for role "node": the same records, with `nodeId`.
+const nodeId = { nodeId: Schema.String }
+export const NodePairList = method("node.pair.list", {
+  requires: pairing,
+  result: Schema.Struct({
+    pending: Schema.Array(Schema.Struct({ ...PairingRequest.fields, ...nodeId })),
+    paired: Schema.Array(Schema.Struct({ ...PairedDevice.fields, ...nodeId }))
+  })
+})
+export const NodePairApprove = method("node.pair.approve", {
+  requires: pairing,
+  params: RequestId,
+  result: Schema.Struct({ requestId: Schema.String, node: Schema.Struct({ ...PairedDevice.fields, ...nodeId }) })
+})
+export const NodePairReject = method("node.pair.reject", {
+  requires: pairing,
+  params: RequestId,
+  result: Schema.Struct({ requestId: Schema.String, nodeId: Schema.String })
+})
+export const NodePairRemove = method("node.pair.remove", {
+  requires: pairing,
+  params: Schema.Struct({ nodeId: Name }),
+  result: Schema.Struct(nodeId)
+})
