@@ -66,7 +66,7 @@ describe("gateway.trustedProxies entries", () => {
   it("/0 covers its whole family: 0.0.0.0/0 every IPv4 address, ::/0 every IPv6 address (IPv4 as mapped)", () => {
     for (const ip of ["1.2.3.4", "255.255.255.255", "::ffff:8.8.8.8"]) expect(matchesProxy(ip, "0.0.0.0/0")).toBe(true)
     expect(matchesProxy("2001:db8::1", "0.0.0.0/0")).toBe(false)
-    for (const ip of ["2001:db8::1", "::1", "fe80::1"]) expect(matchesProxy(ip, "::/0")).toBe(true)
+    for (const ip of ["2001:db8::1", "::1", "fe80::1", "1.2.3.4"]) expect(matchesProxy(ip, "::/0")).toBe(true)
   })
 
   it("a forwarded hop or a peer that is not an address is never trusted", () => {
