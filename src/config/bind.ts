@@ -51,12 +51,11 @@ export const normalizeIp = (addr: string | undefined): string => {
   return addr.startsWith("::ffff:") && net.isIPv4(addr.slice(7)) ? addr.slice(7) : addr
 }
 
-/** True for 100.64.0.0/10, the range Tailscale assigns. */
-export const isTailnetIPv4 = (addr: string): boolean => {
-  if (!net.isIPv4(addr)) return false
-  const [a, b] = addr.split(".").map(Number) as [number, number]
-  return a === 100 && b >= 64 && b <= 127
-}
+const TAILNET_IPV4 = new net.BlockList()
+TAILNET_IPV4.addSubnet("100.64.0.0", 10, "ipv4")
+
+/** True for an IPv4 address in 100.64.0.0/10, the range Tailscale assigns. */
+export const isTailnetIPv4 = (addr: string): boolean => net.isIPv4(addr) && TAILNET_IPV4.check(addr, "ipv4")
 
 export const findTailnetAddress = (
   interfaces: NodeJS.Dict<Array<os.NetworkInterfaceInfo>> = os.networkInterfaces()

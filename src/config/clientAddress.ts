@@ -3,20 +3,19 @@
  * behind trusted reverse proxies, the address they forwarded. Pure functions.
  */
 import * as net from "node:net"
+import { addressList, type AddressList } from "./addressList.js"
 import { isLoopbackAddress, normalizeIp } from "./bind.js"
 
-const ipv4ToInt = (ip: string) => ip.split(".").reduce((acc, part) => (acc << 8) + Number(part), 0) >>> 0
+/**
+ * `entry` is an address or a CIDR, IPv4 or IPv6 (`10.0.0.5`, `10.0.0.0/8`,
+ * `::1`, `fd7a:115c:a1e0::/48`); IPv4-mapped addresses match both ways.
+ * An entry that is neither matches nothing.
+ */
+export const matchesProxy = (ip: string, entry: string): boolean => addressList([entry]).matches(ip)
 
-/** `entry` is an address (`10.0.0.5`, `::1`) or an IPv4 CIDR (`10.0.0.0/8`). */
-export const matchesProxy = (ip: string, entry: string): boolean => {
-  const addr = normalizeIp(ip)
-  const [base, bitsText] = entry.split("/")
-  if (bitsText === undefined) return normalizeIp(base) === addr
-  const bits = Number(bitsText)
-  if (!net.isIPv4(addr) || !net.isIPv4(base ?? "") || !Number.isInteger(bits) || bits < 0 || bits > 32) return false
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0
-  return (ipv4ToInt(addr) & mask) === (ipv4ToInt(base!) & mask)
-}
+/** The trusted proxies of a config, parsed once per config into a BlockList. */
+export const trustedProxyList = (trustedProxies: ReadonlyArray<string> | AddressList | undefined): AddressList =>
+  trustedProxies !== undefined && "matches" in trustedProxies ? trustedProxies : addressList(trustedProxies)
 
 export interface ClientAddress {
   /** The address decisions are made on (rate limits, pairing, logs). */
@@ -35,7 +34,8 @@ export interface ClientAddress {
 }
 
 export interface ProxySettings {
-  readonly trustedProxies?: ReadonlyArray<string> | undefined
+  /** `gateway.trustedProxies`, or a list already built from it (`trustedProxyList`). */
+  readonly trustedProxies?: ReadonlyArray<string> | AddressList | undefined
   readonly allowRealIpFallback?: boolean | undefined
   /**
    * Tailscale Serve or Funnel is in use (`gateway.tailscale.mode`, or
@@ -132,8 +132,8 @@ export const resolveClientAddress = (
   const forwarded = xff !== undefined || realIp !== undefined || header(headers, "forwarded") !== undefined
   // Tailscale's proxy on this host counts as trusted, and so does every loopback hop it forwarded.
   const tailscale = forwarded && settings.tailscaleProxy === true && viaTailscale(peer, headers)
-  const trusted = (ip: string) =>
-    (tailscale && isLoopbackAddress(ip)) || (settings.trustedProxies ?? []).some((entry) => matchesProxy(ip, entry))
+  const proxies = trustedProxyList(settings.trustedProxies)
+  const trusted = (ip: string) => (tailscale && isLoopbackAddress(ip)) || proxies.matches(ip)
   if (!forwarded) return { ip: peer, isLoopback: isLoopbackAddress(peer), forwarded: false, untrustedForwarding: false }
   if (!trusted(peer)) return { ip: peer, isLoopback: false, forwarded: true, untrustedForwarding: true }
   const hops = (xff ?? "")

@@ -5,6 +5,7 @@
  * believes they turned on a protection that is not there.
  */
 import { Either, ParseResult, Schema } from "effect"
+import { addressEntryProblem } from "./addressList.js"
 
 const Port = Schema.Number.pipe(
   Schema.int({ message: () => "must be a whole number" }),
@@ -15,6 +16,10 @@ const PositiveInt = Schema.Number.pipe(
   Schema.positive({ message: () => "must be greater than 0" })
 )
 const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
+/** An address or a CIDR, IPv4 or IPv6: refused when the config is read, not ignored when a peer connects. */
+const AddressEntry = Schema.String.pipe(
+  Schema.filter((entry) => addressEntryProblem(entry) ?? true, { identifier: "AddressOrCidr", description: "an IP address or CIDR" })
+)
 
 export const BindMode = Schema.Literal("loopback", "lan", "tailnet", "custom", "auto")
 export type BindMode = typeof BindMode.Type
@@ -101,7 +106,7 @@ export const GatewayConfigSection = Schema.Struct({
   customBindHost: Schema.optional(NonEmpty),
   auth: Schema.optional(AuthConfig),
   remote: Schema.optional(RemoteConfig),
-  trustedProxies: Schema.optional(Schema.Array(NonEmpty)),
+  trustedProxies: Schema.optional(Schema.Array(AddressEntry)),
   allowRealIpFallback: Schema.optional(Schema.Boolean),
   controlUi: Schema.optional(Schema.Struct({ allowedOrigins: Schema.optional(Schema.Array(NonEmpty)) })),
   nodes: Schema.optional(NodesConfig),
@@ -164,8 +169,12 @@ export interface ConfigIssue {
 
 const decode = Schema.decodeUnknownEither(ClawgateConfig, { errors: "all", onExcessProperty: "error" })
 
+/** `gateway.trustedProxies[2]`: keys joined with dots, array positions in brackets. */
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>((out, key) => (typeof key === "number" ? `${out}[${key}]` : out === "" ? String(key) : `${out}.${String(key)}`), "")
+
 const describeIssue = (issue: ParseResult.ArrayFormatterIssue): ConfigIssue => {
-  const path = issue.path.map(String).join(".") || "(root)"
+  const path = formatPath(issue.path) || "(root)"
   let message = issue.message
   if (issue._tag === "Unexpected") message = "is not a known setting"
   else if (issue._tag === "Missing") message = "is required"
@@ -186,7 +195,7 @@ const describeIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>):
   const out: Array<ConfigIssue> = []
   for (const [path, messages] of byPath) {
     // An enclosing object is reported because a key inside it failed: the key's line says it.
-    if ([...byPath.keys()].some((other) => other !== path && other.startsWith(path + "."))) continue
+    if ([...byPath.keys()].some((other) => other !== path && (other.startsWith(path + ".") || other.startsWith(path + "[")))) continue
     const alternatives = messages.map((m) => /^must be (.*) \(got (.*)\)$/s.exec(m)).filter((m) => m !== null)
     if (alternatives.length > 1 && alternatives.length === messages.length) {
       out.push({ path, message: `must be one of ${alternatives.map((m) => m[1]).join(", ")} (got ${alternatives[0]![2]})` })

@@ -20,7 +20,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Runtime, Schedule } from "effect"
 import { WebSocketServer, type WebSocket, type RawData } from "ws"
 import { isLoopbackAddress, normalizeIp, planBind, resolvePort, SettingError } from "../config/bind.js"
-import { checkOrigin, matchesProxy, resolveClientAddress, tailscaleClaim, type TailscaleClaim } from "../config/clientAddress.js"
+import { checkOrigin, resolveClientAddress, tailscaleClaim, trustedProxyList, type TailscaleClaim } from "../config/clientAddress.js"
 import type { BindMode } from "../config/schema.js"
 import { closeReason, decodeText, printable } from "../protocol/codec.js"
 import { GatewayError } from "../protocol/errors.js"
@@ -1007,7 +1007,7 @@ export const makeGatewayServer = Effect.gen(function* () {
   const forwardsForOthers = (peer: string) => {
     const g = runSync(config.snapshot).gateway
     const tailscaleProxy = g?.auth?.allowTailscale === true || (g?.tailscale?.mode ?? "off") !== "off"
-    return (tailscaleProxy && isLoopbackAddress(peer)) || (g?.trustedProxies ?? []).some((entry) => matchesProxy(peer, entry))
+    return (tailscaleProxy && isLoopbackAddress(peer)) || trustedProxyList(g?.trustedProxies).matches(peer)
   }
   /**
    * Every TCP connection is unauthenticated until it finishes connect, and has until the deadline to (or
