@@ -10,7 +10,7 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type { PlatformError } from "@effect/platform/Error"
 import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { Duration, Effect, Layer, Stream, type Scope } from "effect"
+import { Duration, Effect, Fiber, Layer, Stream, type Scope } from "effect"
 
 /** The Node executor with the file system it checks a working directory with. */
 export const CommandExecutorLive: Layer.Layer<CommandExecutor.CommandExecutor> = NodeCommandExecutor.layer.pipe(
@@ -31,10 +31,7 @@ export const stopProcess = (process: CommandExecutor.Process, graceMs: number): 
     const stopped = yield* process.kill("SIGTERM").pipe(Effect.timeout(Duration.millis(graceMs)), Effect.isSuccess)
     if (stopped) return
     yield* process.kill("SIGKILL").pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
-  }).pipe(
-    // Finalizers run uninterruptibly; the waits above must still be cut off by their deadlines.
-    Effect.interruptible
-  )
+  })
 
 /**
  * Starts `command` with stdin at end-of-file (nothing is ever written to it);
@@ -45,7 +42,11 @@ export const startProcess = (
   options: { readonly killGraceMs: number }
 ): Effect.Effect<CommandExecutor.Process, PlatformError, CommandExecutor.CommandExecutor | Scope.Scope> =>
   Effect.tap(Command.start(Command.stdin(command, Stream.empty)), (process) =>
-    Effect.addFinalizer(() => stopProcess(process, options.killGraceMs))
+    Effect.addFinalizer(() =>
+      // A finalizer runs uninterruptibly, and there a deadline cannot cut off the wait for an
+      // exit; a fiber of its own, interruptible, can, and the finalizer waits for that fiber.
+      Effect.flatMap(Effect.forkDaemon(Effect.interruptible(stopProcess(process, options.killGraceMs))), Fiber.join)
+    )
   )
 
 /**
