@@ -112,7 +112,7 @@ const startOnce = (spec: TunnelSpec, localPort: number): Effect.Effect<Started, 
       Effect.timeoutFail({
         duration: FORWARD_DEADLINE,
         onTimeout: () =>
-          new SshTunnelError({ reason: "Forward", message: `the forward to ${spec.target} did not come up within ${Duration.format(FORWARD_DEADLINE)}` })
+          new SshTunnelError({ reason: "Forward", message: `the forward to ${spec.target} did not come up within ${Duration.toSeconds(FORWARD_DEADLINE)} s` })
       })
     )
     return { pid: child.pid, exited }
