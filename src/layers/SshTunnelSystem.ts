@@ -1,12 +1,15 @@
 /**
  * SshTunnel over the system `ssh`: `ssh -N -L 127.0.0.1:L:127.0.0.1:R` with
  * batch mode, exit on forward failure, server-alive keepalives and no
- * connection sharing. A supervisor fiber restarts it with backoff (1 s → 30 s)
- * when it dies; closing the scope stops it (SIGTERM, then SIGKILL).
+ * connection sharing, through @effect/platform's Command. A supervisor fiber
+ * restarts it with backoff (1 s → 30 s, a Schedule started over after ssh
+ * stayed up 30 s) when it dies; closing the scope stops it (SIGTERM to its
+ * process group, then SIGKILL).
  */
-import { spawn, type ChildProcess } from "node:child_process"
+import * as Command from "@effect/platform/Command"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as net from "node:net"
-import { Deferred, Duration, Effect, Layer, Ref } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, Layer, Ref, Schedule, type Scope } from "effect"
 import {
   parseSshTarget,
   SshTunnel,
@@ -16,6 +19,8 @@ import {
   type TunnelSpec,
   type TunnelState
 } from "../services/SshTunnel.js"
+import { backoffDelays, startingOver } from "../util/backoff.js"
+import { CommandExecutorLive, describeSpawnError, drain, exitStatus, lastLines, startProcess, TailCapture } from "../util/childProcess.js"
 import { acceptsOnLoopback } from "../util/net.js"
 
 const portFree = (port: number) =>
@@ -55,87 +60,116 @@ export const sshArgs = (spec: TunnelSpec, localPort: number): Array<string> => {
   ]
 }
 
-const stop = (child: ChildProcess) =>
-  Effect.async<void>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-    const kill = setTimeout(() => child.kill("SIGKILL"), 2_000)
-    child.once("exit", () => {
-      clearTimeout(kill)
-      resume(Effect.void)
-    })
-    child.kill("SIGTERM")
-  })
+/** Between SIGTERM and SIGKILL when ssh is stopped. */
+const KILL_GRACE_MS = 2_000
+/** The forward must accept connections within this. */
+const FORWARD_DEADLINE = Duration.seconds(20)
+/** An ssh that stayed up longer than this starts the restart backoff over at 1 s. */
+export const RESTART_RESET_AFTER_MS = 30_000
 
-/** One ssh process: resolves once the forward accepts connections; `exited` completes when it dies. */
-const startOnce = (spec: TunnelSpec, localPort: number) =>
+/** Restart delays: 1 s, doubling, capped at 30 s. */
+export const restartSchedule = (): Schedule.Schedule<readonly [Duration.Duration, SshDown], SshDown> =>
+  startingOver(backoffDelays({ initial: "1 second", max: "30 seconds" }), (down: SshDown) => down.upForMillis > RESTART_RESET_AFTER_MS)
+
+/** Why ssh is down, and how long it had been up (0 when it did not come up). */
+export interface SshDown {
+  readonly why: string
+  readonly upForMillis: number
+}
+
+interface Started {
+  readonly pid: number
+  /** Completes with why ssh exited, once it has. */
+  readonly exited: Deferred.Deferred<string>
+}
+
+/** One ssh process in the current scope: resolves once the forward accepts connections. */
+const startOnce = (spec: TunnelSpec, localPort: number): Effect.Effect<Started, SshTunnelError, CommandExecutor.CommandExecutor | Scope.Scope> =>
   Effect.gen(function* () {
     const args = yield* Effect.try({ try: () => sshArgs(spec, localPort), catch: (e) => e as SshTunnelError })
-    const exited = yield* Deferred.make<string>()
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() => spawn("ssh", args, { stdio: ["ignore", "ignore", "pipe"] })),
-      stop
+    const child = yield* startProcess(Command.make("ssh", ...args), { killGraceMs: KILL_GRACE_MS }).pipe(
+      Effect.mapError((e) => new SshTunnelError({ reason: "Start", message: `cannot run ssh: ${describeSpawnError(e)}` }))
     )
-    let stderr = ""
-    child.stderr!.on("data", (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000)
-    })
-    child.once("error", (e) => Deferred.unsafeDone(exited, Effect.succeed(`cannot run ssh: ${e.message}`)))
-    child.once("exit", (code, signal) =>
-      Deferred.unsafeDone(exited, Effect.succeed(`ssh exited (${signal ?? code})${stderr.trim() ? `: ${stderr.trim().split("\n").slice(-3).join(" / ")}` : ""}`))
+    const stderr = new TailCapture(4000)
+    yield* Effect.forkScoped(drain(child.stdout, () => {}))
+    const reading = yield* Effect.forkScoped(drain(child.stderr, stderr.push))
+    const exited = yield* Deferred.make<string>()
+    yield* exitStatus(child).pipe(
+      // What ssh said before it went, as far as it is written by then.
+      Effect.zipLeft(Fiber.join(reading).pipe(Effect.timeout("500 millis"), Effect.ignore)),
+      Effect.flatMap((status) => {
+        const said = stderr.text().trim()
+        return Deferred.succeed(exited, `ssh exited (${status.signal ?? status.code})${said ? `: ${lastLines(said)}` : ""}`)
+      }),
+      Effect.forkScoped
     )
     // Up when the local end accepts connections; failed if ssh exits first.
-    const deadline = Date.now() + 20_000
-    for (;;) {
-      if (yield* Deferred.isDone(exited)) {
-        return yield* new SshTunnelError({ reason: "Start", message: yield* Deferred.await(exited) })
-      }
-      if (yield* Effect.promise(() => acceptsOnLoopback(localPort))) break
-      if (Date.now() > deadline) {
-        return yield* new SshTunnelError({ reason: "Forward", message: `the forward to ${spec.target} did not come up within 20 s` })
-      }
-      yield* Effect.sleep("100 millis")
-    }
-    return { child, exited }
+    const accepting = Effect.promise(() => acceptsOnLoopback(localPort)).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (up) => up })
+    )
+    const died = Effect.flatMap(Deferred.await(exited), (why) => new SshTunnelError({ reason: "Start", message: why }))
+    yield* Effect.raceFirst(died, accepting).pipe(
+      Effect.timeoutFail({
+        duration: FORWARD_DEADLINE,
+        onTimeout: () =>
+          new SshTunnelError({ reason: "Forward", message: `the forward to ${spec.target} did not come up within ${Duration.toSeconds(FORWARD_DEADLINE)} s` })
+      })
+    )
+    return { pid: child.pid, exited }
   })
 
+const open = (spec: TunnelSpec) =>
+  Effect.gen(function* () {
+    yield* Effect.try({ try: () => parseSshTarget(spec.target), catch: (e) => e as SshTunnelError })
+    const preferred = spec.localPort ?? spec.remotePort
+    const localPort =
+      preferred !== 0 && (yield* Effect.promise(() => portFree(preferred))) ? preferred : yield* Effect.promise(anyFreePort)
+    const state = yield* Ref.make<TunnelState>({ state: "restarting", restarts: 0 })
+
+    // The first start must succeed: a wrong host, key or port is reported, not retried.
+    const first = yield* startOnce(spec, localPort)
+    yield* Ref.set(state, { state: "up", pid: first.pid, restarts: 0 })
+    yield* Effect.logInfo(`tunnel up: 127.0.0.1:${localPort} → ${spec.target} port ${spec.remotePort} (ssh pid ${first.pid})`)
+
+    // Supervisor: when ssh dies (sleep, network change), start it again with backoff. One run
+    // waits for the ssh it started (the first one, the first time) to die, and fails with why.
+    let adopt: Started | undefined = first
+    const run = Effect.gen(function* () {
+      let ssh = adopt
+      adopt = undefined
+      if (ssh === undefined) {
+        ssh = yield* startOnce(spec, localPort).pipe(
+          Effect.mapError((e): SshDown => ({ why: e.message, upForMillis: 0 }))
+        )
+        const pid = ssh.pid
+        yield* Ref.update(state, (s) => ({ state: "up" as const, pid, restarts: s.restarts + 1 }))
+        yield* Effect.logInfo(`tunnel to ${spec.target} restored (ssh pid ${pid})`)
+      }
+      const since = yield* Clock.currentTimeMillis
+      const why = yield* Deferred.await(ssh.exited)
+      const upForMillis = (yield* Clock.currentTimeMillis) - since
+      return yield* Effect.fail<SshDown>({ why, upForMillis })
+    }).pipe(Effect.scoped)
+    const schedule = restartSchedule().pipe(
+      Schedule.tapOutput(([delay, down]) =>
+        Effect.zipRight(
+          Ref.update(state, (s) => ({ ...s, state: "restarting" as const, pid: undefined, lastError: down.why })),
+          Effect.logWarning(`tunnel to ${spec.target} down: ${down.why}; restarting in ${Duration.toSeconds(delay)} s`)
+        )
+      )
+    )
+    yield* Effect.forkScoped(Effect.retry(run, schedule))
+    yield* Effect.addFinalizer(() => Ref.update(state, (s) => ({ ...s, state: "stopped" as const })))
+
+    return { spec, localPort, url: `ws://127.0.0.1:${localPort}`, status: Ref.get(state) } satisfies OpenTunnel
+  })
+
+/**
+ * The system ssh as an SshTunnelService; it brings its own CommandExecutor,
+ * so `open` needs only the Scope the tunnel lives in.
+ */
 export const makeSshTunnelSystem: SshTunnelService = {
-  open: (spec) =>
-    Effect.gen(function* () {
-      yield* Effect.try({ try: () => parseSshTarget(spec.target), catch: (e) => e as SshTunnelError })
-      const preferred = spec.localPort ?? spec.remotePort
-      const localPort =
-        preferred !== 0 && (yield* Effect.promise(() => portFree(preferred))) ? preferred : yield* Effect.promise(anyFreePort)
-      const state = yield* Ref.make<TunnelState>({ state: "restarting", restarts: 0 })
-      const scope = yield* Effect.scope
-
-      // The first start must succeed: a wrong host, key or port is reported, not retried.
-      const first = yield* startOnce(spec, localPort)
-      yield* Ref.set(state, { state: "up", pid: first.child.pid, restarts: 0 })
-      yield* Effect.logInfo(`tunnel up: 127.0.0.1:${localPort} → ${spec.target} port ${spec.remotePort} (ssh pid ${first.child.pid})`)
-
-      // Supervisor: when ssh dies (sleep, network change), start it again with backoff.
-      const supervise = (exited: Deferred.Deferred<string>, upSince: number, delay: number): Effect.Effect<never> =>
-        Effect.gen(function* () {
-          const why = yield* Deferred.await(exited)
-          const backoff = Date.now() - upSince > 30_000 ? 1_000 : delay
-          yield* Ref.update(state, (s) => ({ ...s, state: "restarting" as const, pid: undefined, lastError: why }))
-          yield* Effect.logWarning(`tunnel to ${spec.target} down: ${why}; restarting in ${backoff / 1000} s`)
-          yield* Effect.sleep(Duration.millis(backoff))
-          const next = yield* startOnce(spec, localPort).pipe(Effect.either)
-          if (next._tag === "Left") {
-            const failed = yield* Deferred.make<string>()
-            yield* Deferred.succeed(failed, next.left.message)
-            return yield* supervise(failed, Date.now() - 60_000, Math.min(backoff * 2, 30_000))
-          }
-          yield* Ref.update(state, (s) => ({ state: "up" as const, pid: next.right.child.pid, restarts: s.restarts + 1 }))
-          yield* Effect.logInfo(`tunnel to ${spec.target} restored (ssh pid ${next.right.child.pid})`)
-          return yield* supervise(next.right.exited, Date.now(), Math.min(backoff * 2, 30_000))
-        }).pipe(Effect.scoped) as Effect.Effect<never>
-      yield* Effect.forkIn(supervise(first.exited, Date.now(), 1_000), scope)
-      yield* Effect.addFinalizer(() => Ref.update(state, (s) => ({ ...s, state: "stopped" as const })))
-
-      return { spec, localPort, url: `ws://127.0.0.1:${localPort}`, status: Ref.get(state) } satisfies OpenTunnel
-    })
+  open: (spec) => open(spec).pipe(Effect.provide(CommandExecutorLive))
 }
 
 export const SshTunnelSystem = Layer.succeed(SshTunnel, makeSshTunnelSystem)

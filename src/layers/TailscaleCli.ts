@@ -7,15 +7,26 @@
  * processes run at once, because these lookups happen before a client has
  * proven anything.
  */
-import { spawn } from "node:child_process"
+import * as Command from "@effect/platform/Command"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as net from "node:net"
-import { Clock, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option } from "effect"
+import { Cache, Duration, Effect, Exit, Fiber, FiberSet, Layer, Option, Ref, type Scope } from "effect"
 import { Tailscale, TailscaleError, type TailscaleService } from "../services/Tailscale.js"
+import {
+  CommandExecutorLive,
+  describeSpawnError,
+  drain,
+  exitStatus,
+  HeadCapture,
+  lastLines,
+  startProcess,
+  TailCapture
+} from "../util/childProcess.js"
 
 export interface TailscaleCliOptions {
   /** The executable: a name looked up on the PATH of `env`, or a path (default "tailscale"). */
   readonly executable?: string | undefined
-  /** The environment the executable runs with (default: this process's). */
+  /** The environment the executable runs with, and only it (default: this process's). */
   readonly env?: Record<string, string | undefined> | undefined
   /** Deadline for `serve`, `funnel` and `reset` (default 15 s). */
   readonly commandTimeoutMs?: number | undefined
@@ -31,61 +42,54 @@ export interface TailscaleCliOptions {
   readonly whoisCacheSize?: number | undefined
 }
 
-/** Output kept per stream: whois and serve answers are small. */
+/** Output kept from stdout: whois and serve answers are small. */
 const MAX_OUTPUT = 256 * 1024
+/** Characters kept from the end of stderr, for the error message. */
+const STDERR_TAIL = 4000
+/** The whois cache starts over after this many misses per address it may hold (see makeWhoisCache). */
+const RENEW_AFTER_MISSES_PER_ENTRY = 8
+/** Between SIGTERM and SIGKILL when a command is cut off. */
+const KILL_GRACE_MS = 1_000
 
-const lastLines = (text: string) => text.trim().split("\n").slice(-3).join(" / ")
-
-const run = (executable: string, args: ReadonlyArray<string>, env: Record<string, string | undefined>, timeoutMs: number) => {
+/** Runs `tailscale <args>` to its end within `timeoutMs`; its stdout when it exits 0. */
+const run = (
+  executor: CommandExecutor.CommandExecutor,
+  executable: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined>,
+  timeoutMs: number
+): Effect.Effect<string, TailscaleError> => {
   const command = [executable, ...args].join(" ")
-  return Effect.async<string, TailscaleError>((resume) => {
-    let stdout = ""
-    let stderr = ""
-    let done = false
-    const finish = (effect: Effect.Effect<string, TailscaleError>) => {
-      if (done) return
-      done = true
-      resume(effect)
-    }
-    const child = spawn(executable, args, { env, stdio: ["ignore", "pipe", "pipe"] })
-    child.stdout!.on("data", (d: Buffer) => {
-      if (stdout.length < MAX_OUTPUT) stdout += d.toString()
-    })
-    child.stderr!.on("data", (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000)
-    })
-    child.once("error", (e: NodeJS.ErrnoException) =>
-      finish(
-        Effect.fail(
-          e.code === "ENOENT"
-            ? new TailscaleError({
-                reason: "NotFound",
-                command,
-                message: `cannot run "${executable}": not found on PATH (install Tailscale and log in, or set gateway.tailscale.mode "off")`
-              })
-            : new TailscaleError({ reason: "Failed", command, message: `cannot run "${executable}": ${e.message}` })
-        )
+  return Effect.gen(function* () {
+    const child = yield* startProcess(Command.make(executable, ...args).pipe(Command.env(env, { extendEnv: false })), {
+      killGraceMs: KILL_GRACE_MS
+    }).pipe(
+      Effect.mapError((e) =>
+        e._tag === "SystemError" && e.reason === "NotFound"
+          ? new TailscaleError({
+              reason: "NotFound",
+              command,
+              message: `cannot run "${executable}": not found on PATH (install Tailscale and log in, or set gateway.tailscale.mode "off")`
+            })
+          : new TailscaleError({ reason: "Failed", command, message: `cannot run "${executable}": ${describeSpawnError(e)}` })
       )
     )
-    child.once("close", (code, signal) => {
-      if (code === 0) return finish(Effect.succeed(stdout))
-      const why = stderr.trim() || stdout.trim()
-      finish(
-        Effect.fail(
-          new TailscaleError({
-            reason: "Failed",
-            command,
-            message: `\`${command}\` failed (${signal ?? `exit ${code}`})${why ? `: ${lastLines(why)}` : ""}`
-          })
-        )
-      )
+    const stdout = new HeadCapture(MAX_OUTPUT)
+    const stderr = new TailCapture(STDERR_TAIL)
+    const [status] = yield* Effect.all([exitStatus(child), drain(child.stdout, stdout.push), drain(child.stderr, stderr.push)], {
+      concurrency: "unbounded"
     })
-    // Interrupted (a deadline, or the Gateway stopping): the process goes too.
-    return Effect.sync(() => {
-      done = true
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+    if (status.code === 0) return stdout.text()
+    const why = stderr.text().trim() || stdout.text().trim()
+    return yield* new TailscaleError({
+      reason: "Failed",
+      command,
+      message: `\`${command}\` failed (${status.signal ?? `exit ${status.code}`})${why ? `: ${lastLines(why)}` : ""}`
     })
   }).pipe(
+    // Cut off (the deadline, or the Gateway stopping): the scope closes and the process goes too.
+    Effect.scoped,
+    Effect.provideService(CommandExecutor.CommandExecutor, executor),
     Effect.timeoutFail({
       duration: Duration.millis(timeoutMs),
       onTimeout: () => new TailscaleError({ reason: "Timeout", command, message: `\`${command}\` did not answer within ${timeoutMs} ms` })
@@ -110,83 +114,106 @@ export const parseWhoisLogin = (stdout: string): Option.Option<string> | undefin
   return login === "" ? Option.none() : Option.some(login)
 }
 
-interface WhoisEntry {
-  readonly result: Deferred.Deferred<Option.Option<string>, TailscaleError>
-  /** Infinity while the lookup runs. */
-  expiresAt: number
+export interface WhoisCacheOptions {
+  /** How long an answer is kept. */
+  readonly ttlMs: number
+  /** How long a failure is kept. */
+  readonly failureTtlMs: number
+  /** Addresses kept at most. */
+  readonly capacity: number
+  /** Lookups running at once. */
+  readonly concurrency: number
+  /** Deadline for one lookup, waiting for a free slot included. */
+  readonly timeoutMs: number
+  /** The command a lookup runs, for the timeout error. */
+  readonly command: (ip: string) => string
 }
+
+/**
+ * `lookup` behind a Cache: an answer is kept `ttlMs`, a failure
+ * `failureTtlMs`, at most `capacity` addresses (the one looked up longest ago
+ * goes first); concurrent askers for one address share one lookup, and at most
+ * `concurrency` lookups run at once. A lookup runs in a fiber of the scope,
+ * not of the asker, so an asker that goes away (its connection closed) does
+ * not interrupt the lookup the others wait for; lookups stop with the scope.
+ */
+export const makeWhoisCache = (
+  lookup: (ip: string) => Effect.Effect<Option.Option<string>, TailscaleError>,
+  options: WhoisCacheOptions
+): Effect.Effect<(ip: string) => Effect.Effect<Option.Option<string>, TailscaleError>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const slots = yield* Effect.makeSemaphore(options.concurrency)
+    const askers = yield* FiberSet.make<Exit.Exit<Option.Option<string>, TailscaleError>>()
+    const makeCache = Cache.makeWith({
+      capacity: options.capacity,
+      lookup: (ip: string) =>
+        slots.withPermits(1)(lookup(ip)).pipe(
+          Effect.timeoutFail({
+            duration: Duration.millis(options.timeoutMs),
+            onTimeout: () =>
+              new TailscaleError({
+                reason: "Timeout",
+                command: options.command(ip),
+                message: `tailscale whois ${ip} did not answer within ${options.timeoutMs} ms`
+              })
+          })
+        ),
+      timeToLive: Exit.match({
+        onSuccess: () => Duration.millis(options.ttlMs),
+        onFailure: () => Duration.millis(options.failureTtlMs)
+      })
+    })
+    // Effect's Cache (3.x) keeps two access records for every miss and drops them only once it
+    // holds more than `capacity` addresses, so a few addresses asked again after each expiry
+    // would grow it without end. It is started over after this many misses instead: at worst
+    // one more lookup for each address it held.
+    const renewAfter = RENEW_AFTER_MISSES_PER_ENTRY * Math.max(1, options.capacity)
+    const current = yield* Ref.make(yield* makeCache)
+    const get = (ip: string) =>
+      Effect.flatMap(Ref.get(current), (cache) =>
+        Effect.ensuring(
+          cache.get(ip),
+          Effect.flatMap(cache.cacheStats, (stats) =>
+            stats.misses >= renewAfter ? Effect.flatMap(makeCache, (fresh) => Ref.update(current, (c) => (c === cache ? fresh : c))) : Effect.void
+          )
+        )
+      )
+    return (ip) => FiberSet.run(askers, Effect.exit(get(ip))).pipe(Effect.flatMap(Fiber.join), Effect.flatten)
+  })
 
 export const makeTailscaleCli = (options: TailscaleCliOptions = {}) =>
   Effect.gen(function* () {
+    const executor = yield* CommandExecutor.CommandExecutor
     const executable = options.executable ?? "tailscale"
     const env = options.env ?? process.env
     const commandTimeoutMs = options.commandTimeoutMs ?? 15_000
     const whoisTimeoutMs = options.whoisTimeoutMs ?? 5_000
-    const ttlMs = options.whoisTtlMs ?? 60_000
-    const failureTtlMs = options.whoisFailureTtlMs ?? 5_000
-    const maxEntries = options.whoisCacheSize ?? 1_000
-    const slots = yield* Effect.makeSemaphore(options.whoisConcurrency ?? 4)
-    // Lookups run here, not in the asking fiber, so one asker going away does not fail the others;
-    // they stop with the layer.
-    const lookups = yield* FiberSet.make()
-    const entries = new Map<string, WhoisEntry>()
 
-    const command = (args: ReadonlyArray<string>) => run(executable, args, env, commandTimeoutMs).pipe(Effect.asVoid)
+    const command = (args: ReadonlyArray<string>) => run(executor, executable, args, env, commandTimeoutMs).pipe(Effect.asVoid)
 
     const lookup = (ip: string) =>
-      slots.withPermits(1)(
-        Effect.flatMap(run(executable, ["whois", "--json", ip], env, whoisTimeoutMs), (stdout) => {
-          const login = parseWhoisLogin(stdout)
-          return login === undefined
-            ? Effect.fail(
-                new TailscaleError({ reason: "Output", command: `${executable} whois --json ${ip}`, message: `tailscale whois ${ip} did not answer with JSON` })
-              )
-            : Effect.succeed(login)
-        })
-      ).pipe(
-        Effect.timeoutFail({
-          duration: Duration.millis(whoisTimeoutMs),
-          onTimeout: () =>
-            new TailscaleError({
-              reason: "Timeout",
-              command: `${executable} whois --json ${ip}`,
-              message: `tailscale whois ${ip} did not answer within ${whoisTimeoutMs} ms`
-            })
-        })
-      )
+      Effect.flatMap(run(executor, executable, ["whois", "--json", ip], env, whoisTimeoutMs), (stdout) => {
+        const login = parseWhoisLogin(stdout)
+        return login === undefined
+          ? Effect.fail(
+              new TailscaleError({ reason: "Output", command: `${executable} whois --json ${ip}`, message: `tailscale whois ${ip} did not answer with JSON` })
+            )
+          : Effect.succeed(login)
+      })
+
+    const cached = yield* makeWhoisCache(lookup, {
+      ttlMs: options.whoisTtlMs ?? 60_000,
+      failureTtlMs: options.whoisFailureTtlMs ?? 5_000,
+      capacity: options.whoisCacheSize ?? 1_000,
+      concurrency: options.whoisConcurrency ?? 4,
+      timeoutMs: whoisTimeoutMs,
+      command: (ip) => `${executable} whois --json ${ip}`
+    })
 
     const whois: TailscaleService["whois"] = (ip) =>
-      Effect.gen(function* () {
-        if (!net.isIP(ip)) {
-          return yield* new TailscaleError({ reason: "Failed", command: "tailscale whois", message: `${JSON.stringify(ip)} is not an IP address` })
-        }
-        const now = yield* Clock.currentTimeMillis
-        const hit = entries.get(ip)
-        if (hit !== undefined && hit.expiresAt > now) return yield* Deferred.await(hit.result)
-        const entry: WhoisEntry = { result: yield* Deferred.make<Option.Option<string>, TailscaleError>(), expiresAt: Infinity }
-        entries.delete(ip)
-        entries.set(ip, entry)
-        while (entries.size > maxEntries) {
-          const oldest = entries.keys().next().value
-          if (oldest === undefined) break
-          entries.delete(oldest)
-        }
-        yield* FiberSet.run(
-          lookups,
-          Effect.exit(lookup(ip)).pipe(
-            Effect.flatMap((exit) =>
-              Effect.flatMap(Clock.currentTimeMillis, (done) => {
-                entry.expiresAt = done + (Exit.isSuccess(exit) ? ttlMs : failureTtlMs)
-                return Deferred.done(entry.result, exit)
-              })
-            ),
-            Effect.onInterrupt(() =>
-              Effect.sync(() => entries.get(ip) === entry && entries.delete(ip)).pipe(Effect.zipRight(Deferred.interrupt(entry.result)))
-            )
-          )
-        )
-        return yield* Deferred.await(entry.result)
-      })
+      net.isIP(ip)
+        ? cached(ip)
+        : Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale whois", message: `${JSON.stringify(ip)} is not an IP address` }))
 
     return Tailscale.of({
       serve: ({ funnel, target }) => command([funnel ? "funnel" : "serve", "--bg", "--yes", target]),
@@ -195,5 +222,9 @@ export const makeTailscaleCli = (options: TailscaleCliOptions = {}) =>
     })
   })
 
-/** Tailscale via the `tailscale` executable; lookups in flight stop with the layer. */
-export const TailscaleCli = (options: TailscaleCliOptions = {}) => Layer.scoped(Tailscale, makeTailscaleCli(options))
+/**
+ * Tailscale via the `tailscale` executable; lookups in flight stop with the
+ * layer. It brings its own CommandExecutor, so it needs nothing.
+ */
+export const TailscaleCli = (options: TailscaleCliOptions = {}): Layer.Layer<Tailscale> =>
+  Layer.scoped(Tailscale, makeTailscaleCli(options)).pipe(Layer.provide(CommandExecutorLive))

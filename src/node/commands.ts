@@ -4,13 +4,15 @@
  * each `node.invoke.request`. `system.run` runs a program only when its exact
  * argv is in the node's local allowlist file, read on every call.
  */
-import { spawn, type ChildProcess } from "node:child_process"
+import * as Command from "@effect/platform/Command"
+import type { PlatformError } from "@effect/platform/Error"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Console, Data, Deferred, Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
+import { Console, Data, Duration, Effect, Either, Fiber, identity, Option, ParseResult, Schema } from "effect"
 import { VERSION } from "../version.js"
 import { decodeExplained } from "../protocol/issues.js"
+import { CommandExecutorLive, describeSpawnError, drain, exitStatus, HeadCapture, startProcess, stopProcess } from "../util/childProcess.js"
 
 // ---------------------------------------------------------------------------
 // Names, errors, configuration
@@ -180,131 +182,80 @@ export interface SystemRunResult {
   readonly truncated: boolean
 }
 
-class Capture {
-  private chunks: Array<Buffer> = []
-  private size = 0
-  truncated = false
-  constructor(private readonly cap: number) {}
-  push(chunk: Buffer) {
-    const room = this.cap - this.size
-    if (room <= 0) {
-      this.truncated ||= chunk.length > 0
-      return
-    }
-    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk
-    if (kept.length < chunk.length) this.truncated = true
-    this.chunks.push(kept)
-    this.size += kept.length
-  }
-  text() {
-    return Buffer.concat(this.chunks).toString("utf8")
-  }
-}
+const signalNumber = (signal: string) => (os.constants.signals as Record<string, number | undefined>)[signal] ?? 0
 
-interface Exit {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-}
+/** Why a program could not be started, in the words a user fixes it with. */
+const startError = (e: PlatformError, cwd: string | undefined): string =>
+  // The executor checks the working directory before it spawns.
+  e._tag === "SystemError" && e.method === "access" && cwd !== undefined
+    ? e.reason === "NotFound"
+      ? `cwd ${cwd} does not exist`
+      : `cwd ${cwd} cannot be used: ${describeSpawnError(e)}`
+    : describeSpawnError(e)
 
-const signalNumber = (signal: NodeJS.Signals) => (os.constants.signals as Record<string, number | undefined>)[signal] ?? 0
-
-/** Spawns `argv` (no shell) and waits for it, killing it on timeout (SIGTERM, then SIGKILL). */
+/**
+ * Runs `argv` (no shell, stdin at end-of-file, in its own process group) and
+ * waits for it and its output, stopping it on timeout: SIGTERM to its group,
+ * SIGKILL after the grace period. Interrupted (an invoke cancelled), it is
+ * stopped the same way.
+ */
 export const runProcess = (
   argv: readonly [string, ...Array<string>],
   options: { readonly cwd?: string | undefined; readonly timeoutMs: number; readonly maxOutputBytes: number; readonly killGraceMs: number }
 ): Effect.Effect<SystemRunResult> =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const stdout = new Capture(options.maxOutputBytes)
-      const stderr = new Capture(options.maxOutputBytes)
-      const exited = yield* Deferred.make<Exit>()
-      const closed = yield* Deferred.make<void>()
-      const output = () => ({
-        stdout: stdout.text(),
-        stderr: stderr.text(),
-        truncated: stdout.truncated || stderr.truncated
-      })
-
-      const started = yield* Effect.acquireRelease(
-        Effect.async<ChildProcess, Error>((resume) => {
-          let settled = false
-          const settle = (e: Effect.Effect<ChildProcess, Error>) => {
-            if (settled) return
-            settled = true
-            resume(e)
-          }
-          let child: ChildProcess
-          try {
-            child = spawn(argv[0], argv.slice(1), {
-              ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
-              shell: false,
-              stdio: ["ignore", "pipe", "pipe"],
-              windowsHide: true
-            })
-          } catch (e) {
-            return settle(Effect.fail(e as Error))
-          }
-          child.stdout!.on("data", (d: Buffer) => stdout.push(d))
-          child.stderr!.on("data", (d: Buffer) => stderr.push(d))
-          child.once("spawn", () => settle(Effect.succeed(child)))
-          child.on("error", (e) => settle(Effect.fail(e)))
-          child.once("exit", (code, signal) => Deferred.unsafeDone(exited, Effect.succeed({ code, signal })))
-          child.once("close", () => Deferred.unsafeDone(closed, Effect.void))
-        }),
-        (child) =>
-          Effect.sync(() => {
-            if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-          })
-      ).pipe(Effect.either)
-
-      if (Either.isLeft(started)) {
-        const e = started.left as NodeJS.ErrnoException
-        const cwdMissing =
-          e.code === "ENOENT" && options.cwd !== undefined
-            ? yield* Effect.promise(() => fs.stat(options.cwd!).then(() => false, () => true))
-            : false
-        return {
-          timedOut: false,
-          success: false,
-          stdout: "",
-          stderr: "",
-          error: cwdMissing ? `cwd ${options.cwd} does not exist` : e.message,
-          truncated: false
-        } satisfies SystemRunResult
-      }
-      const child = started.right
-
-      const finished = yield* Deferred.await(closed).pipe(Effect.timeout(Duration.millis(options.timeoutMs)), Effect.option)
-      if (Option.isNone(finished)) {
-        child.kill("SIGTERM")
-        const stopped = yield* Deferred.await(exited).pipe(Effect.timeout(Duration.millis(options.killGraceMs)), Effect.option)
-        if (Option.isNone(stopped)) {
-          child.kill("SIGKILL")
-          yield* Deferred.await(exited).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
-        }
-        // A grandchild may still hold the pipes open: stop reading them.
-        child.stdout?.destroy()
-        child.stderr?.destroy()
-        return {
-          exitCode: 124,
-          timedOut: true,
-          success: false,
-          ...output(),
-          error: `timed out after ${options.timeoutMs} ms`
-        } satisfies SystemRunResult
-      }
-
-      const exit = yield* Deferred.await(exited)
-      const exitCode = exit.code ?? (exit.signal ? 128 + signalNumber(exit.signal) : 1)
-      return {
-        exitCode,
-        timedOut: false,
-        success: exitCode === 0,
-        ...output(),
-        error: exit.signal ? `killed by ${exit.signal}` : null
-      } satisfies SystemRunResult
+  Effect.gen(function* () {
+    const stdout = new HeadCapture(options.maxOutputBytes)
+    const stderr = new HeadCapture(options.maxOutputBytes)
+    const output = () => ({
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      truncated: stdout.truncated || stderr.truncated
     })
-  )
+    const command = Command.make(argv[0], ...argv.slice(1)).pipe(
+      options.cwd !== undefined ? Command.workingDirectory(options.cwd) : identity
+    )
+    const started = yield* Effect.either(startProcess(command, { killGraceMs: options.killGraceMs }))
+    if (Either.isLeft(started)) {
+      return {
+        timedOut: false,
+        success: false,
+        stdout: "",
+        stderr: "",
+        error: startError(started.left, options.cwd),
+        truncated: false
+      } satisfies SystemRunResult
+    }
+    const child = started.right
+    const readers = yield* Effect.fork(
+      Effect.all([drain(child.stdout, stdout.push), drain(child.stderr, stderr.push)], { concurrency: "unbounded", discard: true })
+    )
+    // Done when it has exited and closed both pipes.
+    const finished = yield* Fiber.join(readers).pipe(
+      Effect.zipRight(exitStatus(child)),
+      Effect.timeoutOption(Duration.millis(options.timeoutMs))
+    )
+    if (Option.isNone(finished)) {
+      yield* stopProcess(child, options.killGraceMs)
+      // A grandchild that left the group may still hold the pipes open: stop reading them.
+      yield* Fiber.interrupt(readers)
+      return {
+        exitCode: 124,
+        timedOut: true,
+        success: false,
+        ...output(),
+        error: `timed out after ${options.timeoutMs} ms`
+      } satisfies SystemRunResult
+    }
+    const exit = finished.value
+    const exitCode = exit.code ?? (exit.signal ? 128 + signalNumber(exit.signal) : 1)
+    return {
+      exitCode,
+      timedOut: false,
+      success: exitCode === 0,
+      ...output(),
+      error: exit.signal ? `killed by ${exit.signal}` : null
+    } satisfies SystemRunResult
+  }).pipe(Effect.scoped, Effect.provide(CommandExecutorLive))
 
 export const deniedMessage = (argv: ReadonlyArray<string>, file: string) =>
   `SYSTEM_RUN_DENIED: ${JSON.stringify(argv)} is not in the allowlist ${file}`

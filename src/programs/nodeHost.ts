@@ -6,7 +6,7 @@
  * on stderr.
  */
 import { randomUUID } from "node:crypto"
-import { Cause, Clock, Console, Duration, Effect, Either, FiberMap, Ref, Schedule, Stream } from "effect"
+import { Cause, Clock, Console, Duration, Effect, Either, FiberMap, Schedule, Stream } from "effect"
 import type { Target } from "../config/target.js"
 import { connectRemote } from "../layers/GatewayClientRemote.js"
 import {
@@ -18,6 +18,7 @@ import {
 } from "../node/commands.js"
 import { DeviceIdentity } from "../services/DeviceIdentity.js"
 import type { GatewayClientError, GatewayClientService } from "../services/GatewayClient.js"
+import { backoffDelays, startingOver } from "../util/backoff.js"
 
 export interface NodeHostOptions {
   readonly target: Target
@@ -41,33 +42,23 @@ export const BACKOFF_RESET_AFTER = Duration.seconds(10)
  * 1 s, 2 s, 4 s, ... doubling, capped at 30 s. With `jitter` (the default)
  * each delay below the cap is spread by ±10% so nodes do not reconnect in step.
  */
-export const reconnectSchedule = (options: { readonly jitter?: boolean } = {}): Schedule.Schedule<Duration.Duration> => {
-  const exponential = Schedule.exponential(BACKOFF_INITIAL, 2)
-  const spread = options.jitter === false ? exponential : Schedule.jitteredWith(exponential, { min: 0.9, max: 1.1 })
-  return Schedule.delays(Schedule.union(spread, Schedule.spaced(BACKOFF_MAX)))
+export const reconnectSchedule = (options: { readonly jitter?: boolean } = {}): Schedule.Schedule<Duration.Duration> =>
+  backoffDelays({ initial: BACKOFF_INITIAL, max: BACKOFF_MAX, jitter: options.jitter !== false })
+
+/** How one attempt ended, for the schedule: connected or not, and for how long. */
+export interface SessionEnded {
+  readonly connected: boolean
+  readonly lastedMillis: number
 }
 
-export interface Backoff {
-  /** The delay before the next attempt; advances the schedule (does not sleep). */
-  readonly next: Effect.Effect<Duration.Duration>
-  /** Back to the first delay. */
-  readonly reset: Effect.Effect<void>
-}
-
-/** Steps a delay schedule by hand, so the delay can be logged before sleeping on it. */
-export const makeBackoff = (schedule: Schedule.Schedule<Duration.Duration> = reconnectSchedule()): Effect.Effect<Backoff> =>
-  Effect.gen(function* () {
-    const state = yield* Ref.make<unknown>(schedule.initial)
-    return {
-      next: Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
-        const [next, delay] = yield* schedule.step(now, undefined, yield* Ref.get(state))
-        yield* Ref.set(state, next)
-        return Duration.min(delay, BACKOFF_MAX)
-      }),
-      reset: Ref.set(state, schedule.initial)
-    }
-  })
+/**
+ * The delays between attempts: `delays` (default `reconnectSchedule()`),
+ * started over at the first delay after a session that lasted more than 10 s.
+ */
+export const keepConnectedSchedule = (
+  delays: Schedule.Schedule<Duration.Duration> = reconnectSchedule()
+): Schedule.Schedule<readonly [Duration.Duration, SessionEnded], SessionEnded> =>
+  startingOver(delays, (ended: SessionEnded) => ended.connected && ended.lastedMillis > Duration.toMillis(BACKOFF_RESET_AFTER))
 
 const seconds = (d: Duration.Duration) => {
   const tenths = Math.round(Duration.toMillis(d) / 100) / 10
@@ -104,26 +95,27 @@ export interface KeepConnectedOptions<R> {
  * is not the pinned one will not become the pinned one by retrying, and every
  * retry would offer a connection to whoever holds it.
  */
-export const keepConnected = <R>(options: KeepConnectedOptions<R>): Effect.Effect<never, GatewayClientError, R> =>
-  Effect.gen(function* () {
-    const backoff = yield* makeBackoff(options.schedule ?? reconnectSchedule())
-    while (true) {
-      yield* options.connecting
-      const started = yield* Clock.currentTimeMillis
-      const outcome = yield* Effect.either(options.session)
-      const lasted = (yield* Clock.currentTimeMillis) - started
-      if (Either.isLeft(outcome)) {
-        if (outcome.left.reason === "Target" || outcome.left.reason === "TlsPin") return yield* outcome.left
-        yield* options.log(describeConnectFailure(outcome.left))
-      } else {
-        yield* options.log(`disconnected: ${outcome.right.message}`)
-        if (lasted > Duration.toMillis(BACKOFF_RESET_AFTER)) yield* backoff.reset
-      }
-      const delay = yield* backoff.next
-      yield* options.log(`retry in ${seconds(delay)}`)
-      yield* Effect.sleep(delay)
+export const keepConnected = <R>(options: KeepConnectedOptions<R>): Effect.Effect<never, GatewayClientError, R> => {
+  // One attempt: fails only when retrying cannot help, else says how it ended.
+  const attempt = Effect.gen(function* () {
+    yield* options.connecting
+    const started = yield* Clock.currentTimeMillis
+    const outcome = yield* Effect.either(options.session)
+    const lastedMillis = (yield* Clock.currentTimeMillis) - started
+    if (Either.isLeft(outcome)) {
+      if (outcome.left.reason === "Target" || outcome.left.reason === "TlsPin") return yield* outcome.left
+      yield* options.log(describeConnectFailure(outcome.left))
+    } else {
+      yield* options.log(`disconnected: ${outcome.right.message}`)
     }
+    return { connected: Either.isRight(outcome), lastedMillis } satisfies SessionEnded
   })
+  const schedule = keepConnectedSchedule(options.schedule).pipe(
+    Schedule.tapOutput(([delay]) => options.log(`retry in ${seconds(delay)}`))
+  )
+  // The schedule never ends: this runs until a terminal error or interruption.
+  return Effect.repeat(attempt, schedule).pipe(Effect.zipRight(Effect.never))
+}
 
 // ---------------------------------------------------------------------------
 // Invokes

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Ref, TestClock } from "effect"
-import { keepConnected, makeBackoff, reconnectSchedule } from "../../src/programs/nodeHost.js"
+import { Chunk, Clock, Duration, Effect, Exit, Fiber, Ref, Schedule, TestClock } from "effect"
+import { keepConnected, keepConnectedSchedule, reconnectSchedule, type SessionEnded } from "../../src/programs/nodeHost.js"
 import { GatewayError } from "../../src/protocol/errors.js"
 import { GatewayClientError } from "../../src/services/GatewayClient.js"
 
@@ -46,26 +46,33 @@ const script = (steps: ReadonlyArray<Step>, advance: Duration.DurationInput) =>
 const failTimes = (n: number, error = refused): Array<Step> => Array.from({ length: n }, () => ({ fail: error }))
 
 describe("node host reconnect backoff", () => {
-  it.effect("the schedule doubles from 1 s and caps at 30 s", () =>
+  it.effect("the schedule doubles from 1 s and caps at 30 s, and starts over after a session of more than 10 s", () =>
     Effect.gen(function* () {
-      const backoff = yield* makeBackoff(reconnectSchedule({ jitter: false }))
-      const delays: Array<number> = []
-      for (let i = 0; i < 7; i++) delays.push(Duration.toSeconds(yield* backoff.next))
-      expect(delays).toEqual([1, 2, 4, 8, 16, 30, 30])
-      yield* backoff.reset
-      expect(Duration.toSeconds(yield* backoff.next)).toBe(1)
+      const now = yield* Clock.currentTimeMillis
+      const failed: SessionEnded = { connected: false, lastedMillis: 0 }
+      const delays = (inputs: ReadonlyArray<SessionEnded>) =>
+        Schedule.run(keepConnectedSchedule(reconnectSchedule({ jitter: false })), now, inputs).pipe(
+          Effect.map((out) => Chunk.toArray(out).map(([delay]) => Duration.toSeconds(delay)))
+        )
+      expect(yield* delays(Array.from({ length: 7 }, () => failed))).toEqual([1, 2, 4, 8, 16, 30, 30])
+      const long: SessionEnded = { connected: true, lastedMillis: 10_001 }
+      const short: SessionEnded = { connected: true, lastedMillis: 10_000 }
+      expect(yield* delays([failed, failed, failed, long, failed, short, failed])).toEqual([1, 2, 4, 1, 2, 4, 8])
+      // A connect attempt that took long is not a session: no fresh start.
+      expect(yield* delays([failed, failed, { connected: false, lastedMillis: 60_000 }])).toEqual([1, 2, 4])
     })
   )
 
   it.effect("with jitter each delay stays within 10% of the nominal one and never above 30 s", () =>
     Effect.gen(function* () {
-      const backoff = yield* makeBackoff(reconnectSchedule())
       const nominal = [1, 2, 4, 8, 16, 30, 30, 30, 30, 30]
-      for (const n of nominal) {
-        const d = Duration.toSeconds(yield* backoff.next)
-        expect(d).toBeGreaterThanOrEqual(n * 0.9)
-        expect(d).toBeLessThanOrEqual(Math.min(n * 1.1, 30))
-      }
+      const out = yield* Schedule.run(reconnectSchedule(), yield* Clock.currentTimeMillis, nominal)
+      const delays = Chunk.toArray(out).map(Duration.toSeconds)
+      expect(delays).toHaveLength(nominal.length)
+      nominal.forEach((n, i) => {
+        expect(delays[i]).toBeGreaterThanOrEqual(n * 0.9)
+        expect(delays[i]).toBeLessThanOrEqual(Math.min(n * 1.1, 30))
+      })
     })
   )
 
@@ -122,6 +129,16 @@ describe("node host reconnect backoff", () => {
       expect(attempts).toEqual([0])
       expect(exit._tag).toBe("Some")
       if (exit._tag === "Some") expect(exit.value).toEqual(Exit.fail(target))
+    })
+  )
+
+  it.effect("a TLS pin mismatch is fatal after one attempt: no retry is offered to whoever holds the certificate", () =>
+    Effect.gen(function* () {
+      const pin = new GatewayClientError({ reason: "TlsPin", message: "the Gateway's certificate is not the pinned one" })
+      const { exit, attempts, retries } = yield* script([{ fail: pin }], "10 minutes")
+      expect(attempts).toEqual([0])
+      expect(retries).toEqual([])
+      expect(exit._tag === "Some" && exit.value).toEqual(Exit.fail(pin))
     })
   )
 })

@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Fiber } from "effect"
 import {
   defaultAllowlistPath,
   makeDispatcher,
@@ -12,6 +12,7 @@ import {
   type SystemInfo,
   type SystemRunResult
 } from "../../src/node/commands.js"
+import { processAlive } from "../../src/util/net.js"
 import { VERSION } from "../../src/version.js"
 
 const tempDir = Effect.acquireRelease(
@@ -48,6 +49,21 @@ const captured = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       })
     )
     return { result, stdout, stderr }
+  })
+
+/**
+ * The process is no more: not there, or a zombie (an orphaned grandchild is
+ * reaped by pid 1, which in some containers never reaps), within half a second.
+ */
+const gone = (pid: number) =>
+  Effect.promise(async () => {
+    for (const deadline = Date.now() + 500; ; ) {
+      if (!processAlive(pid)) return true
+      const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => "")
+      if (/^\d+ \(.*\) Z/.test(stat)) return true
+      if (Date.now() > deadline) return false
+      await new Promise((r) => setTimeout(r, 20))
+    }
   })
 
 const invoke = (config: NodeCommandsConfig, command: string, params?: unknown) =>
@@ -189,6 +205,71 @@ describe("node commands", () => {
         expect(result.exitCode).toBe(0)
         expect(result.stdout.length).toBe(MAX_OUTPUT_BYTES)
         expect(result.truncated).toBe(true)
+      })
+    )
+  )
+
+  it.scoped("stdin is at end-of-file, the node's environment is passed on, and a signal's exit is 128 + its number", () =>
+    Effect.gen(function* () {
+      const argvs = [["cat"], ["sh", "-c", "echo \"$PATH\""], ["sh", "-c", "kill -TERM $$"]]
+      const { file } = yield* nodeState(argvs)
+      const cat = yield* run({ allowlistPath: file }, { command: ["cat"], timeoutMs: 5_000 })
+      expect(cat).toEqual({ exitCode: 0, timedOut: false, success: true, stdout: "", stderr: "", error: null, truncated: false })
+      const env = yield* run({ allowlistPath: file }, { command: argvs[1] })
+      expect(env.stdout).toBe(`${process.env.PATH}\n`)
+      const killed = yield* run({ allowlistPath: file }, { command: argvs[2] })
+      expect(killed).toMatchObject({ exitCode: 143, timedOut: false, success: false, error: "killed by SIGTERM" })
+    })
+  )
+
+  it.live("a timeout stops the program's children too (its process group)", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const argv = ["sh", "-c", "sleep 30 & echo $!; wait"]
+        const { file } = yield* nodeState([argv])
+        const result = yield* run({ allowlistPath: file }, { command: argv, timeoutMs: 300 })
+        expect(result).toMatchObject({ exitCode: 124, timedOut: true })
+        const grandchild = Number(result.stdout.trim())
+        expect(grandchild).toBeGreaterThan(0)
+        expect(yield* gone(grandchild)).toBe(true)
+      })
+    )
+  )
+
+  it.live("an interrupted run (the invoke cancelled) stops its program: SIGTERM, then SIGKILL after the grace period", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { file, stateDir } = yield* nodeState()
+        const pidFile = path.join(stateDir, "pid")
+        const polite = ["sh", "-c", `echo $$ > ${pidFile}.polite; exec sleep 30`]
+        const stubborn = ["sh", "-c", `trap '' TERM; echo $$ > ${pidFile}.stubborn; sleep 30 & wait; sleep 30`]
+        yield* writeFile(file, JSON.stringify({ version: 1, allow: [polite, stubborn] }))
+        const pidOf = (name: string) =>
+          Effect.promise(async () => {
+            for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
+              const text = await fs.readFile(`${pidFile}.${name}`, "utf8").catch(() => "")
+              if (text.trim() !== "") return Number(text)
+              await new Promise((r) => setTimeout(r, 20))
+            }
+            throw new Error(`the ${name} program did not start`)
+          })
+        const config = { allowlistPath: file, killGraceMs: 500 }
+
+        const first = yield* Effect.fork(run(config, { command: polite }))
+        const politePid = yield* pidOf("polite")
+        const t0 = Date.now()
+        yield* Fiber.interrupt(first)
+        expect(Date.now() - t0).toBeLessThan(400)
+        expect(yield* gone(politePid)).toBe(true)
+
+        const second = yield* Effect.fork(run(config, { command: stubborn }))
+        const stubbornPid = yield* pidOf("stubborn")
+        const t1 = Date.now()
+        yield* Fiber.interrupt(second)
+        const took = Date.now() - t1
+        expect(took).toBeGreaterThanOrEqual(450)
+        expect(took).toBeLessThan(2_000)
+        expect(yield* gone(stubbornPid)).toBe(true)
       })
     )
   )

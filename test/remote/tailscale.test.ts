@@ -9,16 +9,16 @@ import * as http from "node:http"
 import * as net from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Context, Effect, Either, Exit, Layer, Option, type Scope } from "effect"
+import { Cause, Context, Deferred, Effect, Either, Exit, Fiber, FiberId, Layer, Option, Queue, type Scope, TestClock } from "effect"
 import { resolveClientAddress, tailscaleClaim } from "../../src/config/clientAddress.js"
 import { AuthLive } from "../../src/layers/AuthLive.js"
 import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
-import { TailscaleCli, type TailscaleCliOptions } from "../../src/layers/TailscaleCli.js"
+import { makeWhoisCache, TailscaleCli, type TailscaleCliOptions } from "../../src/layers/TailscaleCli.js"
 import { TailscaleTest } from "../../src/layers/TailscaleTest.js"
 import { GatewayError } from "../../src/protocol/errors.js"
 import { Auth } from "../../src/services/Auth.js"
 import { GatewayLog } from "../../src/services/GatewayLog.js"
-import { Tailscale } from "../../src/services/Tailscale.js"
+import { Tailscale, TailscaleError } from "../../src/services/Tailscale.js"
 import { processAlive } from "../../src/util/net.js"
 import { runCli, spawnGateway } from "../support/cli.js"
 import { makeTestDevice, deviceHandshake } from "../support/device.js"
@@ -246,6 +246,180 @@ describe("Auth with gateway.auth.allowTailscale (fake Tailscale)", () => {
 
 // ---------------------------------------------------------------------------------------------
 
+/** A lookup that says when it starts and answers when the test releases that address. */
+const gatedLookup = Effect.gen(function* () {
+  const started = yield* Queue.unbounded<string>()
+  const gates = new Map<string, Deferred.Deferred<Option.Option<string>, TailscaleError>>()
+  const gate = (ip: string) => {
+    let g = gates.get(ip)
+    if (g === undefined) {
+      g = Deferred.unsafeMake<Option.Option<string>, TailscaleError>(FiberId.none)
+      gates.set(ip, g)
+    }
+    return g
+  }
+  let running = 0
+  let mostAtOnce = 0
+  const calls: Array<string> = []
+  const lookup = (ip: string) =>
+    Effect.gen(function* () {
+      calls.push(ip)
+      running++
+      mostAtOnce = Math.max(mostAtOnce, running)
+      yield* Queue.offer(started, ip)
+      return yield* Deferred.await(gate(ip))
+    }).pipe(Effect.ensuring(Effect.sync(() => void running--)))
+  const answer = (ip: string, login: string) =>
+    Effect.gen(function* () {
+      const g = gate(ip)
+      yield* Deferred.succeed(g, Option.some(login))
+      gates.delete(ip)
+    })
+  const fail = (ip: string) =>
+    Effect.gen(function* () {
+      yield* Deferred.fail(gate(ip), new TailscaleError({ reason: "Failed", command: `whois ${ip}`, message: `no match for IP: ${ip}` }))
+      gates.delete(ip)
+    })
+  return { lookup, started, answer, fail, calls, mostAtOnce: () => mostAtOnce }
+})
+
+const CACHE = { ttlMs: 60_000, failureTtlMs: 5_000, capacity: 1_000, concurrency: 4, timeoutMs: 5_000, command: (ip: string) => `tailscale whois --json ${ip}` }
+
+describe("the whois cache (TestClock, scripted lookups)", () => {
+  it.scoped("concurrent askers share one lookup; an answer is kept 60 s, then asked again", () =>
+    Effect.gen(function* () {
+      const fake = yield* gatedLookup
+      const whois = yield* makeWhoisCache(fake.lookup, CACHE)
+      const askers = yield* Effect.all([whois(TAILNET_IP), whois(TAILNET_IP), whois(TAILNET_IP)], { concurrency: "unbounded" }).pipe(Effect.fork)
+      expect(yield* Queue.take(fake.started)).toBe(TAILNET_IP)
+      yield* fake.answer(TAILNET_IP, "alice@example.com")
+      expect(yield* Fiber.join(askers)).toEqual([Option.some("alice@example.com"), Option.some("alice@example.com"), Option.some("alice@example.com")])
+      expect(fake.calls).toEqual([TAILNET_IP])
+      yield* TestClock.adjust("60 seconds")
+      expect(yield* whois(TAILNET_IP)).toEqual(Option.some("alice@example.com"))
+      expect(fake.calls).toHaveLength(1)
+      yield* TestClock.adjust("1 millis")
+      const again = yield* Effect.fork(whois(TAILNET_IP))
+      yield* Queue.take(fake.started)
+      yield* fake.answer(TAILNET_IP, "alice@new.example.com")
+      expect(yield* Fiber.join(again)).toEqual(Option.some("alice@new.example.com"))
+      expect(fake.calls).toHaveLength(2)
+    })
+  )
+
+  it.scoped("a failure is kept 5 s, not 60", () =>
+    Effect.gen(function* () {
+      const fake = yield* gatedLookup
+      const whois = yield* makeWhoisCache(fake.lookup, CACHE)
+      const first = yield* Effect.fork(Effect.flip(whois(TAILNET_IP)))
+      yield* Queue.take(fake.started)
+      yield* fake.fail(TAILNET_IP)
+      expect((yield* Fiber.join(first)).message).toBe(`no match for IP: ${TAILNET_IP}`)
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* Effect.flip(whois(TAILNET_IP))).message).toBe(`no match for IP: ${TAILNET_IP}`)
+      expect(fake.calls).toHaveLength(1)
+      yield* TestClock.adjust("1 millis")
+      const retried = yield* Effect.fork(whois(TAILNET_IP))
+      yield* Queue.take(fake.started)
+      yield* fake.answer(TAILNET_IP, "alice@example.com")
+      expect(yield* Fiber.join(retried)).toEqual(Option.some("alice@example.com"))
+      expect(fake.calls).toHaveLength(2)
+    })
+  )
+
+  it.scoped("at most `capacity` addresses are kept; the one looked up longest ago is forgotten first", () =>
+    Effect.gen(function* () {
+      const fake = yield* gatedLookup
+      const whois = yield* makeWhoisCache(fake.lookup, { ...CACHE, capacity: 2 })
+      const lookedUp = (ip: string) =>
+        Effect.gen(function* () {
+          const fiber = yield* Effect.fork(whois(ip))
+          expect(yield* Queue.take(fake.started)).toBe(ip)
+          yield* fake.answer(ip, `${ip}@x`)
+          return yield* Fiber.join(fiber)
+        })
+      yield* lookedUp("100.64.0.1")
+      yield* lookedUp("100.64.0.2")
+      yield* lookedUp("100.64.0.3") // a third address: .1 goes
+      expect(yield* whois("100.64.0.2")).toEqual(Option.some("100.64.0.2@x"))
+      expect(yield* whois("100.64.0.3")).toEqual(Option.some("100.64.0.3@x"))
+      expect(fake.calls).toEqual(["100.64.0.1", "100.64.0.2", "100.64.0.3"])
+      expect(yield* lookedUp("100.64.0.1")).toEqual(Option.some("100.64.0.1@x"))
+      expect(fake.calls).toHaveLength(4)
+    })
+  )
+
+  it.scoped("the cache starts over after 8 misses per address it may hold, so its bookkeeping stays bounded", () =>
+    Effect.gen(function* () {
+      const fake = yield* gatedLookup
+      const whois = yield* makeWhoisCache(fake.lookup, { ...CACHE, capacity: 1, failureTtlMs: 1 })
+      const lookedUp = (ip: string, ok: boolean) =>
+        Effect.gen(function* () {
+          const fiber = yield* Effect.fork(Effect.either(whois(ip)))
+          yield* Queue.take(fake.started)
+          yield* ok ? fake.answer(ip, "a@x") : fake.fail(ip)
+          return yield* Fiber.join(fiber)
+        })
+      // One address failing again and again: a miss each time its failure expires.
+      for (let i = 0; i < 7; i++) {
+        yield* lookedUp(TAILNET_IP, false)
+        yield* TestClock.adjust("2 millis")
+      }
+      expect(yield* lookedUp(TAILNET_IP, true)).toEqual(Either.right(Option.some("a@x")))
+      expect(fake.calls).toHaveLength(8)
+      // That was the 8th miss: the answer is forgotten with the cache, and asked again once.
+      expect(yield* lookedUp(TAILNET_IP, true)).toEqual(Either.right(Option.some("a@x")))
+      expect(yield* whois(TAILNET_IP)).toEqual(Option.some("a@x"))
+      expect(fake.calls).toHaveLength(9)
+    })
+  )
+
+  it.scoped("at most `concurrency` lookups run at once, and the deadline counts the wait for a slot", () =>
+    Effect.gen(function* () {
+      const fake = yield* gatedLookup
+      const whois = yield* makeWhoisCache(fake.lookup, { ...CACHE, concurrency: 2, timeoutMs: 5_000 })
+      const a = yield* Effect.fork(whois("100.64.0.1"))
+      const b = yield* Effect.fork(whois("100.64.0.2"))
+      yield* Queue.take(fake.started)
+      yield* Queue.take(fake.started)
+      yield* TestClock.adjust("1 second")
+      const c = yield* Effect.fork(Effect.either(whois("100.64.0.3")))
+      yield* TestClock.adjust("3 seconds")
+      // Both slots are taken: the third has not started.
+      expect(fake.calls).toEqual(["100.64.0.1", "100.64.0.2"])
+      yield* fake.answer("100.64.0.1", "a@x")
+      expect(yield* Fiber.join(a)).toEqual(Option.some("a@x"))
+      expect(yield* Queue.take(fake.started)).toBe("100.64.0.3")
+      expect(fake.mostAtOnce()).toBe(2)
+      // .2 hangs: cut off at 5 s from its start.
+      yield* TestClock.adjust("1 second")
+      expect(yield* Effect.flip(Fiber.join(b))).toMatchObject({ reason: "Timeout" })
+      // .3 waited 3 s for its slot, so it has 2 s left, not 5.
+      yield* TestClock.adjust("2 seconds")
+      const late = yield* Fiber.join(c)
+      expect(Either.isLeft(late) && late.left).toMatchObject({
+        reason: "Timeout",
+        command: "tailscale whois --json 100.64.0.3",
+        message: "tailscale whois 100.64.0.3 did not answer within 5000 ms"
+      })
+    })
+  )
+
+  it.scoped("an asker that goes away does not stop the lookup the others wait for", () =>
+    Effect.gen(function* () {
+      const fake = yield* gatedLookup
+      const whois = yield* makeWhoisCache(fake.lookup, CACHE)
+      const leaving = yield* Effect.fork(whois(TAILNET_IP))
+      yield* Queue.take(fake.started)
+      const staying = yield* Effect.fork(whois(TAILNET_IP))
+      yield* Fiber.interrupt(leaving)
+      yield* fake.answer(TAILNET_IP, "alice@example.com")
+      expect(yield* Fiber.join(staying)).toEqual(Option.some("alice@example.com"))
+      expect(fake.calls).toEqual([TAILNET_IP])
+    })
+  )
+})
+
 const cli = (ts: StandIn, options: Omit<TailscaleCliOptions, "executable"> = {}) =>
   Layer.build(TailscaleCli({ executable: ts.executable, ...options })).pipe(Effect.map(Context.get(Tailscale)))
 
@@ -267,16 +441,18 @@ describe("the tailscale CLI adapter (stand-in executable)", () => {
     })
   )
 
-  it.scopedLive("a failure is kept briefly, then asked again; the cache holds a bounded number of addresses", () =>
+  it.scoped("a failure is kept briefly (TestClock), then asked again; the cache holds a bounded number of addresses", () =>
     Effect.gen(function* () {
       const ts = yield* standIn({ logins: {} })
       const tailscale = yield* cli(ts, { whoisFailureTtlMs: 300, whoisCacheSize: 2 })
       const first = yield* Effect.flip(tailscale.whois(TAILNET_IP))
       expect(first).toMatchObject({ reason: "Failed", message: expect.stringMatching(/no match for IP: 100\.101\.102\.103/) })
-      yield* Effect.flip(tailscale.whois(TAILNET_IP))
-      expect(whoisCalls(yield* ts.calls)).toHaveLength(1)
       yield* ts.set({ logins: { [TAILNET_IP]: "alice@example.com", "100.64.0.2": "b@x", "100.64.0.3": "c@x" } })
-      yield* Effect.sleep("350 millis")
+      yield* TestClock.adjust("300 millis")
+      // Still the failure at 300 ms: kept, not asked again.
+      expect((yield* Effect.flip(tailscale.whois(TAILNET_IP))).reason).toBe("Failed")
+      expect(whoisCalls(yield* ts.calls)).toHaveLength(1)
+      yield* TestClock.adjust("1 millis")
       expect(yield* tailscale.whois(TAILNET_IP)).toEqual(Option.some("alice@example.com"))
       expect(whoisCalls(yield* ts.calls)).toHaveLength(2)
       // Two more addresses push the first out of a cache of two.

@@ -6,10 +6,11 @@
 import { spawn } from "node:child_process"
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Chunk, Clock, Duration, Effect, Fiber, Schedule, TestClock } from "effect"
 import { BIN, runCli, spawnGateway } from "../support/cli.js"
 import { tempDir, writeConfig } from "../support/gateway.js"
 import { sshdAvailable, startSshd } from "../support/sshd.js"
+import { restartSchedule, type SshDown } from "../../src/layers/SshTunnelSystem.js"
 import { processAlive } from "../../src/util/net.js"
 
 const TOKEN = "tunnel-token-0123456789abc"
@@ -36,6 +37,37 @@ const spawnTunnel = (args: Array<string>, env: Record<string, string>) =>
     }),
     (t) => Effect.sync(() => void (t.child.exitCode === null && t.child.kill("SIGKILL")))
   )
+
+describe("ssh restart backoff (TestClock)", () => {
+  const failed: SshDown = { why: "ssh exited (255): Connection refused", upForMillis: 0 }
+  const delays = (inputs: ReadonlyArray<SshDown>) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Schedule.run(restartSchedule(), now, inputs)).pipe(
+      Effect.map((out) => Chunk.toArray(out).map(([delay]) => Duration.toSeconds(delay)))
+    )
+
+  it.effect("1 s, doubling to 30 s while ssh cannot start or dies at once; back to 1 s after it stayed up more than 30 s", () =>
+    Effect.gen(function* () {
+      expect(yield* delays(Array.from({ length: 7 }, () => failed))).toEqual([1, 2, 4, 8, 16, 30, 30])
+      const lasted = (ms: number): SshDown => ({ why: "ssh exited (255): Broken pipe", upForMillis: ms })
+      expect(yield* delays([failed, failed, failed, lasted(30_001), failed])).toEqual([1, 2, 4, 1, 2])
+      expect(yield* delays([failed, failed, failed, lasted(30_000), failed])).toEqual([1, 2, 4, 8, 16])
+    })
+  )
+
+  it.effect("the restarts happen at those times on the Clock", () =>
+    Effect.gen(function* () {
+      const attempts: Array<number> = []
+      const attempt = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        attempts.push(now / 1000)
+        return Effect.fail(failed)
+      })
+      const fiber = yield* Effect.fork(Effect.retry(attempt, restartSchedule()))
+      yield* TestClock.adjust("120 seconds")
+      expect(attempts).toEqual([0, 1, 3, 7, 15, 31, 61, 91])
+      yield* Fiber.interrupt(fiber)
+    })
+  )
+})
 
 describe.skipIf(!sshdAvailable)("ssh tunnels (needs /usr/sbin/sshd; .ci/run installs openssh-server)", () => {
   it.scopedLive("clawgate tunnel: a free port when the preferred one is taken, restarts after ssh dies, stops cleanly", () =>
