@@ -18,7 +18,7 @@ import { MEMORY_STATE_DIR } from "./ConfigMemory.js"
 import { DispatcherWith } from "./DispatcherLive.js"
 import { DatabaseLive } from "./Database.js"
 import { ConnectionHub } from "../services/ConnectionHub.js"
-import { Devices } from "../services/Devices.js"
+import { DevicesSqlLive } from "./store/DevicesSql.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { StatePermissions } from "./StatePermissions.js"
@@ -96,7 +96,7 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const tailscale = options.tailscale ?? TailscaleCli()
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged), Layer.provideMerge(tailscale))
   const nodes = NodeRegistry.Default.pipe(
-    Layer.provideMerge(Devices.Default),
+    Layer.provideMerge(DevicesSqlLive),
     Layer.provide(database),
     Layer.provide(logged)
   )

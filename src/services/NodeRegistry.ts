@@ -12,6 +12,8 @@ import { decodeText, printable } from "../protocol/codec.js"
 import { Config } from "./Config.js"
 import { ConnectionHub } from "./ConnectionHub.js"
 import { Devices } from "./Devices.js"
+// The store of paired devices, wired here so that `NodeRegistry.Default` stays self-contained (needs the database and Config).
+import { DevicesSqlLive } from "../layers/store/DevicesSql.js"
 import { EventBus } from "./EventBus.js"
 
 export const DEFAULT_INVOKE_TIMEOUT_MS = 30_000
@@ -413,5 +415,5 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       connected: Effect.sync(() => [...live.keys()])
     }
   }),
-  dependencies: [ConnectionHub.Default, Devices.Default, EventBus.Default]
+  dependencies: [ConnectionHub.Default, DevicesSqlLive, EventBus.Default]
 }) {}
