@@ -12,8 +12,6 @@ import { decodeText, printable } from "../protocol/codec.js"
 import { Config } from "./Config.js"
 import { ConnectionHub } from "./ConnectionHub.js"
 import { Devices } from "./Devices.js"
-// The store of paired devices, wired here so that `NodeRegistry.Default` stays self-contained (needs the database and Config).
-import { DevicesSqlLive } from "../layers/store/DevicesSql.js"
 import { EventBus } from "./EventBus.js"
 
 export const DEFAULT_INVOKE_TIMEOUT_MS = 30_000
@@ -415,5 +413,6 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       connected: Effect.sync(() => [...live.keys()])
     }
   }),
-  dependencies: [ConnectionHub.Default, DevicesSqlLive, EventBus.Default]
+  // Devices is a port with a SQL adapter (layers/store/DevicesSql): provided by whoever composes the Gateway.
+  dependencies: [ConnectionHub.Default, EventBus.Default]
 }) {}

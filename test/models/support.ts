@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net"
 import { Effect, Layer } from "effect"
 import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
 import { DatabaseLive } from "../../src/layers/Database.js"
+import { DevicesSqlLive } from "../../src/layers/store/DevicesSql.js"
 import { ConnectionHub } from "../../src/services/ConnectionHub.js"
 import { NodeRegistry } from "../../src/services/NodeRegistry.js"
 
@@ -69,7 +70,7 @@ export const modelServerDouble = (answer: (request: RecordedRequest, n: number) 
 
 /** NodeRegistry with its real dependencies (in-memory database), and the Config (in memory) it reads. */
 export const registryLayer = (config: Record<string, unknown> = {}) =>
-  Layer.mergeAll(NodeRegistry.Default, ConnectionHub.Default).pipe(Layer.provide(DatabaseLive(undefined)), Layer.provideMerge(ConfigMemory(config)))
+  Layer.mergeAll(NodeRegistry.Default.pipe(Layer.provideMerge(DevicesSqlLive)), ConnectionHub.Default).pipe(Layer.provide(DatabaseLive(undefined)), Layer.provideMerge(ConfigMemory(config)))
 
 export const NODE_A = "a".repeat(64)
 export const NODE_B = "b".repeat(64)
