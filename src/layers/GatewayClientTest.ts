@@ -37,7 +37,8 @@ export const GatewayClientTest = (handlers: Record<string, TestHandler>) =>
     Effect.gen(function* () {
       const calls = yield* Ref.make<ReadonlyArray<RecordedCall>>([])
       const made = yield* PubSub.unbounded<void>()
-      const events = yield* Effect.acquireRelease(PubSub.unbounded<EventFrame>(), PubSub.shutdown)
+      // Replayed to late subscribers: a program's watcher that starts after the test emitted still sees it all.
+      const events = yield* Effect.acquireRelease(PubSub.unbounded<EventFrame>({ replay: 1024 }), PubSub.shutdown)
       let seq = 0
       const request: GatewayClientService["request"] = (method, params, options = {}) =>
         Effect.gen(function* () {

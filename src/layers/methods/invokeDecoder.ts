@@ -42,7 +42,7 @@ export const decodeNodeInvokeResult = (params: unknown): Either.Either<typeof In
   const pj = o.payloadJSON
   if (!(pj === undefined || pj === null || typeof pj === "string")) return schemaInvokeResult(params)
   const e = o.error as Obj | null | undefined
-  if (e !== undefined && (typeof e !== "object" || e === null || !optionalString(e.code) || !optionalString(e.message))) {
+  if (e !== undefined && (typeof e !== "object" || e === null || Array.isArray(e) || !optionalString(e.code) || !optionalString(e.message))) {
     return schemaInvokeResult(params)
   }
   return Either.right({
