@@ -40,7 +40,8 @@ const want = (key) => (opt("--only") ?? "abcdefghij").includes(key)
  */
 const inBatches = async (count, open) => {
   const out = []
-  for (let i = 0; i < count; i += 16) out.push(...(await Promise.all(Array.from({ length: Math.min(16, count - i) }, (_, k) => open(i + k)))))
+  for (let i = 0; i < count; i += 16)
+    out.push(...(await Promise.all(Array.from({ length: Math.min(16, count - i) }, (_, k) => open(i + k)))))
   return out
 }
 
@@ -81,9 +82,15 @@ const openClient = (kind, url, token, pad, timeoutMs = 10_000, requestTimeoutMs 
     const timer = setTimeout(() => fail(new Error(`${kind} client: handshake timeout`)), timeoutMs)
     const fail = (err) => {
       clearTimeout(timer)
-      try { ws.terminate() } catch {}
+      try {
+        ws.terminate()
+      } catch {}
       if (!ready) reject(err)
-      else if (pending) { const p = pending; pending = null; p.reject(err) }
+      else if (pending) {
+        const p = pending
+        pending = null
+        p.reject(err)
+      }
     }
     const api = {
       ws,
@@ -91,28 +98,49 @@ const openClient = (kind, url, token, pad, timeoutMs = 10_000, requestTimeoutMs 
         return new Promise((res, rej) => {
           pending = { id: String(n), resolve: res, reject: rej }
           if (requestTimeoutMs) {
-            const t = setTimeout(() => { if (pending?.id === String(n)) fail(new Error(`${kind}: no answer to request ${n} within ${requestTimeoutMs} ms`)) }, requestTimeoutMs)
+            const t = setTimeout(() => {
+              if (pending?.id === String(n)) fail(new Error(`${kind}: no answer to request ${n} within ${requestTimeoutMs} ms`))
+            }, requestTimeoutMs)
             const done = () => clearTimeout(t)
-            pending.resolve = (v) => { done(); res(v) }
-            pending.reject = (e) => { done(); rej(e) }
+            pending.resolve = (v) => {
+              done()
+              res(v)
+            }
+            pending.reject = (e) => {
+              done()
+              rej(e)
+            }
           }
           ws.send(makeFrame(kind, n, pad))
         })
       },
-      close() { try { ws.close() } catch {} }
+      close() {
+        try {
+          ws.close()
+        } catch {}
+      }
     }
     ws.on("error", fail)
-    ws.on("close", (code) => { if (!ready || pending) fail(new Error(`${kind} client: closed (${code})`)) })
+    ws.on("close", (code) => {
+      if (!ready || pending) fail(new Error(`${kind} client: closed (${code})`))
+    })
     ws.on("open", () => {
-      if (kind === "echo") { ready = true; clearTimeout(timer); resolve(api) }
+      if (kind === "echo") {
+        ready = true
+        clearTimeout(timer)
+        resolve(api)
+      }
     })
     ws.on("message", (data) => {
       const msg = JSON.parse(data.toString())
       if (!ready) {
         if (msg.type === "event" && msg.event === "connect.challenge") ws.send(connectFrame(token))
         else if (msg.type === "res" && msg.id === "c1") {
-          if (msg.ok && msg.payload?.type === "hello-ok") { ready = true; clearTimeout(timer); resolve(api) }
-          else fail(new Error(`connect failed: ${JSON.stringify(msg.error ?? msg).slice(0, 300)}`))
+          if (msg.ok && msg.payload?.type === "hello-ok") {
+            ready = true
+            clearTimeout(timer)
+            resolve(api)
+          } else fail(new Error(`connect failed: ${JSON.stringify(msg.error ?? msg).slice(0, 300)}`))
         }
         return
       }
@@ -139,9 +167,14 @@ const openRpc = (kind, url, { token = "", scopes, timeoutMs = 10_000, requestTim
     const timer = setTimeout(() => fail(new Error(`${kind} rpc client: handshake timeout`)), timeoutMs)
     const fail = (err) => {
       clearTimeout(timer)
-      try { ws.terminate() } catch {}
+      try {
+        ws.terminate()
+      } catch {}
       if (!ready) reject(err)
-      for (const p of pending.values()) { clearTimeout(p.timer); p.reject(err) }
+      for (const p of pending.values()) {
+        clearTimeout(p.timer)
+        p.reject(err)
+      }
       pending.clear()
     }
     const api = {
@@ -154,21 +187,36 @@ const openRpc = (kind, url, { token = "", scopes, timeoutMs = 10_000, requestTim
         })
       },
       /** The final answer of a request answered twice (`agent`: accepted, then the run's end). */
-      sendFinal(id, text) { return api.send(id, text, { final: true }) },
-      close() { try { ws.close() } catch {} }
+      sendFinal(id, text) {
+        return api.send(id, text, { final: true })
+      },
+      close() {
+        try {
+          ws.close()
+        } catch {}
+      }
     }
     ws.on("error", fail)
-    ws.on("close", (code) => { if (!ready || pending.size) fail(new Error(`${kind} rpc client: closed (${code})`)) })
+    ws.on("close", (code) => {
+      if (!ready || pending.size) fail(new Error(`${kind} rpc client: closed (${code})`))
+    })
     ws.on("open", () => {
-      if (kind === "echo") { ready = true; clearTimeout(timer); resolve(api) }
+      if (kind === "echo") {
+        ready = true
+        clearTimeout(timer)
+        resolve(api)
+      }
     })
     ws.on("message", (data) => {
       const msg = JSON.parse(data.toString())
       if (!ready) {
         if (msg.type === "event" && msg.event === "connect.challenge") ws.send(connectFrame(token, scopes))
         else if (msg.type === "res" && msg.id === "c1") {
-          if (msg.ok && msg.payload?.type === "hello-ok") { ready = true; clearTimeout(timer); resolve(api) }
-          else fail(new Error(`connect failed: ${JSON.stringify(msg.error ?? msg).slice(0, 300)}`))
+          if (msg.ok && msg.payload?.type === "hello-ok") {
+            ready = true
+            clearTimeout(timer)
+            resolve(api)
+          } else fail(new Error(`connect failed: ${JSON.stringify(msg.error ?? msg).slice(0, 300)}`))
         }
         return
       }
@@ -195,7 +243,13 @@ if (opt("--role") === "nodes") {
   const url = opt("--url")
   const token = opt("--token", "")
   const count = Number(opt("--count", "1"))
-  setTimeout(() => { process.stderr.write("nodes: watchdog timeout\n"); process.exit(3) }, Number(opt("--ttl", "300000"))).unref()
+  setTimeout(
+    () => {
+      process.stderr.write("nodes: watchdog timeout\n")
+      process.exit(3)
+    },
+    Number(opt("--ttl", "300000"))
+  ).unref()
   process.on("SIGTERM", () => process.exit(0))
   let rejected = 0
   const connectNode = (n) =>
@@ -209,9 +263,14 @@ if (opt("--role") === "nodes") {
       const timer = setTimeout(() => fail(new Error(`node ${n}: handshake timeout`)), 20_000)
       const fail = (err) => {
         clearTimeout(timer)
-        try { ws.terminate() } catch {}
+        try {
+          ws.terminate()
+        } catch {}
         if (!ready) reject(err)
-        else { process.stderr.write(`nodes: node ${n} lost: ${err.message}\n`); process.exit(4) }
+        else {
+          process.stderr.write(`nodes: node ${n} lost: ${err.message}\n`)
+          process.exit(4)
+        }
       }
       ws.on("error", fail)
       ws.on("close", (code) => fail(new Error(`node ${n}: closed (${code})`)))
@@ -220,10 +279,14 @@ if (opt("--role") === "nodes") {
         if (ready) {
           if (msg.type === "event" && msg.event === "node.invoke.request") {
             const p = msg.payload
-            ws.send(JSON.stringify({
-              type: "req", id: `r${++seq}`, method: "node.invoke.result",
-              params: { id: p.id, nodeId: id, ok: true, payloadJSON: p.paramsJSON }
-            }))
+            ws.send(
+              JSON.stringify({
+                type: "req",
+                id: `r${++seq}`,
+                method: "node.invoke.result",
+                params: { id: p.id, nodeId: id, ok: true, payloadJSON: p.paramsJSON }
+              })
+            )
           } else if (msg.type === "res" && !msg.ok && rejected++ < 3) {
             process.stderr.write(`nodes: node.invoke.result rejected: ${JSON.stringify(msg.error).slice(0, 300)}\n`)
           }
@@ -234,18 +297,37 @@ if (opt("--role") === "nodes") {
           const signedAt = Date.now()
           const text = `v3|${id}|node-host|node|node||${signedAt}|${token}|${nonce}|linux|linux`
           const signature = crypto.sign(null, Buffer.from(text), privateKey).toString("base64url")
-          ws.send(JSON.stringify({
-            type: "req", id: "c1", method: "connect",
-            params: {
-              minProtocol: 4, maxProtocol: 4,
-              client: { id: "node-host", version: "1", platform: "linux", deviceFamily: "Linux", mode: "node", displayName: `bench-${n}` },
-              role: "node", scopes: [], caps: [], commands: ["bench.echo"], auth: { token },
-              device: { id, publicKey: pub, signature, signedAt, nonce }
-            }
-          }))
+          ws.send(
+            JSON.stringify({
+              type: "req",
+              id: "c1",
+              method: "connect",
+              params: {
+                minProtocol: 4,
+                maxProtocol: 4,
+                client: {
+                  id: "node-host",
+                  version: "1",
+                  platform: "linux",
+                  deviceFamily: "Linux",
+                  mode: "node",
+                  displayName: `bench-${n}`
+                },
+                role: "node",
+                scopes: [],
+                caps: [],
+                commands: ["bench.echo"],
+                auth: { token },
+                device: { id, publicKey: pub, signature, signedAt, nonce }
+              }
+            })
+          )
         } else if (msg.type === "res" && msg.id === "c1") {
-          if (msg.ok && msg.payload?.type === "hello-ok") { ready = true; clearTimeout(timer); resolve(id) }
-          else fail(new Error(`node ${n}: connect failed: ${JSON.stringify(msg.error ?? msg).slice(0, 300)}`))
+          if (msg.ok && msg.payload?.type === "hello-ok") {
+            ready = true
+            clearTimeout(timer)
+            resolve(id)
+          } else fail(new Error(`node ${n}: connect failed: ${JSON.stringify(msg.error ?? msg).slice(0, 300)}`))
         }
       })
     })
@@ -260,7 +342,6 @@ if (opt("--role") === "nodes") {
 }
 
 // ---------------------------------------------------------------- child role: echo server
-
 else if (opt("--role") === "echo") {
   const wss = new WebSocketServer({ host: HOST, port: 0, perMessageDeflate: false })
   wss.on("connection", (ws) => ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary })))
@@ -269,7 +350,6 @@ else if (opt("--role") === "echo") {
 }
 
 // ---------------------------------------------------------------- child role: load generator
-
 else if (opt("--role") === "load") {
   const kind = opt("--kind")
   const url = opt("--url")
@@ -279,7 +359,13 @@ else if (opt("--role") === "load") {
   const warmupMs = Number(opt("--warmup", "1000"))
   const durationMs = Number(opt("--duration", "3000"))
   // never outlive the orchestrator's expectations
-  setTimeout(() => { process.stderr.write("load: watchdog timeout\n"); process.exit(3) }, warmupMs + durationMs + 20_000).unref()
+  setTimeout(
+    () => {
+      process.stderr.write("load: watchdog timeout\n")
+      process.exit(3)
+    },
+    warmupMs + durationMs + 20_000
+  ).unref()
   const conns = await inBatches(clients, () => openClient(kind, url, token, pad))
   let counting = false
   let stop = false
@@ -333,7 +419,13 @@ else if (opt("--role") === "crowd") {
   const batch = Number(opt("--batch", "200"))
   const first = Number(opt("--first", "0"))
   const addresses = Number(opt("--addresses", "40"))
-  setTimeout(() => { process.stderr.write("crowd: watchdog timeout\n"); process.exit(3) }, Number(opt("--ttl", "240000"))).unref()
+  setTimeout(
+    () => {
+      process.stderr.write("crowd: watchdog timeout\n")
+      process.exit(3)
+    },
+    Number(opt("--ttl", "240000"))
+  ).unref()
   process.on("SIGTERM", () => process.exit(0))
   const held = []
   const hello = Buffer.from('{"type":"res","id":"c1","ok":true')
@@ -351,30 +443,42 @@ else if (opt("--role") === "crowd") {
         ready = true
         clearTimeout(timer)
         if (ok) held.push(ws)
-        else try { ws.terminate() } catch {}
+        else
+          try {
+            ws.terminate()
+          } catch {}
         resolve(ok)
       }
       ws.on("error", () => done(false))
       ws.on("close", () => done(false))
       if (kind === "echo") ws.on("open", () => done(true))
-      else ws.on("message", (data) => {
-        if (ready) return
-        if (data.length >= hello.length && data.subarray(0, hello.length).equals(hello)) return done(true)
-        const msg = JSON.parse(data.toString())
-        if (msg.event === "connect.challenge") {
-          ws.send(JSON.stringify({
-            type: "req", id: "c1", method: "connect",
-            params: {
-              minProtocol: 4, maxProtocol: 4,
-              client: { id: "bench-crowd", version: "0", platform: "linux", mode: "ui", instanceId: crypto.randomUUID() },
-              role: "operator", scopes: ["operator.read"], caps: [], auth: { token }
-            }
-          }))
-        } else if (msg.type === "res" && msg.id === "c1") {
-          if (!msg.ok) process.stderr.write(`crowd: connect refused: ${JSON.stringify(msg.error).slice(0, 200)}\n`)
-          done(msg.ok === true)
-        }
-      })
+      else
+        ws.on("message", (data) => {
+          if (ready) return
+          if (data.length >= hello.length && data.subarray(0, hello.length).equals(hello)) return done(true)
+          const msg = JSON.parse(data.toString())
+          if (msg.event === "connect.challenge") {
+            ws.send(
+              JSON.stringify({
+                type: "req",
+                id: "c1",
+                method: "connect",
+                params: {
+                  minProtocol: 4,
+                  maxProtocol: 4,
+                  client: { id: "bench-crowd", version: "0", platform: "linux", mode: "ui", instanceId: crypto.randomUUID() },
+                  role: "operator",
+                  scopes: ["operator.read"],
+                  caps: [],
+                  auth: { token }
+                }
+              })
+            )
+          } else if (msg.type === "res" && msg.id === "c1") {
+            if (!msg.ok) process.stderr.write(`crowd: connect refused: ${JSON.stringify(msg.error).slice(0, 200)}\n`)
+            done(msg.ok === true)
+          }
+        })
     })
   const t0 = performance.now()
   let connected = 0
@@ -382,11 +486,12 @@ else if (opt("--role") === "crowd") {
     const oks = await Promise.all(Array.from({ length: Math.min(batch, count - i) }, (_, k) => connectOne(i + k)))
     connected += oks.filter(Boolean).length
   }
-  process.stdout.write(`crowd ready ${JSON.stringify({ connected, failed: count - connected, ms: +(performance.now() - t0).toFixed(0) })}\n`)
+  process.stdout.write(
+    `crowd ready ${JSON.stringify({ connected, failed: count - connected, ms: +(performance.now() - t0).toFixed(0) })}\n`
+  )
 }
 
 // ---------------------------------------------------------------- orchestrator
-
 else await main()
 
 async function main() {
@@ -409,24 +514,43 @@ async function main() {
     return d
   }
   const killChild = async (child, graceMs = 2000) => {
-    if (child.exitCode !== null || child.signalCode !== null) { children.delete(child); return }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      children.delete(child)
+      return
+    }
     const exited = once(child, "exit")
-    try { process.kill(child.pid, "SIGTERM") } catch {}
-    const t = setTimeout(() => { try { process.kill(child.pid, "SIGKILL") } catch {} }, graceMs)
+    try {
+      process.kill(child.pid, "SIGTERM")
+    } catch {}
+    const t = setTimeout(() => {
+      try {
+        process.kill(child.pid, "SIGKILL")
+      } catch {}
+    }, graceMs)
     await exited
     clearTimeout(t)
     children.delete(child)
   }
   const killAllSync = () => {
     for (const c of children) {
-      if (c.exitCode === null && c.signalCode === null) try { process.kill(c.pid, "SIGKILL") } catch {}
+      if (c.exitCode === null && c.signalCode === null)
+        try {
+          process.kill(c.pid, "SIGKILL")
+        } catch {}
     }
     children.clear()
-    for (const d of tmpDirs) try { fs.rmSync(d, { recursive: true, force: true }) } catch {}
+    for (const d of tmpDirs)
+      try {
+        fs.rmSync(d, { recursive: true, force: true })
+      } catch {}
     tmpDirs.length = 0
   }
   process.on("exit", killAllSync)
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => { killAllSync(); process.exit(130) })
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
+    process.on(sig, () => {
+      killAllSync()
+      process.exit(130)
+    })
 
   /** Spawn a child; keep the last lines of its output for error messages. */
   const start = (cmd, args, env = {}) => {
@@ -449,11 +573,24 @@ async function main() {
       const onData = (chunk) => {
         buf += chunk.toString()
         const m = buf.match(re)
-        if (m) { done(); resolve(m) }
+        if (m) {
+          done()
+          resolve(m)
+        }
       }
-      const onExit = (code, sig) => { done(); reject(new Error(`process exited (${code ?? sig}) before ready:\n  ${child.tail.join("\n  ")}`)) }
-      const timer = setTimeout(() => { done(); reject(new Error(`timeout waiting for ready line:\n  ${child.tail.join("\n  ")}`)) }, timeoutMs)
-      const done = () => { clearTimeout(timer); child.stdout.off("data", onData); child.off("exit", onExit) }
+      const onExit = (code, sig) => {
+        done()
+        reject(new Error(`process exited (${code ?? sig}) before ready:\n  ${child.tail.join("\n  ")}`))
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`timeout waiting for ready line:\n  ${child.tail.join("\n  ")}`))
+      }, timeoutMs)
+      const done = () => {
+        clearTimeout(timer)
+        child.stdout.off("data", onData)
+        child.off("exit", onExit)
+      }
       child.stdout.on("data", onData)
       child.on("exit", onExit)
     })
@@ -462,7 +599,10 @@ async function main() {
     const stateDir = mkTmp()
     // --gateway-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof": profile the gateway under load
     const nodeArgs = (opt("--gateway-node-args") ?? "").split(" ").filter(Boolean)
-    const child = start(process.execPath, [...nodeArgs, BIN, "gateway", "run", "--port", "0"], { CLAWGATE_STATE_DIR: stateDir, CLAWGATE_GATEWAY_TOKEN: TOKEN })
+    const child = start(process.execPath, [...nodeArgs, BIN, "gateway", "run", "--port", "0"], {
+      CLAWGATE_STATE_DIR: stateDir,
+      CLAWGATE_GATEWAY_TOKEN: TOKEN
+    })
     const m = await waitLine(child, GW_READY)
     return { child, stateDir, url: `ws://${HOST}:${m[1]}` }
   }
@@ -484,7 +624,9 @@ async function main() {
       child.on("exit", (code) => resolve({ ms: performance.now() - t0, code, output: child.tail.join("\n") }))
     })
   let clkTck = 100
-  try { clkTck = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100 } catch {}
+  try {
+    clkTck = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100
+  } catch {}
   /** CPU time (user+system) a process has used so far, in ms. */
   const cpuMs = (pid) => {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
@@ -526,7 +668,11 @@ async function main() {
 
   const t0All = performance.now()
   // Last resort against a hung gateway: abort (and clean up) after 8 minutes.
-  setTimeout(() => { out("bench aborted: watchdog (8 min) expired"); killAllSync(); process.exit(1) }, 480_000).unref()
+  setTimeout(() => {
+    out("bench aborted: watchdog (8 min) expired")
+    killAllSync()
+    process.exit(1)
+  }, 480_000).unref()
   out(`clawgate bench — node ${process.version}, ${os.cpus().length} CPUs, loadavg ${results.meta.loadavg.join(" ")}`)
 
   try {
@@ -565,7 +711,9 @@ async function main() {
 
     // ---- (a) sequential round-trip latency over one connection
     if (want("a")) {
-      const WARMUP = 500, ROUNDS = 16, PER_ROUND = 250
+      const WARMUP = 500,
+        ROUNDS = 16,
+        PER_ROUND = 250
       const g = await openClient("gateway", gw.url, TOKEN)
       const e = await openClient("echo", echo.url, "", PAD)
       let n = 10
@@ -578,20 +726,31 @@ async function main() {
       }
       await measure(g, WARMUP)
       await measure(e, WARMUP)
-      const gs = [], es = []
+      const gs = [],
+        es = []
       // Alternate rounds so background noise hits both sides alike.
       const roundRatios = []
       for (let r = 0; r < ROUNDS; r++) {
-        const gr = [], er = []
-        if (r % 2 === 0) { await measure(g, PER_ROUND, gr); await measure(e, PER_ROUND, er) }
-        else { await measure(e, PER_ROUND, er); await measure(g, PER_ROUND, gr) }
-        gs.push(...gr); es.push(...er)
+        const gr = [],
+          er = []
+        if (r % 2 === 0) {
+          await measure(g, PER_ROUND, gr)
+          await measure(e, PER_ROUND, er)
+        } else {
+          await measure(e, PER_ROUND, er)
+          await measure(g, PER_ROUND, gr)
+        }
+        gs.push(...gr)
+        es.push(...er)
         roundRatios.push(quantile(gr, 0.5) / quantile(er, 0.5))
       }
       roundRatios.sort((x, y) => x - y)
-      g.close(); e.close()
-      const gp50 = quantile(gs, 0.5), gp99 = quantile(gs, 0.99)
-      const ep50 = quantile(es, 0.5), ep99 = quantile(es, 0.99)
+      g.close()
+      e.close()
+      const gp50 = quantile(gs, 0.5),
+        gp99 = quantile(gs, 0.99)
+      const ep50 = quantile(es, 0.5),
+        ep99 = quantile(es, 0.99)
       const ratio = gp50 / ep50
       report("a", `sequential health RTT, 1 connection, n=${gs.length}`, {
         gateway: { p50Ms: +f(gp50, 3), p99Ms: +f(gp99, 3) },
@@ -600,45 +759,77 @@ async function main() {
         ratioP99: +f(gp99 / ep99, 2),
         target: "p50 <= 1.5x echo",
         pass: ratio <= 1.5,
-        line: `gateway p50 ${f(gp50, 3)} ms / p99 ${f(gp99, 3)} ms vs echo p50 ${f(ep50, 3)} ms / p99 ${f(ep99, 3)} ms` +
+        line:
+          `gateway p50 ${f(gp50, 3)} ms / p99 ${f(gp99, 3)} ms vs echo p50 ${f(ep50, 3)} ms / p99 ${f(ep99, 3)} ms` +
           ` — p50 ${f(ratio, 2)}x, p99 ${f(gp99 / ep99, 2)}x (target p50 <= 1.5x)`,
         perRoundP50Ratio: { min: +f(roundRatios[0], 2), median: +f(median(roundRatios), 2), max: +f(roundRatios.at(-1), 2) },
-        note: `gateway: ${reqBytes} B request -> ${healthBytes} B response; echo: ${PAD} B frame each way; ` +
+        note:
+          `gateway: ${reqBytes} B request -> ${healthBytes} B response; echo: ${PAD} B frame each way; ` +
           `p50 ratio per round (${ROUNDS} x ${PER_ROUND}): min ${f(roundRatios[0], 2)} / median ${f(median(roundRatios), 2)} / max ${f(roundRatios.at(-1), 2)}`
       })
     }
 
     // ---- (b) throughput, 50 concurrent clients, load generator in its own process
     if (want("b")) {
-      const CLIENTS = 50, WARMUP_MS = 1000, DURATION_MS = 3000, ROUNDS = 5
+      const CLIENTS = 50,
+        WARMUP_MS = 1000,
+        DURATION_MS = 3000,
+        ROUNDS = 5
       const runLoad = async (kind, url, serverPid) => {
         const cpu0 = cpuMs(serverPid)
         const r = await timeRun(process.execPath, [
-          SELF, "--role", "load", "--kind", kind, "--url", url, "--token", TOKEN, "--pad", String(PAD),
-          "--clients", String(CLIENTS), "--warmup", String(WARMUP_MS), "--duration", String(DURATION_MS)
+          SELF,
+          "--role",
+          "load",
+          "--kind",
+          kind,
+          "--url",
+          url,
+          "--token",
+          TOKEN,
+          "--pad",
+          String(PAD),
+          "--clients",
+          String(CLIENTS),
+          "--warmup",
+          String(WARMUP_MS),
+          "--duration",
+          String(DURATION_MS)
         ])
-        const line = r.output.split("\n").reverse().find((l) => l.startsWith("{"))
+        const line = r.output
+          .split("\n")
+          .reverse()
+          .find((l) => l.startsWith("{"))
         if (r.code !== 0 || !line) throw new Error(`load generator (${kind}) failed (exit ${r.code}):\n${r.output}`)
         const res = JSON.parse(line)
         res.serverCpuUsPerReq = ((cpuMs(serverPid) - cpu0) * 1000) / res.total
         return res
       }
-      const gr = [], er = [], gCpu = [], eCpu = [], gRss = []
+      const gr = [],
+        er = [],
+        gCpu = [],
+        eCpu = [],
+        gRss = []
       let gErrors = 0
       for (let r = 0; r < ROUNDS; r++) {
         const pair = r % 2 === 0 ? ["gateway", "echo"] : ["echo", "gateway"]
         for (const kind of pair) {
           if (kind === "gateway") {
             const res = await runLoad(kind, gw.url, gw.child.pid)
-            gr.push(res.rps); gCpu.push(res.serverCpuUsPerReq); gErrors += res.errors
+            gr.push(res.rps)
+            gCpu.push(res.serverCpuUsPerReq)
+            gErrors += res.errors
             gRss.push(rssKb(gw.child.pid) / 1024)
           } else {
             const res = await runLoad(kind, echo.url, echo.child.pid)
-            er.push(res.rps); eCpu.push(res.serverCpuUsPerReq)
+            er.push(res.rps)
+            eCpu.push(res.serverCpuUsPerReq)
           }
         }
       }
-      const g = median(gr), e = median(er), ratio = g / e
+      const g = median(gr),
+        e = median(er),
+        ratio = g / e
       report("b", `throughput, ${CLIENTS} clients, ${DURATION_MS / 1000} s x ${ROUNDS} rounds`, {
         gatewayRps: Math.round(g),
         echoRps: Math.round(e),
@@ -650,9 +841,11 @@ async function main() {
         gatewayRssAfterRoundsMB: gRss.map((x) => +f(x)),
         target: ">= 0.6x echo",
         pass: ratio >= 0.6 && gErrors === 0,
-        line: `gateway ${Math.round(g)} req/s vs echo ${Math.round(e)} req/s — ${f(ratio, 2)}x (target >= 0.6x)` +
+        line:
+          `gateway ${Math.round(g)} req/s vs echo ${Math.round(e)} req/s — ${f(ratio, 2)}x (target >= 0.6x)` +
           (gErrors ? ` — ${gErrors} FAILED requests` : ""),
-        note: `rounds gateway [${gr.map(Math.round).join(", ")}] echo [${er.map(Math.round).join(", ")}]; ` +
+        note:
+          `rounds gateway [${gr.map(Math.round).join(", ")}] echo [${er.map(Math.round).join(", ")}]; ` +
           `server CPU per request: gateway ${f(median(gCpu))} µs vs echo ${f(median(eCpu))} µs ` +
           `(${f(median(gCpu) / median(eCpu), 2)}x); gateway RSS after each round [${gRss.map((x) => f(x, 0)).join(", ")}] MB`
       })
@@ -661,7 +854,8 @@ async function main() {
     // ---- (d) one-shot CLI health against the running gateway
     if (want("d")) {
       const RUNS = 7
-      const cli = [], bare = []
+      const cli = [],
+        bare = []
       const cliEnv = { CLAWGATE_STATE_DIR: gw.stateDir }
       // one untimed run of each to warm the OS file cache
       await timeRun(process.execPath, ["-e", "0"])
@@ -672,9 +866,12 @@ async function main() {
         cli.push(r.ms)
         bare.push((await timeRun(process.execPath, ["-e", "0"])).ms)
       }
-      const c = median(cli), b = median(bare)
+      const c = median(cli),
+        b = median(bare)
       report("d", `one-shot CLI \`gateway health\`, median of ${RUNS}`, {
-        cliMs: +f(c), bareNodeMs: +f(b), ratio: +f(c / b, 2),
+        cliMs: +f(c),
+        bareNodeMs: +f(b),
+        ratio: +f(c / b, 2),
         cliRunsMs: cli.map((x) => +f(x)),
         targetMs: 400,
         pass: c < 400,
@@ -692,8 +889,16 @@ async function main() {
     const RUN = Math.random().toString(36).slice(2, 8)
     const invokeFrame = (id, nodeId) =>
       JSON.stringify({
-        type: "req", id, method: "node.invoke",
-        params: { nodeId, command: "bench.echo", params: { seq: id, text: "hello node" }, timeoutMs: 10_000, idempotencyKey: `bench-${RUN}-${id}` }
+        type: "req",
+        id,
+        method: "node.invoke",
+        params: {
+          nodeId,
+          command: "bench.echo",
+          params: { seq: id, text: "hello node" },
+          timeoutMs: 10_000,
+          idempotencyKey: `bench-${RUN}-${id}`
+        }
       })
     const checkInvoke = ({ msg }, nodeId, id) => {
       const p = msg.payload
@@ -705,12 +910,14 @@ async function main() {
 
     // ---- (f) sequential node.invoke round trip, one operator connection, one node connection
     if (want("f")) {
-      const WARMUP = 300, ROUNDS = 16, PER_ROUND = 250
+      const WARMUP = 300,
+        ROUNDS = 16,
+        PER_ROUND = 250
       const nodes = await startNodes(gw.url, 1)
       const nodeId = nodes.ids[0]
       const op = await openRpc("gateway", gw.url, { token: TOKEN, scopes: opScopes })
       // learn the size of the operator's answer, to pad echo frames to it (as in (a))
-      let id = `f${++invokeSeq}`
+      const id = `f${++invokeSeq}`
       const first = await op.send(id, invokeFrame(id, nodeId))
       checkInvoke(first, nodeId, id)
       const resBytes = first.data.length
@@ -736,25 +943,48 @@ async function main() {
         await b.send(r1.msg.id, r1.data.toString()) // the echoed frame, through the second hop
         return performance.now() - t
       }
-      const measure = async (fn, count, into) => { for (let i = 0; i < count; i++) { const ms = await fn(); into?.push(ms) } }
+      const measure = async (fn, count, into) => {
+        for (let i = 0; i < count; i++) {
+          const ms = await fn()
+          into?.push(ms)
+        }
+      }
       await measure(gwOnce, WARMUP)
       await measure(echoOnce, WARMUP)
-      const gs = [], es = [], roundRatios = [], gRoundP50 = []
+      const gs = [],
+        es = [],
+        roundRatios = [],
+        gRoundP50 = []
       let gwCpu = 0
       for (let r = 0; r < ROUNDS; r++) {
-        const gr = [], er = []
-        const runGw = async () => { const c = cpuMs(gw.child.pid); await measure(gwOnce, PER_ROUND, gr); gwCpu += cpuMs(gw.child.pid) - c }
-        if (r % 2 === 0) { await runGw(); await measure(echoOnce, PER_ROUND, er) }
-        else { await measure(echoOnce, PER_ROUND, er); await runGw() }
-        gs.push(...gr); es.push(...er)
+        const gr = [],
+          er = []
+        const runGw = async () => {
+          const c = cpuMs(gw.child.pid)
+          await measure(gwOnce, PER_ROUND, gr)
+          gwCpu += cpuMs(gw.child.pid) - c
+        }
+        if (r % 2 === 0) {
+          await runGw()
+          await measure(echoOnce, PER_ROUND, er)
+        } else {
+          await measure(echoOnce, PER_ROUND, er)
+          await runGw()
+        }
+        gs.push(...gr)
+        es.push(...er)
         gRoundP50.push(quantile(gr, 0.5))
         roundRatios.push(quantile(gr, 0.5) / quantile(er, 0.5))
       }
       const sortedRatios = [...roundRatios].sort((x, y) => x - y)
-      op.close(); a.close(); b.close()
+      op.close()
+      a.close()
+      b.close()
       await killChild(nodes.child)
-      const gp50 = quantile(gs, 0.5), gp99 = quantile(gs, 0.99)
-      const ep50 = quantile(es, 0.5), ep99 = quantile(es, 0.99)
+      const gp50 = quantile(gs, 0.5),
+        gp99 = quantile(gs, 0.99)
+      const ep50 = quantile(es, 0.5),
+        ep99 = quantile(es, 0.99)
       const ratio = gp50 / ep50
       const cpuUs = (gwCpu * 1000) / gs.length
       report("f", `sequential node.invoke RTT (operator -> gateway -> node -> gateway -> operator), n=${gs.length}`, {
@@ -768,9 +998,11 @@ async function main() {
         gatewayP50PerRoundMs: gRoundP50.map((x) => +f(x, 3)),
         gatewayCpuUsPerInvoke: +f(cpuUs),
         nodeConnectMs: nodes.connectMs,
-        line: `gateway p50 ${f(gp50, 3)} ms / p99 ${f(gp99, 3)} ms vs two echo hops p50 ${f(ep50, 3)} ms / p99 ${f(ep99, 3)} ms` +
+        line:
+          `gateway p50 ${f(gp50, 3)} ms / p99 ${f(gp99, 3)} ms vs two echo hops p50 ${f(ep50, 3)} ms / p99 ${f(ep99, 3)} ms` +
           ` — p50 ${f(ratio, 2)}x, p99 ${f(gp99 / ep99, 2)}x (target p50 <= 1.5x)`,
-        note: `operator: ${opReqBytes} B request -> ${resBytes} B response; echo: ${resBytes} B frame on each hop; ` +
+        note:
+          `operator: ${opReqBytes} B request -> ${resBytes} B response; echo: ${resBytes} B frame on each hop; ` +
           `p50 ratio per round (${ROUNDS} x ${PER_ROUND}): min ${f(sortedRatios[0], 2)} / median ${f(median(roundRatios), 2)} / max ${f(sortedRatios.at(-1), 2)}; ` +
           `gateway p50 first/last round ${f(gRoundP50[0], 3)}/${f(gRoundP50.at(-1), 3)} ms; gateway CPU ${f(cpuUs)} µs per invoke`
       })
@@ -778,7 +1010,9 @@ async function main() {
 
     // ---- (g) fan-out: one operator, node.invoke to 100 nodes at once, wall time until all 100 answered
     if (want("g")) {
-      const NODES = 100, WARMUP = 3, ROUNDS = 12
+      const NODES = 100,
+        WARMUP = 3,
+        ROUNDS = 12
       const nodes = await startNodes(gw.url, NODES)
       const op = await openRpc("gateway", gw.url, { token: TOKEN, scopes: opScopes })
       const a = await openRpc("echo", echo.url)
@@ -788,7 +1022,10 @@ async function main() {
         const t = performance.now()
         const calls = nodes.ids.map((nodeId) => {
           const id = `g${++invokeSeq}`
-          return op.send(id, invokeFrame(id, nodeId)).then((r) => { checkInvoke(r, nodeId, id); frameBytes = Math.max(frameBytes, r.data.length) })
+          return op.send(id, invokeFrame(id, nodeId)).then((r) => {
+            checkInvoke(r, nodeId, id)
+            frameBytes = Math.max(frameBytes, r.data.length)
+          })
         })
         await Promise.all(calls)
         return performance.now() - t
@@ -806,31 +1043,53 @@ async function main() {
         await Promise.all(calls)
         return performance.now() - t
       }
-      for (let i = 0; i < WARMUP; i++) { await gwRound(); await echoRound() }
-      const gw_ = [], ec = []
+      for (let i = 0; i < WARMUP; i++) {
+        await gwRound()
+        await echoRound()
+      }
+      const gw_ = [],
+        ec = []
       let gwCpu = 0
       for (let r = 0; r < ROUNDS; r++) {
-        const runGw = async () => { const c = cpuMs(gw.child.pid); gw_.push(await gwRound()); gwCpu += cpuMs(gw.child.pid) - c }
-        if (r % 2 === 0) { await runGw(); ec.push(await echoRound()) }
-        else { ec.push(await echoRound()); await runGw() }
+        const runGw = async () => {
+          const c = cpuMs(gw.child.pid)
+          gw_.push(await gwRound())
+          gwCpu += cpuMs(gw.child.pid) - c
+        }
+        if (r % 2 === 0) {
+          await runGw()
+          ec.push(await echoRound())
+        } else {
+          ec.push(await echoRound())
+          await runGw()
+        }
       }
-      op.close(); a.close(); for (const b of bs) b.close()
+      op.close()
+      a.close()
+      for (const b of bs) b.close()
       await killChild(nodes.child)
-      const g = median(gw_), e = median(ec), ratio = g / e
+      const g = median(gw_),
+        e = median(ec),
+        ratio = g / e
       const cpuUs = (gwCpu * 1000) / (ROUNDS * NODES)
       report("g", `fan-out node.invoke to ${NODES} nodes at once, 1 operator connection, median of ${ROUNDS}`, {
-        gatewayMs: +f(g, 2), echoTwoHopsMs: +f(e, 2),
-        gatewayInvokesPerSec: Math.round((NODES * 1000) / g), echoPerSec: Math.round((NODES * 1000) / e),
+        gatewayMs: +f(g, 2),
+        echoTwoHopsMs: +f(e, 2),
+        gatewayInvokesPerSec: Math.round((NODES * 1000) / g),
+        echoPerSec: Math.round((NODES * 1000) / e),
         ratio: +f(ratio, 2),
-        gatewayRoundsMs: gw_.map((x) => +f(x, 2)), echoRoundsMs: ec.map((x) => +f(x, 2)),
+        gatewayRoundsMs: gw_.map((x) => +f(x, 2)),
+        echoRoundsMs: ec.map((x) => +f(x, 2)),
         gatewayCpuUsPerInvoke: +f(cpuUs),
         nodesConnectMs: nodes.connectMs,
         target: "<= 2x two echo hops (soft target, not in the issue)",
         soft: true,
         pass: ratio <= 2,
-        line: `gateway ${f(g, 1)} ms for ${NODES} invokes (${Math.round((NODES * 1000) / g)} invokes/s) vs two echo hops ${f(e, 1)} ms` +
+        line:
+          `gateway ${f(g, 1)} ms for ${NODES} invokes (${Math.round((NODES * 1000) / g)} invokes/s) vs two echo hops ${f(e, 1)} ms` +
           ` (${Math.round((NODES * 1000) / e)}/s) — ${f(ratio, 2)}x (soft target <= 2x)`,
-        note: `rounds gateway [${gw_.map((x) => f(x, 0)).join(", ")}] echo [${ec.map((x) => f(x, 0)).join(", ")}] ms; ` +
+        note:
+          `rounds gateway [${gw_.map((x) => f(x, 0)).join(", ")}] echo [${ec.map((x) => f(x, 0)).join(", ")}] ms; ` +
           `gateway CPU ${f(cpuUs)} µs per invoke; ${NODES} nodes connected in ${f(nodes.connectMs, 0)} ms`
       })
       await killChild(echoB.child)
@@ -839,7 +1098,10 @@ async function main() {
     // ---- (h) agent turns through the Gateway with the offline model, 20 sessions at once,
     // against the health round trip on the same Gateway in the same run
     if (want("h")) {
-      const SESSIONS = 20, WARMUP_MS = 1000, DURATION_MS = 4000, HEALTH_N = 600
+      const SESSIONS = 20,
+        WARMUP_MS = 1000,
+        DURATION_MS = 4000,
+        HEALTH_N = 600
       const op = await openRpc("gateway", gw.url, { token: TOKEN, scopes: ["operator.write"], requestTimeoutMs: 30_000 })
       let hSeq = 0
       const healthOnce = async () => {
@@ -852,7 +1114,9 @@ async function main() {
       const hs = []
       for (let i = 0; i < HEALTH_N; i++) hs.push(await healthOnce())
       const healthP50 = quantile(hs, 0.5)
-      let stopAt = 0, counting = false, done = 0
+      let stopAt = 0,
+        counting = false,
+        done = 0
       const lat = []
       const RUNH = Math.random().toString(36).slice(2, 8)
       const session = async (n) => {
@@ -860,20 +1124,32 @@ async function main() {
         while (performance.now() < stopAt) {
           const id = `h${n}-${++k}`
           const t = performance.now()
-          const r = await op.sendFinal(id, JSON.stringify({
-            type: "req", id, method: "agent",
-            params: { message: `turn ${k}`, idempotencyKey: `bench-${RUNH}-${id}`, sessionKey: `agent:main:bench-${n}` }
-          }))
+          const r = await op.sendFinal(
+            id,
+            JSON.stringify({
+              type: "req",
+              id,
+              method: "agent",
+              params: { message: `turn ${k}`, idempotencyKey: `bench-${RUNH}-${id}`, sessionKey: `agent:main:bench-${n}` }
+            })
+          )
           if (r.msg.payload?.status !== "ok") throw new Error(`agent turn failed: ${JSON.stringify(r.msg).slice(0, 300)}`)
-          if (counting) { done++; lat.push(performance.now() - t) }
+          if (counting) {
+            done++
+            lat.push(performance.now() - t)
+          }
         }
       }
       const t0 = performance.now()
       stopAt = t0 + WARMUP_MS + DURATION_MS
-      const warm = setTimeout(() => { counting = true }, WARMUP_MS)
+      const warm = setTimeout(() => {
+        counting = true
+      }, WARMUP_MS)
       const c0 = cpuMs(gw.child.pid)
       let cWarm = c0
-      setTimeout(() => { cWarm = cpuMs(gw.child.pid) }, WARMUP_MS)
+      setTimeout(() => {
+        cWarm = cpuMs(gw.child.pid)
+      }, WARMUP_MS)
       await Promise.all(Array.from({ length: SESSIONS }, (_, n) => session(n)))
       clearTimeout(warm)
       const elapsed = performance.now() - t0 - WARMUP_MS
@@ -882,8 +1158,10 @@ async function main() {
       const overheadMs = 1000 / perSec
       op.close()
       report("h", `agent turns with the offline model, ${SESSIONS} sessions at once, ${DURATION_MS / 1000} s`, {
-        turnsPerSec: +f(perSec), turns: done,
-        turnLatencyP50Ms: +f(quantile(lat, 0.5), 2), turnLatencyP99Ms: +f(quantile(lat, 0.99), 2),
+        turnsPerSec: +f(perSec),
+        turns: done,
+        turnLatencyP50Ms: +f(quantile(lat, 0.5), 2),
+        turnLatencyP99Ms: +f(quantile(lat, 0.99), 2),
         healthP50Ms: +f(healthP50, 3),
         gatewayMsPerTurn: +f(overheadMs, 2),
         ratioToHealth: +f(overheadMs / healthP50, 1),
@@ -891,7 +1169,8 @@ async function main() {
         target: "reported against health (no target in the issue)",
         pass: done > 0,
         line: `${f(perSec)} turns/s (${f(overheadMs, 2)} ms of Gateway time per turn) vs health p50 ${f(healthP50, 3)} ms — ${f(overheadMs / healthP50, 1)}x a health round trip`,
-        note: `turn latency p50 ${f(quantile(lat, 0.5), 1)} ms / p99 ${f(quantile(lat, 0.99), 1)} ms with ${SESSIONS} sessions in flight; ` +
+        note:
+          `turn latency p50 ${f(quantile(lat, 0.5), 1)} ms / p99 ${f(quantile(lat, 0.99), 1)} ms with ${SESSIONS} sessions in flight; ` +
           `gateway CPU ${f(cpuPerTurnMs, 2)} ms per turn (each turn stores the message, the run and the reply in SQLite, synchronous=FULL)`
       })
     }
@@ -903,17 +1182,36 @@ async function main() {
     /** `count` clients in `procs` crowd processes, opened `batch` at a time in all; resolves when all are connected. */
     const startCrowd = async (kind, url, count, procs, batch, firstAddress) => {
       const per = Math.ceil(count / procs)
-      return Promise.all(Array.from({ length: procs }, async (_, p) => {
-        const child = start(process.execPath, [
-          SELF, "--role", "crowd", "--kind", kind, "--url", url, "--token", TOKEN, "--count", String(per),
-          "--batch", String(Math.ceil(batch / procs)), "--first", String(firstAddress + p * 40), "--addresses", "40"
-        ])
-        // The crowd stands in for clients on other machines: on this machine's two cores it runs at a lower
-        // priority, so what is measured is the server (and the probe), not the server competing with its clients.
-        try { os.setPriority(child.pid, 10) } catch {}
-        const m = await waitLine(child, /crowd ready (\{.*\})\n/, 200_000)
-        return { child, ...JSON.parse(m[1]) }
-      }))
+      return Promise.all(
+        Array.from({ length: procs }, async (_, p) => {
+          const child = start(process.execPath, [
+            SELF,
+            "--role",
+            "crowd",
+            "--kind",
+            kind,
+            "--url",
+            url,
+            "--token",
+            TOKEN,
+            "--count",
+            String(per),
+            "--batch",
+            String(Math.ceil(batch / procs)),
+            "--first",
+            String(firstAddress + p * 40),
+            "--addresses",
+            "40"
+          ])
+          // The crowd stands in for clients on other machines: on this machine's two cores it runs at a lower
+          // priority, so what is measured is the server (and the probe), not the server competing with its clients.
+          try {
+            os.setPriority(child.pid, 10)
+          } catch {}
+          const m = await waitLine(child, /crowd ready (\{.*\})\n/, 200_000)
+          return { child, ...JSON.parse(m[1]) }
+        })
+      )
     }
     const freshServer = async (kind) => {
       const server = kind === "gateway" ? await startGateway() : await startEcho()
@@ -927,7 +1225,9 @@ async function main() {
 
     // ---- (i) 10,000 idle authenticated operator connections: RSS growth against a raw ws server
     if (want("i")) {
-      const COUNT = Number(opt("--crowd", "10000")), PROCS = 4, BATCH = 400
+      const COUNT = Number(opt("--crowd", "10000")),
+        PROCS = 4,
+        BATCH = 400
       const side = async (kind) => {
         const server = await freshServer(kind)
         const before = rssKb(server.child.pid)
@@ -940,7 +1240,14 @@ async function main() {
         const cpu = cpuMs(server.child.pid)
         await Promise.all(crowd.map((c) => killChild(c.child)))
         await killChild(server.child)
-        return { beforeMB: before / 1024, afterMB: after / 1024, growthMB: (after - before) / 1024, connected: crowd.reduce((n, c) => n + c.connected, 0), connectMs, cpuMs: cpu }
+        return {
+          beforeMB: before / 1024,
+          afterMB: after / 1024,
+          growthMB: (after - before) / 1024,
+          connected: crowd.reduce((n, c) => n + c.connected, 0),
+          connectMs,
+          cpuMs: cpu
+        }
       }
       const g = await side("gateway")
       const e = await side("echo")
@@ -951,9 +1258,11 @@ async function main() {
         ratio: +f(ratio, 2),
         target: "RSS growth <= 2x the raw ws server's",
         pass: ratio <= 2 && g.connected === COUNT && e.connected === COUNT,
-        line: `gateway RSS +${f(g.growthMB)} MB (${f(g.beforeMB)} -> ${f(g.afterMB)}) vs raw ws server +${f(e.growthMB)} MB (${f(e.beforeMB)} -> ${f(e.afterMB)}) ` +
+        line:
+          `gateway RSS +${f(g.growthMB)} MB (${f(g.beforeMB)} -> ${f(g.afterMB)}) vs raw ws server +${f(e.growthMB)} MB (${f(e.beforeMB)} -> ${f(e.afterMB)}) ` +
           `for ${g.connected}/${COUNT} connections — ${f(ratio, 2)}x (target <= 2x)`,
-        note: `per connection: gateway ${f((g.growthMB * 1024) / COUNT, 2)} KB vs ${f((e.growthMB * 1024) / COUNT, 2)} KB; ` +
+        note:
+          `per connection: gateway ${f((g.growthMB * 1024) / COUNT, 2)} KB vs ${f((e.growthMB * 1024) / COUNT, 2)} KB; ` +
           `all connected in ${f(g.connectMs / 1000)} s (gateway, to hello-ok as mode "ui" with operator.read, so each is in presence) vs ${f(e.connectMs / 1000)} s (raw, to open); ` +
           `${PROCS} client processes, ${PROCS * 40} source addresses, ${BATCH} connects at a time`
       })
@@ -961,21 +1270,35 @@ async function main() {
 
     // ---- (j) a connect storm of 2,000 clients: a new client's time to hello-ok during it
     if (want("j")) {
-      const COUNT = 2000, PROCS = 2, BATCH = 200
+      const COUNT = 2000,
+        PROCS = 2,
+        BATCH = 200
       const probeOnce = (kind, url) =>
         new Promise((resolve, reject) => {
           const t = performance.now()
           const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: "127.0.2.1", maxPayload: 64 * 1024 * 1024 })
-          const timer = setTimeout(() => { ws.terminate(); reject(new Error(`${kind} probe: no answer within 10 s`)) }, 10_000)
-          const done = () => { clearTimeout(timer); const ms = performance.now() - t; ws.terminate(); resolve(ms) }
-          ws.on("error", (e) => { clearTimeout(timer); reject(e) })
+          const timer = setTimeout(() => {
+            ws.terminate()
+            reject(new Error(`${kind} probe: no answer within 10 s`))
+          }, 10_000)
+          const done = () => {
+            clearTimeout(timer)
+            const ms = performance.now() - t
+            ws.terminate()
+            resolve(ms)
+          }
+          ws.on("error", (e) => {
+            clearTimeout(timer)
+            reject(e)
+          })
           // The raw side: open, then one frame of a connect's size echoed back (as challenge + connect + hello).
           if (kind === "echo") ws.on("open", () => ws.send(connectFrame(TOKEN)))
           ws.on("message", (data) => {
             if (kind === "echo") return done()
             const msg = JSON.parse(data.toString())
             if (msg.event === "connect.challenge") ws.send(connectFrame(TOKEN))
-            else if (msg.type === "res" && msg.id === "c1") msg.ok ? done() : reject(new Error(`probe refused: ${JSON.stringify(msg.error)}`))
+            else if (msg.type === "res" && msg.id === "c1")
+              msg.ok ? done() : reject(new Error(`probe refused: ${JSON.stringify(msg.error)}`))
           })
         })
       const side = async (kind) => {
@@ -1000,8 +1323,13 @@ async function main() {
         await Promise.all(crowd.map((c) => killChild(c.child)))
         await killChild(server.child)
         return {
-          connected: crowd.reduce((n, c) => n + c.connected, 0), stormMs, probes: during.length,
-          p50Ms: quantile(during, 0.5), p99Ms: quantile(during, 0.99), quietP50Ms: quantile(quiet, 0.5), cpuPerConnectMs
+          connected: crowd.reduce((n, c) => n + c.connected, 0),
+          stormMs,
+          probes: during.length,
+          p50Ms: quantile(during, 0.5),
+          p99Ms: quantile(during, 0.99),
+          quietP50Ms: quantile(quiet, 0.5),
+          cpuPerConnectMs
         }
       }
       const g = await side("gateway")
@@ -1012,9 +1340,11 @@ async function main() {
         ratioP99: +f(g.p99Ms / e.p99Ms, 2),
         target: "all get hello-ok; the new client's p99 < 250 ms",
         pass: g.connected === COUNT && g.p99Ms < 250,
-        line: `${g.connected}/${COUNT} got hello-ok in ${f(g.stormMs / 1000, 2)} s; new client p50 ${f(g.p50Ms)} ms / p99 ${f(g.p99Ms)} ms (n=${g.probes}) ` +
+        line:
+          `${g.connected}/${COUNT} got hello-ok in ${f(g.stormMs / 1000, 2)} s; new client p50 ${f(g.p50Ms)} ms / p99 ${f(g.p99Ms)} ms (n=${g.probes}) ` +
           `vs raw ws server (open + one echo) p50 ${f(e.p50Ms)} ms / p99 ${f(e.p99Ms)} ms — p99 ${f(g.p99Ms / e.p99Ms, 2)}x (target p99 < 250 ms)`,
-        note: `without a storm: gateway p50 ${f(g.quietP50Ms, 1)} ms, raw ${f(e.quietP50Ms, 1)} ms; the raw server's storm took ${f(e.stormMs / 1000, 2)} s; ` +
+        note:
+          `without a storm: gateway p50 ${f(g.quietP50Ms, 1)} ms, raw ${f(e.quietP50Ms, 1)} ms; the raw server's storm took ${f(e.stormMs / 1000, 2)} s; ` +
           `server CPU per connect: gateway ${f(g.cpuPerConnectMs, 2)} ms vs raw ${f(e.cpuPerConnectMs, 2)} ms; ` +
           `${PROCS} client processes, ${PROCS * 40} source addresses; every client is mode "ui" with operator.read, so each connect changes presence`
       })
@@ -1023,11 +1353,16 @@ async function main() {
     // ---- (c) cold start: spawn -> first successful health over a raw ws client
     if (want("c")) {
       const RUNS = 5
-      const cold = [], readyAt = [], bare = []
+      const cold = [],
+        readyAt = [],
+        bare = []
       const coldOnce = async () => {
         const stateDir = mkTmp()
         const t0 = performance.now()
-        const child = start(process.execPath, [BIN, "gateway", "run", "--port", "0"], { CLAWGATE_STATE_DIR: stateDir, CLAWGATE_GATEWAY_TOKEN: TOKEN })
+        const child = start(process.execPath, [BIN, "gateway", "run", "--port", "0"], {
+          CLAWGATE_STATE_DIR: stateDir,
+          CLAWGATE_GATEWAY_TOKEN: TOKEN
+        })
         try {
           const m = await waitLine(child, GW_READY)
           const tReady = performance.now() - t0
@@ -1051,12 +1386,17 @@ async function main() {
       await timeRun(process.execPath, ["-e", "0"])
       for (let i = 0; i < RUNS; i++) {
         const r = await coldOnce()
-        cold.push(r.ms); readyAt.push(r.readyMs)
+        cold.push(r.ms)
+        readyAt.push(r.readyMs)
         bare.push((await timeRun(process.execPath, ["-e", "0"])).ms)
       }
-      const c = median(cold), b = median(bare)
+      const c = median(cold),
+        b = median(bare)
       report("c", `cold start (spawn -> first health response), median of ${RUNS}`, {
-        coldStartMs: +f(c), readyLineMs: +f(median(readyAt)), bareNodeMs: +f(b), ratio: +f(c / b, 2),
+        coldStartMs: +f(c),
+        readyLineMs: +f(median(readyAt)),
+        bareNodeMs: +f(b),
+        ratio: +f(c / b, 2),
         runsMs: cold.map((x) => +f(x)),
         targetMs: 500,
         pass: c < 500,
@@ -1066,7 +1406,10 @@ async function main() {
     }
   } catch (err) {
     out(`bench failed: ${err?.stack ?? err}`)
-    for (const c of children) try { process.kill(c.pid, "SIGKILL") } catch {}
+    for (const c of children)
+      try {
+        process.kill(c.pid, "SIGKILL")
+      } catch {}
     process.exitCode = 1
     killAllSync()
     return

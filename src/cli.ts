@@ -15,7 +15,7 @@ import { resolveTarget, TargetError, type ClientFlags, type Target } from "./con
 import type { ClawgateConfig } from "./config/schema.js"
 import { ConfigFileLive } from "./layers/ConfigFile.js"
 import { scopesFor } from "./protocol/methods.js"
-import { GatewayClientRemote } from "./layers/GatewayClientRemote.js"
+import { GatewayClientRemote, GatewayConnectorRemote } from "./layers/GatewayClientRemote.js"
 import { Config } from "./services/Config.js"
 import { type GatewayClient, GatewayClientError } from "./services/GatewayClient.js"
 import { configGet, configPath, configSet, configUnset } from "./programs/config.js"
@@ -48,13 +48,27 @@ const json = Options.boolean("json").pipe(Options.withDescription("Print the res
 
 const clientOptions = {
   url: Options.text("url").pipe(
-    Options.withDescription("Gateway WebSocket URL (ws:// or wss://). Needs --token or --password: config credentials are not used with --url"),
+    Options.withDescription(
+      "Gateway WebSocket URL (ws:// or wss://). Needs --token or --password: config credentials are not used with --url"
+    ),
     Options.optional
   ),
-  token: Options.text("token").pipe(Options.withDescription("Gateway token (visible to other local users in ps: prefer --token-file)"), Options.optional),
-  tokenFile: Options.text("token-file").pipe(Options.withDescription("Read the Gateway token from this file (its first line)"), Options.optional),
-  password: Options.text("password").pipe(Options.withDescription("Gateway password (visible to other local users in ps: prefer --password-file)"), Options.optional),
-  passwordFile: Options.text("password-file").pipe(Options.withDescription("Read the Gateway password from this file (its first line)"), Options.optional),
+  token: Options.text("token").pipe(
+    Options.withDescription("Gateway token (visible to other local users in ps: prefer --token-file)"),
+    Options.optional
+  ),
+  tokenFile: Options.text("token-file").pipe(
+    Options.withDescription("Read the Gateway token from this file (its first line)"),
+    Options.optional
+  ),
+  password: Options.text("password").pipe(
+    Options.withDescription("Gateway password (visible to other local users in ps: prefer --password-file)"),
+    Options.optional
+  ),
+  passwordFile: Options.text("password-file").pipe(
+    Options.withDescription("Read the Gateway password from this file (its first line)"),
+    Options.optional
+  ),
   tlsFingerprint: Options.text("tls-fingerprint").pipe(
     Options.withDescription("Pin the Gateway's TLS certificate (SHA-256, as printed by `clawgate gateway tls fingerprint`)"),
     Options.optional
@@ -136,7 +150,11 @@ const viaSsh = (target: Target, stateDir: string) =>
       .open({ target: ssh.target, identity: ssh.identity, sshConfig: ssh.config, remotePort: ssh.remotePort, localPort: 0 })
       .pipe(
         Effect.mapError(
-          (e) => new GatewayClientError({ reason: e.reason === "Target" ? "Target" : "Connect", message: `ssh tunnel to ${ssh.target}: ${e.message}` })
+          (e) =>
+            new GatewayClientError({
+              reason: e.reason === "Target" ? "Target" : "Connect",
+              message: `ssh tunnel to ${ssh.target}: ${e.message}`
+            })
         )
       )
     return {
@@ -166,8 +184,7 @@ const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>, approver 
       }
       const resolved = yield* Effect.try({
         try: () => resolveTarget(flags, cfg, config.env),
-        catch: (e) =>
-          new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
+        catch: (e) => new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
       })
       const target = yield* viaSsh(yield* localTls(resolved, cfg, config.paths.stateDir), config.paths.stateDir)
       const timeout = Option.getOrUndefined(opts.timeout)
@@ -210,7 +227,13 @@ const output = <A, E, R>(effect: Effect.Effect<A, E, R>, asJson: boolean, render
 /** What a client command's program may need: the client, the config, and a scope for what it opens. */
 type ClientProgram<A, E> = Effect.Effect<A, E, GatewayClient | Config | Scope.Scope>
 
-const withClient = <A, E>(opts: ClientOpts, methods: ReadonlyArray<string>, program: ClientProgram<A, E>, render: (a: A) => string, approver = false) =>
+const withClient = <A, E>(
+  opts: ClientOpts,
+  methods: ReadonlyArray<string>,
+  program: ClientProgram<A, E>,
+  render: (a: A) => string,
+  approver = false
+) =>
   output(program.pipe(Effect.provide(clientLayer(opts, methods, approver)), Effect.scoped, Effect.provide(configLayer)), opts.json, render)
 
 // ---------------------------------------------------------------------------
@@ -259,13 +282,13 @@ const callCommand = Command.make(
     method: Args.text({ name: "method" }).pipe(Args.withDescription("The method, e.g. health, status, logs.tail")),
     params: Options.text("params").pipe(Options.withDescription("Params as a JSON object"), Options.optional),
     expectFinal: Options.boolean("expect-final").pipe(
-      Options.withDescription("Wait past an interim {status:\"accepted\"} reply for the final one")
+      Options.withDescription('Wait past an interim {status:"accepted"} reply for the final one')
     ),
     ...clientOptions
   },
   (opts) =>
     Effect.gen(function* () {
-      let params: unknown = undefined
+      let params: unknown
       if (Option.isSome(opts.params)) {
         try {
           params = JSON.parse(opts.params.value)
@@ -278,12 +301,7 @@ const callCommand = Command.make(
         }
       }
       const timeoutMs = Option.getOrUndefined(opts.timeout)
-      yield* withClient(
-        opts,
-        [opts.method],
-        call(opts.method, { params, expectFinal: opts.expectFinal, timeoutMs }),
-        (v) => renderValue(v)
-      )
+      yield* withClient(opts, [opts.method], call(opts.method, { params, expectFinal: opts.expectFinal, timeoutMs }), (v) => renderValue(v))
     })
 ).pipe(Command.withDescription("Call any Gateway method and print its payload"))
 
@@ -312,12 +330,18 @@ const runCommand = Command.make(
       Options.withDescription("Shared token for this run, not saved (visible to other local users in ps: prefer --token-file)"),
       Options.optional
     ),
-    tokenFile: Options.text("token-file").pipe(Options.withDescription("Read this run's shared token from a file (its first line)"), Options.optional),
+    tokenFile: Options.text("token-file").pipe(
+      Options.withDescription("Read this run's shared token from a file (its first line)"),
+      Options.optional
+    ),
     password: Options.text("password").pipe(
       Options.withDescription("Shared password for this run, not saved (visible to other local users in ps: prefer --password-file)"),
       Options.optional
     ),
-    passwordFile: Options.text("password-file").pipe(Options.withDescription("Read this run's shared password from a file (its first line)"), Options.optional),
+    passwordFile: Options.text("password-file").pipe(
+      Options.withDescription("Read this run's shared password from a file (its first line)"),
+      Options.optional
+    ),
     verbose: Options.boolean("verbose").pipe(Options.withDescription("Debug logging"))
   },
   (opts) =>
@@ -358,10 +382,16 @@ const tlsCommand = Command.make("tls").pipe(
             try: () => loadTls(cfg, config.paths.stateDir),
             catch: (e) => new UsageError({ message: `TLS: ${(e as Error).message}` })
           })
-          return { fingerprint: `sha256:${tls.fingerprint}`, colonHex: colonHex(tls.fingerprint), certPath: tls.certPath, generated: tls.generated }
+          return {
+            fingerprint: `sha256:${tls.fingerprint}`,
+            colonHex: colonHex(tls.fingerprint),
+            certPath: tls.certPath,
+            generated: tls.generated
+          }
         }).pipe(Effect.provide(configLayer)),
         opts.json,
-        (r) => `${r.fingerprint}\n(${r.colonHex})\ncertificate: ${r.certPath}${r.generated ? " (generated now)" : ""}\npin it on clients: --tls-fingerprint ${r.fingerprint}`
+        (r) =>
+          `${r.fingerprint}\n(${r.colonHex})\ncertificate: ${r.certPath}${r.generated ? " (generated now)" : ""}\npin it on clients: --tls-fingerprint ${r.fingerprint}`
       )
     ).pipe(Command.withDescription("Print the SHA-256 fingerprint clients pin (generates the certificate if needed)"))
   ])
@@ -372,8 +402,14 @@ const tunnelCommand = Command.make(
   {
     target: Args.text({ name: "user@host[:port]" }).pipe(Args.withDescription("Where the Gateway runs (ssh destination)")),
     identity: Options.text("identity").pipe(Options.withDescription("ssh private key (ssh -i)"), Options.optional),
-    localPort: Options.integer("local-port").pipe(Options.withDescription("Preferred local port (a free one is used if taken)"), Options.optional),
-    remotePort: Options.integer("remote-port").pipe(Options.withDescription("The Gateway's port on that host (default 18789)"), Options.withDefault(18789)),
+    localPort: Options.integer("local-port").pipe(
+      Options.withDescription("Preferred local port (a free one is used if taken)"),
+      Options.optional
+    ),
+    remotePort: Options.integer("remote-port").pipe(
+      Options.withDescription("The Gateway's port on that host (default 18789)"),
+      Options.withDefault(18789)
+    ),
     sshConfig: Options.text("ssh-config").pipe(Options.withDescription("ssh config file to use (ssh -F)"), Options.optional)
   },
   (opts) =>
@@ -496,7 +532,10 @@ const sendCommand = Command.make(
   "send",
   {
     to: Options.text("to").pipe(Options.withDescription("Recipient on the channel: a Telegram chat id")),
-    message: Options.text("message").pipe(Options.withAlias("m"), Options.withDescription("The text to send (split to the channel's size limit)")),
+    message: Options.text("message").pipe(
+      Options.withAlias("m"),
+      Options.withDescription("The text to send (split to the channel's size limit)")
+    ),
     channel: Options.text("channel").pipe(
       Options.withDescription("Channel to send through, e.g. telegram (default: the only one configured)"),
       Options.optional
@@ -555,25 +594,19 @@ const configCommand = Command.make("config").pipe(
           (r) => (r.set ? renderValue(r.value) : `${r.key} is not set`)
         )
     ).pipe(Command.withDescription("Print the config, or one key (secrets redacted)")),
-    Command.make(
-      "set",
-      { pairs: Args.text({ name: "key value" }).pipe(Args.repeated), json },
-      (opts) =>
-        output(configSet(opts.pairs).pipe(Effect.provide(configLayer)), opts.json, (r) => `updated ${r.path}: ${r.set.join(", ")}`)
+    Command.make("set", { pairs: Args.text({ name: "key value" }).pipe(Args.repeated), json }, (opts) =>
+      output(configSet(opts.pairs).pipe(Effect.provide(configLayer)), opts.json, (r) => `updated ${r.path}: ${r.set.join(", ")}`)
     ).pipe(Command.withDescription("Set one or more keys: config set KEY VALUE [KEY VALUE ...]")),
     Command.make("unset", { keys: Args.text({ name: "key" }).pipe(Args.repeated), json }, (opts) =>
-      output(
-        configUnset(opts.keys).pipe(Effect.provide(configLayer)),
-        opts.json,
-        (r) =>
-          [r.unset.length ? `removed from ${r.path}: ${r.unset.join(", ")}` : "", r.notSet.length ? `not set: ${r.notSet.join(", ")}` : ""]
-            .filter(Boolean)
-            .join("\n")
+      output(configUnset(opts.keys).pipe(Effect.provide(configLayer)), opts.json, (r) =>
+        [r.unset.length ? `removed from ${r.path}: ${r.unset.join(", ")}` : "", r.notSet.length ? `not set: ${r.notSet.join(", ")}` : ""]
+          .filter(Boolean)
+          .join("\n")
       )
     ).pipe(Command.withDescription("Remove one or more keys")),
-    Command.make("path", { json }, (opts) =>
-      output(configPath.pipe(Effect.provide(configLayer)), opts.json, (r) => r.path)
-    ).pipe(Command.withDescription("Print the config file's path"))
+    Command.make("path", { json }, (opts) => output(configPath.pipe(Effect.provide(configLayer)), opts.json, (r) => r.path)).pipe(
+      Command.withDescription("Print the config file's path")
+    )
   ])
 )
 
@@ -647,7 +680,13 @@ const devicesCommand = Command.make("devices").pipe(
       Command.withDescription("Pending pairing requests and paired devices")
     ),
     Command.make("approve", { requestId: requestRef, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesApprove(opts.requestId), (r) => `approved ${opts.requestId}: ${JSON.stringify(r.device.deviceId)}`, true)
+      withClient(
+        opts,
+        pairingMethods,
+        devicesApprove(opts.requestId),
+        (r) => `approved ${opts.requestId}: ${JSON.stringify(r.device.deviceId)}`,
+        true
+      )
     ).pipe(Command.withDescription("Approve a pending pairing request")),
     Command.make("reject", { requestId: requestRef, ...clientOptions }, (opts) =>
       withClient(opts, pairingMethods, devicesReject(opts.requestId), () => `rejected ${opts.requestId}`)
@@ -656,10 +695,22 @@ const devicesCommand = Command.make("devices").pipe(
       withClient(opts, pairingMethods, devicesRemove(opts.device), (r) => `removed ${r.deviceId} (disconnected if it was online)`, true)
     ).pipe(Command.withDescription("Unpair a device and disconnect it")),
     Command.make("rotate", { device: deviceRef, role, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesRotate(opts.device, opts.role), (r) => `rotated the ${opts.role} token of ${r.deviceId}; its sessions were closed`, true)
+      withClient(
+        opts,
+        pairingMethods,
+        devicesRotate(opts.device, opts.role),
+        (r) => `rotated the ${opts.role} token of ${r.deviceId}; its sessions were closed`,
+        true
+      )
     ).pipe(Command.withDescription("Issue a new device token (the old one stops working)")),
     Command.make("revoke", { device: deviceRef, role, ...clientOptions }, (opts) =>
-      withClient(opts, pairingMethods, devicesRevoke(opts.device, opts.role), (r) => `revoked the ${opts.role} token of ${r.deviceId}; it was disconnected`, true)
+      withClient(
+        opts,
+        pairingMethods,
+        devicesRevoke(opts.device, opts.role),
+        (r) => `revoked the ${opts.role} token of ${r.deviceId}; it was disconnected`,
+        true
+      )
     ).pipe(Command.withDescription("Revoke a device's token and role; it must be approved again"))
   ])
 )
@@ -675,7 +726,10 @@ const sessionsCommand = Command.make("sessions").pipe(
     Command.make(
       "list",
       {
-        search: Options.text("search").pipe(Options.withDescription("Only sessions whose key, label, channel or peer contains this"), Options.optional),
+        search: Options.text("search").pipe(
+          Options.withDescription("Only sessions whose key, label, channel or peer contains this"),
+          Options.optional
+        ),
         limit: limit("At most this many sessions (most recently updated first)"),
         ...clientOptions
       },
@@ -726,7 +780,20 @@ const nodeRunCommand = Command.make(
         const target = yield* Effect.try({
           try: () =>
             stored && url
-              ? { ...resolveTarget({ url, token: "(device token)", tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint), allowInsecure: opts.allowInsecure }, cfg, config.env), token: undefined, authSource: "the stored device token" }
+              ? {
+                  ...resolveTarget(
+                    {
+                      url,
+                      token: "(device token)",
+                      tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint),
+                      allowInsecure: opts.allowInsecure
+                    },
+                    cfg,
+                    config.env
+                  ),
+                  token: undefined,
+                  authSource: "the stored device token"
+                }
               : resolveTarget(
                   { url, token, password, tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint), allowInsecure: opts.allowInsecure },
                   cfg,
@@ -744,6 +811,7 @@ const nodeRunCommand = Command.make(
           ...(timeout !== undefined ? { connectTimeoutMs: timeout } : {})
         }).pipe(
           Effect.provide(DeviceIdentityFile(config.paths.stateDir)),
+          Effect.provide(GatewayConnectorRemote),
           Effect.mapError((e) => (e instanceof Error && e.name === "DeviceIdentityError" ? new UsageError({ message: e.message }) : e))
         )
       }).pipe(Effect.provide(configLayer)),

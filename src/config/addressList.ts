@@ -5,7 +5,7 @@
  */
 import { Either } from "effect"
 import * as net from "node:net"
-import { normalizeIp } from "./bind.js"
+import { normalizeIp } from "./ip.js"
 
 /** One entry of a list: an address (`10.0.0.5`, `::1`) or a CIDR (`10.0.0.0/8`, `fd7a:115c:a1e0::/48`). */
 export interface AddressEntry {

@@ -39,17 +39,9 @@ export const resolvePort = (flag: number | undefined, env: ConfigEnv, config: Cl
   return { port: DEFAULT_PORT, source: "default" }
 }
 
-export const isLoopbackAddress = (addr: string | undefined): boolean => {
-  if (!addr) return false
-  const a = addr.startsWith("::ffff:") ? addr.slice(7) : addr
-  if (a === "::1" || a === "localhost") return true
-  return net.isIPv4(a) && a.startsWith("127.")
-}
+import { isLoopbackAddress } from "./ip.js"
 
-export const normalizeIp = (addr: string | undefined): string => {
-  if (!addr) return "unknown"
-  return addr.startsWith("::ffff:") && net.isIPv4(addr.slice(7)) ? addr.slice(7) : addr
-}
+export { isLoopbackAddress, normalizeIp } from "./ip.js"
 
 const TAILNET_IPV4 = new net.BlockList()
 TAILNET_IPV4.addSubnet("100.64.0.0", 10, "ipv4")
@@ -77,11 +69,7 @@ export interface BindPlan {
  * Turns `gateway.bind` into addresses. `auto` is settled by the caller (it
  * tries loopback first); here it means loopback.
  */
-export const planBind = (
-  mode: BindMode,
-  config: ClawgateConfig,
-  interfaces?: NodeJS.Dict<Array<os.NetworkInterfaceInfo>>
-): BindPlan => {
+export const planBind = (mode: BindMode, config: ClawgateConfig, interfaces?: NodeJS.Dict<Array<os.NetworkInterfaceInfo>>): BindPlan => {
   switch (mode) {
     case "loopback":
     case "auto":

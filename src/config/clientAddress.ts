@@ -121,11 +121,7 @@ export const tailscaleClaim = (socketAddress: string | undefined, headers: Heade
  * untrusted hop is the client. Headers from an untrusted peer are ignored, and
  * such a connection is never treated as loopback, even on a loopback socket.
  */
-export const resolveClientAddress = (
-  socketAddress: string | undefined,
-  headers: Headers,
-  settings: ProxySettings
-): ClientAddress => {
+export const resolveClientAddress = (socketAddress: string | undefined, headers: Headers, settings: ProxySettings): ClientAddress => {
   const peer = normalizeIp(socketAddress)
   const xff = header(headers, "x-forwarded-for")
   const realIp = header(headers, "x-real-ip")

@@ -208,8 +208,7 @@ const describeIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>):
 export const validateConfig = (raw: unknown): Either.Either<ClawgateConfig, ReadonlyArray<ConfigIssue>> =>
   Either.mapLeft(decode(raw), (error) => describeIssues(ParseResult.ArrayFormatter.formatErrorSync(error)))
 
-export const formatIssues = (issues: ReadonlyArray<ConfigIssue>): string =>
-  issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")
+export const formatIssues = (issues: ReadonlyArray<ConfigIssue>): string => issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")
 
 /** A deep copy of the config with every secret value replaced by REDACTED. */
 export const redact = (value: unknown): unknown => {

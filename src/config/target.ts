@@ -26,12 +26,14 @@ export interface Target {
   readonly tlsFingerprint?: string | undefined
   readonly tlsFingerprintSource?: string | undefined
   /** Reach the Gateway through an SSH tunnel to its loopback port (the CLI opens or reuses it). */
-  readonly ssh?: {
-    readonly target: string
-    readonly identity?: string | undefined
-    readonly config?: string | undefined
-    readonly remotePort: number
-  } | undefined
+  readonly ssh?:
+    | {
+        readonly target: string
+        readonly identity?: string | undefined
+        readonly config?: string | undefined
+        readonly remotePort: number
+      }
+    | undefined
 }
 
 export class TargetError extends Error {

@@ -17,13 +17,7 @@ import { Config } from "../services/Config.js"
 import { EventBus } from "../services/EventBus.js"
 import { Models } from "../services/Models.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
-import {
-  MAIN_SESSION_KEY,
-  Sessions,
-  type NewEntry,
-  type RunRecord,
-  type SessionsError
-} from "../services/Sessions.js"
+import { MAIN_SESSION_KEY, Sessions, type NewEntry, type RunRecord, type SessionsError } from "../services/Sessions.js"
 
 export const DEFAULT_RUN_TIMEOUT_MS = 10 * 60_000
 export const DEFAULT_MAX_TURNS = 8
@@ -79,7 +73,11 @@ export const makeAgentRunner = Effect.gen(function* () {
   const agentEvent = (runId: string, stream: "lifecycle" | "assistant" | "tool", data: unknown) =>
     bus.publish({ event: "agent", scope: "operator.read", payload: { runId, seq: nextSeq(runId), stream, ts: Date.now(), data } })
   const chatEvent = (job: Job, state: "delta" | "final" | "aborted" | "error", extra: Record<string, unknown>) =>
-    bus.publish({ event: "chat", scope: "operator.read", payload: { runId: job.runId, sessionKey: job.sessionKey, seq: nextSeq(job.runId), state, ...extra } })
+    bus.publish({
+      event: "chat",
+      scope: "operator.read",
+      payload: { runId: job.runId, sessionKey: job.sessionKey, seq: nextSeq(job.runId), state, ...extra }
+    })
 
   const outcomeOf = (r: RunRecord): RunOutcome => ({
     runId: r.runId,
@@ -102,11 +100,15 @@ export const makeAgentRunner = Effect.gen(function* () {
       const text = record.status === "ok" ? record.summary : `Sorry, that failed: ${record.summary}`
       const sent = yield* Effect.either(channels.value.send({ channel: record.deliverTo.channel, to: record.deliverTo.to, message: text }))
       if (sent._tag === "Left") {
-        yield* Effect.logWarning(`run ${record.runId}: delivery to ${record.deliverTo.channel}:${record.deliverTo.to} failed: ${sent.left.message}`)
+        yield* Effect.logWarning(
+          `run ${record.runId}: delivery to ${record.deliverTo.channel}:${record.deliverTo.to} failed: ${sent.left.message}`
+        )
         return record
       }
       const delivered = { ...record, deliveredAt: Date.now() }
-      yield* sessions.putRun(delivered).pipe(Effect.catchAll((e) => Effect.logError(`run ${record.runId}: delivered, but not recorded: ${e.message}`)))
+      yield* sessions
+        .putRun(delivered)
+        .pipe(Effect.catchAll((e) => Effect.logError(`run ${record.runId}: delivered, but not recorded: ${e.message}`)))
       return delivered
     })
 
@@ -129,7 +131,9 @@ export const makeAgentRunner = Effect.gen(function* () {
         ...(record.status === "ok" ? {} : { error: record.summary })
       })
       if (record.status === "ok") {
-        yield* chatEvent(job, "final", { message: { role: "assistant", content: [{ type: "text", text: record.summary ?? "" }], timestamp: record.endedAt } })
+        yield* chatEvent(job, "final", {
+          message: { role: "assistant", content: [{ type: "text", text: record.summary ?? "" }], timestamp: record.endedAt }
+        })
       } else {
         yield* chatEvent(job, record.status === "aborted" ? "aborted" : "error", { errorMessage: record.summary })
       }
@@ -180,7 +184,9 @@ export const makeAgentRunner = Effect.gen(function* () {
                 const now = Date.now()
                 if (now - lastDeltaAt >= CHAT_DELTA_INTERVAL_MS) {
                   lastDeltaAt = now
-                  yield* chatEvent(job, "delta", { message: { role: "assistant", content: [{ type: "text", text: finalText + text }], timestamp: now } })
+                  yield* chatEvent(job, "delta", {
+                    message: { role: "assistant", content: [{ type: "text", text: finalText + text }], timestamp: now }
+                  })
                 }
                 break
               }
@@ -195,7 +201,9 @@ export const makeAgentRunner = Effect.gen(function* () {
           })
         ).pipe(
           Effect.mapError((e) =>
-            e instanceof GatewayError ? e : GatewayError.unavailable(`model ${model.ref}: ${(e as { message?: string })?.message ?? String(e)}`)
+            e instanceof GatewayError
+              ? e
+              : GatewayError.unavailable(`model ${model.ref}: ${(e as { message?: string })?.message ?? String(e)}`)
           )
         )
         const entries: Array<NewEntry> = []
@@ -204,7 +212,14 @@ export const makeAgentRunner = Effect.gen(function* () {
           toolCalls++
           const target = tools.describe(call.name)
           const about = target ? { nodeId: target.nodeId, command: target.command } : {}
-          entries.push({ role: "tool_call", text: call.name, toolName: call.name, toolCallId: call.id, data: call.params, runId: job.runId })
+          entries.push({
+            role: "tool_call",
+            text: call.name,
+            toolName: call.name,
+            toolCallId: call.id,
+            data: call.params,
+            runId: job.runId
+          })
           yield* agentEvent(job.runId, "tool", { phase: "start", name: call.name, toolCallId: call.id, args: call.params, ...about })
           const r = yield* tools.call({ id: call.id, name: call.name, params: call.params })
           entries.push({
@@ -215,7 +230,14 @@ export const makeAgentRunner = Effect.gen(function* () {
             data: r.result,
             runId: job.runId
           })
-          yield* agentEvent(job.runId, "tool", { phase: "result", name: call.name, toolCallId: call.id, isError: r.isFailure, result: r.result, ...about })
+          yield* agentEvent(job.runId, "tool", {
+            phase: "result",
+            name: call.name,
+            toolCallId: call.id,
+            isError: r.isFailure,
+            result: r.result,
+            ...about
+          })
         }
         // Each turn is stored before the next one starts.
         if (entries.length > 0) yield* sessions.append(job.sessionKey, entries).pipe(Effect.mapError(storage))
@@ -289,12 +311,19 @@ export const makeAgentRunner = Effect.gen(function* () {
       const runId = request.idempotencyKey
       const sessionKey = request.sessionKey ?? MAIN_SESSION_KEY
       const seen = jobs.get(runId)
-      if (seen) return { runId, sessionKey: seen.sessionKey, status: "accepted", acceptedAt: seen.record.acceptedAt, deduped: true } as const
+      if (seen)
+        return { runId, sessionKey: seen.sessionKey, status: "accepted", acceptedAt: seen.record.acceptedAt, deduped: true } as const
       const inProgress = starting.get(runId)
       if (inProgress) return { ...(yield* Deferred.await(inProgress)), deduped: true }
       const stored = yield* sessions.getRun(runId).pipe(Effect.mapError(storage))
       if (Option.isSome(stored)) {
-        return { runId, sessionKey: stored.value.sessionKey, status: "accepted", acceptedAt: stored.value.acceptedAt, deduped: true } as const
+        return {
+          runId,
+          sessionKey: stored.value.sessionKey,
+          status: "accepted",
+          acceptedAt: stored.value.acceptedAt,
+          deduped: true
+        } as const
       }
       const first = yield* Deferred.make<Accepted, GatewayError>()
       starting.set(runId, first)
@@ -311,7 +340,9 @@ export const makeAgentRunner = Effect.gen(function* () {
         const deliverTo = request.to ?? (request.deliver ? session.peer : undefined)
         if (request.deliver && (!deliverChannel || !deliverTo)) {
           return yield* Effect.fail(
-            GatewayError.invalidRequest("deliver needs a channel and a recipient: pass channel and to (this session has no channel of its own)")
+            GatewayError.invalidRequest(
+              "deliver needs a channel and a recipient: pass channel and to (this session has no channel of its own)"
+            )
           )
         }
         const record: RunRecord = {

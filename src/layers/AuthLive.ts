@@ -73,7 +73,12 @@ export class FailureLimiter {
 
 const rateLimited = (retryAfterMs: number) =>
   GatewayError.of("INVALID_REQUEST", "unauthorized: too many failed authentication attempts (retry later)", {
-    details: { code: "AUTH_RATE_LIMITED", authReason: "rate_limited", canRetryWithDeviceToken: false, recommendedNextStep: "wait_then_retry" },
+    details: {
+      code: "AUTH_RATE_LIMITED",
+      authReason: "rate_limited",
+      canRetryWithDeviceToken: false,
+      recommendedNextStep: "wait_then_retry"
+    },
     retryable: true,
     retryAfterMs
   })
@@ -134,7 +139,10 @@ export const makeAuth = (overrides: AuthOverrides) =>
         const found = yield* tailscale.whois(claim.clientIp).pipe(
           Effect.tapError((e) => Effect.logWarning(`auth: tailscale whois ${claim.clientIp} failed: ${e.message}`)),
           Effect.mapError(() =>
-            tailscaleRefused("AUTH_TAILSCALE_WHOIS_FAILED", `cannot confirm the Tailscale identity of ${claim.clientIp} (tailscale whois failed)`)
+            tailscaleRefused(
+              "AUTH_TAILSCALE_WHOIS_FAILED",
+              `cannot confirm the Tailscale identity of ${claim.clientIp} (tailscale whois failed)`
+            )
           )
         )
         if (Option.isNone(found) || found.value.toLowerCase() !== claim.login.toLowerCase()) {

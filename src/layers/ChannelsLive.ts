@@ -70,7 +70,8 @@ export const makeChannels = Effect.gen(function* () {
       (list): ReadonlyArray<ChannelStatus> => [...list, webchatStatus]
     )
 
-  const watch = (notify: Effect.Effect<void>) => Effect.forEach(adapters, (a) => (a.watch ? a.watch(notify) : Effect.void), { discard: true })
+  const watch = (notify: Effect.Effect<void>) =>
+    Effect.forEach(adapters, (a) => (a.watch ? a.watch(notify) : Effect.void), { discard: true })
 
   return Channels.of({ status, probe, watch, send })
 })

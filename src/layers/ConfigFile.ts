@@ -8,14 +8,7 @@ import * as path from "node:path"
 import JSON5 from "json5"
 import { Effect, Either, Layer, Ref } from "effect"
 import { formatIssues, validateConfig, type ClawgateConfig } from "../config/schema.js"
-import {
-  Config,
-  ConfigError,
-  type ConfigEnv,
-  type ConfigFileState,
-  type ConfigPaths,
-  type ConfigService
-} from "../services/Config.js"
+import { Config, ConfigError, type ConfigEnv, type ConfigFileState, type ConfigPaths, type ConfigService } from "../services/Config.js"
 import { atomicWriteFile } from "../util/atomicWrite.js"
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -66,9 +59,7 @@ const parseFile = (file: string, text: string): Either.Either<ConfigFileState, C
     )
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    return Either.left(
-      new ConfigError({ reason: "Invalid", path: file, message: `${file} must hold a JSON object at the top level` })
-    )
+    return Either.left(new ConfigError({ reason: "Invalid", path: file, message: `${file} must hold a JSON object at the top level` }))
   }
   return Either.match(validateConfig(raw), {
     onLeft: (issues) =>
@@ -117,7 +108,7 @@ export const makeConfigFile = (env: Env): Effect.Effect<ConfigService> =>
         () => Effect.succeed(Either.right<ConfigFileState>({ exists: false, raw: {}, config: {} }))
       ),
       Effect.mapError(ioError(file, "read")),
-      Effect.flatMap((r) => r)
+      Effect.flatten
     )
 
     // The last config that validated, and when the file was last looked at.
@@ -175,5 +166,4 @@ export const makeConfigFile = (env: Env): Effect.Effect<ConfigService> =>
     return { paths, env: resolveEnv(env), load, current, snapshot, update } satisfies ConfigService
   })
 
-export const ConfigFileLive = (env: Env = process.env): Layer.Layer<Config> =>
-  Layer.effect(Config, makeConfigFile(env))
+export const ConfigFileLive = (env: Env = process.env): Layer.Layer<Config> => Layer.effect(Config, makeConfigFile(env))

@@ -18,15 +18,16 @@ export const makeConfigMemory = (
         validateConfig(value),
         (issues) => new ConfigError({ reason: "Invalid", path, issues, message: `invalid config:\n${formatIssues(issues)}` })
       )
-    const load = Effect.flatMap(Ref.get(raw), (value) =>
-      Either.map(validate(value), (config) => ({ exists: true, raw: value, config }))
-    )
+    const load = Effect.flatMap(Ref.get(raw), (value) => Either.map(validate(value), (config) => ({ exists: true, raw: value, config })))
     return {
       paths: { configPath: path, stateDir: options.stateDir ?? MEMORY_STATE_DIR, configPathSource: "default" },
       env: options.env ?? {},
       load,
       current: Effect.map(load, (s) => s.config),
-      snapshot: Effect.map(Effect.orElseSucceed(load, () => ({ config: {} })), (s) => s.config),
+      snapshot: Effect.map(
+        Effect.orElseSucceed(load, () => ({ config: {} })),
+        (s) => s.config
+      ),
       update: (edit) =>
         Effect.gen(function* () {
           const next = edit(yield* Ref.get(raw))

@@ -122,9 +122,7 @@ export const DatabaseLive = (stateDir: string | undefined) => {
       await fs.mkdir(stateDir, { recursive: true, mode: 0o700 })
       // Created 0600 before SQLite opens it, so the WAL files it creates next get the same mode.
       await fs.open(filename, "a", 0o600).then((h) => h.close())
-    }).pipe(
-      Effect.as(SqliteClient.layer({ filename }))
-    )
+    }).pipe(Effect.as(SqliteClient.layer({ filename })))
   )
   const ready = Layer.effectDiscard(
     Effect.gen(function* () {
@@ -134,9 +132,7 @@ export const DatabaseLive = (stateDir: string | undefined) => {
       yield* migrate
       // Files left by older versions, created with the process umask.
       if (stateDir !== undefined) {
-        yield* Effect.promise(() =>
-          Promise.all(["", "-wal", "-shm"].map((suffix) => fs.chmod(filename + suffix, 0o600).catch(() => {})))
-        )
+        yield* Effect.promise(() => Promise.all(["", "-wal", "-shm"].map((suffix) => fs.chmod(filename + suffix, 0o600).catch(() => {}))))
       }
     })
   )

@@ -65,7 +65,9 @@ export const makeDeviceIdentity = (stateDir: string): Effect.Effect<DeviceIdenti
     const key = createPrivateKey(identity.privateKeyPem)
     const tokensFile = path.join(stateDir, "identity", "device-tokens.json")
     const lock = yield* Effect.makeSemaphore(1)
-    const readTokens = Effect.promise(async () => (await readJson<TokenFile>(tokensFile).catch(() => undefined)) ?? { version: 1 as const, tokens: {} })
+    const readTokens = Effect.promise(
+      async () => (await readJson<TokenFile>(tokensFile).catch(() => undefined)) ?? { version: 1 as const, tokens: {} }
+    )
     const writeTokens = (f: TokenFile) => Effect.promise(() => atomicWriteFile(tokensFile, JSON.stringify(f, null, 2) + "\n"))
     return {
       deviceId: identity.deviceId,

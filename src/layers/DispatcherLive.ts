@@ -81,9 +81,8 @@ export const makeDispatcher = (served: ReadonlyArray<Served>): DispatcherService
 }
 
 /** Every core method with its handler. */
-export const coreServed = Effect.map(
-  Effect.all([coreMethods, nodeMethods, sessionMethods, channelMethods, agentMethods]),
-  (areas) => areas.flat()
+export const coreServed = Effect.map(Effect.all([coreMethods, nodeMethods, sessionMethods, channelMethods, agentMethods]), (areas) =>
+  areas.flat()
 )
 
 /**

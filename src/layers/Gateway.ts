@@ -95,11 +95,7 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   )
   const tailscale = options.tailscale ?? TailscaleCli()
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged), Layer.provideMerge(tailscale))
-  const nodes = NodeRegistry.Default.pipe(
-    Layer.provideMerge(DevicesSqlLive),
-    Layer.provide(database),
-    Layer.provide(logged)
-  )
+  const nodes = NodeRegistry.Default.pipe(Layer.provideMerge(DevicesSqlLive), Layer.provide(database), Layer.provide(logged))
   // The agent: models from the config (loaded by the first run), node commands as tools, replies through channels.
   const models = options.models ?? ModelsOnDemand
   const runner = AgentRunnerLive.pipe(Layer.provide(Layer.mergeAll(base, logged, nodes, sessions, channels, models)))
@@ -114,8 +110,7 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
 }
 
 /** The whole Gateway with its WebSocket server; needs Config. */
-export const GatewayWithServer = (options: GatewayLayerOptions = {}) =>
-  GatewayServerLive.pipe(Layer.provideMerge(GatewayCore(options)))
+export const GatewayWithServer = (options: GatewayLayerOptions = {}) => GatewayServerLive.pipe(Layer.provideMerge(GatewayCore(options)))
 
 /** The whole Gateway configured from the config file and the process environment. */
 export const GatewayLive = (options: GatewayLayerOptions = {}, env: Env = process.env) =>

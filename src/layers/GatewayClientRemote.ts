@@ -8,7 +8,6 @@ import { Deferred, Duration, Effect, Layer, PubSub, Scope, Stream } from "effect
 import WebSocket from "ws"
 import { normalizeFingerprint, type Target } from "../config/target.js"
 import { signedText } from "../protocol/device.js"
-import type { DeviceIdentityService } from "../services/DeviceIdentity.js"
 import { GatewayError } from "../protocol/errors.js"
 import { decodeText } from "../protocol/codec.js"
 import {
@@ -23,35 +22,17 @@ import {
 import {
   GatewayClient,
   GatewayClientError,
+  GatewayConnector,
   type GatewayClientService,
+  type RemoteClientOptions,
+  type RemoteConnection,
   type RequestOptions,
-  type ServerInfo,
   type TargetInfo
 } from "../services/GatewayClient.js"
 import { VERSION } from "../version.js"
 import { callThrough } from "./clientCall.js"
 
-export interface RemoteClientOptions {
-  readonly target: Target
-  /** Connect + handshake budget. */
-  readonly connectTimeoutMs?: number | undefined
-  readonly defaultRequestTimeoutMs?: number | undefined
-  readonly client?: {
-    readonly id?: string
-    readonly mode?: string
-    readonly displayName?: string
-    readonly instanceId?: string
-  }
-  readonly role?: "operator" | "node"
-  readonly scopes?: ReadonlyArray<string>
-  readonly caps?: ReadonlyArray<string>
-  readonly commands?: ReadonlyArray<string>
-  /**
-   * Sign the connect with this device identity. Without a token or password
-   * in the target, a device token stored for this Gateway is used.
-   */
-  readonly device?: DeviceIdentityService | undefined
-}
+export type { RemoteClientOptions } from "../services/GatewayClient.js"
 
 interface Pending {
   readonly deferred: Deferred.Deferred<unknown, GatewayError | GatewayClientError>
@@ -66,11 +47,16 @@ const targetInfo = (t: Target): TargetInfo => ({
 })
 
 /** The SHA-256 of the certificate's DER, as normalised hex. */
-export const certFingerprint = (cert: tls.PeerCertificate): string =>
-  createHash("sha256").update(cert.raw).digest("hex")
+export const certFingerprint = (cert: tls.PeerCertificate): string => createHash("sha256").update(cert.raw).digest("hex")
 
 const deviceFamily = () =>
-  process.platform === "darwin" ? "Mac" : process.platform === "win32" ? "Windows" : process.platform === "linux" ? "Linux" : process.platform
+  process.platform === "darwin"
+    ? "Mac"
+    : process.platform === "win32"
+      ? "Windows"
+      : process.platform === "linux"
+        ? "Linux"
+        : process.platform
 
 const describeWhere = (t: Target) => `${t.url} (from ${t.urlSource})`
 
@@ -106,7 +92,7 @@ const pinnedTlsSocket = (target: Target, url: URL, timeoutMs: number) =>
     socket.once("secureConnect", () => {
       clearTimeout(timer)
       const cert = socket.getPeerCertificate(false)
-      const presented = cert && cert.raw ? certFingerprint(cert) : "(none)"
+      const presented = cert?.raw ? certFingerprint(cert) : "(none)"
       if (presented !== expected) {
         socket.destroy()
         return resume(
@@ -185,20 +171,10 @@ const authFailure = (target: Target, error: GatewayError): GatewayClientError =>
   })
 }
 
-export interface RemoteConnection {
-  readonly server: ServerInfo
-  readonly request: GatewayClientService["request"]
-  readonly events: GatewayClientService["events"]
-  /** Completes with the reason once the connection is gone (closed, tick timeout, error). */
-  readonly closed: Effect.Effect<GatewayClientError>
-  /** The device token the Gateway issued in this hello, if any (already stored with the identity). */
-  readonly deviceToken?: string | undefined
-}
+export type { RemoteConnection } from "../services/GatewayClient.js"
 
 /** Opens one connection and completes the handshake; closed with the scope. */
-export const connectRemote = (
-  options: RemoteClientOptions
-): Effect.Effect<RemoteConnection, GatewayClientError, Scope.Scope> =>
+export const connectRemote = (options: RemoteClientOptions): Effect.Effect<RemoteConnection, GatewayClientError, Scope.Scope> =>
   Effect.gen(function* () {
     const target = options.target
     const info = targetInfo(target)
@@ -213,8 +189,10 @@ export const connectRemote = (
     // (a node must not miss an invoke sent the moment it connects).
     const events = yield* Effect.acquireRelease(PubSub.unbounded<EventFrame>({ replay: 64 }), PubSub.shutdown)
     const pending = new Map<string, Pending>()
-    let challenge: Deferred.Deferred<string | undefined, GatewayClientError> | undefined =
-      yield* Deferred.make<string | undefined, GatewayClientError>()
+    let challenge: Deferred.Deferred<string | undefined, GatewayClientError> | undefined = yield* Deferred.make<
+      string | undefined,
+      GatewayClientError
+    >()
     let lastMessageAt = Date.now()
     let closedError: GatewayClientError | undefined
     let counter = 0
@@ -354,8 +332,7 @@ export const connectRemote = (
     const role = options.role ?? "operator"
     const scopes = options.scopes ?? (role === "operator" ? ALL_SCOPES : [])
     const device = options.device
-    const stored =
-      device && !target.token && !target.password ? yield* device.tokenFor(target.url, role) : undefined
+    const stored = device && !target.token && !target.password ? yield* device.tokenFor(target.url, role) : undefined
     const auth = {
       ...(target.token ? { token: target.token } : {}),
       ...(target.password ? { password: target.password } : {}),
@@ -428,18 +405,21 @@ export const connectRemote = (
     }
 
     // Tick watchdog: silence for twice the tick interval means the link is dead.
-    const watchdog = setInterval(() => {
-      if (Date.now() - lastMessageAt > tickIntervalMs * 2 && ws.readyState === WebSocket.OPEN) {
-        ws.close(CloseCode.tickTimeout, "tick timeout")
-        failAll(
-          new GatewayClientError({
-            reason: "Timeout",
-            target: info,
-            message: `tick timeout: no frame from ${describeWhere(target)} for ${tickIntervalMs * 2} ms`
-          })
-        )
-      }
-    }, Math.min(tickIntervalMs, 5_000))
+    const watchdog = setInterval(
+      () => {
+        if (Date.now() - lastMessageAt > tickIntervalMs * 2 && ws.readyState === WebSocket.OPEN) {
+          ws.close(CloseCode.tickTimeout, "tick timeout")
+          failAll(
+            new GatewayClientError({
+              reason: "Timeout",
+              target: info,
+              message: `tick timeout: no frame from ${describeWhere(target)} for ${tickIntervalMs * 2} ms`
+            })
+          )
+        }
+      },
+      Math.min(tickIntervalMs, 5_000)
+    )
     watchdog.unref()
     yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(watchdog)))
 
@@ -468,7 +448,8 @@ export const makeGatewayClientRemote = (options: RemoteClientOptions) =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const connection = yield* Effect.cached(Scope.extend(connectRemote(options), scope))
-    const request: GatewayClientService["request"] = (method, params, opts) => Effect.flatMap(connection, (c) => c.request(method, params, opts))
+    const request: GatewayClientService["request"] = (method, params, opts) =>
+      Effect.flatMap(connection, (c) => c.request(method, params, opts))
     return {
       target: targetInfo(options.target),
       connect: Effect.map(connection, (c) => c.server),
@@ -478,5 +459,7 @@ export const makeGatewayClientRemote = (options: RemoteClientOptions) =>
     } satisfies GatewayClientService
   })
 
-export const GatewayClientRemote = (options: RemoteClientOptions) =>
-  Layer.scoped(GatewayClient, makeGatewayClientRemote(options))
+export const GatewayClientRemote = (options: RemoteClientOptions) => Layer.scoped(GatewayClient, makeGatewayClientRemote(options))
+
+/** Connections opened one at a time by the program (the node host, which reconnects by itself). */
+export const GatewayConnectorRemote = Layer.succeed(GatewayConnector, { connect: connectRemote })

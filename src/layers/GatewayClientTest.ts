@@ -30,7 +30,10 @@ export interface GatewayClientScriptService {
   readonly awaitCalls: (method: string, n?: number) => Effect.Effect<ReadonlyArray<RecordedCall>>
 }
 
-export class GatewayClientScript extends Context.Tag("clawgate/test/GatewayClientScript")<GatewayClientScript, GatewayClientScriptService>() {}
+export class GatewayClientScript extends Context.Tag("clawgate/test/GatewayClientScript")<
+  GatewayClientScript,
+  GatewayClientScriptService
+>() {}
 
 export const GatewayClientTest = (handlers: Record<string, TestHandler>) =>
   Layer.scopedContext(

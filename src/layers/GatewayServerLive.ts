@@ -82,9 +82,7 @@ const CLOSE_GRACE_MS = 1_000
 type Phase = "handshake" | "authenticating" | "ready" | "closed"
 
 /** What a session logged in with, so that rotating that credential can end the session. */
-type Credential =
-  | { readonly kind: "token" | "password"; readonly hash: string }
-  | { readonly kind: "tailscale" | "none" }
+type Credential = { readonly kind: "token" | "password"; readonly hash: string } | { readonly kind: "tailscale" | "none" }
 
 interface Conn {
   readonly connId: string
@@ -272,7 +270,9 @@ export const makeGatewayServer = Effect.gen(function* () {
     })
   }
   if (tailscaleMode === "funnel" && cfg.gateway?.auth?.allowTailscale === true) {
-    yield* Effect.logWarning("gateway.auth.allowTailscale does not apply with gateway.tailscale.mode \"funnel\": every client needs the password")
+    yield* Effect.logWarning(
+      'gateway.auth.allowTailscale does not apply with gateway.tailscale.mode "funnel": every client needs the password'
+    )
   }
 
   /** Every upgraded connection, by id. */
@@ -304,7 +304,9 @@ export const makeGatewayServer = Effect.gen(function* () {
 
   /** A frame that could not be handled (a bug, never a peer's input by design) costs its connection, not the Gateway. */
   const failed = (conn: Conn, what: string, e: unknown) => {
-    runFork(Effect.logError(`${what} on ${conn.connId} failed: ${printable(e instanceof Error ? (e.stack ?? e.message) : String(e), 2000)}`))
+    runFork(
+      Effect.logError(`${what} on ${conn.connId} failed: ${printable(e instanceof Error ? (e.stack ?? e.message) : String(e), 2000)}`)
+    )
     try {
       closeConn(conn, CloseCode.internalError, "internal error")
     } catch {
@@ -732,7 +734,9 @@ export const makeGatewayServer = Effect.gen(function* () {
     if (verdict !== undefined && verdict._tag !== "ok") {
       const limit = limits.deniedCallsPerMinute
       if (verdict._tag === "close") {
-        runFork(Effect.logWarning(`closing ${conn.connId} from ${conn.ip}: ${conn.denied!.inWindow} denied or throttled calls within a minute`))
+        runFork(
+          Effect.logWarning(`closing ${conn.connId} from ${conn.ip}: ${conn.denied!.inWindow} denied or throttled calls within a minute`)
+        )
         limited("too many denied calls: closing the connection", "DENIED_CALLS_LIMIT", limit)
         return closeConn(conn, CloseCode.policy, `too many denied calls (gateway.limits.deniedCallsPerMinute ${limit})`)
       }
@@ -900,7 +904,11 @@ export const makeGatewayServer = Effect.gen(function* () {
     pending.conn = conn
     // Unauthenticated connections per client address (the forwarded one behind a trusted proxy).
     if (unauthenticatedByAddress.get(facts.ip) >= limits.unauthenticatedPerAddress) {
-      runFork(Effect.logWarning(`refused a connection from ${facts.ip}: ${limits.unauthenticatedPerAddress} unauthenticated connections already open from there`))
+      runFork(
+        Effect.logWarning(
+          `refused a connection from ${facts.ip}: ${limits.unauthenticatedPerAddress} unauthenticated connections already open from there`
+        )
+      )
       return closeConn(
         conn,
         CloseCode.tryAgainLater,
@@ -939,9 +947,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         return json(res, 200, { ok: true, status: "live" })
       case "/ready":
       case "/readyz":
-        return shuttingDown
-          ? json(res, 503, { ok: false, status: "shutting-down" })
-          : json(res, 200, { ok: true, status: "ready" })
+        return shuttingDown ? json(res, 503, { ok: false, status: "shutting-down" }) : json(res, 200, { ok: true, status: "ready" })
       default:
         return json(res, 404, { ok: false, error: "not found" })
     }
@@ -949,7 +955,9 @@ export const makeGatewayServer = Effect.gen(function* () {
 
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const reject = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`
+      )
     }
     if (shuttingDown) return reject(503, "gateway shutting down")
     if (hasTokenQuery(req.url)) return reject(400, "credentials are never accepted in a URL query string")
@@ -1058,7 +1066,10 @@ export const makeGatewayServer = Effect.gen(function* () {
       connectionsCheckingInterval: Math.min(1_000, limits.handshakeTimeoutMs)
     }
     const server: http.Server = tls
-      ? https.createServer({ ...options, cert: tls.cert, key: tls.key, minVersion: "TLSv1.3", handshakeTimeout: limits.handshakeTimeoutMs }, onHttp)
+      ? https.createServer(
+          { ...options, cert: tls.cert, key: tls.key, minVersion: "TLSv1.3", handshakeTimeout: limits.handshakeTimeoutMs },
+          onHttp
+        )
       : http.createServer(options, onHttp)
     server.on("connection", onTcp)
     server.on("upgrade", onUpgrade)
@@ -1097,11 +1108,7 @@ export const makeGatewayServer = Effect.gen(function* () {
         const a = (gw.auth ?? {}) as Record<string, unknown>
         return { ...raw, gateway: { ...gw, auth: { ...a, mode: "token", token } } }
       })
-      .pipe(
-        Effect.mapError(
-          (e) => new GatewayStartError({ message: `cannot store the generated gateway token: ${e.message}` })
-        )
-      )
+      .pipe(Effect.mapError((e) => new GatewayStartError({ message: `cannot store the generated gateway token: ${e.message}` })))
     generatedToken = token
     resolvedAuth = yield* auth.resolved.pipe(Effect.mapError((e) => new GatewayStartError({ message: e.message })))
   }
@@ -1109,7 +1116,14 @@ export const makeGatewayServer = Effect.gen(function* () {
   const primary = listeners[0]!
   const scheme = tls ? "wss" : "ws"
   const url = `${scheme}://${hostForUrl(primary.host === "0.0.0.0" ? "127.0.0.1" : primary.host)}:${port}`
-  yield* state.setServing({ bind: bindMode, port, listeners, authMode: resolvedAuth.mode, tls: tls !== undefined, tailscale: tailscaleMode })
+  yield* state.setServing({
+    bind: bindMode,
+    port,
+    listeners,
+    authMode: resolvedAuth.mode,
+    tls: tls !== undefined,
+    tailscale: tailscaleMode
+  })
 
   // Events from services fan out to the connections allowed to see them. Coalesced ones (presence,
   // health: each is a whole snapshot) keep only their latest, sent at most every 250 ms and no faster
@@ -1254,11 +1268,9 @@ export const makeGatewayServer = Effect.gen(function* () {
     const target = `${tls ? "https+insecure" : "http"}://${hostForUrl(primary.host)}:${port}`
     const resetOnExit = cfg.gateway?.tailscale?.resetOnExit === true
     yield* Effect.acquireRelease(
-      tailscale.serve({ funnel, target }).pipe(
-        Effect.mapError(
-          (e) => new GatewayStartError({ message: `gateway.tailscale.mode "${tailscaleMode}": ${e.message}` })
-        )
-      ),
+      tailscale
+        .serve({ funnel, target })
+        .pipe(Effect.mapError((e) => new GatewayStartError({ message: `gateway.tailscale.mode "${tailscaleMode}": ${e.message}` }))),
       () =>
         resetOnExit
           ? tailscale.reset({ funnel }).pipe(

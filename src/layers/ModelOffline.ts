@@ -56,7 +56,9 @@ const findTools = (name: string, tools: ReadonlyArray<Tool.Any>): ReadonlyArray<
   return tools.filter((t) => t.name.endsWith(suffix))
 }
 
-type Reply = { readonly _tag: "text"; readonly text: string } | { readonly _tag: "call"; readonly id: string; readonly name: string; readonly params: Record<string, unknown> }
+type Reply =
+  | { readonly _tag: "text"; readonly text: string }
+  | { readonly _tag: "call"; readonly id: string; readonly name: string; readonly params: Record<string, unknown> }
 
 const TOOL_COMMAND = /^\/tool\s+(\S+)\s*([\s\S]*)$/
 
@@ -113,7 +115,8 @@ const words = (s: string) => (s.match(/\S+/g) ?? []).length
 
 const usage = (prompt: Prompt.Prompt, output: string): Response.FinishPartEncoded["usage"] => {
   const input = prompt.content.reduce(
-    (n, m) => n + (typeof m.content === "string" ? words(m.content) : m.content.reduce((k, p) => k + (p.type === "text" ? words(p.text) : 0), 0)),
+    (n, m) =>
+      n + (typeof m.content === "string" ? words(m.content) : m.content.reduce((k, p) => k + (p.type === "text" ? words(p.text) : 0), 0)),
     0
   )
   const out = words(output)

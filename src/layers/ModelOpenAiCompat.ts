@@ -142,7 +142,9 @@ export const toChatMessages = (prompt: Prompt.Prompt): Array<ChatMessage> => {
           // Reasoning is not sent back: these servers do not take it as input.
         }
         messages.push(
-          toolCalls.length > 0 ? { role: "assistant", content: text === "" ? null : text, tool_calls: toolCalls } : { role: "assistant", content: text }
+          toolCalls.length > 0
+            ? { role: "assistant", content: text === "" ? null : text, tool_calls: toolCalls }
+            : { role: "assistant", content: text }
         )
         messages.push(...results)
         break
@@ -161,14 +163,15 @@ export const toChatMessages = (prompt: Prompt.Prompt): Array<ChatMessage> => {
 export const toChatRequest = (model: string, options: LanguageModel.ProviderOptions): Record<string, unknown> => {
   const body: Record<string, unknown> = { model, messages: toChatMessages(options.prompt) }
   if (options.tools.length > 0) {
-    body.tools = options.tools.map((tool) => ({
-      type: "function",
-      function: {
-        name: tool.name,
-        ...(Tool.getDescription(tool as any) !== undefined ? { description: Tool.getDescription(tool as any) } : {}),
-        parameters: Tool.getJsonSchema(tool as any)
+    body.tools = options.tools.map((any) => {
+      // @effect/ai hands tools over as Tool.Any, which its own getters do not accept as such.
+      const tool = any as unknown as Parameters<typeof Tool.getJsonSchema>[0]
+      const description = Tool.getDescription(tool)
+      return {
+        type: "function",
+        function: { name: tool.name, ...(description !== undefined ? { description } : {}), parameters: Tool.getJsonSchema(tool) }
       }
-    }))
+    })
     const choice = options.toolChoice
     if (choice === "none" || choice === "required") body.tool_choice = choice
     else if (typeof choice === "object" && "tool" in choice) body.tool_choice = { type: "function", function: { name: choice.tool } }
@@ -214,7 +217,9 @@ const usageOf = (usage: ChatUsage | null | undefined): Response.FinishPartEncode
   inputTokens: usage?.prompt_tokens,
   outputTokens: usage?.completion_tokens,
   totalTokens: usage?.total_tokens,
-  ...(usage?.completion_tokens_details?.reasoning_tokens !== undefined ? { reasoningTokens: usage.completion_tokens_details.reasoning_tokens } : {}),
+  ...(usage?.completion_tokens_details?.reasoning_tokens !== undefined
+    ? { reasoningTokens: usage.completion_tokens_details.reasoning_tokens }
+    : {}),
   ...(usage?.prompt_tokens_details?.cached_tokens !== undefined ? { cachedInputTokens: usage.prompt_tokens_details.cached_tokens } : {})
 })
 
@@ -383,7 +388,8 @@ export const finishLast = <A extends { readonly type: string }>(parts: ReadonlyA
   )
 
 const httpErrors = (method: string) => ({
-  RequestError: (error: HttpClientError.RequestError) => Effect.fail(AiError.HttpRequestError.fromRequestError({ module: MODULE, method, error })),
+  RequestError: (error: HttpClientError.RequestError) =>
+    Effect.fail(AiError.HttpRequestError.fromRequestError({ module: MODULE, method, error })),
   ResponseError: (error: HttpClientError.ResponseError) => AiError.HttpResponseError.fromResponseError({ module: MODULE, method, error })
 })
 
@@ -394,7 +400,12 @@ const parseChunk = (method: string, data: string): Effect.Effect<ChatChunk, AiEr
   Effect.try({
     try: () => JSON.parse(data) as ChatChunk,
     catch: (cause) => malformed(method, `the model server sent an event that is not JSON: ${data.slice(0, 200)}`, cause)
-  }).pipe(Effect.filterOrElse((c) => c.error === undefined, (c) => Effect.fail(serverError(method, c.error!))))
+  }).pipe(
+    Effect.filterOrElse(
+      (c) => c.error === undefined,
+      (c) => Effect.fail(serverError(method, c.error!))
+    )
+  )
 
 /** An OpenAI-compatible Chat Completions model: a `LanguageModel.Service` over the platform `HttpClient`. */
 export const makeOpenAiCompatModel = (options: OpenAiCompatOptions): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
@@ -436,7 +447,10 @@ export const makeOpenAiCompatModel = (options: OpenAiCompatOptions): Effect.Effe
               return Effect.map(parseChunk("streamText", data), (chunk) => assembler.push(chunk))
             })
           )
-          return Stream.concat(events, Stream.suspend(() => finishLast(assembler.end())))
+          return Stream.concat(
+            events,
+            Stream.suspend(() => finishLast(assembler.end()))
+          )
         }).pipe(Stream.unwrapScoped)
     })
   })

@@ -21,8 +21,7 @@ export interface TranscriptPromptOptions {
   readonly systemPrompt?: string | undefined
 }
 
-const isFailureResult = (data: unknown) =>
-  typeof data === "object" && data !== null && (data as { ok?: unknown }).ok === false
+const isFailureResult = (data: unknown) => typeof data === "object" && data !== null && (data as { ok?: unknown }).ok === false
 
 export const NO_RESULT = { ok: false, error: { code: "NO_RESULT", message: "the run ended before this tool call returned" } } as const
 

@@ -93,7 +93,10 @@ export const makeModels = (env: Env = process.env): Effect.Effect<ModelsService,
         const hosted = hostOf(apiUrl) === "api.anthropic.com"
         const apiKey = p.apiKey ?? (hosted ? env.ANTHROPIC_API_KEY : undefined)
         if (hosted && !apiKey) {
-          return yield* invalid(`${keyName}: api.anthropic.com needs a key: set ${keyName}.apiKey or ANTHROPIC_API_KEY`, `${keyName}.apiKey`)
+          return yield* invalid(
+            `${keyName}: api.anthropic.com needs a key: set ${keyName}.apiKey or ANTHROPIC_API_KEY`,
+            `${keyName}.apiKey`
+          )
         }
         // Loaded on first use: the package (and its tokenizer) costs start time and memory nobody else needs.
         const { AnthropicClient, AnthropicLanguageModel } = yield* Effect.promise(() => import("@effect/ai-anthropic"))

@@ -75,7 +75,11 @@ const shortHash = (s: string) => createHash("sha256").update(s).digest("hex").sl
 
 /** `node_<node>__<command>`, within the providers' charset and length. */
 export const nodeToolName = (nodePart: string, command: string): string => {
-  const node = sanitize(nodePart).replace(/_+/g, "_").replace(/^_+|_+$/g, "").slice(0, 24) || "node"
+  const node =
+    sanitize(nodePart)
+      .replace(/_+/g, "_")
+      .replace(/^_+|_+$/g, "")
+      .slice(0, 24) || "node"
   const name = `node_${node}__${sanitize(command)}`
   return name.length <= MAX_TOOL_NAME ? name : `${name.slice(0, MAX_TOOL_NAME - 9)}_${shortHash(name)}`
 }
@@ -90,7 +94,8 @@ interface NodeInfo {
 /** One target per (node, command), with unique names; nodes that share a name are told apart by their id. */
 export const nodeToolTargets = (nodes: ReadonlyArray<NodeInfo>): Array<NodeToolTarget> => {
   const sorted = [...nodes].sort((a, b) => a.nodeId.localeCompare(b.nodeId))
-  const baseName = (n: NodeInfo) => (n.displayName && sanitize(n.displayName).replace(/_/g, "") !== "" ? n.displayName : n.nodeId.slice(0, 8))
+  const baseName = (n: NodeInfo) =>
+    n.displayName && sanitize(n.displayName).replace(/_/g, "") !== "" ? n.displayName : n.nodeId.slice(0, 8)
   const count = new Map<string, number>()
   for (const n of sorted) count.set(nodeToolName(baseName(n), ""), (count.get(nodeToolName(baseName(n), "")) ?? 0) + 1)
   const used = new Set<string>()
@@ -142,9 +147,7 @@ export const nodeToolkit = (options: NodeToolsOptions): Effect.Effect<NodeTools,
         Effect.as(Effect.logWarning(`agent: node commands are not offered as tools this run: ${error.message}`), [])
       )
     )
-    const nodes = listed
-      .filter((n) => n.connected)
-      .map((n) => ({ ...n, commands: n.commands.filter((c) => commandAllowed(c, policy).ok) }))
+    const nodes = listed.filter((n) => n.connected).map((n) => ({ ...n, commands: n.commands.filter((c) => commandAllowed(c, policy).ok) }))
     const platforms = new Map(nodes.map((n) => [n.nodeId, n.platform]))
     const targets = nodeToolTargets(nodes)
     const byName = new Map(targets.map((t) => [t.toolName, t]))
@@ -176,7 +179,9 @@ export const nodeToolkit = (options: NodeToolsOptions): Effect.Effect<NodeTools,
       targets.map((t) => [
         t.toolName,
         (params: unknown) =>
-          Effect.flatMap(invoke(t, params, `${options.runId}:${t.toolName}#${++handled}`), (r) => (r.ok ? Effect.succeed(r) : Effect.fail(r)))
+          Effect.flatMap(invoke(t, params, `${options.runId}:${t.toolName}#${++handled}`), (r) =>
+            r.ok ? Effect.succeed(r) : Effect.fail(r)
+          )
       ])
     )
     const toolkit = (yield* Effect.provide(kit, yield* kit.toContext(handlers as never))) as Toolkit.WithHandler<Record<string, Tool.Any>>
@@ -185,7 +190,9 @@ export const nodeToolkit = (options: NodeToolsOptions): Effect.Effect<NodeTools,
       const target = byName.get(toolCall.name)
       const result: Effect.Effect<NodeToolResult> = target
         ? invoke(target, toolCall.params, `${options.runId}:${toolCall.id}`)
-        : Effect.succeed(failure("UNKNOWN_TOOL", `there is no tool "${toolCall.name}" (offered: ${targets.map((t) => t.toolName).join(", ") || "none"})`))
+        : Effect.succeed(
+            failure("UNKNOWN_TOOL", `there is no tool "${toolCall.name}" (offered: ${targets.map((t) => t.toolName).join(", ") || "none"})`)
+          )
       return Effect.map(result, (r) => ({ isFailure: !r.ok, result: r }))
     }
 

@@ -110,8 +110,7 @@ const toRun = (r: RunRow): RunRecord => ({
   ...opt("deliveredAt", r.delivered_at)
 })
 
-const causeText = (e: { readonly message: string; readonly cause?: unknown }) =>
-  e.cause instanceof Error ? e.cause.message : e.message
+const causeText = (e: { readonly message: string; readonly cause?: unknown }) => (e.cause instanceof Error ? e.cause.message : e.message)
 
 /** SQL failures become `Storage` errors naming the operation; our own errors pass through. */
 const storage =
@@ -133,7 +132,10 @@ export const makeSessionsSql = Effect.gen(function* () {
   const changed = <A, E, R>(write: Effect.Effect<A, E, R>) =>
     Effect.tap(write, () => Effect.forEach(watchers, (notify) => notify, { discard: true }))
   const watch: SessionsService["watch"] = (notify) =>
-    Effect.acquireRelease(Effect.sync(() => void watchers.add(notify)), () => Effect.sync(() => void watchers.delete(notify)))
+    Effect.acquireRelease(
+      Effect.sync(() => void watchers.add(notify)),
+      () => Effect.sync(() => void watchers.delete(notify))
+    )
 
   /** A session's info; counts cover the current session id's user and assistant entries. */
   const selectInfo = sql`SELECT s.key, s.session_id, s.agent_id, s.channel, s.peer, s.label, s.created_at, s.updated_at,
@@ -320,8 +322,16 @@ export const makeSessionsSql = Effect.gen(function* () {
 
   const summary: SessionsService["summary"] = Effect.fn("Sessions.summary")(
     function* ({ recent }) {
-      const counts = yield* sql<{ agent_id: string; n: number }>`SELECT agent_id, COUNT(*) AS n FROM sessions GROUP BY agent_id ORDER BY agent_id`
-      const rows = yield* sql<{ key: string; agent_id: string; channel: string | null; updated_at: number }>`SELECT key, agent_id, channel, updated_at
+      const counts = yield* sql<{
+        agent_id: string
+        n: number
+      }>`SELECT agent_id, COUNT(*) AS n FROM sessions GROUP BY agent_id ORDER BY agent_id`
+      const rows = yield* sql<{
+        key: string
+        agent_id: string
+        channel: string | null
+        updated_at: number
+      }>`SELECT key, agent_id, channel, updated_at
         FROM (SELECT key, agent_id, channel, updated_at,
           ROW_NUMBER() OVER (PARTITION BY agent_id ORDER BY updated_at DESC, key) AS rank FROM sessions)
         WHERE rank <= ${recent} ORDER BY updated_at DESC, key`

@@ -42,6 +42,7 @@ const anyFreePort = () =>
 
 export const sshArgs = (spec: TunnelSpec, localPort: number): Array<string> => {
   const { destination, port } = parseSshTarget(spec.target)
+  // biome-ignore format: each option beside its value
   return [
     "-N",
     "-T",
@@ -84,7 +85,10 @@ interface Started {
 }
 
 /** One ssh process in the current scope: resolves once the forward accepts connections. */
-const startOnce = (spec: TunnelSpec, localPort: number): Effect.Effect<Started, SshTunnelError, CommandExecutor.CommandExecutor | Scope.Scope> =>
+const startOnce = (
+  spec: TunnelSpec,
+  localPort: number
+): Effect.Effect<Started, SshTunnelError, CommandExecutor.CommandExecutor | Scope.Scope> =>
   Effect.gen(function* () {
     const args = yield* Effect.try({ try: () => sshArgs(spec, localPort), catch: (e) => e as SshTunnelError })
     const child = yield* startProcess(Command.make("ssh", ...args), { killGraceMs: KILL_GRACE_MS }).pipe(
@@ -112,7 +116,10 @@ const startOnce = (spec: TunnelSpec, localPort: number): Effect.Effect<Started, 
       Effect.timeoutFail({
         duration: FORWARD_DEADLINE,
         onTimeout: () =>
-          new SshTunnelError({ reason: "Forward", message: `the forward to ${spec.target} did not come up within ${Duration.toSeconds(FORWARD_DEADLINE)} s` })
+          new SshTunnelError({
+            reason: "Forward",
+            message: `the forward to ${spec.target} did not come up within ${Duration.toSeconds(FORWARD_DEADLINE)} s`
+          })
       })
     )
     return { pid: child.pid, exited }
@@ -122,8 +129,7 @@ const open = (spec: TunnelSpec) =>
   Effect.gen(function* () {
     yield* Effect.try({ try: () => parseSshTarget(spec.target), catch: (e) => e as SshTunnelError })
     const preferred = spec.localPort ?? spec.remotePort
-    const localPort =
-      preferred !== 0 && (yield* Effect.promise(() => portFree(preferred))) ? preferred : yield* Effect.promise(anyFreePort)
+    const localPort = preferred !== 0 && (yield* Effect.promise(() => portFree(preferred))) ? preferred : yield* Effect.promise(anyFreePort)
     const state = yield* Ref.make<TunnelState>({ state: "restarting", restarts: 0 })
 
     // The first start must succeed: a wrong host, key or port is reported, not retried.
@@ -138,9 +144,7 @@ const open = (spec: TunnelSpec) =>
       let ssh = adopt
       adopt = undefined
       if (ssh === undefined) {
-        ssh = yield* startOnce(spec, localPort).pipe(
-          Effect.mapError((e): SshDown => ({ why: e.message, upForMillis: 0 }))
-        )
+        ssh = yield* startOnce(spec, localPort).pipe(Effect.mapError((e): SshDown => ({ why: e.message, upForMillis: 0 })))
         const pid = ssh.pid
         yield* Ref.update(state, (s) => ({ state: "up" as const, pid, restarts: s.restarts + 1 }))
         yield* Effect.logInfo(`tunnel to ${spec.target} restored (ssh pid ${pid})`)

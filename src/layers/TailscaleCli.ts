@@ -147,17 +147,19 @@ export const makeWhoisCache = (
     const makeCache = Cache.makeWith({
       capacity: options.capacity,
       lookup: (ip: string) =>
-        slots.withPermits(1)(lookup(ip)).pipe(
-          Effect.timeoutFail({
-            duration: Duration.millis(options.timeoutMs),
-            onTimeout: () =>
-              new TailscaleError({
-                reason: "Timeout",
-                command: options.command(ip),
-                message: `tailscale whois ${ip} did not answer within ${options.timeoutMs} ms`
-              })
-          })
-        ),
+        slots
+          .withPermits(1)(lookup(ip))
+          .pipe(
+            Effect.timeoutFail({
+              duration: Duration.millis(options.timeoutMs),
+              onTimeout: () =>
+                new TailscaleError({
+                  reason: "Timeout",
+                  command: options.command(ip),
+                  message: `tailscale whois ${ip} did not answer within ${options.timeoutMs} ms`
+                })
+            })
+          ),
       timeToLive: Exit.match({
         onSuccess: () => Duration.millis(options.ttlMs),
         onFailure: () => Duration.millis(options.failureTtlMs)
@@ -174,7 +176,9 @@ export const makeWhoisCache = (
         Effect.ensuring(
           cache.get(ip),
           Effect.flatMap(cache.cacheStats, (stats) =>
-            stats.misses >= renewAfter ? Effect.flatMap(makeCache, (fresh) => Ref.update(current, (c) => (c === cache ? fresh : c))) : Effect.void
+            stats.misses >= renewAfter
+              ? Effect.flatMap(makeCache, (fresh) => Ref.update(current, (c) => (c === cache ? fresh : c)))
+              : Effect.void
           )
         )
       )
@@ -196,7 +200,11 @@ export const makeTailscaleCli = (options: TailscaleCliOptions = {}) =>
         const login = parseWhoisLogin(stdout)
         return login === undefined
           ? Effect.fail(
-              new TailscaleError({ reason: "Output", command: `${executable} whois --json ${ip}`, message: `tailscale whois ${ip} did not answer with JSON` })
+              new TailscaleError({
+                reason: "Output",
+                command: `${executable} whois --json ${ip}`,
+                message: `tailscale whois ${ip} did not answer with JSON`
+              })
             )
           : Effect.succeed(login)
       })
@@ -213,7 +221,9 @@ export const makeTailscaleCli = (options: TailscaleCliOptions = {}) =>
     const whois: TailscaleService["whois"] = (ip) =>
       net.isIP(ip)
         ? cached(ip)
-        : Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale whois", message: `${JSON.stringify(ip)} is not an IP address` }))
+        : Effect.fail(
+            new TailscaleError({ reason: "Failed", command: "tailscale whois", message: `${JSON.stringify(ip)} is not an IP address` })
+          )
 
     return Tailscale.of({
       serve: ({ funnel, target }) => command([funnel ? "funnel" : "serve", "--bg", "--yes", target]),

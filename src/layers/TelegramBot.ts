@@ -219,7 +219,10 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
     })
     const watchers = new Set<Effect.Effect<void>>()
     const update = (f: (s: ChannelStatus) => ChannelStatus) =>
-      Effect.zipRight(Ref.update(status, f), Effect.forEach(watchers, (notify) => notify, { discard: true }))
+      Effect.zipRight(
+        Ref.update(status, f),
+        Effect.forEach(watchers, (notify) => notify, { discard: true })
+      )
     const setState: TelegramBotService["setState"] = (state) => update((s) => ({ ...s, state }))
     const recordError: TelegramBotService["recordError"] = (message) =>
       update((s) => ({ ...s, state: "error", lastError: { message: mask(message, token), at: Date.now() } }))
@@ -257,12 +260,18 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
         if (!settings.enabled) return yield* notEnabled()
         const parts = splitMessage(text)
         if (parts.length === 0) {
-          return yield* new ChannelError({ channel: TELEGRAM_CHANNEL, reason: "Refused", message: "the message is empty: Telegram sends no empty text" })
+          return yield* new ChannelError({
+            channel: TELEGRAM_CHANNEL,
+            reason: "Refused",
+            message: "the message is empty: Telegram sends no empty text"
+          })
         }
         const chatId = numericChat(to)
         const messageIds: Array<string> = []
         for (const [i, part] of parts.entries()) {
-          const sent = yield* floodControlled(call("sendMessage", (signal) => api.sendMessage(chatId, part, undefined, signal as never))).pipe(
+          const sent = yield* floodControlled(
+            call("sendMessage", (signal) => api.sendMessage(chatId, part, undefined, signal as never))
+          ).pipe(
             Effect.mapError((e) => {
               const done = parts.length > 1 ? ` (part ${i + 1} of ${parts.length}; ${i} sent)` : ""
               return new ChannelError({
@@ -286,18 +295,27 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
         if (!settings.enabled) return yield* Ref.get(status)
         const started = Date.now()
         const answer = yield* call("getMe", (signal) => api.getMe(signal as never)).pipe(
-          Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => `no answer from the Bot API within ${timeoutMs} ms` }),
+          Effect.timeoutFail({
+            duration: Duration.millis(timeoutMs),
+            onTimeout: () => `no answer from the Bot API within ${timeoutMs} ms`
+          }),
           Effect.either
         )
         const error = answer._tag === "Left" ? (typeof answer.left === "string" ? answer.left : answer.left.message) : undefined
-        return { ...(yield* Ref.get(status)), probe: { ok: error === undefined, ms: Date.now() - started, at: Date.now(), ...(error ? { error } : {}) } }
+        return {
+          ...(yield* Ref.get(status)),
+          probe: { ok: error === undefined, ms: Date.now() - started, at: Date.now(), ...(error ? { error } : {}) }
+        }
       })
 
     const adapter: ChannelAdapter = {
       id: TELEGRAM_CHANNEL,
       status: Ref.get(status),
       watch: (notify) =>
-        Effect.acquireRelease(Effect.sync(() => void watchers.add(notify)), () => Effect.sync(() => void watchers.delete(notify))),
+        Effect.acquireRelease(
+          Effect.sync(() => void watchers.add(notify)),
+          () => Effect.sync(() => void watchers.delete(notify))
+        ),
       probe,
       send
     }
@@ -312,9 +330,7 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
           schedule: Schedule.exponential(backoff.initial).pipe(Schedule.union(Schedule.spaced(backoff.max))),
           while: (e) => e.transport || e.code === 429
         }),
-        Effect.tap((me) =>
-          update((s) => ({ ...s, account: `@${me.username}`, state: s.state === "starting" ? "running" : s.state }))
-        ),
+        Effect.tap((me) => update((s) => ({ ...s, account: `@${me.username}`, state: s.state === "starting" ? "running" : s.state }))),
         Effect.tap((me) => Effect.logInfo(`telegram: bot @${me.username} (id ${me.id}), ${settings.mode}`)),
         Effect.catchAll((e) =>
           Effect.logError(

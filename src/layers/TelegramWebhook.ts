@@ -19,7 +19,7 @@ import { GatewayStartError } from "../services/GatewayServer.js"
 import { HttpRoutes } from "../services/HttpRoutes.js"
 import { Sessions } from "../services/Sessions.js"
 import { TELEGRAM_CHANNEL, TelegramBot } from "./TelegramBot.js"
-import { makeInbound, type TelegramPollerOptions } from "./TelegramPoller.js"
+import { makeInbound, type TelegramPollerOptions } from "./TelegramInbound.js"
 
 export const TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
 export const SECRET_HEADER = "x-telegram-bot-api-secret-token"

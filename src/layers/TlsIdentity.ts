@@ -25,8 +25,7 @@ export class TlsError extends Error {
   override readonly name = "TlsError"
 }
 
-export const fingerprintOf = (certPem: string): string =>
-  new X509Certificate(certPem).fingerprint256.replace(/:/g, "").toLowerCase()
+export const fingerprintOf = (certPem: string): string => new X509Certificate(certPem).fingerprint256.replace(/:/g, "").toLowerCase()
 
 /** `ab12…` as `AB:12:…`, the way browsers and openssl show it. */
 export const colonHex = (hex: string): string => hex.toUpperCase().match(/.{2}/g)!.join(":")

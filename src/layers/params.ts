@@ -3,7 +3,7 @@
  * what is wrong and where. A module of its own so that the method modules and
  * the Dispatcher can all import it without an import cycle.
  */
-import { Effect, Either, type Schema } from "effect"
+import { type Effect, Either, type Schema } from "effect"
 import { GatewayError } from "../protocol/errors.js"
 import { decodeExplained, issuesText } from "../protocol/issues.js"
 

@@ -68,7 +68,9 @@ const invalid = (command: string, message: string) =>
 const decodeParams = <A, I>(command: string, schema: Schema.Schema<A, I>, raw: unknown) =>
   Either.match(decodeExplained(schema)(raw), {
     onLeft: (issues) =>
-      Effect.fail(invalid(command, issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "params"}: ${issue.message}`).join("; "))),
+      Effect.fail(
+        invalid(command, issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "params"}: ${issue.message}`).join("; "))
+      ),
     onRight: (value) => Effect.succeed(value)
   })
 
@@ -161,8 +163,7 @@ export const readAllowlist = (file: string): Effect.Effect<AllowlistFile | undef
     )
   })
 
-const sameArgv = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
-  a.length === b.length && a.every((x, i) => x === b[i])
+const sameArgv = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => a.length === b.length && a.every((x, i) => x === b[i])
 
 export const isAllowed = (allowlist: AllowlistFile | undefined, argv: ReadonlyArray<string>): boolean =>
   allowlist?.allow.some((entry) => sameArgv(entry, argv)) ?? false
@@ -261,15 +262,10 @@ export const deniedMessage = (argv: ReadonlyArray<string>, file: string) =>
   `SYSTEM_RUN_DENIED: ${JSON.stringify(argv)} is not in the allowlist ${file}`
 
 /** Runs `params.command` if its exact argv is in the allowlist; the refusal is logged on stderr. */
-export const systemRun = (
-  params: SystemRunParams,
-  config: NodeCommandsConfig
-): Effect.Effect<SystemRunResult, NodeCommandError> =>
+export const systemRun = (params: SystemRunParams, config: NodeCommandsConfig): Effect.Effect<SystemRunResult, NodeCommandError> =>
   Effect.gen(function* () {
     const file = config.allowlistPath
-    const allowlist = yield* readAllowlist(file).pipe(
-      Effect.tapError((e) => Console.error(`[node] system.run refused: ${e.message}`))
-    )
+    const allowlist = yield* readAllowlist(file).pipe(Effect.tapError((e) => Console.error(`[node] system.run refused: ${e.message}`)))
     if (!isAllowed(allowlist, params.command)) {
       const message = deniedMessage(params.command, file)
       yield* Console.error(
@@ -289,10 +285,7 @@ export const systemRun = (
 // ---------------------------------------------------------------------------
 // The dispatcher
 
-export type NodeDispatcher = (
-  command: string,
-  paramsJSON?: string | null | undefined
-) => Effect.Effect<unknown, NodeCommandError>
+export type NodeDispatcher = (command: string, paramsJSON?: string | null | undefined) => Effect.Effect<unknown, NodeCommandError>
 
 const parseParams = (command: string, paramsJSON: string | null | undefined) =>
   Effect.gen(function* () {
@@ -325,10 +318,7 @@ export const makeDispatcher =
           return yield* systemNotify(yield* decodeParams(command, SystemNotifyParams, raw))
         case "system.run": {
           if (typeof raw.command === "string") {
-            return yield* invalid(
-              command,
-              `command: must be an argv array such as ["uname","-a"], not a string (no shell is used)`
-            )
+            return yield* invalid(command, `command: must be an argv array such as ["uname","-a"], not a string (no shell is used)`)
           }
           return yield* systemRun(yield* decodeParams(command, SystemRunParams, raw), config)
         }

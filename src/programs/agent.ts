@@ -27,7 +27,9 @@ export type AgentReply = Agents.AgentReply
 const ChatDelta = Schema.Struct({
   runId: Schema.String,
   state: Schema.String,
-  message: Schema.optional(Schema.Struct({ content: Schema.optional(Schema.Array(Schema.Struct({ text: Schema.optional(Schema.String) }))) }))
+  message: Schema.optional(
+    Schema.Struct({ content: Schema.optional(Schema.Array(Schema.Struct({ text: Schema.optional(Schema.String) }))) })
+  )
 })
 const decodeChatDelta = Schema.decodeUnknownOption(ChatDelta)
 
@@ -53,7 +55,8 @@ export const agent = (options: AgentCommandOptions) =>
             Effect.sync(() => {
               if (ev.event !== "chat") return
               const p = decodeChatDelta(ev.payload)
-              if (Option.isSome(p) && p.value.runId === runId && p.value.state === "delta") onDelta(p.value.message?.content?.[0]?.text ?? "")
+              if (Option.isSome(p) && p.value.runId === runId && p.value.state === "delta")
+                onDelta(p.value.message?.content?.[0]?.text ?? "")
             })
           )
         )

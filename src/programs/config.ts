@@ -16,8 +16,7 @@ const splitKey = (key: string): Array<string> => {
   return parts
 }
 
-const keyPath = (key: string) =>
-  Effect.try({ try: () => splitKey(key), catch: (e) => e as UsageError })
+const keyPath = (key: string) => Effect.try({ try: () => splitKey(key), catch: (e) => e as UsageError })
 
 /**
  * A value typed on the command line: JSON5 when it parses (numbers, booleans,
@@ -37,7 +36,11 @@ export const coerceValue = (raw: Record<string, unknown>, path: ReadonlyArray<st
   return parsed
 }
 
-export const configPath = Effect.map(Config, (c) => ({ path: c.paths.configPath, stateDir: c.paths.stateDir, source: c.paths.configPathSource }))
+export const configPath = Effect.map(Config, (c) => ({
+  path: c.paths.configPath,
+  stateDir: c.paths.stateDir,
+  source: c.paths.configPathSource
+}))
 
 export const configGet = (key: string | undefined, showSecrets: boolean) =>
   Effect.gen(function* () {

@@ -63,7 +63,11 @@ export const describeFailure = (e: unknown): Failure => {
     }
   }
   if (e instanceof ConfigError) {
-    return { exitCode: ExitCode.usage, message: e.message, json: { ok: false, error: { kind: "Config", message: e.message, path: e.path, issues: e.issues ?? [] } } }
+    return {
+      exitCode: ExitCode.usage,
+      message: e.message,
+      json: { ok: false, error: { kind: "Config", message: e.message, path: e.path, issues: e.issues ?? [] } }
+    }
   }
   if (e instanceof GatewayStartError) {
     return { exitCode: ExitCode.usage, message: e.message, json: { ok: false, error: { kind: "Start", message: e.message } } }

@@ -8,16 +8,9 @@
 import { randomUUID } from "node:crypto"
 import { Cause, Clock, Console, Duration, Effect, Either, FiberMap, Schedule, Stream } from "effect"
 import type { Target } from "../config/target.js"
-import { connectRemote } from "../layers/GatewayClientRemote.js"
-import {
-  defaultAllowlistPath,
-  makeDispatcher,
-  NODE_COMMANDS,
-  NodeCommandError,
-  type NodeDispatcher
-} from "../node/commands.js"
+import { defaultAllowlistPath, makeDispatcher, NODE_COMMANDS, NodeCommandError, type NodeDispatcher } from "../node/commands.js"
 import { DeviceIdentity } from "../services/DeviceIdentity.js"
-import type { GatewayClientError, GatewayClientService } from "../services/GatewayClient.js"
+import { type GatewayClientError, type GatewayClientService, GatewayConnector } from "../services/GatewayClient.js"
 import { backoffDelays, startingOver } from "../util/backoff.js"
 
 export interface NodeHostOptions {
@@ -110,9 +103,7 @@ export const keepConnected = <R>(options: KeepConnectedOptions<R>): Effect.Effec
     }
     return { connected: Either.isRight(outcome), lastedMillis } satisfies SessionEnded
   })
-  const schedule = keepConnectedSchedule(options.schedule).pipe(
-    Schedule.tapOutput(([delay]) => options.log(`retry in ${seconds(delay)}`))
-  )
+  const schedule = keepConnectedSchedule(options.schedule).pipe(Schedule.tapOutput(([delay]) => options.log(`retry in ${seconds(delay)}`)))
   // The schedule never ends: this runs until a terminal error or interruption.
   return Effect.repeat(attempt, schedule).pipe(Effect.zipRight(Effect.never))
 }
@@ -178,9 +169,10 @@ export const handleInvoke = (
 const log = (line: string) => Console.error(`[node] ${line}`)
 
 /** Runs the node host until interrupted; fails only on a Target error. */
-export const runNodeHost = (options: NodeHostOptions): Effect.Effect<never, GatewayClientError, DeviceIdentity> =>
+export const runNodeHost = (options: NodeHostOptions): Effect.Effect<never, GatewayClientError, DeviceIdentity | GatewayConnector> =>
   Effect.gen(function* () {
     const device = yield* DeviceIdentity
+    const { connect: connectRemote } = yield* GatewayConnector
     const allowlistPath = options.allowlistPath ?? defaultAllowlistPath(options.stateDir)
     const dispatch = makeDispatcher({ allowlistPath })
     const instanceId = randomUUID()

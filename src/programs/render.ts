@@ -23,7 +23,8 @@ const STALE_AFTER_MS = 5_000
 
 const channelLine = (c: Json) => {
   const probe = obj(c.probe)
-  const asked = typeof probe.ok === "boolean" ? (probe.ok ? ` · answered in ${probe.ms} ms` : ` · not answering: ${probe.error ?? "?"}`) : ""
+  const asked =
+    typeof probe.ok === "boolean" ? (probe.ok ? ` · answered in ${probe.ms} ms` : ` · not answering: ${probe.error ?? "?"}`) : ""
   const error = obj(c.lastError)
   return `${c.label ?? c.id}: ${c.state ?? "?"}${c.account ? ` (${c.account})` : ""}${asked}${!asked && error.message ? ` · last error: ${error.message}` : ""}`
 }
@@ -39,7 +40,11 @@ export const renderHealth = (r: HealthReport): string => {
   const channels = Array.isArray(h.channelOrder) ? (h.channelOrder as Array<string>) : Object.keys(obj(h.channels))
   const agents = Array.isArray(h.agents) ? (h.agents as Array<Json>) : []
   const age = typeof h.ts === "number" ? r.receivedAt - h.ts : 0
-  const when = r.probed ? "taken now" : age > STALE_AFTER_MS ? `snapshot from ${formatDuration(age)} ago; --verbose takes a fresh one` : undefined
+  const when = r.probed
+    ? "taken now"
+    : age > STALE_AFTER_MS
+      ? `snapshot from ${formatDuration(age)} ago; --verbose takes a fresh one`
+      : undefined
   const lines = [`Gateway ${where(r.target)}: ${h.ok === false ? "UNHEALTHY" : "healthy"} (${r.latencyMs} ms${when ? `, ${when}` : ""})`]
   const facts: Array<string> = []
   if (gw.version) facts.push(`version ${gw.version}`)
@@ -59,7 +64,9 @@ export const renderHealth = (r: HealthReport): string => {
   for (const a of agents) {
     const s = obj(a.sessions)
     const recent = Array.isArray(s.recent) ? (s.recent as Array<Json>) : []
-    lines.push(`  agent ${a.agentId}${a.isDefault ? " (default)" : ""}: ${s.count ?? 0} session${s.count === 1 ? "" : "s"}${recent.length ? ", most recent:" : ""}`)
+    lines.push(
+      `  agent ${a.agentId}${a.isDefault ? " (default)" : ""}: ${s.count ?? 0} session${s.count === 1 ? "" : "s"}${recent.length ? ", most recent:" : ""}`
+    )
     for (const x of recent) lines.push(`    ${sessionLine(x)}`)
   }
   return lines.join("\n")
@@ -72,9 +79,7 @@ export const renderGatewayStatus = (r: GatewayStatusReport): string => {
     return lines.join("\n")
   }
   const s = r.server
-  lines.push(
-    `Reachable: yes (handshake ${s.connectMs} ms) · server ${s.version} · protocol ${s.protocol} · auth ${s.authMethod ?? "?"}`
-  )
+  lines.push(`Reachable: yes (handshake ${s.connectMs} ms) · server ${s.version} · protocol ${s.protocol} · auth ${s.authMethod ?? "?"}`)
   const st = obj(r.status)
   const gw = obj(st.gateway)
   const conns = obj(st.connections)
@@ -110,12 +115,16 @@ export const renderStatus = (r: StatusReport): string => {
     const h = obj(r.health)
     const channels = Array.isArray(h.channelOrder) ? (h.channelOrder as Array<string>) : []
     const states = channels.map((id) => channelLine(obj(obj(h.channels)[id])))
-    lines.push(`Health:    ${h.ok === false ? "UNHEALTHY" : "ok"} (${r.latencyMs} ms, taken now) · sessions ${obj(h.sessions).count ?? "?"} · channels: ${states.length ? states.join("; ") : "none"}`)
+    lines.push(
+      `Health:    ${h.ok === false ? "UNHEALTHY" : "ok"} (${r.latencyMs} ms, taken now) · sessions ${obj(h.sessions).count ?? "?"} · channels: ${states.length ? states.join("; ") : "none"}`
+    )
   }
   if (Array.isArray(r.presence)) {
     lines.push(`Presence:  ${r.presence.length} entr${r.presence.length === 1 ? "y" : "ies"}`)
     for (const p of r.presence as Array<Json>) {
-      lines.push(`  - ${p.text ?? p.host ?? p.key ?? "?"}${p.ip ? ` from ${p.ip}` : ""}${Array.isArray(p.roles) ? ` [${(p.roles as Array<string>).join(",")}]` : ""}`)
+      lines.push(
+        `  - ${p.text ?? p.host ?? p.key ?? "?"}${p.ip ? ` from ${p.ip}` : ""}${Array.isArray(p.roles) ? ` [${(p.roles as Array<string>).join(",")}]` : ""}`
+      )
     }
   }
   return lines.join("\n")

@@ -20,7 +20,8 @@ export const readSecretFile = (file: string, flag: string): Effect.Effect<string
       try {
         const st = fs.fstatSync(fd)
         if (!st.isFile()) throw new Error("not a regular file")
-        if (st.size > MAX_SECRET_FILE_BYTES) throw new Error(`it is ${st.size} bytes; a secret file holds one line (at most ${MAX_SECRET_FILE_BYTES} bytes)`)
+        if (st.size > MAX_SECRET_FILE_BYTES)
+          throw new Error(`it is ${st.size} bytes; a secret file holds one line (at most ${MAX_SECRET_FILE_BYTES} bytes)`)
         const buf = Buffer.alloc(st.size)
         fs.readSync(fd, buf, 0, st.size, 0)
         const secret = (buf.toString("utf8").split(/\r?\n/)[0] ?? "").trim()

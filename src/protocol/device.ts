@@ -79,7 +79,9 @@ const fail = (code: DeviceProofFailure["code"], reason: string, message: string)
 export const verifyDeviceProof = (
   proof: DeviceProof,
   expected: Omit<SignedFields, "deviceId" | "signedAtMs" | "nonce"> & { readonly nonce: string; readonly now: number }
-): { readonly ok: true; readonly deviceId: string; readonly publicKey: Buffer } | { readonly ok: false; readonly failure: DeviceProofFailure } => {
+):
+  | { readonly ok: true; readonly deviceId: string; readonly publicKey: Buffer }
+  | { readonly ok: false; readonly failure: DeviceProofFailure } => {
   const raw = decodePublicKey(proof.publicKey)
   if (!raw || deviceIdOf(raw) !== proof.id.toLowerCase()) {
     return { ok: false, failure: fail("DEVICE_AUTH_DEVICE_ID_MISMATCH", "device-id-mismatch", "device identity mismatch") }

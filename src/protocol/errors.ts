@@ -13,11 +13,7 @@ export class GatewayError extends Schema.TaggedError<GatewayError>()("GatewayErr
   retryable: Schema.optional(Schema.Boolean),
   retryAfterMs: Schema.optional(Schema.Number)
 }) {
-  static of(
-    code: ErrorCode,
-    message: string,
-    extra: { details?: unknown; retryable?: boolean; retryAfterMs?: number } = {}
-  ): GatewayError {
+  static of(code: ErrorCode, message: string, extra: { details?: unknown; retryable?: boolean; retryAfterMs?: number } = {}): GatewayError {
     return new GatewayError({ code, message, ...extra })
   }
 

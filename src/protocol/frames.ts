@@ -153,13 +153,7 @@ export const ConnectParams = Schema.Struct({
 })
 export type ConnectParams = typeof ConnectParams.Type
 
-export const Scope = Schema.Literal(
-  "operator.read",
-  "operator.write",
-  "operator.admin",
-  "operator.pairing",
-  "operator.approvals"
-)
+export const Scope = Schema.Literal("operator.read", "operator.write", "operator.admin", "operator.pairing", "operator.approvals")
 export type Scope = typeof Scope.Type
 export const ALL_SCOPES: ReadonlyArray<Scope> = Scope.literals
 
@@ -198,9 +192,7 @@ export const HelloOkSchema = Schema.Struct({
   type: Schema.Literal("hello-ok"),
   protocol: Schema.Number,
   server: Schema.Struct({ version: Schema.String, connId: Schema.String }),
-  features: Schema.optional(
-    Schema.Struct({ methods: Schema.Array(Schema.String), events: Schema.Array(Schema.String) })
-  ),
+  features: Schema.optional(Schema.Struct({ methods: Schema.Array(Schema.String), events: Schema.Array(Schema.String) })),
   auth: Schema.optional(
     Schema.Struct({
       method: Schema.optional(Schema.String),

@@ -49,7 +49,8 @@ class Preview {
 }
 
 const preview = (v: unknown): unknown => {
-  if (typeof v === "string") return v.length > 40 ? new Preview(`${JSON.stringify(v.slice(0, 40)).slice(0, -1)}…" (${v.length} characters)`) : v
+  if (typeof v === "string")
+    return v.length > 40 ? new Preview(`${JSON.stringify(v.slice(0, 40)).slice(0, -1)}…" (${v.length} characters)`) : v
   if (typeof v !== "object" || v === null) return v
   if (Array.isArray(v)) return new Preview(`an array of ${v.length}`)
   return new Preview("an object")

@@ -26,6 +26,7 @@ export const requiresRole = (role: Role): Requirement => ({ _tag: "Role", role }
 /** Any authenticated connection (OpenClaw lets every one ask for `health`). */
 export const requiresAuthenticated: Requirement = { _tag: "Authenticated" }
 
+// biome-ignore lint/suspicious/noExplicitAny: a method's params and results are invariant schemas; `any` is the top of both
 export interface Method<Name extends string = string, P = any, R = any> {
   readonly name: Name
   readonly requires: Requirement
@@ -33,14 +34,15 @@ export interface Method<Name extends string = string, P = any, R = any> {
   readonly result: Schema.Schema<R, R>
 }
 
-// Bounded by `any` on purpose: a table holds methods of every params and result type.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: a table holds methods of every params and result type
 export type AnyMethod = Method<string, any, any>
+// biome-ignore lint/suspicious/noExplicitAny: inference position
 export type ParamsOf<M extends AnyMethod> = M extends Method<string, infer P, any> ? P : never
+// biome-ignore lint/suspicious/noExplicitAny: inference position
 export type ResultOf<M extends AnyMethod> = M extends Method<string, any, infer R> ? R : never
 
 /** Declares a method. `params` defaults to "no params" (an empty struct: extra fields are ignored, as on OpenClaw). */
-export const method = <const Name extends string, P = {}, R = unknown>(
+export const method = <const Name extends string, P = Record<never, never>, R = unknown>(
   name: Name,
   spec: {
     readonly requires: Requirement
@@ -57,4 +59,5 @@ export const method = <const Name extends string, P = {}, R = unknown>(
 export const NoParams = Schema.Struct({})
 
 /** Decodes a result from the wire: every declared field checked, unknown ones kept; failures bounded (see issues.ts). */
+// biome-ignore lint/suspicious/noExplicitAny: any method's params
 export const resultDecoder = <R>(m: Method<string, any, R>) => decodeExplained(m.result, { onExcessProperty: "preserve" })

@@ -226,7 +226,8 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
       ? liveHosts.some((h) => !isLoopbackAddress(h))
       : configBind === "lan" || configBind === "tailnet" || (configBind === "custom" && !isLoopbackAddress(gw.customBindHost))
   const tailnetOnly =
-    bind === "tailnet" || (liveHosts !== undefined && liveHosts.length > 0 && liveHosts.every((h) => isLoopbackAddress(h) || isTailnetIPv4(h)))
+    bind === "tailnet" ||
+    (liveHosts !== undefined && liveHosts.length > 0 && liveHosts.every((h) => isLoopbackAddress(h) || isTailnetIPv4(h)))
   const exposure: Exposure =
     tailscaleMode === "funnel"
       ? "public"
@@ -249,7 +250,7 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
   const liveMode = localLive?.authMode
   const hasCredential = liveMode !== undefined ? liveMode === "token" || liveMode === "password" : configuredCredential
   const authMode = liveMode ?? auth.mode
-  const setToken = "clawgate config set gateway.auth.token \"$(openssl rand -base64 32)\""
+  const setToken = 'clawgate config set gateway.auth.token "$(openssl rand -base64 32)"'
 
   if (beyondLoopback && !hasCredential) {
     add({
@@ -275,7 +276,7 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
     add({
       id: "gateway.loopback_no_auth",
       severity: "warn",
-      title: "Authentication is off (gateway.auth.mode \"none\")",
+      title: 'Authentication is off (gateway.auth.mode "none")',
       detail:
         "The Gateway listens on loopback only, but every local user and process (and any local proxy that forwards to it) can control it without a credential.",
       fix: "clawgate config unset gateway.auth.mode (a token is generated on the next start)"
@@ -287,13 +288,15 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
     add({
       id: "gateway.tailscale_funnel",
       severity: hasPassword ? "warn" : "critical",
-      title: hasPassword ? "Tailscale Funnel publishes the Gateway on the public internet" : "Tailscale Funnel without password authentication",
+      title: hasPassword
+        ? "Tailscale Funnel publishes the Gateway on the public internet"
+        : "Tailscale Funnel without password authentication",
       detail: hasPassword
-        ? "gateway.tailscale.mode is \"funnel\": anyone on the internet can reach the Gateway's port and try the password. It is protected by the password and device pairing only."
+        ? 'gateway.tailscale.mode is "funnel": anyone on the internet can reach the Gateway\'s port and try the password. It is protected by the password and device pairing only.'
         : `gateway.tailscale.mode is "funnel" (the public internet) and gateway.auth.mode is "${auth.mode}". Funnel needs password authentication: the Gateway refuses to start Funnel without it, as OpenClaw's does.`,
       fix: hasPassword
         ? "Prefer Serve (tailnet only): clawgate config set gateway.tailscale.mode serve"
-        : "clawgate config set gateway.tailscale.mode serve (tailnet only), or set a long password: clawgate config set gateway.auth.mode password gateway.auth.password \"$(openssl rand -base64 24)\""
+        : 'clawgate config set gateway.tailscale.mode serve (tailnet only), or set a long password: clawgate config set gateway.auth.mode password gateway.auth.password "$(openssl rand -base64 24)"'
     })
   } else if (tailscaleMode === "serve") {
     add({
@@ -399,9 +402,9 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
     add({
       id: "gateway.control_ui.allowed_origins_wildcard",
       severity: "warn",
-      title: "gateway.controlUi.allowedOrigins contains \"*\"",
+      title: 'gateway.controlUi.allowedOrigins contains "*"',
       detail:
-        "\"*\" means \"any web page\" to OpenClaw, which would let any site you visit open a WebSocket to the Gateway. clawgate matches origins exactly, so here it allows nothing, but the same config on an OpenClaw Gateway would.",
+        '"*" means "any web page" to OpenClaw, which would let any site you visit open a WebSocket to the Gateway. clawgate matches origins exactly, so here it allows nothing, but the same config on an OpenClaw Gateway would.',
       fix: "List the origins you use instead: clawgate config set gateway.controlUi.allowedOrigins '[\"https://app.example\"]'"
     })
   }
@@ -409,10 +412,10 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
     add({
       id: "gateway.control_ui.allowed_origins_null",
       severity: "warn",
-      title: "gateway.controlUi.allowedOrigins contains \"null\"",
+      title: 'gateway.controlUi.allowedOrigins contains "null"',
       detail:
         "Browsers send Origin: null from sandboxed iframes, file:// pages and some redirects, so any web page can produce it: listing it lets any site you visit open a WebSocket to the Gateway.",
-      fix: "Remove \"null\" and list real origins: clawgate config set gateway.controlUi.allowedOrigins '[\"https://app.example\"]'"
+      fix: 'Remove "null" and list real origins: clawgate config set gateway.controlUi.allowedOrigins \'["https://app.example"]\''
     })
   }
   if (gw.allowRealIpFallback === true) {

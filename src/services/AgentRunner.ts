@@ -59,7 +59,10 @@ export interface AgentRunnerService {
     timeoutMs?: number
   ) => Effect.Effect<RunOutcome | { readonly runId: string; readonly status: "timeout" }, GatewayError>
   /** Aborts the session's current run (or the given run); queued runs of the session are aborted too. */
-  readonly abort: (options: { readonly sessionKey: string; readonly runId?: string | undefined }) => Effect.Effect<{ readonly aborted: ReadonlyArray<string> }, GatewayError>
+  readonly abort: (options: {
+    readonly sessionKey: string
+    readonly runId?: string | undefined
+  }) => Effect.Effect<{ readonly aborted: ReadonlyArray<string> }, GatewayError>
   readonly get: (runId: string) => Effect.Effect<RunRecord | undefined, GatewayError>
   /** What is going on now: runs queued or running, and sessions with a worker (an idle session has none). */
   readonly activity: Effect.Effect<{ readonly runs: number; readonly sessions: number }>

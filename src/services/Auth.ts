@@ -86,11 +86,7 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, AuthService>() {}
  * Server-side credential resolution: flag > env > `gateway.auth.*`.
  * `gateway.remote.*` is a client setting and never configures the server.
  */
-export const resolveServerAuth = (
-  config: ClawgateConfig,
-  env: ConfigEnv,
-  overrides: AuthOverrides
-): ResolvedServerAuth => {
+export const resolveServerAuth = (config: ClawgateConfig, env: ConfigEnv, overrides: AuthOverrides): ResolvedServerAuth => {
   const auth = config.gateway?.auth
   const token = firstSet([overrides.token, "--token"], [env.token?.value, env.token?.name ?? ""], [auth?.token, "gateway.auth.token"])
   const password = firstSet(

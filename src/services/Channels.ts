@@ -57,7 +57,11 @@ export interface ChannelsService {
   readonly probe: (timeoutMs: number) => Effect.Effect<ReadonlyArray<ChannelStatus>>
   /** Runs `notify` whenever a channel's status may have changed, until the scope ends. */
   readonly watch: (notify: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
-  readonly send: (options: { readonly channel: string; readonly to: string; readonly message: string }) => Effect.Effect<Delivery, ChannelError>
+  readonly send: (options: {
+    readonly channel: string
+    readonly to: string
+    readonly message: string
+  }) => Effect.Effect<Delivery, ChannelError>
 }
 
 export class Channels extends Context.Tag("clawgate/Channels")<Channels, ChannelsService>() {}

@@ -55,9 +55,7 @@ export interface ConfigService {
    * atomically (0600, write then rename). Nothing is written when the result is
    * invalid or the current file cannot be parsed.
    */
-  readonly update: (
-    edit: (raw: Record<string, unknown>) => Record<string, unknown>
-  ) => Effect.Effect<ClawgateConfig, ConfigError>
+  readonly update: (edit: (raw: Record<string, unknown>) => Record<string, unknown>) => Effect.Effect<ClawgateConfig, ConfigError>
 }
 
 export class Config extends Context.Tag("clawgate/Config")<Config, ConfigService>() {}

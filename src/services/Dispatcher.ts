@@ -45,11 +45,7 @@ export type MethodHandler = (params: unknown, ctx: CallContext) => Effect.Effect
  * the hot path (`node.invoke`, `node.invoke.result`): same checks, same
  * answers, no fiber per call. `done` is called exactly once.
  */
-export type UnsafeMethodHandler = (
-  params: unknown,
-  ctx: CallContext,
-  done: (exit: Exit.Exit<unknown, GatewayError>) => void
-) => void
+export type UnsafeMethodHandler = (params: unknown, ctx: CallContext, done: (exit: Exit.Exit<unknown, GatewayError>) => void) => void
 
 /**
  * A method of the table with its handler: what the Dispatcher serves. `unsafe`

@@ -3,15 +3,16 @@
  * against this tag; the layer decides whether the Gateway is in this process
  * (Local), across a WebSocket (Remote) or a fake (Test).
  */
-import { Context, Data, type Effect, type Stream } from "effect"
+import { Context, Data, type Effect, type Scope, type Stream } from "effect"
+import type { Target } from "../config/target.js"
+import type { DeviceIdentityService } from "./DeviceIdentity.js"
 import type { GatewayError } from "../protocol/errors.js"
 import type { EventFrame } from "../protocol/frames.js"
 import type { AnyMethod, ParamsOf, ResultOf } from "../protocol/method.js"
 
 /** A method's params (optional when it needs none) and request options. */
-export type CallArgs<M extends AnyMethod> = {} extends ParamsOf<M>
-  ? [params?: ParamsOf<M>, options?: RequestOptions]
-  : [params: ParamsOf<M>, options?: RequestOptions]
+export type CallArgs<M extends AnyMethod> =
+  {} extends ParamsOf<M> ? [params?: ParamsOf<M>, options?: RequestOptions] : [params: ParamsOf<M>, options?: RequestOptions]
 
 export interface RequestOptions {
   /** Wait past an interim `{status:"accepted"}` reply for the final one. */
@@ -74,3 +75,45 @@ export interface GatewayClientService {
 }
 
 export class GatewayClient extends Context.Tag("clawgate/GatewayClient")<GatewayClient, GatewayClientService>() {}
+
+/** How to open one connection to a Gateway: the target, who this client is, and what it asks for. */
+export interface RemoteClientOptions {
+  readonly target: Target
+  /** Connect + handshake budget. */
+  readonly connectTimeoutMs?: number | undefined
+  readonly defaultRequestTimeoutMs?: number | undefined
+  readonly client?: {
+    readonly id?: string
+    readonly mode?: string
+    readonly displayName?: string
+    readonly instanceId?: string
+  }
+  readonly role?: "operator" | "node"
+  readonly scopes?: ReadonlyArray<string>
+  readonly caps?: ReadonlyArray<string>
+  readonly commands?: ReadonlyArray<string>
+  /**
+   * Sign the connect with this device identity. Without a token or password
+   * in the target, a device token stored for this Gateway is used.
+   */
+  readonly device?: DeviceIdentityService | undefined
+}
+
+export interface RemoteConnection {
+  readonly server: ServerInfo
+  readonly request: GatewayClientService["request"]
+  readonly events: GatewayClientService["events"]
+  /** Completes with the reason once the connection is gone (closed, tick timeout, error). */
+  readonly closed: Effect.Effect<GatewayClientError>
+  /** The device token the Gateway issued in this hello, if any (already stored with the identity). */
+  readonly deviceToken?: string | undefined
+}
+
+/**
+ * Opens connections one at a time, each in the caller's scope: for a program that runs its own
+ * sessions (the node host reconnects by itself), where GatewayClient is one shared connection.
+ */
+export class GatewayConnector extends Context.Tag("clawgate/GatewayConnector")<
+  GatewayConnector,
+  { readonly connect: (options: RemoteClientOptions) => Effect.Effect<RemoteConnection, GatewayClientError, Scope.Scope> }
+>() {}

@@ -56,8 +56,7 @@ export class GatewayState extends Effect.Service<GatewayState>()("clawgate/Gatew
       /** Where `requestsInFlight` comes from: requests of every connection waiting for their answer. */
       countInflightWith: (source: () => number) => Effect.sync(() => void (inflightSource = source)),
       requestsInFlight: Effect.sync(() => inflightSource()),
-      countConnection: (kind: "operators" | "nodes", delta: number) =>
-        Ref.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
+      countConnection: (kind: "operators" | "nodes", delta: number) => Ref.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
 
       untrustedProxyHeaders: Ref.get(untrustedProxyHeaders),
       noteUntrustedProxyHeaders: (from: string) =>

@@ -89,7 +89,12 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
     const sessions = yield* Effect.serviceOption(Sessions)
 
     const recentOf = (list: ReadonlyArray<SessionActivity>, ts: number): Array<RecentSession> =>
-      list.map((s) => ({ key: s.key, updatedAt: s.updatedAt, age: Math.max(0, ts - s.updatedAt), ...(s.channel ? { channel: s.channel } : {}) }))
+      list.map((s) => ({
+        key: s.key,
+        updatedAt: s.updatedAt,
+        age: Math.max(0, ts - s.updatedAt),
+        ...(s.channel ? { channel: s.channel } : {})
+      }))
 
     const take = (probe: boolean) =>
       Effect.gen(function* () {
@@ -112,7 +117,11 @@ export class Health extends Effect.Service<Health>()("clawgate/Health", {
         const agentIds = [DEFAULT_AGENT, ...summary.agents.map((a) => a.agentId).filter((id) => id !== DEFAULT_AGENT)]
         const agents = agentIds.map((agentId) => {
           const a = summary.agents.find((x) => x.agentId === agentId)
-          return { agentId, isDefault: agentId === DEFAULT_AGENT, sessions: { path: sessionsPath, count: a?.count ?? 0, recent: recentOf(a?.recent ?? [], ts) } }
+          return {
+            agentId,
+            isDefault: agentId === DEFAULT_AGENT,
+            sessions: { path: sessionsPath, count: a?.count ?? 0, recent: recentOf(a?.recent ?? [], ts) }
+          }
         })
         // A store that cannot be read makes the Gateway unhealthy, and says so.
         const snapshot: Omit<HealthSnapshot, "durationMs" | "gateway"> = {

@@ -53,9 +53,7 @@ export interface InvokeRequest {
  * (case-insensitive), as OpenClaw's node host reads them for `system.run`.
  */
 export const approvalFields = (params: unknown): Array<string> =>
-  typeof params === "object" && params !== null && !Array.isArray(params)
-    ? Object.keys(params).filter((k) => /^approv/i.test(k))
-    : []
+  typeof params === "object" && params !== null && !Array.isArray(params) ? Object.keys(params).filter((k) => /^approv/i.test(k)) : []
 
 export interface InvokeResult {
   readonly ok: true
@@ -74,7 +72,9 @@ export interface NodeResultParams {
   readonly error?: { readonly code?: string | undefined; readonly message?: string | undefined } | undefined
 }
 
-type Outcome = { readonly _tag: "ok"; readonly payload: unknown; readonly payloadJSON: string | null } | { readonly _tag: "error"; readonly error: GatewayError }
+type Outcome =
+  | { readonly _tag: "ok"; readonly payload: unknown; readonly payloadJSON: string | null }
+  | { readonly _tag: "error"; readonly error: GatewayError }
 
 /**
  * One invoke's answer: set once, then handed to everyone waiting (retries with
@@ -129,12 +129,20 @@ const nodeFailure = (code: string, message: string, dispatched: boolean, extra: 
 
 const notConnected = (nodeId: string) =>
   GatewayError.of("UNAVAILABLE", "node not connected", {
-    details: { code: "NOT_CONNECTED", nodeId, nodeError: { code: "NOT_CONNECTED", message: "node not connected" }, nodeCommandDispatched: false },
+    details: {
+      code: "NOT_CONNECTED",
+      nodeId,
+      nodeError: { code: "NOT_CONNECTED", message: "node not connected" },
+      nodeCommandDispatched: false
+    },
     retryable: true
   })
 
 /** `allow`/`deny` entries are exact names, or a prefix ending in `.*` (`system.*`). Deny wins. */
-export const commandAllowed = (command: string, policy: { allow?: ReadonlyArray<string> | undefined; deny?: ReadonlyArray<string> | undefined }) => {
+export const commandAllowed = (
+  command: string,
+  policy: { allow?: ReadonlyArray<string> | undefined; deny?: ReadonlyArray<string> | undefined }
+) => {
   const match = (pattern: string) => (pattern.endsWith(".*") ? command.startsWith(pattern.slice(0, -1)) : pattern === command)
   if (policy.deny?.some(match)) return { ok: false as const, reason: "blocked by gateway.nodes.commands.deny" }
   if (policy.allow && !policy.allow.some(match)) return { ok: false as const, reason: "not in gateway.nodes.commands.allow" }
@@ -175,7 +183,7 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       })
 
     // One sweeper for every pending invoke, instead of a timer per invoke.
-    const sweep = Effect.gen(function* () {
+    const sweep = Effect.sync(() => {
       const now = clock.unsafeCurrentTimeMillis()
       for (const entry of live.values()) {
         for (const [id, p] of entry.pending) {
@@ -217,7 +225,7 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       Effect.gen(function* () {
         const device = yield* devices.get(nodeId)
         const entry = live.get(nodeId)
-        if (!entry && (!device || !device.roles.includes("node"))) return undefined
+        if (!entry && !device?.roles.includes("node")) return undefined
         const s = entry?.session
         return {
           nodeId,
@@ -283,7 +291,9 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
           return GatewayError.of(
             "FORBIDDEN",
             `missing scope: operator.approvals (node.invoke params carry approval fields: ${shown.join(", ")}; only a caller with operator.approvals may send them)`,
-            { details: { code: "MISSING_SCOPE", missingScope: "operator.approvals", requiredScopes: ["operator.approvals"], fields: shown } }
+            {
+              details: { code: "MISSING_SCOPE", missingScope: "operator.approvals", requiredScopes: ["operator.approvals"], fields: shown }
+            }
           )
         }
       }
@@ -364,8 +374,17 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
           // The JSON inside the frame's string is bounded like the frame itself before it is parsed.
           const decoded = decodeText(payloadJSON)
           if (!decoded.ok && decoded.reason === "depth") {
-            const error = GatewayError.invalidRequest(`payloadJSON: ${decoded.message.replace(/^invalid frame: /, "")}`, { code: "FRAME_TOO_DEEP" })
-            waiting.complete({ _tag: "error", error: nodeFailure("INVALID_RESULT", `the node answered with a payload ${decoded.message.replace(/^invalid frame: /, "")}`, true) })
+            const error = GatewayError.invalidRequest(`payloadJSON: ${decoded.message.replace(/^invalid frame: /, "")}`, {
+              code: "FRAME_TOO_DEEP"
+            })
+            waiting.complete({
+              _tag: "error",
+              error: nodeFailure(
+                "INVALID_RESULT",
+                `the node answered with a payload ${decoded.message.replace(/^invalid frame: /, "")}`,
+                true
+              )
+            })
             return Exit.fail(error)
           }
           payload = decoded.ok ? decoded.value : payloadJSON
@@ -392,7 +411,9 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
         if (payload === undefined && params.payloadJSON !== undefined) {
           const decoded = decodeText(params.payloadJSON)
           if (!decoded.ok && decoded.reason === "depth") {
-            return yield* GatewayError.invalidRequest(`payloadJSON: ${decoded.message.replace(/^invalid frame: /, "")}`, { code: "FRAME_TOO_DEEP" })
+            return yield* GatewayError.invalidRequest(`payloadJSON: ${decoded.message.replace(/^invalid frame: /, "")}`, {
+              code: "FRAME_TOO_DEEP"
+            })
           }
           payload = decoded.ok ? decoded.value : params.payloadJSON
         }

@@ -107,7 +107,10 @@ export interface SessionsService {
   readonly ensure: (key: string, init: SessionInit) => Effect.Effect<SessionInfo, SessionsError>
   readonly get: (key: string) => Effect.Effect<Option.Option<SessionInfo>, SessionsError>
   /** Most recently updated first. */
-  readonly list: (options?: { readonly limit?: number | undefined; readonly search?: string | undefined }) => Effect.Effect<ReadonlyArray<SessionInfo>, SessionsError>
+  readonly list: (options?: {
+    readonly limit?: number | undefined
+    readonly search?: string | undefined
+  }) => Effect.Effect<ReadonlyArray<SessionInfo>, SessionsError>
   /** The current transcript (of the session's current id), oldest first; `limit` keeps the newest. */
   readonly history: (
     key: string,

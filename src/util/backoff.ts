@@ -3,7 +3,7 @@
  * `TestClock` drives them in tests): a doubling delay with a cap, optionally
  * jittered, that starts over after an attempt that lasted.
  */
-import { Duration, Schedule } from "effect"
+import { type Duration, Schedule } from "effect"
 
 /**
  * `initial`, doubling, capped at `max`. With `jitter` each delay below the cap

@@ -38,9 +38,12 @@ describe("clawgate gateway agent", () => {
       expect(shown.stdout).toContain("assistant: [offline model] You said: hi")
 
       // The same Gateway through --url and --token, as from another machine.
-      const remote = yield* runCli(["gateway", "agent", "-m", "over the url", "--url", gw.url, "--token", TOKEN, "--session", "agent:main:cli-test"], {
-        CLAWGATE_STATE_DIR: "/nonexistent-clawgate-cli"
-      })
+      const remote = yield* runCli(
+        ["gateway", "agent", "-m", "over the url", "--url", gw.url, "--token", TOKEN, "--session", "agent:main:cli-test"],
+        {
+          CLAWGATE_STATE_DIR: "/nonexistent-clawgate-cli"
+        }
+      )
       expect(remote.code, remote.stderr).toBe(0)
       expect(remote.stdout).toContain("You said: over the url")
 

@@ -17,8 +17,7 @@ const operator = (url: string) =>
     return peer
   })
 
-const gated = (gate: Promise<void>, then: Parts): Parts =>
-  Stream.concat(Stream.drain(Stream.fromEffect(Effect.promise(() => gate))), then)
+const gated = (gate: Promise<void>, then: Parts): Parts => Stream.concat(Stream.drain(Stream.fromEffect(Effect.promise(() => gate))), then)
 
 const events = (peer: RawPeer, event: string, runId: string) =>
   peer.frames.filter((f) => f.type === "event" && f.event === event && f.payload?.runId === runId)
@@ -80,7 +79,9 @@ describe("agent runs", () => {
       expect(m.calls()).toBe(1)
       const history = yield* Effect.promise(() => peer.call("chat.history", { sessionKey: "agent:main:main" }))
       expect(history.payload.messages.filter((e: { role: string }) => e.role === "user")).toHaveLength(1)
-      const again = yield* Effect.promise(() => peer.call("chat.send", { sessionKey: "agent:main:main", message: "do it", idempotencyKey: "same-key" }))
+      const again = yield* Effect.promise(() =>
+        peer.call("chat.send", { sessionKey: "agent:main:main", message: "do it", idempotencyKey: "same-key" })
+      )
       expect(again.payload).toMatchObject({ runId: "same-key", status: "ok" })
     })
   )
@@ -106,8 +107,10 @@ describe("agent runs", () => {
       expect(events(peer, "agent", "k2")).toHaveLength(0)
       open()
       yield* Effect.promise(() => peer.waitFor((f) => f.event === "chat" && f.payload?.runId === "k2" && f.payload?.state === "final"))
-      const startOf = (runId: string) => peer.frames.findIndex((f) => f.event === "agent" && f.payload?.runId === runId && f.payload?.data?.phase === "start")
-      const endOf = (runId: string) => peer.frames.findIndex((f) => f.event === "agent" && f.payload?.runId === runId && f.payload?.data?.phase === "end")
+      const startOf = (runId: string) =>
+        peer.frames.findIndex((f) => f.event === "agent" && f.payload?.runId === runId && f.payload?.data?.phase === "start")
+      const endOf = (runId: string) =>
+        peer.frames.findIndex((f) => f.event === "agent" && f.payload?.runId === runId && f.payload?.data?.phase === "end")
       expect(startOf("k2")).toBeGreaterThan(endOf("k1"))
       // The second run's prompt holds the first exchange, not later messages.
       const secondPrompt = m.prompts.find((p) => lastUserText(p) === "second")!
@@ -143,8 +146,18 @@ describe("agent runs", () => {
       const gw = yield* startGateway(undefined, { models: ModelsFixed(m.model) })
       const peer = yield* operator(gw.url)
       // Two sends of one key, back to back: one message stored, one run.
-      peer.send({ type: "req", id: "d1", method: "chat.send", params: { sessionKey: "agent:main:main", message: "slow", idempotencyKey: "dup" } })
-      peer.send({ type: "req", id: "d2", method: "chat.send", params: { sessionKey: "agent:main:main", message: "slow", idempotencyKey: "dup" } })
+      peer.send({
+        type: "req",
+        id: "d1",
+        method: "chat.send",
+        params: { sessionKey: "agent:main:main", message: "slow", idempotencyKey: "dup" }
+      })
+      peer.send({
+        type: "req",
+        id: "d2",
+        method: "chat.send",
+        params: { sessionKey: "agent:main:main", message: "slow", idempotencyKey: "dup" }
+      })
       const [a, b] = yield* Effect.promise(() => Promise.all([peer.response("d1"), peer.response("d2")]))
       expect([a.payload.runId, b.payload.runId]).toEqual(["dup", "dup"])
       expect([a.payload.status, b.payload.status].sort()).toEqual(["in_flight", "started"])
@@ -164,30 +177,32 @@ describe("agent runs", () => {
     })
   )
 
-  it.scopedLive("a run past its timeout ends with status timeout; a failing model ends the run with an error, and the Gateway goes on", () =>
-    Effect.gen(function* () {
-      const m = scriptedModel((prompt) =>
-        lastUserText(prompt) === "hang"
-          ? gated(new Promise<void>(() => {}), textReply("never"))
-          : lastUserText(prompt) === "break"
-            ? Stream.die(new Error("model exploded"))
-            : textReply("fine")
-      )
-      const gw = yield* startGateway(undefined, { models: ModelsFixed(m.model) })
-      const peer = yield* operator(gw.url)
-      peer.send({ type: "req", id: "t1", method: "agent", params: { message: "hang", idempotencyKey: "slow-run", timeout: 1 } })
-      const timedOut: Frame = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === "t1" && f.ok === false, 8000))
-      expect(timedOut.error).toMatchObject({ code: "AGENT_TIMEOUT", details: { runId: "slow-run", runStatus: "timeout" } })
-      const w = yield* Effect.promise(() => peer.call("agent.wait", { runId: "slow-run" }))
-      expect(w.payload).toMatchObject({ status: "timeout" })
+  it.scopedLive(
+    "a run past its timeout ends with status timeout; a failing model ends the run with an error, and the Gateway goes on",
+    () =>
+      Effect.gen(function* () {
+        const m = scriptedModel((prompt) =>
+          lastUserText(prompt) === "hang"
+            ? gated(new Promise<void>(() => {}), textReply("never"))
+            : lastUserText(prompt) === "break"
+              ? Stream.die(new Error("model exploded"))
+              : textReply("fine")
+        )
+        const gw = yield* startGateway(undefined, { models: ModelsFixed(m.model) })
+        const peer = yield* operator(gw.url)
+        peer.send({ type: "req", id: "t1", method: "agent", params: { message: "hang", idempotencyKey: "slow-run", timeout: 1 } })
+        const timedOut: Frame = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === "t1" && f.ok === false, 8000))
+        expect(timedOut.error).toMatchObject({ code: "AGENT_TIMEOUT", details: { runId: "slow-run", runStatus: "timeout" } })
+        const w = yield* Effect.promise(() => peer.call("agent.wait", { runId: "slow-run" }))
+        expect(w.payload).toMatchObject({ status: "timeout" })
 
-      peer.send({ type: "req", id: "b1", method: "agent", params: { message: "break", idempotencyKey: "broken-run" } })
-      const broken = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === "b1" && f.ok === false))
-      expect(broken.error?.details).toMatchObject({ runId: "broken-run", status: "error" })
-      peer.send({ type: "req", id: "f1", method: "agent", params: { message: "ok now", idempotencyKey: "fine-run" } })
-      const fine = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === "f1" && f.payload?.status === "ok"))
-      expect(fine.payload.summary).toBe("fine")
-    })
+        peer.send({ type: "req", id: "b1", method: "agent", params: { message: "break", idempotencyKey: "broken-run" } })
+        const broken = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === "b1" && f.ok === false))
+        expect(broken.error?.details).toMatchObject({ runId: "broken-run", status: "error" })
+        peer.send({ type: "req", id: "f1", method: "agent", params: { message: "ok now", idempotencyKey: "fine-run" } })
+        const fine = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === "f1" && f.payload?.status === "ok"))
+        expect(fine.payload.summary).toBe("fine")
+      })
   )
 
   it.scopedLive("bad params name what to fix", () =>
@@ -214,15 +229,27 @@ describe("agent sessions come and go", () => {
       const gw = yield* startGateway(undefined, { models: ModelsFixed(m.model) })
       const peer = yield* operator(gw.url)
       const runner = Context.get(gw.context as Context.Context<AgentRunner>, AgentRunner)
-      for (let i = 0; i < 30; i++) peer.send({ type: "req", id: `s${i}`, method: "agent", params: { message: "hi", idempotencyKey: `s-${i}`, sessionKey: `agent:main:crowd-${i}` } })
+      for (let i = 0; i < 30; i++)
+        peer.send({
+          type: "req",
+          id: `s${i}`,
+          method: "agent",
+          params: { message: "hi", idempotencyKey: `s-${i}`, sessionKey: `agent:main:crowd-${i}` }
+        })
       yield* until(() => peer.frames.filter((f) => f.type === "res" && f.payload?.status === "ok").length === 30, 15_000)
       // A session keeps its worker only while it has runs: none here now.
       yield* until(() => Effect.runSync(runner.activity).sessions === 0)
       expect(yield* runner.activity).toEqual({ runs: 0, sessions: 0 })
       // And a session used again gets a worker again.
-      const again = yield* Effect.promise(() => peer.call("agent", { message: "again", idempotencyKey: "s-again", sessionKey: "agent:main:crowd-3" }))
+      const again = yield* Effect.promise(() =>
+        peer.call("agent", { message: "again", idempotencyKey: "s-again", sessionKey: "agent:main:crowd-3" })
+      )
       expect(again.payload.status).toBe("accepted")
-      yield* until(() => peer.frames.some((f) => f.type === "res" && f.id === again.id && f.payload?.status === "ok") || events(peer, "chat", "s-again").some((e) => e.payload.state === "final"))
+      yield* until(
+        () =>
+          peer.frames.some((f) => f.type === "res" && f.id === again.id && f.payload?.status === "ok") ||
+          events(peer, "chat", "s-again").some((e) => e.payload.state === "final")
+      )
     })
   )
 })

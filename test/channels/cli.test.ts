@@ -81,43 +81,45 @@ describe("clawgate channels status and gateway send, through the CLI, against a 
     })
   )
 
-  it.scopedLive("a Telegram message is answered in its chat; after a SIGKILL the Gateway resumes from the stored offset and answers nothing twice", () =>
-    Effect.gen(function* () {
-      const double = yield* startBotApiDouble()
-      const dir = yield* tempDir()
-      yield* writeConfig(dir, {
-        gateway: { auth: { token: TOKEN } },
-        channels: { telegram: { botToken: double.token, apiRoot: double.apiRoot, allowFrom: [4242] } }
+  it.scopedLive(
+    "a Telegram message is answered in its chat; after a SIGKILL the Gateway resumes from the stored offset and answers nothing twice",
+    () =>
+      Effect.gen(function* () {
+        const double = yield* startBotApiDouble()
+        const dir = yield* tempDir()
+        yield* writeConfig(dir, {
+          gateway: { auth: { token: TOKEN } },
+          channels: { telegram: { botToken: double.token, apiRoot: double.apiRoot, allowFrom: [4242] } }
+        })
+        const env = { CLAWGATE_STATE_DIR: dir }
+        const gw = yield* spawnGateway(["--port", "0"], env)
+        const first = double.pushMessage({ chatId: 4242, text: "hello over telegram" })
+        // The offline model's reply, delivered to the chat by the runner.
+        yield* double.waitFor(() => double.sent.length === 1, 15_000, "the reply")
+        expect(double.sent[0]!.chat_id).toBe(4242)
+        expect(double.sent[0]!.text).toContain("hello over telegram")
+        const stranger = double.pushMessage({ chatId: 999, text: "me too" })
+        yield* double.waitFor(() => double.sent.some((m) => m.chat_id === 999), 10_000, "the refusal")
+
+        const sessions = yield* runCli(["sessions", "list", "--json"], { ...env, CLAWGATE_GATEWAY_PORT: String(gw.port) })
+        expect(sessions.stdout).toContain("agent:main:telegram:4242")
+
+        // Killed: Telegram never hears that the updates were taken, and sends them again.
+        expect(yield* Effect.promise(() => gw.stop("SIGKILL"))).toBe(null)
+        double.replay(first)
+        double.replay(stranger)
+        const polls = double.calls.filter((c) => c.method === "getUpdates").length
+        const again = yield* spawnGateway(["--port", "0"], env)
+        const next = double.pushMessage({ chatId: 4242, text: "still there?" })
+        yield* double.waitFor(() => double.sent.some((m) => m.text.includes("still there?")), 15_000, "the second reply")
+        const resumed = double.calls.filter((c) => c.method === "getUpdates")[polls]!
+        expect(resumed.params.offset).toBe(stranger + 1)
+        yield* Effect.sleep("500 millis")
+        expect(double.sent.map((m) => m.chat_id)).toEqual([4242, 999, 4242])
+        expect(next).toBe(stranger + 1)
+        // SIGTERM ends the long poll at once: a graceful stop, exit 0.
+        expect(yield* Effect.promise(() => again.stop())).toBe(0)
       })
-      const env = { CLAWGATE_STATE_DIR: dir }
-      const gw = yield* spawnGateway(["--port", "0"], env)
-      const first = double.pushMessage({ chatId: 4242, text: "hello over telegram" })
-      // The offline model's reply, delivered to the chat by the runner.
-      yield* double.waitFor(() => double.sent.length === 1, 15_000, "the reply")
-      expect(double.sent[0]!.chat_id).toBe(4242)
-      expect(double.sent[0]!.text).toContain("hello over telegram")
-      const stranger = double.pushMessage({ chatId: 999, text: "me too" })
-      yield* double.waitFor(() => double.sent.some((m) => m.chat_id === 999), 10_000, "the refusal")
-
-      const sessions = yield* runCli(["sessions", "list", "--json"], { ...env, CLAWGATE_GATEWAY_PORT: String(gw.port) })
-      expect(sessions.stdout).toContain("agent:main:telegram:4242")
-
-      // Killed: Telegram never hears that the updates were taken, and sends them again.
-      expect(yield* Effect.promise(() => gw.stop("SIGKILL"))).toBe(null)
-      double.replay(first)
-      double.replay(stranger)
-      const polls = double.calls.filter((c) => c.method === "getUpdates").length
-      const again = yield* spawnGateway(["--port", "0"], env)
-      const next = double.pushMessage({ chatId: 4242, text: "still there?" })
-      yield* double.waitFor(() => double.sent.some((m) => m.text.includes("still there?")), 15_000, "the second reply")
-      const resumed = double.calls.filter((c) => c.method === "getUpdates")[polls]!
-      expect(resumed.params.offset).toBe(stranger + 1)
-      yield* Effect.sleep("500 millis")
-      expect(double.sent.map((m) => m.chat_id)).toEqual([4242, 999, 4242])
-      expect(next).toBe(stranger + 1)
-      // SIGTERM ends the long poll at once: a graceful stop, exit 0.
-      expect(yield* Effect.promise(() => again.stop())).toBe(0)
-    })
   )
 
   it.scopedLive("without Telegram: status lists the web chat alone and send says what to configure", () =>

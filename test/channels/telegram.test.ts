@@ -103,39 +103,41 @@ describe("the allowlist", () => {
 })
 
 describe("Telegram over a Bot API double", () => {
-  it.scopedLive("an allowed user's message reaches AgentRunner.start with the chat's session key, the next offset and the update's key", () =>
-    Effect.gen(function* () {
-      const rig = yield* makeRig
-      yield* startTelegram(rig)
-      const id = rig.double.pushMessage({ chatId: OWNER, text: "hello agent" })
-      yield* rig.double.waitFor(() => rig.runner.starts.length === 1, 10_000, "the run")
-      const req = rig.runner.starts[0]!
-      expect(req).toMatchObject({
-        message: "hello agent",
-        idempotencyKey: `telegram:${TEST_BOT_ID}:${id}`,
-        sessionKey: `agent:main:telegram:${OWNER}`,
-        deliver: true,
-        channel: "telegram",
-        to: String(OWNER),
-        source: { channel: "telegram", sender: String(OWNER), peer: String(OWNER) },
-        cursor: { channel: "telegram", account: String(TEST_BOT_ID), value: String(id + 1) }
+  it.scopedLive(
+    "an allowed user's message reaches AgentRunner.start with the chat's session key, the next offset and the update's key",
+    () =>
+      Effect.gen(function* () {
+        const rig = yield* makeRig
+        yield* startTelegram(rig)
+        const id = rig.double.pushMessage({ chatId: OWNER, text: "hello agent" })
+        yield* rig.double.waitFor(() => rig.runner.starts.length === 1, 10_000, "the run")
+        const req = rig.runner.starts[0]!
+        expect(req).toMatchObject({
+          message: "hello agent",
+          idempotencyKey: `telegram:${TEST_BOT_ID}:${id}`,
+          sessionKey: `agent:main:telegram:${OWNER}`,
+          deliver: true,
+          channel: "telegram",
+          to: String(OWNER),
+          source: { channel: "telegram", sender: String(OWNER), peer: String(OWNER) },
+          cursor: { channel: "telegram", account: String(TEST_BOT_ID), value: String(id + 1) }
+        })
+        // The poller stored nothing itself: the offset went with the message (the runner's transaction).
+        expect(rig.store.setCursorCalls).toEqual([])
+        // The next poll confirms the update to Telegram.
+        yield* rig.double.waitFor(() => rig.double.calls.some((c) => c.method === "getUpdates" && c.params.offset === id + 1))
+        expect(rig.double.calls.find((c) => c.method === "getUpdates")!.params).toMatchObject({ allowed_updates: ["message"], timeout: 1 })
+        // A friend by @username, in order after the owner.
+        const second = rig.double.pushMessage({ chatId: 77, username: "friend", text: "hi" })
+        const third = rig.double.pushMessage({ chatId: 77, username: "friend", text: "again" })
+        yield* rig.double.waitFor(() => rig.runner.starts.length === 3)
+        expect(rig.runner.starts.map((r) => r.idempotencyKey)).toEqual([
+          req.idempotencyKey,
+          `telegram:${TEST_BOT_ID}:${second}`,
+          `telegram:${TEST_BOT_ID}:${third}`
+        ])
+        expect(rig.runner.starts[1]!.source?.sender).toBe("@friend")
       })
-      // The poller stored nothing itself: the offset went with the message (the runner's transaction).
-      expect(rig.store.setCursorCalls).toEqual([])
-      // The next poll confirms the update to Telegram.
-      yield* rig.double.waitFor(() => rig.double.calls.some((c) => c.method === "getUpdates" && c.params.offset === id + 1))
-      expect(rig.double.calls.find((c) => c.method === "getUpdates")!.params).toMatchObject({ allowed_updates: ["message"], timeout: 1 })
-      // A friend by @username, in order after the owner.
-      const second = rig.double.pushMessage({ chatId: 77, username: "friend", text: "hi" })
-      const third = rig.double.pushMessage({ chatId: 77, username: "friend", text: "again" })
-      yield* rig.double.waitFor(() => rig.runner.starts.length === 3)
-      expect(rig.runner.starts.map((r) => r.idempotencyKey)).toEqual([
-        req.idempotencyKey,
-        `telegram:${TEST_BOT_ID}:${second}`,
-        `telegram:${TEST_BOT_ID}:${third}`
-      ])
-      expect(rig.runner.starts[1]!.source?.sender).toBe("@friend")
-    })
   )
 
   it.scopedLive("a stranger is refused politely once per chat, logged and never run; the offset moves past them", () =>
@@ -144,7 +146,11 @@ describe("Telegram over a Bot API double", () => {
       yield* startTelegram(rig)
       rig.double.pushMessage({ chatId: 999, username: "stranger", text: "let me in" })
       const last = rig.double.pushMessage({ chatId: 999, username: "stranger", text: "please" })
-      yield* rig.double.waitFor(() => rig.store.cursors.get(`telegram:${TEST_BOT_ID}`) === String(last + 1), 10_000, "the offset past the stranger")
+      yield* rig.double.waitFor(
+        () => rig.store.cursors.get(`telegram:${TEST_BOT_ID}`) === String(last + 1),
+        10_000,
+        "the offset past the stranger"
+      )
       expect(rig.runner.starts).toEqual([])
       expect(rig.double.sent.map((m) => [m.chat_id, m.text])).toEqual([[999, refusalText(999)]])
       expect(refusalText(999)).toBe("This bot is private; ask its owner to add your id 999 to channels.telegram.allowFrom")
@@ -267,45 +273,50 @@ describe("Telegram over a Bot API double", () => {
     })
   )
 
-  it.scopedLive("channels.status shows running with the bot's @username, then the last error while the Bot API fails, then running again", () =>
-    Effect.gen(function* () {
-      const rig = yield* makeRig
-      const ctxt = yield* startTelegram(rig)
-      const dispatcher = makeDispatcher(yield* channelMethods.pipe(Effect.provide(ctxt)))
-      const status = () =>
-        Effect.map(dispatcher.dispatch(ctx, "channels.status", {}), (r) => r as { channels: Array<Record<string, any>>; channelOrder: Array<string> })
-      yield* rig.double.waitFor(() => rig.double.calls.some((c) => c.method === "getUpdates"))
-      const bot = Context.get(ctxt, TelegramBot)
-      yield* eventually(bot.adapter.status, (s) => s.account !== undefined && s.state === "running")
-      const ok = yield* status()
-      expect(ok.channelOrder).toEqual(["telegram", "webchat"])
-      expect(ok.channels[0]).toMatchObject({
-        id: "telegram",
-        configured: true,
-        enabled: true,
-        state: "running",
-        mode: "polling",
-        account: `@${TEST_BOT_USERNAME}`
+  it.scopedLive(
+    "channels.status shows running with the bot's @username, then the last error while the Bot API fails, then running again",
+    () =>
+      Effect.gen(function* () {
+        const rig = yield* makeRig
+        const ctxt = yield* startTelegram(rig)
+        const dispatcher = makeDispatcher(yield* channelMethods.pipe(Effect.provide(ctxt)))
+        const status = () =>
+          Effect.map(
+            dispatcher.dispatch(ctx, "channels.status", {}),
+            (r) => r as { channels: Array<Record<string, any>>; channelOrder: Array<string> }
+          )
+        yield* rig.double.waitFor(() => rig.double.calls.some((c) => c.method === "getUpdates"))
+        const bot = Context.get(ctxt, TelegramBot)
+        yield* eventually(bot.adapter.status, (s) => s.account !== undefined && s.state === "running")
+        const ok = yield* status()
+        expect(ok.channelOrder).toEqual(["telegram", "webchat"])
+        expect(ok.channels[0]).toMatchObject({
+          id: "telegram",
+          configured: true,
+          enabled: true,
+          state: "running",
+          mode: "polling",
+          account: `@${TEST_BOT_USERNAME}`
+        })
+        expect(ok.channels[0]!.lastError).toBeUndefined()
+        expect(ok.channels[1]).toMatchObject({ id: "webchat", state: "running" })
+
+        rig.double.failAlways("getUpdates", { error_code: 502, description: "Bad Gateway" })
+        yield* rig.double.waitFor(() => rig.double.calls.filter((c) => c.method === "getUpdates").length >= 3)
+        yield* eventually(status(), (s) => s.channels[0]!.state === "error")
+        const failing = (yield* status()).channels[0]!
+        expect(failing.lastError.message).toContain("502")
+        expect(failing.lastError.message).toContain("Bad Gateway")
+        expect(failing.lastError.message).not.toContain(rig.double.token)
+
+        rig.double.recover("getUpdates")
+        rig.double.pushMessage({ chatId: OWNER, text: "back" })
+        yield* rig.double.waitFor(() => rig.runner.starts.length === 1)
+        const again = (yield* status()).channels[0]!
+        expect(again.state).toBe("running")
+        expect(again.lastError.message).toContain("Bad Gateway")
+        expect(again.lastInboundAt).toBeGreaterThan(0)
       })
-      expect(ok.channels[0]!.lastError).toBeUndefined()
-      expect(ok.channels[1]).toMatchObject({ id: "webchat", state: "running" })
-
-      rig.double.failAlways("getUpdates", { error_code: 502, description: "Bad Gateway" })
-      yield* rig.double.waitFor(() => rig.double.calls.filter((c) => c.method === "getUpdates").length >= 3)
-      yield* eventually(status(), (s) => s.channels[0]!.state === "error")
-      const failing = (yield* status()).channels[0]!
-      expect(failing.lastError.message).toContain("502")
-      expect(failing.lastError.message).toContain("Bad Gateway")
-      expect(failing.lastError.message).not.toContain(rig.double.token)
-
-      rig.double.recover("getUpdates")
-      rig.double.pushMessage({ chatId: OWNER, text: "back" })
-      yield* rig.double.waitFor(() => rig.runner.starts.length === 1)
-      const again = (yield* status()).channels[0]!
-      expect(again.state).toBe("running")
-      expect(again.lastError.message).toContain("Bad Gateway")
-      expect(again.lastInboundAt).toBeGreaterThan(0)
-    })
   )
 
   it.scopedLive("a wrong token: status is error with Telegram's refusal, and the token is in no error text", () =>
@@ -344,7 +355,12 @@ describe("Channels and the send method", () => {
       // No channel named: the only configured one.
       const params = { to: String(OWNER), message: "from the CLI", idempotencyKey: "k-1" }
       const first = yield* dispatcher.dispatch(ctx, "send", params)
-      expect(first).toMatchObject({ runId: "k-1", channel: "telegram", to: String(OWNER), messageId: String(rig.double.sent[0]!.message_id) })
+      expect(first).toMatchObject({
+        runId: "k-1",
+        channel: "telegram",
+        to: String(OWNER),
+        messageId: String(rig.double.sent[0]!.message_id)
+      })
       const again = yield* dispatcher.dispatch(ctx, "send", params)
       expect(again).toEqual(first)
       expect(rig.double.sent).toHaveLength(1)
@@ -380,20 +396,33 @@ describe("Channels and the send method", () => {
       expect(status.channelOrder).toEqual(["webchat"])
       const err = yield* Effect.flip(dispatcher.dispatch(ctx, "send", { to: "1", message: "x", idempotencyKey: "k" }))
       expect(err.message).toContain("no messaging channel is configured")
-      const named = yield* Effect.flip(dispatcher.dispatch(ctx, "send", { to: "1", message: "x", idempotencyKey: "k", channel: "telegram" }))
+      const named = yield* Effect.flip(
+        dispatcher.dispatch(ctx, "send", { to: "1", message: "x", idempotencyKey: "k", channel: "telegram" })
+      )
       expect(named.message).toContain("telegram is not configured")
     }).pipe(Effect.scoped)
   )
 
   it("the env token is used when the config has none; the config wins", () => {
     const env = { telegramBotToken: { value: "555:env", name: "TELEGRAM_BOT_TOKEN" } }
-    expect(resolveTelegram({}, env)).toMatchObject({ configured: true, enabled: true, token: "555:env", tokenSource: "TELEGRAM_BOT_TOKEN", botId: "555" })
+    expect(resolveTelegram({}, env)).toMatchObject({
+      configured: true,
+      enabled: true,
+      token: "555:env",
+      tokenSource: "TELEGRAM_BOT_TOKEN",
+      botId: "555"
+    })
     expect(resolveTelegram({ channels: { telegram: { botToken: "666:cfg" } } }, env)).toMatchObject({
       token: "666:cfg",
       tokenSource: "channels.telegram.botToken",
       botId: "666"
     })
-    expect(resolveTelegram({ channels: { telegram: { botToken: "666:cfg", enabled: false } } }, {})).toMatchObject({ configured: true, enabled: false })
-    expect(resolveTelegram({ channels: { telegram: { botToken: "6:x", webhookUrl: "https://example.org/telegram/webhook" } } }, {}).mode).toBe("webhook")
+    expect(resolveTelegram({ channels: { telegram: { botToken: "666:cfg", enabled: false } } }, {})).toMatchObject({
+      configured: true,
+      enabled: false
+    })
+    expect(
+      resolveTelegram({ channels: { telegram: { botToken: "6:x", webhookUrl: "https://example.org/telegram/webhook" } } }, {}).mode
+    ).toBe("webhook")
   })
 })

@@ -42,16 +42,32 @@ const post = (url: string, body: unknown, secret?: string) =>
 
 const message = (update_id: number, chatId: number, text: string) => ({
   update_id,
-  message: { message_id: update_id, date: 0, chat: { id: chatId, type: "private", first_name: "x" }, from: { id: chatId, is_bot: false, first_name: "x" }, text }
+  message: {
+    message_id: update_id,
+    date: 0,
+    chat: { id: chatId, type: "private", first_name: "x" },
+    from: { id: chatId, is_bot: false, first_name: "x" },
+    text
+  }
 })
 
 const webhookGateway = (double: BotApiDouble, telegram: Record<string, unknown>) =>
-  Effect.gen(function* () {
+  Effect.sync(() => {
     const store = makeStore()
     const runner = makeRunner()
     const logs: Array<string> = []
     const settings = resolveTelegram(
-      { channels: { telegram: { botToken: double.token, apiRoot: double.apiRoot, allowFrom: [OWNER], webhookUrl: "https://bot.example.org/telegram/webhook", ...telegram } } },
+      {
+        channels: {
+          telegram: {
+            botToken: double.token,
+            apiRoot: double.apiRoot,
+            allowFrom: [OWNER],
+            webhookUrl: "https://bot.example.org/telegram/webhook",
+            ...telegram
+          }
+        }
+      },
       {}
     )
     const layer = TelegramPoller({ backoff: { initial: "20 millis", max: "100 millis" } }).pipe(

@@ -78,7 +78,12 @@ describe("the CLI against a real Gateway process", () => {
       const status = yield* runCli(["status", "--deep", "--json"], env)
       expect(status.code).toBe(0)
       const report = JSON.parse(status.stdout)
-      expect(report.target).toMatchObject({ url: gw.url, urlSource: "gateway.remote.url", mode: "remote", authSource: "gateway.remote.token" })
+      expect(report.target).toMatchObject({
+        url: gw.url,
+        urlSource: "gateway.remote.url",
+        mode: "remote",
+        authSource: "gateway.remote.token"
+      })
       expect(report.reachable).toBe(true)
       expect(report.status.gateway.port).toBe(gw.port)
       expect(report.health.ok).toBe(true)
@@ -114,7 +119,10 @@ describe("the CLI against a real Gateway process", () => {
       expect(wrong.code).toBe(4)
       expect(wrong.stderr).toContain(`${gw.url} (from --url) refused the connection: unauthorized: gateway token mismatch`)
 
-      const unknown = yield* runCli(["gateway", "call", "no.such.method", "--url", gw.url, "--token", "call-token-abcdefghijk", "--json"], env)
+      const unknown = yield* runCli(
+        ["gateway", "call", "no.such.method", "--url", gw.url, "--token", "call-token-abcdefghijk", "--json"],
+        env
+      )
       expect(unknown.code).toBe(1)
       expect(JSON.parse(unknown.stdout).error.message).toBe("unknown method: no.such.method")
 
@@ -164,13 +172,13 @@ describe("the CLI against a real Gateway process", () => {
       const before = yield* Effect.promise(() => fs.readFile(path.join(dir, "clawgate.json"), "utf8"))
       const run = yield* runCli(["gateway", "run", "--port", "0"], { CLAWGATE_STATE_DIR: dir })
       expect(run.code).toBe(2)
-      expect(run.stderr).toContain("gateway.port: must be number (got \"eighty\")")
+      expect(run.stderr).toContain('gateway.port: must be number (got "eighty")')
       const set = yield* runCli(["config", "set", "gateway.bind", "moon"], { CLAWGATE_STATE_DIR: dir })
       expect(set.code).toBe(2)
       expect(set.stderr).toMatch(/gateway\.bind: must be one of "loopback"/)
       expect(yield* Effect.promise(() => fs.readFile(path.join(dir, "clawgate.json"), "utf8"))).toBe(before)
 
-      const lan = yield* runCli(["gateway", "run", "--port", "0", "--bind", "lan"], { CLAWGATE_STATE_DIR: (yield* tempDir()) })
+      const lan = yield* runCli(["gateway", "run", "--port", "0", "--bind", "lan"], { CLAWGATE_STATE_DIR: yield* tempDir() })
       expect(lan.code).toBe(2)
       expect(lan.stderr).toMatch(/refusing to bind 0\.0\.0\.0 .* without authentication/)
 
@@ -178,7 +186,7 @@ describe("the CLI against a real Gateway process", () => {
       expect(bind.code).not.toBe(0)
       expect(bind.stdout + bind.stderr).toMatch(/moon/)
 
-      const envPort = yield* runCli(["health"], { CLAWGATE_STATE_DIR: (yield* tempDir()), CLAWGATE_GATEWAY_PORT: "http" })
+      const envPort = yield* runCli(["health"], { CLAWGATE_STATE_DIR: yield* tempDir(), CLAWGATE_GATEWAY_PORT: "http" })
       expect(envPort.code).toBe(2)
       expect(envPort.stderr).toMatch(/CLAWGATE_GATEWAY_PORT must be a port number/)
     })
@@ -193,7 +201,12 @@ describe("the CLI against a real Gateway process", () => {
       expect(res.stderr).toContain(`port ${counter.port} on 127.0.0.1 is already in use`)
       expect(res.stderr).toContain("now from CLAWGATE_GATEWAY_PORT")
       // A failed start stores no token that nobody saw.
-      const exists = yield* Effect.promise(() => fs.access(path.join(dir, "clawgate.json")).then(() => true, () => false))
+      const exists = yield* Effect.promise(() =>
+        fs.access(path.join(dir, "clawgate.json")).then(
+          () => true,
+          () => false
+        )
+      )
       expect(exists).toBe(false)
     })
   )

@@ -66,9 +66,7 @@ describe("programs with the Test client layer", () => {
       expect(err).toBeInstanceOf(GatewayError)
       expect((err as GatewayError).code).toBe("FORBIDDEN")
     }).pipe(
-      Effect.provide(
-        GatewayClientTest({ "config.set": () => Effect.fail(GatewayError.of("FORBIDDEN", "missing scope: operator.admin")) })
-      )
+      Effect.provide(GatewayClientTest({ "config.set": () => Effect.fail(GatewayError.of("FORBIDDEN", "missing scope: operator.admin")) }))
     )
   )
 })
@@ -172,7 +170,11 @@ describe("the Remote client layer against a real Gateway", () => {
       const status = (target: { token?: string }) =>
         Effect.flatMap(GatewayClient, (c) => Effect.zip(c.connect, c.request("status"))).pipe(
           Effect.provide(
-            GatewayClientRemote({ target: { url: gw.url, urlSource: "--url", mode: "remote", ...target }, scopes: ["operator.read"], device })
+            GatewayClientRemote({
+              target: { url: gw.url, urlSource: "--url", mode: "remote", ...target },
+              scopes: ["operator.read"],
+              device
+            })
           ),
           Effect.scoped
         )

@@ -72,10 +72,9 @@ describe("--tls-fingerprint", () => {
       const front = yield* tlsFront(gw.port)
       const dir = yield* tempDir()
       const wrong = "sha256:" + "ab".repeat(32)
-      const res = yield* runCli(
-        ["health", "--url", `wss://127.0.0.1:${front.port}`, "--token", TOKEN, "--tls-fingerprint", wrong],
-        { CLAWGATE_STATE_DIR: dir }
-      )
+      const res = yield* runCli(["health", "--url", `wss://127.0.0.1:${front.port}`, "--token", TOKEN, "--tls-fingerprint", wrong], {
+        CLAWGATE_STATE_DIR: dir
+      })
       expect(res.code).toBe(4)
       expect(res.stderr).toContain(`expected sha256:${"ab".repeat(32)}`)
       expect(res.stderr).toContain(`presented sha256:${FINGERPRINT.replaceAll(":", "").toLowerCase()}`)

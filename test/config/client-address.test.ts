@@ -88,7 +88,17 @@ describe("gateway.trustedProxies entries", () => {
   })
 
   it("valid entries pass config validation", () => {
-    const good = ["10.0.0.5", "10.0.0.0/8", "::1", "::1/128", "fd7a:115c:a1e0::/48", "2001:db8::/32", "::ffff:10.0.0.5", "0.0.0.0/0", "::/0"]
+    const good = [
+      "10.0.0.5",
+      "10.0.0.0/8",
+      "::1",
+      "::1/128",
+      "fd7a:115c:a1e0::/48",
+      "2001:db8::/32",
+      "::ffff:10.0.0.5",
+      "0.0.0.0/0",
+      "::/0"
+    ]
     expect(issues({ gateway: { trustedProxies: good } })).toEqual([])
     expect(Either.getOrThrow(parseAddressEntry("fd7a:115c:a1e0::/48"))).toEqual({ address: "fd7a:115c:a1e0::", family: "ipv6", prefix: 48 })
   })
@@ -124,14 +134,20 @@ const ipv6Loopback = await new Promise<boolean>((resolve) => {
   server.listen(0, "::1", () => server.close(() => resolve(true)))
 })
 
-const proxySuite = ipv6Loopback ? "a reverse proxy on ::1" : "a reverse proxy on ::1 (skipped: this machine cannot listen on the IPv6 loopback ::1)"
+const proxySuite = ipv6Loopback
+  ? "a reverse proxy on ::1"
+  : "a reverse proxy on ::1 (skipped: this machine cannot listen on the IPv6 loopback ::1)"
 describe.skipIf(!ipv6Loopback)(proxySuite, () => {
-  it.scopedLive("with trustedProxies [\"::1/128\"], a connection over ::1 is the client it forwarded", () =>
+  it.scopedLive('with trustedProxies ["::1/128"], a connection over ::1 is the client it forwarded', () =>
     Effect.gen(function* () {
       const gw = yield* startGateway({ gateway: { auth: { token: TOKEN }, trustedProxies: ["::1/128"] } })
       const state = Context.get(gw.context as Context.Context<GatewayState>, GatewayState)
       const forwarded = { headers: { "X-Forwarded-For": "203.0.113.7" } }
-      const { peer } = yield* handshake(`ws://[::1]:${gw.port}`, connectParams({ auth: { token: TOKEN }, scopes: ["operator.read"] }), forwarded)
+      const { peer } = yield* handshake(
+        `ws://[::1]:${gw.port}`,
+        connectParams({ auth: { token: TOKEN }, scopes: ["operator.read"] }),
+        forwarded
+      )
       expect((yield* state.untrustedProxyHeaders).count).toBe(0)
 
       const admin = yield* handshake(gw.url, connectParams({ auth: { token: TOKEN }, scopes: ["operator.admin"] }))

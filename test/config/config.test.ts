@@ -19,9 +19,7 @@ describe("config validation", () => {
       { path: "gateway.prot", message: "is not a known setting" },
       { path: "gateway.bind", message: 'must be one of "loopback", "lan", "tailnet", "custom", "auto" (got "everywhere")' }
     ])
-    expect(issues({ gateway: { port: 70000 } })).toEqual([
-      { path: "gateway.port", message: "must be a port number from 1 to 65535" }
-    ])
+    expect(issues({ gateway: { port: 70000 } })).toEqual([{ path: "gateway.port", message: "must be a port number from 1 to 65535" }])
     expect(issues({ gateway: { auth: { mode: "foo", token: 5 } } })).toEqual([
       { path: "gateway.auth.mode", message: 'must be one of "token", "password", "none" (got "foo")' },
       { path: "gateway.auth.token", message: "must be string (got 5)" }
@@ -87,9 +85,7 @@ describe("paths and environment", () => {
     expect(() => planBind("tailnet", {}, { eth0: [{ address: "192.168.1.2", family: "IPv4" } as never] })).toThrow(
       /no Tailscale IPv4 address/
     )
-    expect(planBind("tailnet", {}, { ts0: [{ address: "100.101.102.103", family: "IPv4" } as never] }).hosts).toEqual([
-      "100.101.102.103"
-    ])
+    expect(planBind("tailnet", {}, { ts0: [{ address: "100.101.102.103", family: "IPv4" } as never] }).hosts).toEqual(["100.101.102.103"])
     expect(isTailnetIPv4("100.63.0.1")).toBe(false)
     expect(isLoopbackAddress("::ffff:127.0.0.1")).toBe(true)
     expect(isLoopbackAddress("10.0.0.1")).toBe(false)
@@ -112,12 +108,19 @@ describe("client target resolution", () => {
     expect(resolveTarget({}, cfg, env)).toMatchObject({ url: "ws://127.0.0.1:18789", mode: "local", token: "env-token" })
     expect(resolveTarget({}, cfg, {})).toMatchObject({ token: "auth-token", authSource: "gateway.auth.token" })
     expect(resolveTarget({}, { gateway: { remote: { token: "r" } } }, {})).toMatchObject({ token: "r" })
-    expect(resolveTarget({}, { gateway: { port: 20001 } }, {})).toMatchObject({ url: "ws://127.0.0.1:20001", urlSource: "local (port from gateway.port)" })
+    expect(resolveTarget({}, { gateway: { port: 20001 } }, {})).toMatchObject({
+      url: "ws://127.0.0.1:20001",
+      urlSource: "local (port from gateway.port)"
+    })
   })
 
   it("remote mode: gateway.remote.token > env > gateway.auth.token; no URL is an error naming gateway.remote.url", () => {
     const remote = { gateway: { ...cfg.gateway, mode: "remote" as const } }
-    expect(resolveTarget({}, remote, env)).toMatchObject({ url: "wss://gw.example:443", token: "remote-token", authSource: "gateway.remote.token" })
+    expect(resolveTarget({}, remote, env)).toMatchObject({
+      url: "wss://gw.example:443",
+      token: "remote-token",
+      authSource: "gateway.remote.token"
+    })
     expect(resolveTarget({ token: "flag" }, remote, env)).toMatchObject({ token: "flag" })
     expect(() => resolveTarget({}, { gateway: { mode: "remote" } }, env)).toThrow(/gateway\.remote\.url is not set/)
   })
@@ -154,9 +157,16 @@ describe("config file service", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir()
       const config = yield* withFile(dir)
-      yield* configSet(["gateway.mode", "remote", "gateway.remote.url", "ws://127.0.0.1:18789", "gateway.remote.token", "12345", "gateway.port", "18790"]).pipe(
-        Effect.provideService(Config, config)
-      )
+      yield* configSet([
+        "gateway.mode",
+        "remote",
+        "gateway.remote.url",
+        "ws://127.0.0.1:18789",
+        "gateway.remote.token",
+        "12345",
+        "gateway.port",
+        "18790"
+      ]).pipe(Effect.provideService(Config, config))
       const file = path.join(dir, "clawgate.json")
       const saved = JSON.parse(yield* Effect.promise(() => fs.readFile(file, "utf8")))
       expect(saved).toEqual({ gateway: { mode: "remote", remote: { url: "ws://127.0.0.1:18789", token: "12345" }, port: 18790 } })
@@ -230,7 +240,17 @@ describe("ssh targets", () => {
     for (const bad of ["-oProxyCommand=x", "me@host -p 1", "", "me@:22"]) expect(() => parseSshTarget(bad)).toThrow(/ssh target/)
     const args = sshArgs({ target: "me@gw.example:2222", remotePort: 18789, identity: "/k" }, 40000)
     expect(args).toEqual(
-      expect.arrayContaining(["-N", "BatchMode=yes", "ExitOnForwardFailure=yes", "ServerAliveInterval=15", "ControlMaster=no", "-p", "2222", "-i", "/k"])
+      expect.arrayContaining([
+        "-N",
+        "BatchMode=yes",
+        "ExitOnForwardFailure=yes",
+        "ServerAliveInterval=15",
+        "ControlMaster=no",
+        "-p",
+        "2222",
+        "-i",
+        "/k"
+      ])
     )
     expect(args.slice(-4)).toEqual(["-L", "127.0.0.1:40000:127.0.0.1:18789", "--", "me@gw.example"])
   })

@@ -28,7 +28,9 @@ const pairOperator = (url: string, device: TestDevice, scopes: Array<string>) =>
     const ask = yield* deviceHandshake(url, device, operatorAs(scopes))
     expect(ask.res.error?.details?.code).toBe("PAIRING_REQUIRED")
     const ownerSession = yield* handshake(url, owner)
-    const approved = yield* Effect.promise(() => ownerSession.peer.call("device.pair.approve", { requestId: ask.res.error!.details.requestId }))
+    const approved = yield* Effect.promise(() =>
+      ownerSession.peer.call("device.pair.approve", { requestId: ask.res.error!.details.requestId })
+    )
     expect(approved.ok).toBe(true)
     const session = yield* deviceHandshake(url, device, operatorAs(scopes))
     expect(session.res.payload.auth.scopes).toEqual(scopes)
@@ -43,7 +45,9 @@ describe("approvals never reach beyond the approver", () => {
       const session = yield* pairOperator(gw.url, mallory, ["operator.read", "operator.pairing"])
       const upgrade = yield* deviceHandshake(gw.url, mallory, operatorAs(["operator.admin"]))
       expect(upgrade.res.error?.details).toMatchObject({ code: "PAIRING_REQUIRED", reason: "scope-upgrade" })
-      const self = yield* Effect.promise(() => session.peer.call("device.pair.approve", { requestId: upgrade.res.error!.details.requestId }))
+      const self = yield* Effect.promise(() =>
+        session.peer.call("device.pair.approve", { requestId: upgrade.res.error!.details.requestId })
+      )
       expect(self.error).toMatchObject({ code: "FORBIDDEN", details: { code: "SELF_APPROVAL_FORBIDDEN" } })
       // A second key of the same person is another device, but the approver still does not hold admin.
       const sock = makeTestDevice()
@@ -62,7 +66,9 @@ describe("approvals never reach beyond the approver", () => {
       // It may approve what it holds itself: a request for read.
       const reader = makeTestDevice()
       const readReq = yield* deviceHandshake(gw.url, reader, operatorAs(["operator.read"]))
-      expect((yield* Effect.promise(() => session.peer.call("device.pair.approve", { requestId: readReq.res.error!.details.requestId }))).ok).toBe(true)
+      expect(
+        (yield* Effect.promise(() => session.peer.call("device.pair.approve", { requestId: readReq.res.error!.details.requestId }))).ok
+      ).toBe(true)
     })
   )
 
@@ -106,7 +112,10 @@ describe("a changed shared secret ends the sessions that used the old one", () =
       const withToken = yield* handshake(gw.url, owner)
       const device = makeTestDevice()
       const paired = yield* deviceHandshake(gw.url, device, operatorAs(["operator.read"]))
-      const byDevice = yield* deviceHandshake(gw.url, device, { ...operatorAs(["operator.read"]), auth: { deviceToken: paired.res.payload.auth.deviceToken } })
+      const byDevice = yield* deviceHandshake(gw.url, device, {
+        ...operatorAs(["operator.read"]),
+        auth: { deviceToken: paired.res.payload.auth.deviceToken }
+      })
       expect(byDevice.res.payload.auth.method).toBe("device-token")
       const started = Date.now()
       yield* writeConfig(gw.stateDir, { gateway: { auth: { token: "the-new-token-0123456789" } } })
@@ -134,12 +143,19 @@ describe("what a connection sees", () => {
   it.scopedLive("a scopeless client gets no presence, in hello-ok or as events; a reader gets both", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
-      const probe = yield* handshake(gw.url, connectParams({ ...auth, scopes: [], client: { id: "probe", version: "1", platform: "linux", mode: "probe" } }))
+      const probe = yield* handshake(
+        gw.url,
+        connectParams({ ...auth, scopes: [], client: { id: "probe", version: "1", platform: "linux", mode: "probe" } })
+      )
       expect(probe.res.payload.snapshot.presence).toEqual([])
       const reader = yield* handshake(gw.url, operatorAs(["operator.read"], "reader"))
       expect(reader.res.payload.snapshot.presence.length).toBeGreaterThanOrEqual(2)
       yield* handshake(gw.url, operatorAs(["operator.read"], "newcomer"))
-      yield* Effect.promise(() => reader.peer.waitFor((f) => f.event === "presence" && f.payload.presence.some((p: { clientId: string }) => p.clientId === "newcomer")))
+      yield* Effect.promise(() =>
+        reader.peer.waitFor(
+          (f) => f.event === "presence" && f.payload.presence.some((p: { clientId: string }) => p.clientId === "newcomer")
+        )
+      )
       // The broadcast reached every socket before this answer was written: had the probe been sent it, it would be here.
       expect((yield* Effect.promise(() => probe.peer.call("health"))).ok).toBe(true)
       expect(probe.peer.frames.filter((f) => f.event === "presence")).toEqual([])
@@ -154,12 +170,22 @@ describe("what a connection sees", () => {
       const nodeId = (yield* Effect.promise(() => writer.peer.call("node.list"))).payload.nodes[0].nodeId
       for (const fields of [{ approved: true }, { approvalDecision: "allow-always" }, { ApprovalId: "x" }]) {
         const res = yield* Effect.promise(() =>
-          writer.peer.call("node.invoke", { nodeId, command: "system.run", idempotencyKey: crypto.randomUUID(), params: { command: ["id"], ...fields } })
+          writer.peer.call("node.invoke", {
+            nodeId,
+            command: "system.run",
+            idempotencyKey: crypto.randomUUID(),
+            params: { command: ["id"], ...fields }
+          })
         )
         expect(res.error).toMatchObject({ code: "FORBIDDEN", details: { code: "MISSING_SCOPE", missingScope: "operator.approvals" } })
       }
       const approver = yield* handshake(gw.url, operatorAs(["operator.write", "operator.approvals"]))
-      approver.peer.send({ type: "req", id: "ok", method: "node.invoke", params: { nodeId, command: "system.run", idempotencyKey: "k", params: { command: ["id"], approved: true } } })
+      approver.peer.send({
+        type: "req",
+        id: "ok",
+        method: "node.invoke",
+        params: { nodeId, command: "system.run", idempotencyKey: "k", params: { command: ["id"], approved: true } }
+      })
       const first = yield* Effect.promise(() => node.peer.waitFor((f) => f.event === "node.invoke.request"))
       // The first request the node ever saw is the approver's.
       expect(JSON.parse(first.payload.paramsJSON)).toEqual({ command: ["id"], approved: true })
@@ -217,9 +243,17 @@ describe("failed credentials and forwarded requests", () => {
 
   it("a forwarded request is never loopback, whichever header named the client", () => {
     const trusted = { trustedProxies: ["127.0.0.1"] }
-    for (const headers of [{ "x-real-ip": "127.0.0.1" }, { "x-forwarded-for": "127.0.0.1" }, { forwarded: "for=127.0.0.1" }, { "x-real-ip": "203.0.113.9" }]) {
+    for (const headers of [
+      { "x-real-ip": "127.0.0.1" },
+      { "x-forwarded-for": "127.0.0.1" },
+      { forwarded: "for=127.0.0.1" },
+      { "x-real-ip": "203.0.113.9" }
+    ]) {
       expect([headers, resolveClientAddress("127.0.0.1", headers, trusted).isLoopback]).toEqual([headers, false])
-      expect([headers, resolveClientAddress("127.0.0.1", headers, { ...trusted, allowRealIpFallback: true }).isLoopback]).toEqual([headers, false])
+      expect([headers, resolveClientAddress("127.0.0.1", headers, { ...trusted, allowRealIpFallback: true }).isLoopback]).toEqual([
+        headers,
+        false
+      ])
     }
   })
 
@@ -228,15 +262,14 @@ describe("failed credentials and forwarded requests", () => {
       const gw = yield* startGateway({ gateway: { auth: { token: TOKEN, rateLimit: { maxAttempts: 2 } }, trustedProxies: ["127.0.0.1"] } })
       const headers = { "X-Real-IP": "203.0.113.9" }
       const codes: Array<string> = []
-      for (let i = 0; i < 3; i++) codes.push((yield* handshake(gw.url, connectParams({ auth: { token: "wrong" } }), { headers })).res.error?.details?.code)
+      for (let i = 0; i < 3; i++)
+        codes.push((yield* handshake(gw.url, connectParams({ auth: { token: "wrong" } }), { headers })).res.error?.details?.code)
       expect(codes).toEqual(["AUTH_TOKEN_MISMATCH", "AUTH_RATE_LIMITED", "AUTH_RATE_LIMITED"])
       // A direct loopback client (no forwarding headers) is still exempt by default.
       expect((yield* handshake(gw.url, owner)).res.ok).toBe(true)
     })
   )
 })
-
-
 
 describe("approvals show what they grant; limits and rotation have no side doors", () => {
   it.scopedLive("a pending request that then asks for more is a new request with a new id and notice; the old id approves nothing", () =>
@@ -250,9 +283,13 @@ describe("approvals show what they grant; limits and rotation have no side doors
       const wider = yield* deviceHandshake(gw.url, device, operatorAs(["operator.admin"]))
       const widerId = wider.res.error!.details.requestId as string
       expect(widerId).not.toBe(shown)
-      const notice = yield* Effect.promise(() => ownerSession.peer.waitFor((f) => f.event === "device.pair.requested" && f.payload.requestId === widerId))
+      const notice = yield* Effect.promise(() =>
+        ownerSession.peer.waitFor((f) => f.event === "device.pair.requested" && f.payload.requestId === widerId)
+      )
       expect(notice.payload.scopes).toEqual(["operator.read", "operator.admin"])
-      expect((yield* Effect.promise(() => ownerSession.peer.call("device.pair.approve", { requestId: shown }))).error?.message).toBe("unknown requestId")
+      expect((yield* Effect.promise(() => ownerSession.peer.call("device.pair.approve", { requestId: shown }))).error?.message).toBe(
+        "unknown requestId"
+      )
       // Asking again for what is already asked keeps the id.
       const again = yield* deviceHandshake(gw.url, device, operatorAs(["operator.read"]))
       expect(again.res.error?.details?.requestId).toBe(widerId)
@@ -268,7 +305,8 @@ describe("approvals show what they grant; limits and rotation have no side doors
       const codes: Array<string> = []
       for (let i = 0; i < 3; i++) {
         codes.push((yield* handshake(gw.url, connectParams({ auth: { token: `wrong-${i}` } }))).res.error?.details?.code)
-        if (i < 2) expect((yield* deviceHandshake(gw.url, device, { ...operatorAs(["operator.read"]), auth: { deviceToken } })).res.ok).toBe(true)
+        if (i < 2)
+          expect((yield* deviceHandshake(gw.url, device, { ...operatorAs(["operator.read"]), auth: { deviceToken } })).res.ok).toBe(true)
       }
       expect(codes).toEqual(["AUTH_TOKEN_MISMATCH", "AUTH_TOKEN_MISMATCH", "AUTH_RATE_LIMITED"])
     })

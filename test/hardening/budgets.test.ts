@@ -82,46 +82,50 @@ describe("the handshake deadline counts from TCP accept", () => {
 })
 
 describe("unauthenticated connections are capped", () => {
-  it.scopedLive("per client address: the one over gateway.limits.unauthenticatedPerAddress is closed 1013 with why; other addresses are not affected", () =>
-    Effect.gen(function* () {
-      const gw = yield* startGateway(withLimits({ limits: { unauthenticatedPerAddress: 3 } }))
-      const first: Array<RawPeer> = []
-      for (let i = 0; i < 3; i++) {
-        const peer = yield* openPeer(gw.url)
-        yield* Effect.promise(() => peer.waitFor((f) => f.event === "connect.challenge"))
-        first.push(peer)
-      }
-      const over = yield* openPeer(gw.url)
-      expect(yield* Effect.promise(() => over.closed)).toEqual({
-        code: 1013,
-        reason: "too many unauthenticated connections from 127.0.0.1 (gateway.limits.unauthenticatedPerAddress 3)"
+  it.scopedLive(
+    "per client address: the one over gateway.limits.unauthenticatedPerAddress is closed 1013 with why; other addresses are not affected",
+    () =>
+      Effect.gen(function* () {
+        const gw = yield* startGateway(withLimits({ limits: { unauthenticatedPerAddress: 3 } }))
+        const first: Array<RawPeer> = []
+        for (let i = 0; i < 3; i++) {
+          const peer = yield* openPeer(gw.url)
+          yield* Effect.promise(() => peer.waitFor((f) => f.event === "connect.challenge"))
+          first.push(peer)
+        }
+        const over = yield* openPeer(gw.url)
+        expect(yield* Effect.promise(() => over.closed)).toEqual({
+          code: 1013,
+          reason: "too many unauthenticated connections from 127.0.0.1 (gateway.limits.unauthenticatedPerAddress 3)"
+        })
+        expect(over.frames).toEqual([])
+        // Another loopback address has its own budget.
+        const elsewhere = yield* openPeer(gw.url, { localAddress: "127.0.0.2" })
+        yield* Effect.promise(() => elsewhere.waitFor((f) => f.event === "connect.challenge"))
+        // A connection that finishes connect leaves the budget: there is room again.
+        first[0]!.send({ type: "req", id: "c1", method: "connect", params: connectParams(auth) })
+        expect((yield* Effect.promise(() => first[0]!.response("c1"))).ok).toBe(true)
+        const again = yield* openPeer(gw.url)
+        yield* Effect.promise(() => again.waitFor((f) => f.event === "connect.challenge"))
       })
-      expect(over.frames).toEqual([])
-      // Another loopback address has its own budget.
-      const elsewhere = yield* openPeer(gw.url, { localAddress: "127.0.0.2" })
-      yield* Effect.promise(() => elsewhere.waitFor((f) => f.event === "connect.challenge"))
-      // A connection that finishes connect leaves the budget: there is room again.
-      first[0]!.send({ type: "req", id: "c1", method: "connect", params: connectParams(auth) })
-      expect((yield* Effect.promise(() => first[0]!.response("c1"))).ok).toBe(true)
-      const again = yield* openPeer(gw.url)
-      yield* Effect.promise(() => again.waitFor((f) => f.event === "connect.challenge"))
-    })
   )
 
-  it.scopedLive("in all: past gateway.limits.unauthenticatedTotal (and the 64 kept for loopback) new TCP connections are refused until some finish", () =>
-    Effect.gen(function* () {
-      const gw = yield* startGateway(withLimits({ limits: { unauthenticatedTotal: 4 } }))
-      // Every test address is loopback, which may use the 64 connections kept for the host beyond the total.
-      const silent = Array.from({ length: 4 + 64 }, (_, i) => rawSocket(gw.port, `127.0.${2 + (i % 17)}.1`))
-      yield* eventually(async () => (await pendingOf(gw)) === 68, "68 sockets are counted")
-      const refused = rawSocket(gw.port, "127.0.0.9")
-      yield* Effect.promise(() => refused.closed)
-      expect(refused.data()).toBe("")
-      for (const s of silent) s.socket.destroy()
-      yield* eventually(async () => (await pendingOf(gw)) === 0, "the silent sockets are gone")
-      const { res } = yield* handshake(gw.url, connectParams(auth))
-      expect(res.ok).toBe(true)
-    })
+  it.scopedLive(
+    "in all: past gateway.limits.unauthenticatedTotal (and the 64 kept for loopback) new TCP connections are refused until some finish",
+    () =>
+      Effect.gen(function* () {
+        const gw = yield* startGateway(withLimits({ limits: { unauthenticatedTotal: 4 } }))
+        // Every test address is loopback, which may use the 64 connections kept for the host beyond the total.
+        const silent = Array.from({ length: 4 + 64 }, (_, i) => rawSocket(gw.port, `127.0.${2 + (i % 17)}.1`))
+        yield* eventually(async () => (await pendingOf(gw)) === 68, "68 sockets are counted")
+        const refused = rawSocket(gw.port, "127.0.0.9")
+        yield* Effect.promise(() => refused.closed)
+        expect(refused.data()).toBe("")
+        for (const s of silent) s.socket.destroy()
+        yield* eventually(async () => (await pendingOf(gw)) === 0, "the silent sockets are gone")
+        const { res } = yield* handshake(gw.url, connectParams(auth))
+        expect(res.ok).toBe(true)
+      })
   )
 })
 
@@ -163,33 +167,48 @@ describe("calls a connection may not make", () => {
       expect(throttled.error!.retryAfterMs).toBeGreaterThan(0)
       // Throttled means every call, not only the refused ones.
       peer.send({ type: "req", id: "h", method: "health" })
-      expect((yield* Effect.promise(() => peer.closed))).toEqual({ code: 1008, reason: "too many denied calls (gateway.limits.deniedCallsPerMinute 3)" })
+      expect(yield* Effect.promise(() => peer.closed)).toEqual({
+        code: 1008,
+        reason: "too many denied calls (gateway.limits.deniedCallsPerMinute 3)"
+      })
       // Others are not affected.
       const other = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read"] }))
       expect((yield* Effect.promise(() => other.peer.call("status"))).ok).toBe(true)
     })
   )
 
-  it.scopedLive("past gateway.limits.maxInflightPerConnection a request is answered RATE_LIMITED at once; room frees up as answers come", () =>
-    Effect.gen(function* () {
-      const gw = yield* startGateway(withLimits({ limits: { maxInflightPerConnection: 2 } }))
-      const node = yield* deviceHandshake(gw.url, makeTestDevice(), nodeParams(TOKEN, { commands: ["test.hold"] }))
-      expect(node.res.ok).toBe(true)
-      const { peer } = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.write"] }))
-      const list = yield* Effect.promise(() => peer.call("node.list"))
-      const id = list.payload.nodes[0].nodeId as string
-      const invoke = (n: number) => ({ type: "req", id: `i${n}`, method: "node.invoke", params: { nodeId: id, command: "test.hold", idempotencyKey: `k${n}` } })
-      peer.send(invoke(1))
-      peer.send(invoke(2))
-      peer.send(invoke(3))
-      const third = yield* Effect.promise(() => peer.response("i3"))
-      expect(third.error).toMatchObject({ code: "RATE_LIMITED", details: { code: "INFLIGHT_LIMIT", limit: 2 }, retryable: true })
-      const request = yield* Effect.promise(() => node.peer.waitFor((f) => f.event === "node.invoke.request"))
-      node.peer.send({ type: "req", id: "r1", method: "node.invoke.result", params: { id: request.payload.id, nodeId: id, ok: true, payload: { done: true } } })
-      expect((yield* Effect.promise(() => peer.response(request.payload.idempotencyKey === "k1" ? "i1" : "i2"))).ok).toBe(true)
-      peer.send(invoke(4))
-      yield* Effect.promise(() => node.peer.waitFor((f) => f.event === "node.invoke.request" && f.payload.idempotencyKey === "k4"))
-    })
+  it.scopedLive(
+    "past gateway.limits.maxInflightPerConnection a request is answered RATE_LIMITED at once; room frees up as answers come",
+    () =>
+      Effect.gen(function* () {
+        const gw = yield* startGateway(withLimits({ limits: { maxInflightPerConnection: 2 } }))
+        const node = yield* deviceHandshake(gw.url, makeTestDevice(), nodeParams(TOKEN, { commands: ["test.hold"] }))
+        expect(node.res.ok).toBe(true)
+        const { peer } = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.write"] }))
+        const list = yield* Effect.promise(() => peer.call("node.list"))
+        const id = list.payload.nodes[0].nodeId as string
+        const invoke = (n: number) => ({
+          type: "req",
+          id: `i${n}`,
+          method: "node.invoke",
+          params: { nodeId: id, command: "test.hold", idempotencyKey: `k${n}` }
+        })
+        peer.send(invoke(1))
+        peer.send(invoke(2))
+        peer.send(invoke(3))
+        const third = yield* Effect.promise(() => peer.response("i3"))
+        expect(third.error).toMatchObject({ code: "RATE_LIMITED", details: { code: "INFLIGHT_LIMIT", limit: 2 }, retryable: true })
+        const request = yield* Effect.promise(() => node.peer.waitFor((f) => f.event === "node.invoke.request"))
+        node.peer.send({
+          type: "req",
+          id: "r1",
+          method: "node.invoke.result",
+          params: { id: request.payload.id, nodeId: id, ok: true, payload: { done: true } }
+        })
+        expect((yield* Effect.promise(() => peer.response(request.payload.idempotencyKey === "k1" ? "i1" : "i2"))).ok).toBe(true)
+        peer.send(invoke(4))
+        yield* Effect.promise(() => node.peer.waitFor((f) => f.event === "node.invoke.request" && f.payload.idempotencyKey === "k4"))
+      })
   )
 })
 

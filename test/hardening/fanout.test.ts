@@ -42,7 +42,10 @@ describe("presence", () => {
         { concurrency: "unbounded" }
       )
       const all = (f: { event?: string; payload?: any }) =>
-        f.event === "presence" && Array.from({ length: 50 }, (_, i) => `crowd-${i}`).every((id) => f.payload.presence.some((p: { instanceId?: string }) => p.instanceId === id))
+        f.event === "presence" &&
+        Array.from({ length: 50 }, (_, i) => `crowd-${i}`).every((id) =>
+          f.payload.presence.some((p: { instanceId?: string }) => p.instanceId === id)
+        )
       yield* Effect.promise(() => watcher.peer.waitFor(all, 10_000))
       const events = watcher.peer.frames.filter((f) => f.event === "presence")
       expect(events.length).toBeLessThan(25)

@@ -86,7 +86,11 @@ describe("secrets stay out of the process list", () => {
       const ok = yield* runCli(["health", "--url", gw.url, "--token-file", tokenFile, "--json"], { CLAWGATE_STATE_DIR: other })
       expect([ok.code, JSON.parse(ok.stdout).health.ok]).toEqual([0, true])
       // The environment works too, and is not in the process list either.
-      const env = yield* runCli(["health", "--json"], { CLAWGATE_STATE_DIR: other, CLAWGATE_GATEWAY_TOKEN: TOKEN, CLAWGATE_GATEWAY_PORT: String(gw.port) })
+      const env = yield* runCli(["health", "--json"], {
+        CLAWGATE_STATE_DIR: other,
+        CLAWGATE_GATEWAY_TOKEN: TOKEN,
+        CLAWGATE_GATEWAY_PORT: String(gw.port)
+      })
       expect(env.code).toBe(0)
     })
   )
@@ -99,13 +103,19 @@ describe("secrets stay out of the process list", () => {
       yield* Effect.promise(() => fs.writeFile(empty, "\n", { mode: 0o600 }))
       const res = yield* runCli(["gateway", "run", "--port", "0", "--token-file", empty], { CLAWGATE_STATE_DIR: dir })
       expect([res.code, res.stderr.trim()]).toEqual([2, `error: --token-file ${empty}: cannot use it: it is empty`])
-      const missing = yield* runCli(["health", "--url", "ws://127.0.0.1:1", "--token-file", path.join(dir, "nope")], { CLAWGATE_STATE_DIR: dir })
+      const missing = yield* runCli(["health", "--url", "ws://127.0.0.1:1", "--token-file", path.join(dir, "nope")], {
+        CLAWGATE_STATE_DIR: dir
+      })
       expect(missing.code).toBe(2)
       expect(missing.stderr).toContain(`--token-file ${path.join(dir, "nope")}: cannot use it: ENOENT`)
-      const both = yield* runCli(["health", "--url", "ws://127.0.0.1:1", "--token", "x", "--token-file", empty], { CLAWGATE_STATE_DIR: dir })
+      const both = yield* runCli(["health", "--url", "ws://127.0.0.1:1", "--token", "x", "--token-file", empty], {
+        CLAWGATE_STATE_DIR: dir
+      })
       expect([both.code, both.stderr.trim()]).toEqual([2, "error: --token and --token-file both given: use one of them"])
       const gw = yield* spawnGateway(["--port", "0", "--token", TOKEN], { CLAWGATE_STATE_DIR: dir })
-      expect(gw.output()).toContain("warning: --token on the command line is visible to other local users (ps); prefer --token-file or CLAWGATE_GATEWAY_TOKEN")
+      expect(gw.output()).toContain(
+        "warning: --token on the command line is visible to other local users (ps); prefer --token-file or CLAWGATE_GATEWAY_TOKEN"
+      )
     })
   )
 })

@@ -28,7 +28,7 @@ describe("the frame codec", () => {
   it("measures nesting on the text, ignoring brackets inside strings, and never throws", () => {
     expect(jsonNestedDeeperThan(nestedText(64), 64)).toBe(false)
     expect(jsonNestedDeeperThan(nestedText(65), 64)).toBe(true)
-    expect(jsonNestedDeeperThan(JSON.stringify({ s: "[[[[[[[[[[[[[[[[[[[[\\\"[[[[" }), 3)).toBe(false)
+    expect(jsonNestedDeeperThan(JSON.stringify({ s: '[[[[[[[[[[[[[[[[[[[[\\"[[[[' }), 3)).toBe(false)
     expect(decodeText(nestedText(100_000))).toMatchObject({ ok: false, message: "invalid frame: nested deeper than 64 levels" })
     expect(decodeText("{not json")).toMatchObject({ ok: false, message: "invalid frame: not a JSON text frame" })
     expect(escapeControl("a\nb\u001b[2Jc\u2028")).toBe("a\\nb\\u001b[2Jc\\u2028")
@@ -62,7 +62,11 @@ describe("frames a peer may send", () => {
       yield* Effect.promise(() => peer.waitFor((f) => f.event === "connect.challenge"))
       const big: Record<string, string> = {}
       for (let i = 0; i < 1_000; i++) big[`k${i}`] = "v".repeat(20)
-      const params = connectParams({ ...auth, client: { id: big, version: "1", platform: "linux", mode: "cli" }, scopes: new Array(3_000).fill(7) })
+      const params = connectParams({
+        ...auth,
+        client: { id: big, version: "1", platform: "linux", mode: "cli" },
+        scopes: new Array(3_000).fill(7)
+      })
       peer.send({ type: "req", id: "c1", method: "connect", params })
       const res = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res"))
       expect(res.error?.code).toBe("INVALID_REQUEST")
@@ -77,9 +81,16 @@ describe("frames a peer may send", () => {
   it.scopedLive("connect strings and lists are bounded: a 300-character client id or 600 commands name the limit", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
-      const long = yield* handshake(gw.url, connectParams({ ...auth, client: { id: "x".repeat(300), version: "1", platform: "linux", mode: "cli" } }))
+      const long = yield* handshake(
+        gw.url,
+        connectParams({ ...auth, client: { id: "x".repeat(300), version: "1", platform: "linux", mode: "cli" } })
+      )
       expect(long.res.error?.message).toBe("invalid connect params: client.id: must be at most 256 characters")
-      const many = yield* deviceHandshake(gw.url, makeTestDevice(), nodeParams(TOKEN, { commands: Array.from({ length: 600 }, (_, i) => `c${i}`) }))
+      const many = yield* deviceHandshake(
+        gw.url,
+        makeTestDevice(),
+        nodeParams(TOKEN, { commands: Array.from({ length: 600 }, (_, i) => `c${i}`) })
+      )
       expect(many.res.error?.message).toBe("invalid connect params: commands: must have at most 512 entries")
     })
   )
@@ -88,7 +99,9 @@ describe("frames a peer may send", () => {
     Effect.gen(function* () {
       const gw = yield* startGateway()
       const { peer } = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.write"] }))
-      peer.send(`{"type":"req","id":"deep","method":"node.invoke","params":{"nodeId":"n","command":"system.run","idempotencyKey":"k","params":${nestedText(20_000)}}}`)
+      peer.send(
+        `{"type":"req","id":"deep","method":"node.invoke","params":{"nodeId":"n","command":"system.run","idempotencyKey":"k","params":${nestedText(20_000)}}}`
+      )
       const res = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === ""))
       expect(res.error).toMatchObject({ code: "INVALID_REQUEST", message: "invalid frame: nested deeper than 64 levels" })
       const health = yield* Effect.promise(() => peer.call("health"))
@@ -108,7 +121,9 @@ describe("frames a peer may send", () => {
       expect(res.error?.details?.issues).toHaveLength(1)
       // A small value still gets every issue.
       const small = yield* Effect.promise(() => peer.call("device.token.rotate", { deviceId: 5, role: "admin" }))
-      expect(new Set(small.error?.details?.issues.map((i: { path: Array<string> }) => i.path.join(".")))).toEqual(new Set(["deviceId", "role"]))
+      expect(new Set(small.error?.details?.issues.map((i: { path: Array<string> }) => i.path.join(".")))).toEqual(
+        new Set(["deviceId", "role"])
+      )
       yield* stillServes(gw.url)
     })
   )
@@ -132,11 +147,15 @@ describe("frames a peer may send", () => {
       const pre = yield* openPeer(gw.url)
       yield* Effect.promise(() => pre.waitFor((f) => f.event === "connect.challenge"))
       pre.ws.send(Buffer.from([1, 2, 3]))
-      expect((yield* Effect.promise(() => pre.waitFor((f) => f.type === "res"))).error?.message).toBe("invalid frame: binary frames are not supported")
+      expect((yield* Effect.promise(() => pre.waitFor((f) => f.type === "res"))).error?.message).toBe(
+        "invalid frame: binary frames are not supported"
+      )
       expect((yield* Effect.promise(() => pre.closed)).code).toBe(1008)
       const { peer } = yield* handshake(gw.url, connectParams(auth))
       peer.send("{]")
-      expect((yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === ""))).error?.message).toBe("invalid frame: not a JSON text frame")
+      expect((yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === ""))).error?.message).toBe(
+        "invalid frame: not a JSON text frame"
+      )
       expect((yield* Effect.promise(() => peer.call("health"))).ok).toBe(true)
     })
   )
@@ -149,9 +168,15 @@ describe("what peers say reaches the log escaped", () => {
       yield* writeConfig(dir, { gateway: { auth: { token: TOKEN } } })
       const gw = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
       const forged = "2026-01-01T00:00:00Z info FORGED"
-      const { res } = yield* handshake(gw.url, connectParams({ ...auth, client: { id: `evil\n${forged}\u001b[2K`, version: "1", platform: "linux", mode: "cli" } }))
+      const { res } = yield* handshake(
+        gw.url,
+        connectParams({ ...auth, client: { id: `evil\n${forged}\u001b[2K`, version: "1", platform: "linux", mode: "cli" } })
+      )
       expect(res.ok).toBe(true)
-      yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read"], client: { id: "probe", version: "1", platform: "linux", mode: "cli" } }))
+      yield* handshake(
+        gw.url,
+        connectParams({ ...auth, scopes: ["operator.read"], client: { id: "probe", version: "1", platform: "linux", mode: "cli" } })
+      )
       // The probe's connect line comes after the evil one: once it is there, so is the evil one.
       yield* Effect.promise(async () => {
         for (let i = 0; i < 200 && !gw.output().includes(" probe/cli "); i++) await new Promise((r) => setTimeout(r, 25))
@@ -185,30 +210,62 @@ describe("peers that reach past the frame: close reasons, payloads inside string
       op.peer.send({ type: "req", id: "inv", method: "node.invoke", params: { nodeId, command: "test.deep", idempotencyKey: "k" } })
       const request = yield* Effect.promise(() => node.peer.waitFor((f) => f.event === "node.invoke.request"))
       const deep = nestedText(200_000)
-      const ack = yield* Effect.promise(() => node.peer.call("node.invoke.result", { id: request.payload.id, nodeId, ok: true, payloadJSON: deep }))
+      const ack = yield* Effect.promise(() =>
+        node.peer.call("node.invoke.result", { id: request.payload.id, nodeId, ok: true, payloadJSON: deep })
+      )
       expect(ack.error).toMatchObject({ code: "INVALID_REQUEST", details: { code: "FRAME_TOO_DEEP" } })
       const answer = yield* Effect.promise(() => op.peer.response("inv"))
       expect(answer.error?.message).toMatch(/INVALID_RESULT: the node answered with a payload nested deeper than 64 levels/)
       const event = yield* Effect.promise(() => node.peer.call("node.event", { event: "x", payloadJSON: deep }))
       expect(event.error?.details?.code).toBe("FRAME_TOO_DEEP")
       // The fan-out is alive: a newcomer's presence reaches the operator.
-      yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read"], client: { id: "late", version: "1", platform: "linux", mode: "ui", instanceId: "late-1" } }))
-      yield* Effect.promise(() => op.peer.waitFor((f) => f.event === "presence" && f.payload.presence.some((p: { clientId?: string }) => p.clientId === "late")))
+      yield* handshake(
+        gw.url,
+        connectParams({
+          ...auth,
+          scopes: ["operator.read"],
+          client: { id: "late", version: "1", platform: "linux", mode: "ui", instanceId: "late-1" }
+        })
+      )
+      yield* Effect.promise(() =>
+        op.peer.waitFor((f) => f.event === "presence" && f.payload.presence.some((p: { clientId?: string }) => p.clientId === "late"))
+      )
       yield* stillServes(gw.url)
     })
   )
 
-  it.scopedLive("a request id over 256 characters is refused; a presence instanceId cannot take the Gateway's entry or another client's", () =>
-    Effect.gen(function* () {
-      const gw = yield* startGateway()
-      const { peer } = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read"], client: { id: "a", version: "1", platform: "linux", mode: "ui", instanceId: "gateway" } }))
-      peer.send({ type: "req", id: "x".repeat(300), method: "health" })
-      const refused = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === ""))
-      expect(refused.error?.message).toBe("invalid frame: id must be at most 256 characters")
-      yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.read"], client: { id: "b", version: "1", platform: "linux", mode: "ui", instanceId: "gateway" } }))
-      const list = (yield* Effect.promise(() => peer.call("system-presence"))).payload as Array<{ mode: string; clientId?: string }>
-      expect(list.filter((p) => p.mode === "gateway")).toHaveLength(1)
-      expect(list.filter((p) => p.clientId === "a" || p.clientId === "b").map((p) => p.clientId).sort()).toEqual(["a", "b"])
-    })
+  it.scopedLive(
+    "a request id over 256 characters is refused; a presence instanceId cannot take the Gateway's entry or another client's",
+    () =>
+      Effect.gen(function* () {
+        const gw = yield* startGateway()
+        const { peer } = yield* handshake(
+          gw.url,
+          connectParams({
+            ...auth,
+            scopes: ["operator.read"],
+            client: { id: "a", version: "1", platform: "linux", mode: "ui", instanceId: "gateway" }
+          })
+        )
+        peer.send({ type: "req", id: "x".repeat(300), method: "health" })
+        const refused = yield* Effect.promise(() => peer.waitFor((f) => f.type === "res" && f.id === ""))
+        expect(refused.error?.message).toBe("invalid frame: id must be at most 256 characters")
+        yield* handshake(
+          gw.url,
+          connectParams({
+            ...auth,
+            scopes: ["operator.read"],
+            client: { id: "b", version: "1", platform: "linux", mode: "ui", instanceId: "gateway" }
+          })
+        )
+        const list = (yield* Effect.promise(() => peer.call("system-presence"))).payload as Array<{ mode: string; clientId?: string }>
+        expect(list.filter((p) => p.mode === "gateway")).toHaveLength(1)
+        expect(
+          list
+            .filter((p) => p.clientId === "a" || p.clientId === "b")
+            .map((p) => p.clientId)
+            .sort()
+        ).toEqual(["a", "b"])
+      })
   )
 })

@@ -31,9 +31,15 @@ describe("the health snapshot", () => {
       const h = (yield* Effect.promise(() => peer.call("health"))).payload
       expect(h.ts).toBeGreaterThanOrEqual(event.payload.ts)
       expect(h.sessions.count).toBe(3)
-      expect(h.sessions.recent.map((s: { key: string }) => s.key).sort()).toEqual(["agent:helper:main", "agent:main:main", "agent:main:telegram:42"])
+      expect(h.sessions.recent.map((s: { key: string }) => s.key).sort()).toEqual([
+        "agent:helper:main",
+        "agent:main:main",
+        "agent:main:telegram:42"
+      ])
       expect(h.sessions.recent[0]).toMatchObject({ key: expect.any(String), updatedAt: expect.any(Number), age: expect.any(Number) })
-      const byAgent = Object.fromEntries(h.agents.map((a: { agentId: string; sessions: { count: number } }) => [a.agentId, a.sessions.count]))
+      const byAgent = Object.fromEntries(
+        h.agents.map((a: { agentId: string; sessions: { count: number } }) => [a.agentId, a.sessions.count])
+      )
       expect(byAgent).toEqual({ main: 2, helper: 1 })
       expect(h.gateway.connections).toEqual({ operators: 1, nodes: 0, pending: 0 })
       expect(h.gateway.presence).toBe(2)
@@ -46,7 +52,12 @@ describe("the health snapshot", () => {
       ])
       expect(st.vitals.memory.rssBytes).toBeGreaterThan(10 * 1024 * 1024)
       expect(st.vitals.memory.heapUsedBytes).toBeGreaterThan(0)
-      expect(st.vitals.eventLoopDelayMs).toEqual({ p50: expect.any(Number), p99: expect.any(Number), max: expect.any(Number), windowMs: expect.any(Number) })
+      expect(st.vitals.eventLoopDelayMs).toEqual({
+        p50: expect.any(Number),
+        p99: expect.any(Number),
+        max: expect.any(Number),
+        windowMs: expect.any(Number)
+      })
       expect(st.vitals.connections).toEqual({ operators: 1, nodes: 0, pending: 0 })
       // The status request itself is in flight while it is answered.
       expect(st.vitals.requestsInFlight).toBeGreaterThanOrEqual(1)
@@ -114,7 +125,9 @@ describe("the health CLI", () => {
       expect(json.health.probe).toBe(true)
       const deep = yield* runCli(["status", "--deep", ...flags], env)
       expect(deep.code).toBe(0)
-      expect(deep.stdout).toMatch(/Vitals: {4}RSS \d+\.\d MB · heap [\d.]+ MB of [\d.]+ MB · event loop delay p50 [\d.]+ ms \/ p99 [\d.]+ ms/)
+      expect(deep.stdout).toMatch(
+        /Vitals: {4}RSS \d+\.\d MB · heap [\d.]+ MB of [\d.]+ MB · event loop delay p50 [\d.]+ ms \/ p99 [\d.]+ ms/
+      )
       expect(deep.stdout).toMatch(/connections: 2 operators, 0 nodes, \d+ connecting · \d+ requests in flight · \d+ agent runs/)
       expect(deep.stdout).toMatch(/Health: {4}ok \([\d.]+ ms, taken now\) · sessions 1 · channels: none/)
     })

@@ -137,11 +137,9 @@ export const openClawHome = (dir: string, gateway: Record<string, unknown>) =>
     await fsp.mkdir(path.join(home, "tmp"), { recursive: true })
     await fsp.mkdir(state, { recursive: true })
     await fsp.mkdir(path.join(dir, "logs"), { recursive: true })
-    await fsp.writeFile(
-      config,
-      JSON.stringify({ gateway, logging: { file: path.join(dir, "logs", "openclaw.log") } }, null, 2),
-      { mode: 0o600 }
-    )
+    await fsp.writeFile(config, JSON.stringify({ gateway, logging: { file: path.join(dir, "logs", "openclaw.log") } }, null, 2), {
+      mode: 0o600
+    })
     return {
       home,
       state,

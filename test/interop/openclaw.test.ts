@@ -199,7 +199,9 @@ describe.skipIf(unavailableReason !== undefined)(suiteName, () => {
           // After an agent turn the store has one session, and OpenClaw's CLI lists it from clawgate's health.
           const { gw, token } = yield* Effect.succeed(ctx)
           const cliDir = yield* tempDir("clawgate-interop-cli-")
-          const turn = yield* runCli(["gateway", "agent", "--message", "hi", "--url", gw.url, "--token", token], { CLAWGATE_STATE_DIR: cliDir })
+          const turn = yield* runCli(["gateway", "agent", "--message", "hi", "--url", gw.url, "--token", token], {
+            CLAWGATE_STATE_DIR: cliDir
+          })
           expect(turn.code, turn.stderr).toBe(0)
           const after = yield* runOpenClaw(["health"], env)
           expect(after.stdout).toMatch(/Session store \(main\): \S+ \(1 entries\)/)

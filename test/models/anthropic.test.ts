@@ -65,22 +65,38 @@ describe("Anthropic provider (Messages API)", () => {
   it.scopedLive("streams a tool_use for a node command, runs it, sends the tool_result back and streams the answer", () =>
     Effect.gen(function* () {
       const server = yield* modelServerDouble(answer)
-      const seen = yield* connectNode(NODE_A, { displayName: "laptop", commands: ["system.info"], reply: () => ({ payload: { os: "Linux" } }) })
+      const seen = yield* connectNode(NODE_A, {
+        displayName: "laptop",
+        commands: ["system.info"],
+        reply: () => ({ payload: { os: "Linux" } })
+      })
       const config = {
         agents: { defaults: { model: { primary: "claude/claude-sonnet-4-5" } } },
         // A trailing /v1 is accepted: the client adds /v1/messages itself.
         models: { providers: { claude: { api: "anthropic-messages", baseUrl: `${server.url}/v1`, apiKey: "sk-ant-test" } } }
       }
       const resolved = yield* Effect.flatMap(Models, (m) => m.resolve()).pipe(
-        Effect.provide(makeModelsLive({ ANTHROPIC_API_KEY: "sk-never-sent" }).pipe(Layer.provide(ConfigMemory(config)), Layer.provide(NodeHttpClient.layer)))
+        Effect.provide(
+          makeModelsLive({ ANTHROPIC_API_KEY: "sk-never-sent" }).pipe(
+            Layer.provide(ConfigMemory(config)),
+            Layer.provide(NodeHttpClient.layer)
+          )
+        )
       )
       expect(resolved).toMatchObject({ provider: "claude", model: "claude-sonnet-4-5", api: "anthropic-messages" })
       const tools = yield* nodeToolkit({ runId: "run-a" })
 
-      const prompt = Prompt.make([{ role: "system", content: "Be brief." }, { role: "user", content: "what OS is my laptop?" }])
+      const prompt = Prompt.make([
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "what OS is my laptop?" }
+      ])
       const turn1 = yield* collect(resolved.languageModel.streamText({ prompt, toolkit: tools.toolkit }))
       expect(turn1.find((p) => p.type === "tool-call")).toMatchObject({ id: "toolu_1", name: TOOL, params: { verbose: true } })
-      expect(turn1.find((p) => p.type === "tool-result")).toMatchObject({ id: "toolu_1", isFailure: false, result: { ok: true, payload: { os: "Linux" } } })
+      expect(turn1.find((p) => p.type === "tool-result")).toMatchObject({
+        id: "toolu_1",
+        isFailure: false,
+        result: { ok: true, payload: { os: "Linux" } }
+      })
       expect(turn1.find((p) => p.type === "finish")).toMatchObject({ reason: "tool-calls" })
       expect(seen.map((s) => s.params)).toEqual([{ verbose: true }])
 
@@ -93,15 +109,31 @@ describe("Anthropic provider (Messages API)", () => {
         stream: true,
         system: [{ type: "text", text: "Be brief." }],
         messages: [{ role: "user", content: [{ type: "text", text: "what OS is my laptop?" }] }],
-        tools: [{ name: TOOL, description: expect.stringContaining("system.info"), input_schema: { type: "object", properties: {}, additionalProperties: true } }]
+        tools: [
+          {
+            name: TOOL,
+            description: expect.stringContaining("system.info"),
+            input_schema: { type: "object", properties: {}, additionalProperties: true }
+          }
+        ]
       })
 
-      const turn2 = yield* collect(resolved.languageModel.streamText({ prompt: Prompt.merge(prompt, Prompt.fromResponseParts(turn1)), toolkit: tools.toolkit }))
-      expect(turn2.filter((p) => p.type === "text-delta").map((p) => p.delta).join("")).toBe("It runs Linux.")
+      const turn2 = yield* collect(
+        resolved.languageModel.streamText({ prompt: Prompt.merge(prompt, Prompt.fromResponseParts(turn1)), toolkit: tools.toolkit })
+      )
+      expect(
+        turn2
+          .filter((p) => p.type === "text-delta")
+          .map((p) => p.delta)
+          .join("")
+      ).toBe("It runs Linux.")
       expect(turn2.at(-1)).toMatchObject({ type: "finish", reason: "stop" })
       expect(server.requests[1]!.body.messages.slice(1)).toEqual([
         { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: TOOL, input: { verbose: true } }] },
-        { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: '{"ok":true,"payload":{"os":"Linux"}}', is_error: false }] }
+        {
+          role: "user",
+          content: [{ type: "tool_result", tool_use_id: "toolu_1", content: '{"ok":true,"payload":{"os":"Linux"}}', is_error: false }]
+        }
       ])
     }).pipe(Effect.provide(registryLayer()))
   )

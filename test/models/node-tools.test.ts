@@ -31,7 +31,12 @@ describe("node tools", () => {
       yield* connectNode(NODE_A, { displayName: "laptop", commands: ["system.info", "system.run", "camera.snap"] })
       const tools = yield* nodeToolkit({ runId: "r" })
       expect(Object.keys(tools.toolkit.tools)).toEqual(["node_laptop__camera_snap", "node_laptop__system_info"])
-      expect(tools.describe("node_laptop__camera_snap")).toEqual({ toolName: "node_laptop__camera_snap", nodeId: NODE_A, command: "camera.snap", nodeName: "laptop" })
+      expect(tools.describe("node_laptop__camera_snap")).toEqual({
+        toolName: "node_laptop__camera_snap",
+        nodeId: NODE_A,
+        command: "camera.snap",
+        nodeName: "laptop"
+      })
       expect(tools.describe("nope")).toBeUndefined()
     }).pipe(Effect.provide(registryLayer({ gateway: { nodes: { commands: { deny: ["system.run"] } } } })))
   )

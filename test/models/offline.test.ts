@@ -13,7 +13,10 @@ import { connectNode, NODE_A, NODE_B, registryLayer } from "./support.js"
 
 const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toArray)
 const textOf = (parts: ReadonlyArray<Response.StreamPart<any>>) =>
-  parts.filter((p) => p.type === "text-delta").map((p) => p.delta).join("")
+  parts
+    .filter((p) => p.type === "text-delta")
+    .map((p) => p.delta)
+    .join("")
 
 describe("offline model", () => {
   it.effect("is what an empty config resolves to", () =>
@@ -30,7 +33,16 @@ describe("offline model", () => {
     Effect.gen(function* () {
       const model = yield* makeOfflineModel()
       const parts = yield* collect(model.streamText({ prompt: "hi" }))
-      expect(parts.map((p) => p.type)).toEqual(["response-metadata", "text-start", "text-delta", "text-delta", "text-delta", "text-delta", "text-end", "finish"])
+      expect(parts.map((p) => p.type)).toEqual([
+        "response-metadata",
+        "text-start",
+        "text-delta",
+        "text-delta",
+        "text-delta",
+        "text-delta",
+        "text-end",
+        "finish"
+      ])
       const text = textOf(parts)
       expect(text).toMatch(/^\[offline model\] You said: hi\n/)
       expect(text).toContain("built-in offline model (offline/clawgate-offline)")
@@ -46,7 +58,11 @@ describe("offline model", () => {
 
   it.effect("/tool calls a node command; after the result it summarises it", () =>
     Effect.gen(function* () {
-      const seen = yield* connectNode(NODE_A, { displayName: "laptop", commands: ["system.info"], reply: () => ({ payload: { os: "Linux", cpus: 8 } }) })
+      const seen = yield* connectNode(NODE_A, {
+        displayName: "laptop",
+        commands: ["system.info"],
+        reply: () => ({ payload: { os: "Linux", cpus: 8 } })
+      })
       const tools = yield* nodeToolkit({ runId: "r1" })
       const model = yield* makeOfflineModel()
 
@@ -64,11 +80,19 @@ describe("offline model", () => {
         "tool-result",
         "finish"
       ])
-      expect(turn1.find((p) => p.type === "tool-call")).toMatchObject({ id: "offline_call_1", name: "node_laptop__system_info", params: { verbose: true } })
+      expect(turn1.find((p) => p.type === "tool-call")).toMatchObject({
+        id: "offline_call_1",
+        name: "node_laptop__system_info",
+        params: { verbose: true }
+      })
       expect(turn1.find((p) => p.type === "finish")).toMatchObject({ reason: "tool-calls" })
-      expect(seen).toEqual([{ nodeId: NODE_A, command: "system.info", params: { verbose: true }, idempotencyKey: "r1:node_laptop__system_info#1" }])
+      expect(seen).toEqual([
+        { nodeId: NODE_A, command: "system.info", params: { verbose: true }, idempotencyKey: "r1:node_laptop__system_info#1" }
+      ])
 
-      const turn2 = yield* collect(model.streamText({ prompt: Prompt.merge(prompt, Prompt.fromResponseParts(turn1)), toolkit: tools.toolkit }))
+      const turn2 = yield* collect(
+        model.streamText({ prompt: Prompt.merge(prompt, Prompt.fromResponseParts(turn1)), toolkit: tools.toolkit })
+      )
       expect(textOf(turn2)).toBe(`${OFFLINE_TAG} node_laptop__system_info returned: {"ok":true,"payload":{"os":"Linux","cpus":8}}`)
 
       // The full tool name works too, and a failure is summarised as one.
@@ -82,7 +106,9 @@ describe("offline model", () => {
       const t1 = yield* collect(model.streamText({ prompt: p2, toolkit: tools2.toolkit }))
       expect(failing.map((s) => s.params)).toEqual([{}])
       const t2 = yield* collect(model.streamText({ prompt: Prompt.merge(p2, Prompt.fromResponseParts(t1)), toolkit: tools2.toolkit }))
-      expect(textOf(t2)).toBe(`${OFFLINE_TAG} node_phone__camera_snap failed: {"ok":false,"error":{"code":"DENIED","message":"DENIED: the user said no"}}`)
+      expect(textOf(t2)).toBe(
+        `${OFFLINE_TAG} node_phone__camera_snap failed: {"ok":false,"error":{"code":"DENIED","message":"DENIED: the user said no"}}`
+      )
     }).pipe(Effect.provide(registryLayer()))
   )
 
@@ -93,8 +119,12 @@ describe("offline model", () => {
       const tools = yield* nodeToolkit({ runId: "r" })
       const model = yield* makeOfflineModel()
       const say = (text: string) => Effect.map(collect(model.streamText({ prompt: text, toolkit: tools.toolkit })), textOf)
-      expect(yield* say("/tool nope")).toContain('there is no tool "nope". Tools offered: node_laptop__system_info, node_desktop__system_info')
-      expect(yield* say("/tool system.info")).toContain('"system.info" is served by several nodes; pick one: node_laptop__system_info, node_desktop__system_info')
+      expect(yield* say("/tool nope")).toContain(
+        'there is no tool "nope". Tools offered: node_laptop__system_info, node_desktop__system_info'
+      )
+      expect(yield* say("/tool system.info")).toContain(
+        '"system.info" is served by several nodes; pick one: node_laptop__system_info, node_desktop__system_info'
+      )
       expect(yield* say("/tool node_laptop__system_info {nope")).toContain("must be one JSON object")
       expect(yield* say("/tool node_laptop__system_info [1]")).toContain("must be a JSON object")
     }).pipe(Effect.provide(registryLayer()))

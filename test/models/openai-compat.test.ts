@@ -66,14 +66,21 @@ describe("OpenAI-compatible provider (Chat Completions)", () => {
   it.scopedLive("streams a tool call for a node command, runs it, feeds the result back and streams the answer", () =>
     Effect.gen(function* () {
       const server = yield* modelServerDouble(toolThenText)
-      const seen = yield* connectNode(NODE_A, { displayName: "laptop", commands: ["system.info"], reply: () => ({ payload: { os: "Linux" } }) })
+      const seen = yield* connectNode(NODE_A, {
+        displayName: "laptop",
+        commands: ["system.info"],
+        reply: () => ({ payload: { os: "Linux" } })
+      })
       const resolved = yield* Effect.flatMap(Models, (m) => m.resolve()).pipe(Effect.provide(modelsLayer(configFor(server.url))))
       expect(resolved).toMatchObject({ ref: "local/qwen2.5-7b", provider: "local", model: "qwen2.5-7b", api: "openai-completions" })
       const tools = yield* nodeToolkit({ runId: "run-1" })
       expect(tools.targets).toEqual([{ toolName: TOOL, nodeId: NODE_A, command: "system.info", nodeName: "laptop" }])
 
       // Turn 1: the framework resolves the tool call through the toolkit.
-      const prompt = Prompt.make([{ role: "system", content: "Be brief." }, { role: "user", content: "what OS is my laptop?" }])
+      const prompt = Prompt.make([
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "what OS is my laptop?" }
+      ])
       const turn1: Array<Response.StreamPart<any>> = yield* collect(resolved.languageModel.streamText({ prompt, toolkit: tools.toolkit }))
       expect(turn1.map((p) => p.type)).toEqual([
         "response-metadata",
@@ -121,12 +128,19 @@ describe("OpenAI-compatible provider (Chat Completions)", () => {
       // Turn 2: the turn's parts become the assistant and tool messages.
       const prompt2 = Prompt.merge(prompt, Prompt.fromResponseParts(turn1))
       const turn2 = yield* collect(resolved.languageModel.streamText({ prompt: prompt2, toolkit: tools.toolkit }))
-      const text = turn2.filter((p) => p.type === "text-delta").map((p) => p.delta).join("")
+      const text = turn2
+        .filter((p) => p.type === "text-delta")
+        .map((p) => p.delta)
+        .join("")
       expect(text).toBe("The laptop runs Linux.")
       expect(turn2.map((p) => p.type)).toEqual(["response-metadata", "text-start", "text-delta", "text-delta", "text-end", "finish"])
       expect(turn2.at(-1)).toMatchObject({ type: "finish", reason: "stop" })
       expect(server.requests[1]!.body.messages.slice(2)).toEqual([
-        { role: "assistant", content: null, tool_calls: [{ id: "call_abc", type: "function", function: { name: TOOL, arguments: '{"verbose":true}' } }] },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: "call_abc", type: "function", function: { name: TOOL, arguments: '{"verbose":true}' } }]
+        },
         { role: "tool", tool_call_id: "call_abc", content: '{"ok":true,"payload":{"os":"Linux"}}' }
       ])
     }).pipe(Effect.provide(registryLayer()))
@@ -155,7 +169,14 @@ describe("OpenAI-compatible provider (Chat Completions)", () => {
       // The failure goes back as a tool message the model reads.
       const prompt2 = Prompt.merge(
         Prompt.merge(Prompt.make("what OS?"), Prompt.fromResponseParts(parts)),
-        Prompt.make([{ role: "tool", content: [{ type: "tool-result", id: call.id, name: call.name, isFailure: true, result: outcome.result, providerExecuted: false }] }])
+        Prompt.make([
+          {
+            role: "tool",
+            content: [
+              { type: "tool-result", id: call.id, name: call.name, isFailure: true, result: outcome.result, providerExecuted: false }
+            ]
+          }
+        ])
       )
       yield* collect(resolved.languageModel.streamText({ prompt: prompt2, toolkit: tools.toolkit, disableToolCallResolution: true }))
       expect(server.requests[1]!.body.messages.at(-1)).toEqual({
@@ -171,7 +192,9 @@ describe("OpenAI-compatible provider (Chat Completions)", () => {
       const server = yield* modelServerDouble(() => ({
         sse: [
           chunk({ tool_calls: [{ index: 0, type: "function", function: { name: "node_laptop__system_info", arguments: "" } }] }),
-          chunk({ tool_calls: [{ index: 1, id: "call_2", type: "function", function: { name: "node_laptop__system_run", arguments: '{"cmd":' } }] }),
+          chunk({
+            tool_calls: [{ index: 1, id: "call_2", type: "function", function: { name: "node_laptop__system_run", arguments: '{"cmd":' } }]
+          }),
           chunk({ tool_calls: [{ index: 1, function: { name: "node_laptop__system_run", arguments: '"ls"}' } }] }),
           chunk({ tool_calls: [{ index: 2, id: "call_3", function: { name: "node_laptop__system_run", arguments: "{not json" } }] }),
           // Ollama says "stop" after tool calls.
@@ -295,7 +318,10 @@ describe("OpenAI-compatible provider (Chat Completions)", () => {
 
   it.scopedLive("an error event inside the stream fails it with the server's message", () =>
     Effect.gen(function* () {
-      const server = yield* modelServerDouble(() => ({ sse: [chunk({ content: "par" }), { error: { message: "context size exceeded" } }], done: false }))
+      const server = yield* modelServerDouble(() => ({
+        sse: [chunk({ content: "par" }), { error: { message: "context size exceeded" } }],
+        done: false
+      }))
       const resolved = yield* Effect.flatMap(Models, (m) => m.resolve()).pipe(Effect.provide(modelsLayer(configFor(server.url))))
       const error = yield* Effect.flip(collect(resolved.languageModel.streamText({ prompt: "hello" })))
       expect(error.message).toContain("context size exceeded")

@@ -11,12 +11,24 @@ describe("promptFromTranscript", () => {
         { role: "assistant", text: "Let me check." },
         { role: "tool_call", text: "", toolName: "node_laptop__system_info", toolCallId: "c1", data: { verbose: true } },
         { role: "tool_call", text: "", toolName: "node_laptop__system_run", toolCallId: "c2", data: {} },
-        { role: "tool_result", text: "", toolName: "node_laptop__system_info", toolCallId: "c1", data: { ok: true, payload: { os: "Linux" } } },
+        {
+          role: "tool_result",
+          text: "",
+          toolName: "node_laptop__system_info",
+          toolCallId: "c1",
+          data: { ok: true, payload: { os: "Linux" } }
+        },
         { role: "tool_result", text: "", toolName: "x", toolCallId: "zz", data: { ok: true, payload: 1 } },
         { role: "assistant", text: "Linux." },
         { role: "user", text: "thanks" },
         { role: "tool_call", text: "", toolName: "node_laptop__camera_snap", toolCallId: "c3", data: {} },
-        { role: "tool_result", text: "", toolName: "node_laptop__camera_snap", toolCallId: "c3", data: { ok: false, error: { code: "DENIED", message: "no" } } }
+        {
+          role: "tool_result",
+          text: "",
+          toolName: "node_laptop__camera_snap",
+          toolCallId: "c3",
+          data: { ok: false, error: { code: "DENIED", message: "no" } }
+        }
       ],
       { systemPrompt: "Be brief." }
     )
@@ -35,7 +47,11 @@ describe("promptFromTranscript", () => {
       { role: "tool", tool_call_id: "c2", content: JSON.stringify(NO_RESULT) },
       { role: "assistant", content: "Linux." },
       { role: "user", content: "thanks" },
-      { role: "assistant", content: null, tool_calls: [{ id: "c3", type: "function", function: { name: "node_laptop__camera_snap", arguments: "{}" } }] },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "c3", type: "function", function: { name: "node_laptop__camera_snap", arguments: "{}" } }]
+      },
       { role: "tool", tool_call_id: "c3", content: '{"ok":false,"error":{"code":"DENIED","message":"no"}}' }
     ])
     const tool = prompt.content.find((m) => m.role === "tool" && m.content.some((p) => p.id === "c3"))

@@ -23,7 +23,9 @@ describe("Models.resolve", () => {
     Effect.gen(function* () {
       const error = yield* resolveError(primary("foo/bar", { local: { api: "openai-completions", baseUrl: "http://127.0.0.1:8080/v1" } }))
       expect(error.code).toBe("INVALID_REQUEST")
-      expect(error.message).toBe('agents.defaults.model.primary "foo/bar": no provider "foo" in models.providers (configured: local; built in: offline)')
+      expect(error.message).toBe(
+        'agents.defaults.model.primary "foo/bar": no provider "foo" in models.providers (configured: local; built in: offline)'
+      )
       expect(error.details).toEqual({ key: "models.providers.foo" })
     })
   )
@@ -31,7 +33,9 @@ describe("Models.resolve", () => {
   it.effect("a ref without a provider says the form it must have", () =>
     Effect.gen(function* () {
       const error = yield* resolveError(primary("gpt-4o"))
-      expect(error.message).toBe('agents.defaults.model.primary "gpt-4o": expected "<provider>/<model>", e.g. "offline/clawgate-offline" or "ollama/llama3.2"')
+      expect(error.message).toBe(
+        'agents.defaults.model.primary "gpt-4o": expected "<provider>/<model>", e.g. "offline/clawgate-offline" or "ollama/llama3.2"'
+      )
       expect((yield* resolveError({}, {}, "ollama/")).message).toMatch(/^model "ollama\/": expected "<provider>\/<model>"/)
     })
   )
@@ -51,7 +55,9 @@ describe("Models.resolve", () => {
   it.effect("hosted APIs need a key: from the provider's apiKey or the environment", () =>
     Effect.gen(function* () {
       const openai = yield* resolveError(primary("openai/gpt-4o-mini", { openai: { api: "openai-completions" } }))
-      expect(openai.message).toBe("models.providers.openai: api.openai.com needs a key: set models.providers.openai.apiKey or OPENAI_API_KEY")
+      expect(openai.message).toBe(
+        "models.providers.openai: api.openai.com needs a key: set models.providers.openai.apiKey or OPENAI_API_KEY"
+      )
       const anthropic = yield* resolveError(primary("anthropic/claude-sonnet-4-5", { anthropic: { api: "anthropic-messages" } }))
       expect(anthropic.message).toBe(
         "models.providers.anthropic: api.anthropic.com needs a key: set models.providers.anthropic.apiKey or ANTHROPIC_API_KEY"
@@ -61,7 +67,9 @@ describe("Models.resolve", () => {
       )
       expect(withEnv).toMatchObject({ provider: "openai", model: "gpt-4o-mini", api: "openai-completions" })
       const claude = yield* Effect.flatMap(Models, (m) => m.resolve()).pipe(
-        Effect.provide(layer(primary("anthropic/claude-sonnet-4-5", { anthropic: { api: "anthropic-messages" } }), { ANTHROPIC_API_KEY: "sk-ant" }))
+        Effect.provide(
+          layer(primary("anthropic/claude-sonnet-4-5", { anthropic: { api: "anthropic-messages" } }), { ANTHROPIC_API_KEY: "sk-ant" })
+        )
       )
       expect(claude).toMatchObject({ provider: "anthropic", model: "claude-sonnet-4-5", api: "anthropic-messages" })
     })
@@ -70,9 +78,13 @@ describe("Models.resolve", () => {
   it.effect("a provider's models list restricts the model, naming models.providers.<name>.models", () =>
     Effect.gen(function* () {
       const error = yield* resolveError(
-        primary("ollama/llama3", { ollama: { api: "openai-completions", baseUrl: "http://127.0.0.1:11434/v1", models: ["llama3.2", "qwen2.5"] } })
+        primary("ollama/llama3", {
+          ollama: { api: "openai-completions", baseUrl: "http://127.0.0.1:11434/v1", models: ["llama3.2", "qwen2.5"] }
+        })
       )
-      expect(error.message).toBe('agents.defaults.model.primary "ollama/llama3": model "llama3" is not in models.providers.ollama.models (llama3.2, qwen2.5)')
+      expect(error.message).toBe(
+        'agents.defaults.model.primary "ollama/llama3": model "llama3" is not in models.providers.ollama.models (llama3.2, qwen2.5)'
+      )
     })
   )
 

@@ -70,7 +70,10 @@ export const modelServerDouble = (answer: (request: RecordedRequest, n: number) 
 
 /** NodeRegistry with its real dependencies (in-memory database), and the Config (in memory) it reads. */
 export const registryLayer = (config: Record<string, unknown> = {}) =>
-  Layer.mergeAll(NodeRegistry.Default.pipe(Layer.provideMerge(DevicesSqlLive)), ConnectionHub.Default).pipe(Layer.provide(DatabaseLive(undefined)), Layer.provideMerge(ConfigMemory(config)))
+  Layer.mergeAll(NodeRegistry.Default.pipe(Layer.provideMerge(DevicesSqlLive)), ConnectionHub.Default).pipe(
+    Layer.provide(DatabaseLive(undefined)),
+    Layer.provideMerge(ConfigMemory(config))
+  )
 
 export const NODE_A = "a".repeat(64)
 export const NODE_B = "b".repeat(64)
@@ -91,7 +94,10 @@ export const connectNode = (
   options: {
     readonly displayName?: string
     readonly commands: ReadonlyArray<string>
-    readonly reply?: (command: string, params: unknown) => { readonly payload: unknown } | { readonly error: { code: string; message: string } }
+    readonly reply?: (
+      command: string,
+      params: unknown
+    ) => { readonly payload: unknown } | { readonly error: { code: string; message: string } }
   }
 ) =>
   Effect.gen(function* () {
@@ -113,7 +119,9 @@ export const connectNode = (
           registry.unsafeResult(
             nodeId,
             connId,
-            "error" in answer ? { id: payload.id, nodeId, ok: false, error: answer.error } : { id: payload.id, nodeId, ok: true, payload: answer.payload }
+            "error" in answer
+              ? { id: payload.id, nodeId, ok: false, error: answer.error }
+              : { id: payload.id, nodeId, ok: true, payload: answer.payload }
           )
         )
       },

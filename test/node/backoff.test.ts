@@ -4,7 +4,10 @@ import { keepConnected, keepConnectedSchedule, reconnectSchedule, type SessionEn
 import { GatewayError } from "../../src/protocol/errors.js"
 import { GatewayClientError } from "../../src/services/GatewayClient.js"
 
-const refused = new GatewayClientError({ reason: "Connect", message: "cannot reach the Gateway at ws://127.0.0.1:18789 (from --url): ECONNREFUSED" })
+const refused = new GatewayClientError({
+  reason: "Connect",
+  message: "cannot reach the Gateway at ws://127.0.0.1:18789 (from --url): ECONNREFUSED"
+})
 const dropped = new GatewayClientError({ reason: "Closed", message: "connection to ws://127.0.0.1:18789 (from --url) closed (1006)" })
 
 /** What one connect attempt does: fail to connect, or connect and drop after `lasts`. */
@@ -79,7 +82,15 @@ describe("node host reconnect backoff", () => {
   it.effect("a Gateway that stays down is retried after 1, 2, 4, 8, 16, 30, 30 s", () =>
     Effect.gen(function* () {
       const { attempts, retries, lines } = yield* script(failTimes(7), "91 seconds")
-      expect(retries).toEqual(["retry in 1 s", "retry in 2 s", "retry in 4 s", "retry in 8 s", "retry in 16 s", "retry in 30 s", "retry in 30 s"])
+      expect(retries).toEqual([
+        "retry in 1 s",
+        "retry in 2 s",
+        "retry in 4 s",
+        "retry in 8 s",
+        "retry in 16 s",
+        "retry in 30 s",
+        "retry in 30 s"
+      ])
       expect(attempts).toEqual([0, 1, 3, 7, 15, 31, 61, 91])
       expect(lines.slice(0, 3)).toEqual(["connecting", `cannot connect: ${refused.message}`, "retry in 1 s"])
     })
@@ -88,7 +99,15 @@ describe("node host reconnect backoff", () => {
   it.effect("a session that lasted more than 10 s starts the backoff over at 1 s", () =>
     Effect.gen(function* () {
       const { retries, lines } = yield* script([...failTimes(4), { lasts: "15 seconds" }, ...failTimes(2)], "200 seconds")
-      expect(retries).toEqual(["retry in 1 s", "retry in 2 s", "retry in 4 s", "retry in 8 s", "retry in 1 s", "retry in 2 s", "retry in 4 s"])
+      expect(retries).toEqual([
+        "retry in 1 s",
+        "retry in 2 s",
+        "retry in 4 s",
+        "retry in 8 s",
+        "retry in 1 s",
+        "retry in 2 s",
+        "retry in 4 s"
+      ])
       expect(lines).toContain(`disconnected: ${dropped.message}`)
     })
   )

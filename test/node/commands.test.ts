@@ -113,7 +113,10 @@ describe("node commands", () => {
 
   it.scoped("system.run runs an allowlisted argv and returns its output", () =>
     Effect.gen(function* () {
-      const { file } = yield* nodeState([["/bin/echo", "hello"], ["sh", "-c", "echo oops >&2; exit 3"]])
+      const { file } = yield* nodeState([
+        ["/bin/echo", "hello"],
+        ["sh", "-c", "echo oops >&2; exit 3"]
+      ])
       const ok = yield* run({ allowlistPath: file }, { command: ["/bin/echo", "hello"] })
       expect(ok).toEqual({ exitCode: 0, timedOut: false, success: true, stdout: "hello\n", stderr: "", error: null, truncated: false })
 
@@ -211,7 +214,7 @@ describe("node commands", () => {
 
   it.scoped("stdin is at end-of-file, the node's environment is passed on, and a signal's exit is 128 + its number", () =>
     Effect.gen(function* () {
-      const argvs = [["cat"], ["sh", "-c", "echo \"$PATH\""], ["sh", "-c", "kill -TERM $$"]]
+      const argvs = [["cat"], ["sh", "-c", 'echo "$PATH"'], ["sh", "-c", "kill -TERM $$"]]
       const { file } = yield* nodeState(argvs)
       const cat = yield* run({ allowlistPath: file }, { command: ["cat"], timeoutMs: 5_000 })
       expect(cat).toEqual({ exitCode: 0, timedOut: false, success: true, stdout: "", stderr: "", error: null, truncated: false })

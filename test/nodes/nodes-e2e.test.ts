@@ -45,7 +45,9 @@ describe("nodes end to end", () => {
       expect(info.nodeId).toBe(laptopId)
 
       // system.run runs only what that node's allowlist names, on that node.
-      const ran = json(yield* cli(["nodes", "invoke", "phone", "system.run", "--params", '{"command":["echo","from-phone"]}', "--json"], gw.port))
+      const ran = json(
+        yield* cli(["nodes", "invoke", "phone", "system.run", "--params", '{"command":["echo","from-phone"]}', "--json"], gw.port)
+      )
       expect(ran.payload).toMatchObject({ exitCode: 0, success: true, stdout: "from-phone\n" })
       const denied = yield* cli(["nodes", "invoke", "phone", "system.run", "--params", '{"command":["echo","from-laptop"]}'], gw.port)
       expect(denied.code).toBe(1)
@@ -55,7 +57,10 @@ describe("nodes end to end", () => {
       expect(laptop.output()).not.toContain("denied")
 
       // system.notify shows a line on that node's terminal.
-      yield* cli(["nodes", "invoke", laptopId.slice(0, 8), "system.notify", "--params", '{"title":"hi","body":"from the gateway"}'], gw.port)
+      yield* cli(
+        ["nodes", "invoke", laptopId.slice(0, 8), "system.notify", "--params", '{"title":"hi","body":"from the gateway"}'],
+        gw.port
+      )
       yield* Effect.promise(() => laptop.waitFor(/hi: from the gateway/))
 
       // Refused before reaching the node: an undeclared command.

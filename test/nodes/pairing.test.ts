@@ -19,7 +19,11 @@ describe("device identity in connect", () => {
       expect(ok.res.payload.auth.deviceToken).toMatch(/^[A-Za-z0-9_-]{43}$/)
 
       const cases: Array<[string, Parameters<typeof deviceHandshake>[3], string]> = [
-        ["forged signature", { tamper: (p) => ({ ...p, signature: makeTestDevice().sign("something else") }) }, "DEVICE_AUTH_SIGNATURE_INVALID"],
+        [
+          "forged signature",
+          { tamper: (p) => ({ ...p, signature: makeTestDevice().sign("something else") }) },
+          "DEVICE_AUTH_SIGNATURE_INVALID"
+        ],
         ["replayed nonce", { nonce: "00000000-0000-4000-8000-000000000000" }, "DEVICE_AUTH_NONCE_MISMATCH"],
         ["expired signedAt", { signedAt: Date.now() - 3 * 60_000 }, "DEVICE_AUTH_SIGNATURE_EXPIRED"],
         ["future signedAt", { signedAt: Date.now() + 3 * 60_000 }, "DEVICE_AUTH_SIGNATURE_EXPIRED"],
@@ -109,7 +113,11 @@ describe("pairing", () => {
 
       // More scopes with the shared token: a scope-upgrade request, not a grant.
       const more = yield* deviceHandshake(gw.url, device, connectParams({ auth: { token: TOKEN }, scopes: ["operator.admin"] }))
-      expect(more.res.error?.details).toMatchObject({ code: "PAIRING_REQUIRED", reason: "scope-upgrade", approvedScopes: ["operator.read"] })
+      expect(more.res.error?.details).toMatchObject({
+        code: "PAIRING_REQUIRED",
+        reason: "scope-upgrade",
+        approvedScopes: ["operator.read"]
+      })
       // More scopes with the device token: refused outright.
       const viaToken = yield* deviceHandshake(gw.url, device, connectParams({ auth: { deviceToken }, scopes: ["operator.admin"] }))
       expect(viaToken.res.error?.details?.code).toBe("AUTH_SCOPE_MISMATCH")

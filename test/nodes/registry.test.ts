@@ -41,11 +41,24 @@ describe("NodeRegistry", () => {
       yield* TestClock.adjust("29 seconds")
       expect(fiber.unsafePoll()).toBeNull()
       expect(sent).toEqual([
-        { event: "node.invoke.request", payload: expect.objectContaining({ nodeId: NODE, command: "system.info", timeoutMs: 30_000, idempotencyKey: "k1", paramsJSON: null }) }
+        {
+          event: "node.invoke.request",
+          payload: expect.objectContaining({
+            nodeId: NODE,
+            command: "system.info",
+            timeoutMs: 30_000,
+            idempotencyKey: "k1",
+            paramsJSON: null
+          })
+        }
       ])
       yield* TestClock.adjust("1 second")
       const error = yield* Fiber.join(fiber)
-      expect(error).toMatchObject({ code: "UNAVAILABLE", message: "TIMEOUT: node invoke timed out", details: { nodeError: { code: "TIMEOUT" } } })
+      expect(error).toMatchObject({
+        code: "UNAVAILABLE",
+        message: "TIMEOUT: node invoke timed out",
+        details: { nodeError: { code: "TIMEOUT" } }
+      })
       expect(sent.map((s) => s.event)).toEqual(["node.invoke.request", "node.invoke.cancel"])
     }).pipe(Effect.provide(layer()))
   )

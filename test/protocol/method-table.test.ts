@@ -15,7 +15,16 @@ import { serve, type CallContext } from "../../src/services/Dispatcher.js"
 
 /** Values of the shapes a peer sends: the usual ones, near misses, and anything at all. */
 const text = fc.oneof(fc.string({ maxLength: 4 }), fc.constant(""), fc.string({ minLength: 250, maxLength: 260 }))
-const anything = fc.oneof(fc.constant(undefined), fc.constant(null), fc.boolean(), fc.integer(), fc.double(), text, fc.array(fc.integer(), { maxLength: 2 }), fc.object({ maxDepth: 1 }))
+const anything = fc.oneof(
+  fc.constant(undefined),
+  fc.constant(null),
+  fc.boolean(),
+  fc.integer(),
+  fc.double(),
+  text,
+  fc.array(fc.integer(), { maxLength: 2 }),
+  fc.object({ maxDepth: 1 })
+)
 const field = (usual: fc.Arbitrary<unknown>) => fc.oneof({ weight: 4, arbitrary: usual }, { weight: 1, arbitrary: anything })
 const invokeParams = fc.oneof(
   anything,
@@ -48,18 +57,25 @@ const invokeResultParams = fc.oneof(
 /** Accepted or refused alike, and when accepted, the same value (keys holding `undefined` are the same as absent). */
 const agree = <A>(hand: Either.Either<A, unknown>, schema: Either.Either<A, unknown>) => {
   expect(Either.isRight(hand)).toBe(Either.isRight(schema))
-  if (Either.isRight(hand) && Either.isRight(schema)) expect(JSON.parse(JSON.stringify(hand.right))).toEqual(JSON.parse(JSON.stringify(schema.right)))
+  if (Either.isRight(hand) && Either.isRight(schema))
+    expect(JSON.parse(JSON.stringify(hand.right))).toEqual(JSON.parse(JSON.stringify(schema.right)))
 }
 
 describe("the method table", () => {
   it("the node.invoke hand decoder accepts exactly what its schema accepts", () => {
     const schema = Schema.decodeUnknownEither(Nodes.InvokeParams)
-    fc.assert(fc.property(invokeParams, (p) => agree(decodeNodeInvoke(p), schema(p ?? {}))), { numRuns: 5_000 })
+    fc.assert(
+      fc.property(invokeParams, (p) => agree(decodeNodeInvoke(p), schema(p ?? {}))),
+      { numRuns: 5_000 }
+    )
   })
 
   it("the node.invoke.result hand decoder accepts exactly what its schema accepts", () => {
     const schema = Schema.decodeUnknownEither(Nodes.InvokeResultParams)
-    fc.assert(fc.property(invokeResultParams, (p) => agree(decodeNodeInvokeResult(p), schema(p ?? {}))), { numRuns: 5_000 })
+    fc.assert(
+      fc.property(invokeResultParams, (p) => agree(decodeNodeInvokeResult(p), schema(p ?? {}))),
+      { numRuns: 5_000 }
+    )
   })
 
   it("every core method names itself, and requirements come from the table (an undeclared method is admin-only)", () => {

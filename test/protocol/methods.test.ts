@@ -82,7 +82,11 @@ describe("methods and scopes", () => {
       expect(write.error?.details?.missingScope).toBe("operator.write")
       // An unknown method is unknown for every caller (OpenClaw's clients read this as "not supported here").
       const unknown = yield* Effect.promise(() => peer.call("does.not.exist"))
-      expect(unknown.error).toMatchObject({ code: "INVALID_REQUEST", message: "unknown method: does.not.exist", details: { code: "UNKNOWN_METHOD" } })
+      expect(unknown.error).toMatchObject({
+        code: "INVALID_REQUEST",
+        message: "unknown method: does.not.exist",
+        details: { code: "UNKNOWN_METHOD" }
+      })
       const still = yield* Effect.promise(() => peer.call("health"))
       expect(still.ok).toBe(true)
     })
@@ -200,8 +204,13 @@ describe("methods and scopes", () => {
       const gw = yield* startGateway()
       const watcher = yield* handshake(gw.url, connectParams(auth))
       const scope = yield* Scope.make()
-      yield* handshake(gw.url, connectParams({ ...auth, client: { id: "other", version: "1", platform: "linux", mode: "cli", instanceId: "other-1" } })).pipe(Scope.extend(scope))
-      yield* Effect.promise(() => watcher.peer.waitFor((f) => f.event === "presence" && f.payload.presence.some((p: any) => p.instanceId === "other-1")))
+      yield* handshake(
+        gw.url,
+        connectParams({ ...auth, client: { id: "other", version: "1", platform: "linux", mode: "cli", instanceId: "other-1" } })
+      ).pipe(Scope.extend(scope))
+      yield* Effect.promise(() =>
+        watcher.peer.waitFor((f) => f.event === "presence" && f.payload.presence.some((p: any) => p.instanceId === "other-1"))
+      )
       yield* Scope.close(scope, Exit.void)
       yield* Effect.promise(() =>
         watcher.peer.waitFor((f) => f.event === "presence" && !f.payload.presence.some((p: any) => p.instanceId === "other-1"))
@@ -290,7 +299,9 @@ describe("start-up rules", () => {
       yield* writeConfig(dir, { gateway: { bind: "everywhere", prot: 1 } })
       const exit = yield* Layer.build(GatewayLive({ console: false, flags: { port: 0 } }, { CLAWGATE_STATE_DIR: dir })).pipe(Effect.exit)
       const text = JSON.stringify(exit)
-      expect(text).toMatch(/gateway\.bind: must be one of \\"loopback\\", \\"lan\\", \\"tailnet\\", \\"custom\\", \\"auto\\" \(got \\"everywhere\\"\)/)
+      expect(text).toMatch(
+        /gateway\.bind: must be one of \\"loopback\\", \\"lan\\", \\"tailnet\\", \\"custom\\", \\"auto\\" \(got \\"everywhere\\"\)/
+      )
       expect(text).toMatch(/gateway\.prot: is not a known setting/)
     })
   )
@@ -336,7 +347,12 @@ describe("graceful shutdown", () => {
       expect(closed.code).toBe(1012)
       yield* closing.await
       // New connections are refused once stopped.
-      const after = yield* Effect.promise(() => fetch(`http://127.0.0.1:${gw.port}/health`).then(() => "up", () => "down"))
+      const after = yield* Effect.promise(() =>
+        fetch(`http://127.0.0.1:${gw.port}/health`).then(
+          () => "up",
+          () => "down"
+        )
+      )
       expect(after).toBe("down")
     })
   )

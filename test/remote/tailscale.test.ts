@@ -283,17 +283,30 @@ const gatedLookup = Effect.gen(function* () {
   return { lookup, started, answer, fail, calls, mostAtOnce: () => mostAtOnce }
 })
 
-const CACHE = { ttlMs: 60_000, failureTtlMs: 5_000, capacity: 1_000, concurrency: 4, timeoutMs: 5_000, command: (ip: string) => `tailscale whois --json ${ip}` }
+const CACHE = {
+  ttlMs: 60_000,
+  failureTtlMs: 5_000,
+  capacity: 1_000,
+  concurrency: 4,
+  timeoutMs: 5_000,
+  command: (ip: string) => `tailscale whois --json ${ip}`
+}
 
 describe("the whois cache (TestClock, scripted lookups)", () => {
   it.scoped("concurrent askers share one lookup; an answer is kept 60 s, then asked again", () =>
     Effect.gen(function* () {
       const fake = yield* gatedLookup
       const whois = yield* makeWhoisCache(fake.lookup, CACHE)
-      const askers = yield* Effect.all([whois(TAILNET_IP), whois(TAILNET_IP), whois(TAILNET_IP)], { concurrency: "unbounded" }).pipe(Effect.fork)
+      const askers = yield* Effect.all([whois(TAILNET_IP), whois(TAILNET_IP), whois(TAILNET_IP)], { concurrency: "unbounded" }).pipe(
+        Effect.fork
+      )
       expect(yield* Queue.take(fake.started)).toBe(TAILNET_IP)
       yield* fake.answer(TAILNET_IP, "alice@example.com")
-      expect(yield* Fiber.join(askers)).toEqual([Option.some("alice@example.com"), Option.some("alice@example.com"), Option.some("alice@example.com")])
+      expect(yield* Fiber.join(askers)).toEqual([
+        Option.some("alice@example.com"),
+        Option.some("alice@example.com"),
+        Option.some("alice@example.com")
+      ])
       expect(fake.calls).toEqual([TAILNET_IP])
       yield* TestClock.adjust("60 seconds")
       expect(yield* whois(TAILNET_IP)).toEqual(Option.some("alice@example.com"))
@@ -573,7 +586,9 @@ describe("the Gateway with Tailscale Serve and Funnel", () => {
       yield* ts.set({ fail: "serve config denied: you must be an admin" })
       const port = yield* Effect.promise(freePort)
       const failing = yield* startError(ts, { gateway: { port, auth: { token: TOKEN }, tailscale: { mode: "serve" } } }, port)
-      expect(failing).toMatch(/gateway\.tailscale\.mode "serve": `.*tailscale serve --bg --yes http:\/\/127\.0\.0\.1:\d+` failed \(exit 1\): serve config denied/)
+      expect(failing).toMatch(
+        /gateway\.tailscale\.mode "serve": `.*tailscale serve --bg --yes http:\/\/127\.0\.0\.1:\d+` failed \(exit 1\): serve config denied/
+      )
       // The failed start gave the port back: the same port binds again.
       yield* ts.set({})
       const ok = yield* Effect.scoped(

@@ -70,18 +70,27 @@ describe("auditConfig", () => {
   })
 
   it("one secret in two roles is reported; the env token overriding the config with the same value is not", () => {
-    const shared = find({ gateway: { auth: { token: STRONG }, remote: { url: "wss://gw.example", token: STRONG } } }, "gateway.credential_reused")
+    const shared = find(
+      { gateway: { auth: { token: STRONG }, remote: { url: "wss://gw.example", token: STRONG } } },
+      "gateway.credential_reused"
+    )
     expect(shared?.severity).toBe("warn")
     expect(shared?.detail).toContain("gateway.auth.token, gateway.remote.token")
     expect(find({ gateway: { auth: { token: STRONG, password: STRONG } } }, "gateway.credential_reused")).toBeDefined()
     expect(
-      find({ gateway: { auth: { token: STRONG } } }, "gateway.credential_reused", { env: { token: { value: STRONG, name: "CLAWGATE_GATEWAY_TOKEN" } } })
+      find({ gateway: { auth: { token: STRONG } } }, "gateway.credential_reused", {
+        env: { token: { value: STRONG, name: "CLAWGATE_GATEWAY_TOKEN" } }
+      })
     ).toBeUndefined()
   })
 
   it("Tailscale: Funnel without a password is critical, with one a warning; Serve is information; Serve without auth is critical", () => {
-    expect(find({ gateway: { auth: { token: STRONG }, tailscale: { mode: "funnel" } } }, "gateway.tailscale_funnel")?.severity).toBe("critical")
-    const withPassword = { gateway: { auth: { mode: "password", password: "correct-horse-battery-staple" }, tailscale: { mode: "funnel" } } }
+    expect(find({ gateway: { auth: { token: STRONG }, tailscale: { mode: "funnel" } } }, "gateway.tailscale_funnel")?.severity).toBe(
+      "critical"
+    )
+    const withPassword = {
+      gateway: { auth: { mode: "password", password: "correct-horse-battery-staple" }, tailscale: { mode: "funnel" } }
+    }
     expect(find(withPassword, "gateway.tailscale_funnel")?.severity).toBe("warn")
     expect(ids({ gateway: { auth: { mode: "password", password: "hunter2hunter" }, tailscale: { mode: "funnel" } } })).not.toContain(
       "critical gateway.password_too_short"
@@ -89,7 +98,10 @@ describe("auditConfig", () => {
     expect(ids({ gateway: { auth: { mode: "password", password: "hunter2" }, tailscale: { mode: "funnel" } } })).toContain(
       "critical gateway.password_too_short"
     )
-    const serve = find({ gateway: { auth: { token: STRONG, allowTailscale: true }, tailscale: { mode: "serve" } } }, "gateway.tailscale_serve")
+    const serve = find(
+      { gateway: { auth: { token: STRONG, allowTailscale: true }, tailscale: { mode: "serve" } } },
+      "gateway.tailscale_serve"
+    )
     expect(serve?.severity).toBe("info")
     expect(serve?.detail).toContain("allowTailscale")
     expect(ids({ gateway: { auth: { mode: "none" }, tailscale: { mode: "serve" } } })).toContain("critical gateway.tailscale_no_auth")
@@ -107,7 +119,12 @@ describe("auditConfig", () => {
     expect(ids({ gateway: { auth: { token: STRONG }, controlUi: { allowedOrigins: ["*", "null", "https://app.example"] } } })).toEqual(
       expect.arrayContaining(["warn gateway.control_ui.allowed_origins_wildcard", "warn gateway.control_ui.allowed_origins_null"])
     )
-    expect(find({ gateway: { auth: { token: STRONG }, controlUi: { allowedOrigins: ["https://app.example"] } } }, "gateway.control_ui.allowed_origins_null")).toBeUndefined()
+    expect(
+      find(
+        { gateway: { auth: { token: STRONG }, controlUi: { allowedOrigins: ["https://app.example"] } } },
+        "gateway.control_ui.allowed_origins_null"
+      )
+    ).toBeUndefined()
   })
 
   it("forwarding headers seen by the running Gateway from an untrusted peer are reported with the proxy to trust", () => {
@@ -128,7 +145,12 @@ describe("auditConfig", () => {
     expect(f?.detail).toContain("10.0.0.7")
     expect(f?.detail).toContain('gateway.trustedProxies is ["10.0.0.1"]')
     expect(f?.fix).toContain(`clawgate config set gateway.trustedProxies '["10.0.0.1","10.0.0.7"]'`)
-    expect(ids({ gateway: { auth: { token: STRONG } } }, { live: { ...live, untrustedProxyHeaders: { count: 0, lastFrom: null, lastAt: null } } })).toEqual([])
+    expect(
+      ids(
+        { gateway: { auth: { token: STRONG } } },
+        { live: { ...live, untrustedProxyHeaders: { count: 0, lastFrom: null, lastAt: null } } }
+      )
+    ).toEqual([])
   })
 
   it("half the unauthenticated budget held open is reported as a possible flood, from the Gateway's vital signs", () => {
@@ -142,8 +164,14 @@ describe("auditConfig", () => {
     const f = find({ gateway: { auth: { token: STRONG } } }, "gateway.unauthenticated_flood", { live })
     expect(f?.severity).toBe("warn")
     expect(f?.detail).toContain("600 connections have not logged in (the budget is 1024 in all")
-    expect(find({ gateway: { auth: { token: STRONG }, limits: { unauthenticatedTotal: 5000 } } }, "gateway.unauthenticated_flood", { live })).toBeUndefined()
-    expect(find({ gateway: { auth: { token: STRONG } } }, "gateway.unauthenticated_flood", { live: { ...live, connections: { operators: 1, nodes: 0, pending: 3 } } })).toBeUndefined()
+    expect(
+      find({ gateway: { auth: { token: STRONG }, limits: { unauthenticatedTotal: 5000 } } }, "gateway.unauthenticated_flood", { live })
+    ).toBeUndefined()
+    expect(
+      find({ gateway: { auth: { token: STRONG } } }, "gateway.unauthenticated_flood", {
+        live: { ...live, connections: { operators: 1, nodes: 0, pending: 3 } }
+      })
+    ).toBeUndefined()
   })
 
   it("the running Gateway's own bind wins over the config (it may have been started with --bind)", () => {
@@ -180,8 +208,12 @@ describe("auditConfig", () => {
   })
 
   it("files others can read or write: critical for secrets and for what decides who may connect, a warning otherwise", () => {
-    const files = (f: Partial<FileFact> & Pick<FileFact, "kind">): Array<FileFact> => [{ path: `/s/${f.kind}`, mode: 0o600, isDirectory: false, ...f }]
-    const readable = find({ gateway: { auth: { token: STRONG } } }, "fs.config.perms_world_readable", { files: files({ kind: "config", mode: 0o644 }) })
+    const files = (f: Partial<FileFact> & Pick<FileFact, "kind">): Array<FileFact> => [
+      { path: `/s/${f.kind}`, mode: 0o600, isDirectory: false, ...f }
+    ]
+    const readable = find({ gateway: { auth: { token: STRONG } } }, "fs.config.perms_world_readable", {
+      files: files({ kind: "config", mode: 0o644 })
+    })
     expect(readable).toMatchObject({ severity: "critical", fix: "chmod 600 /s/config" })
     expect(readable?.detail).toContain("mode 0644")
     expect(find({}, "fs.config.perms_group_readable", { files: files({ kind: "config", mode: 0o640 }) })?.severity).toBe("warn")
@@ -190,18 +222,22 @@ describe("auditConfig", () => {
     expect(find({}, "fs.database.perms_world_readable", { files: files({ kind: "database", mode: 0o644 }) })?.severity).toBe("warn")
     const dir = find({}, "fs.state_dir.perms_writable", { files: files({ kind: "stateDir", mode: 0o777, isDirectory: true }) })
     expect(dir).toMatchObject({ severity: "critical", fix: "chmod 700 /s/stateDir" })
-    expect(find({}, "fs.state_dir.perms_world_readable", { files: files({ kind: "stateDir", mode: 0o755, isDirectory: true }) })?.severity).toBe(
-      "warn"
-    )
-    expect(find({}, "fs.config.perms_writable", { files: [{ kind: "config", path: "/s/my config.json", mode: 0o620, isDirectory: false }] })?.fix).toBe(
-      "chmod 600 '/s/my config.json'"
-    )
+    expect(
+      find({}, "fs.state_dir.perms_world_readable", { files: files({ kind: "stateDir", mode: 0o755, isDirectory: true }) })?.severity
+    ).toBe("warn")
+    expect(
+      find({}, "fs.config.perms_writable", { files: [{ kind: "config", path: "/s/my config.json", mode: 0o620, isDirectory: false }] })?.fix
+    ).toBe("chmod 600 '/s/my config.json'")
     expect(ids({}, { platform: "win32", files: files({ kind: "config", mode: 0o666 }) })).toContain("info fs.perms_skipped")
   })
 
   it("findings come critical first", () => {
-    const severities = audit({ gateway: { bind: "lan", auth: { token: "changeme" }, controlUi: { allowedOrigins: ["*"] } } }).map((f) => f.severity)
-    expect(severities).toEqual([...severities].sort((a, b) => ["critical", "warn", "info"].indexOf(a) - ["critical", "warn", "info"].indexOf(b)))
+    const severities = audit({ gateway: { bind: "lan", auth: { token: "changeme" }, controlUi: { allowedOrigins: ["*"] } } }).map(
+      (f) => f.severity
+    )
+    expect(severities).toEqual(
+      [...severities].sort((a, b) => ["critical", "warn", "info"].indexOf(a) - ["critical", "warn", "info"].indexOf(b))
+    )
   })
 })
 

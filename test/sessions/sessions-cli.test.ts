@@ -34,7 +34,14 @@ const seed = (sessions: Sessions["Type"]) =>
     yield* sessions.ensure(MAIN_SESSION_KEY, { agentId: "main" })
     yield* sessions.append(MAIN_SESSION_KEY, [
       { role: "user", text: "what runs on my laptop?", channel: "webchat", sender: "operator", runId: "r1" },
-      { role: "tool_call", text: "", toolName: "system.run", toolCallId: "call-1", data: { nodeId: "laptop", argv: ["uname", "-a"] }, runId: "r1" },
+      {
+        role: "tool_call",
+        text: "",
+        toolName: "system.run",
+        toolCallId: "call-1",
+        data: { nodeId: "laptop", argv: ["uname", "-a"] },
+        runId: "r1"
+      },
       { role: "tool_result", text: "Linux laptop 6.1", toolName: "system.run", toolCallId: "call-1", runId: "r1" },
       { role: "assistant", text: "Linux 6.1.\nAnything else?", runId: "r1" }
     ])
@@ -51,7 +58,10 @@ describe("sessions on a real Gateway", () => {
       expect(empty.payload).toMatchObject({ count: 0, sessions: [], path: path.join(gw.stateDir, "clawgate.sqlite") })
       expect(empty.payload.defaults.mainSessionKey).toBe(MAIN_SESSION_KEY)
       // The main session can be opened before its first message.
-      expect((yield* call("chat.history", { sessionKey: MAIN_SESSION_KEY })).payload).toEqual({ sessionKey: MAIN_SESSION_KEY, messages: [] })
+      expect((yield* call("chat.history", { sessionKey: MAIN_SESSION_KEY })).payload).toEqual({
+        sessionKey: MAIN_SESSION_KEY,
+        messages: []
+      })
 
       yield* seed(gw.sessions)
       const listed = yield* call("sessions.list", {})
@@ -70,7 +80,12 @@ describe("sessions on a real Gateway", () => {
         [3, "tool_result"],
         [4, "assistant"]
       ])
-      expect(history.messages[1]).toMatchObject({ toolName: "system.run", toolCallId: "call-1", data: { nodeId: "laptop", argv: ["uname", "-a"] }, runId: "r1" })
+      expect(history.messages[1]).toMatchObject({
+        toolName: "system.run",
+        toolCallId: "call-1",
+        data: { nodeId: "laptop", argv: ["uname", "-a"] },
+        runId: "r1"
+      })
       expect(history.messages[0]).toMatchObject({ channel: "webchat", sender: "operator" })
       expect((yield* call("chat.history", { sessionKey: MAIN_SESSION_KEY, limit: 1 })).payload.messages.map((m: any) => m.seq)).toEqual([4])
 
@@ -137,7 +152,10 @@ describe("sessions on a real Gateway", () => {
 
       // A key's unique ending names it; --limit keeps the newest entries.
       const telegram = JSON.parse((yield* gw.cli("sessions", "show", "telegram:42", "--json")).stdout)
-      expect(telegram).toMatchObject({ sessionKey: TELEGRAM, messages: [{ seq: 1, text: "from telegram", sender: "alice", ts: 1_700_000_000_000 }] })
+      expect(telegram).toMatchObject({
+        sessionKey: TELEGRAM,
+        messages: [{ seq: 1, text: "from telegram", sender: "alice", ts: 1_700_000_000_000 }]
+      })
       const newest = JSON.parse((yield* gw.cli("sessions", "show", MAIN_SESSION_KEY, "--limit", "2", "--json")).stdout)
       expect(newest.messages.map((m: any) => m.seq)).toEqual([3, 4])
 

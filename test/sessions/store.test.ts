@@ -12,8 +12,7 @@ const inMemory = SessionsSql.pipe(Layer.provide(DatabaseLive(undefined)))
 const inFile = (dir: string) => SessionsSql.pipe(Layer.provide(DatabaseLive(dir)))
 
 /** Opens the store in `dir` for the duration of `use`, then closes the database. */
-const withStore = <A, E>(dir: string, use: Effect.Effect<A, E, Sessions>) =>
-  Effect.scoped(Effect.provide(use, inFile(dir)))
+const withStore = <A, E>(dir: string, use: Effect.Effect<A, E, Sessions>) => Effect.scoped(Effect.provide(use, inFile(dir)))
 
 const TELEGRAM = sessionKeyFor("main", "telegram", "42")
 
@@ -38,7 +37,14 @@ describe("Sessions store", () => {
 
       const first = yield* sessions.append(MAIN_SESSION_KEY, [
         { role: "user", text: "hello", channel: "webchat", sender: "op", runId: "r1" },
-        { role: "tool_call", text: "", toolName: "system.info", toolCallId: "c1", data: { nodeId: "n", params: { a: [1, 2] } }, runId: "r1" }
+        {
+          role: "tool_call",
+          text: "",
+          toolName: "system.info",
+          toolCallId: "c1",
+          data: { nodeId: "n", params: { a: [1, 2] } },
+          runId: "r1"
+        }
       ])
       expect(first.map((e) => e.seq)).toEqual([1, 2])
       const second = yield* sessions.append(MAIN_SESSION_KEY, [
@@ -77,7 +83,11 @@ describe("Sessions store", () => {
       yield* sessions.ensure(MAIN_SESSION_KEY, { agentId: "main" })
       yield* Effect.forEach(
         Array.from({ length: 20 }, (_, i) => i),
-        (i) => sessions.append(MAIN_SESSION_KEY, [{ role: "user", text: `m${i}a` }, { role: "assistant", text: `m${i}b` }]),
+        (i) =>
+          sessions.append(MAIN_SESSION_KEY, [
+            { role: "user", text: `m${i}a` },
+            { role: "assistant", text: `m${i}b` }
+          ]),
         { concurrency: "unbounded" }
       )
       const history = yield* sessions.history(MAIN_SESSION_KEY)
@@ -149,13 +159,22 @@ describe("Sessions store", () => {
     Effect.gen(function* () {
       const sessions = yield* Sessions
       const s = yield* sessions.ensure(TELEGRAM, { agentId: "main", channel: "telegram", peer: "42" })
-      yield* sessions.append(TELEGRAM, [{ role: "user", text: "m1" }], { cursor: { channel: "telegram", account: "default", value: "101" } })
+      yield* sessions.append(TELEGRAM, [{ role: "user", text: "m1" }], {
+        cursor: { channel: "telegram", account: "default", value: "101" }
+      })
 
       // The second entry cannot be stored (its data is not JSON): the first entry and the cursor roll back.
       const badData = yield* Effect.flip(
-        sessions.append(TELEGRAM, [{ role: "user", text: "m2" }, { role: "user", text: "m3", data: { n: 1n } }], {
-          cursor: { channel: "telegram", account: "default", value: "103" }
-        })
+        sessions.append(
+          TELEGRAM,
+          [
+            { role: "user", text: "m2" },
+            { role: "user", text: "m3", data: { n: 1n } }
+          ],
+          {
+            cursor: { channel: "telegram", account: "default", value: "103" }
+          }
+        )
       )
       expect(badData).toMatchObject({ reason: "Storage" })
       expect(badData.message).toContain("cannot append")

@@ -9,10 +9,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Effect, type Scope } from "effect"
 
-export type ChatAnswer =
-  | { readonly text: string }
-  | { readonly toolCall: { readonly name: string; readonly arguments: string } }
-  | "hang"
+export type ChatAnswer = { readonly text: string } | { readonly toolCall: { readonly name: string; readonly arguments: string } } | "hang"
 
 export interface ChatDouble {
   /** For `models.providers.<name>.baseUrl`. */
@@ -54,7 +51,9 @@ export const startChatDouble = (answer: (body: any, n: number) => ChatAnswer): E
             res.write(
               chunk({
                 role: "assistant",
-                tool_calls: [{ index: 0, id: `call_${requests.length}`, type: "function", function: { name: a.toolCall.name, arguments: "" } }]
+                tool_calls: [
+                  { index: 0, id: `call_${requests.length}`, type: "function", function: { name: a.toolCall.name, arguments: "" } }
+                ]
               })
             )
             res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: a.toolCall.arguments } }] }))

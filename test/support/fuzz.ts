@@ -15,9 +15,37 @@ import { makeTestDevice, type TestDevice } from "./device.js"
 
 /** Keys the Gateway's methods read, so generated params are often nearly right. */
 const PARAM_KEYS = [
-  "nodeId", "command", "params", "timeoutMs", "idempotencyKey", "requestId", "deviceId", "role", "scopes", "key",
-  "sessionKey", "limit", "cursor", "maxBytes", "message", "agentId", "to", "channel", "runId", "search", "id", "ok",
-  "payload", "payloadJSON", "error", "event", "approved", "approvalDecision", "probe", "deliver", "thinking"
+  "nodeId",
+  "command",
+  "params",
+  "timeoutMs",
+  "idempotencyKey",
+  "requestId",
+  "deviceId",
+  "role",
+  "scopes",
+  "key",
+  "sessionKey",
+  "limit",
+  "cursor",
+  "maxBytes",
+  "message",
+  "agentId",
+  "to",
+  "channel",
+  "runId",
+  "search",
+  "id",
+  "ok",
+  "payload",
+  "payloadJSON",
+  "error",
+  "event",
+  "approved",
+  "approvalDecision",
+  "probe",
+  "deliver",
+  "thinking"
 ]
 const EXTRA_METHODS = ["connect", "node.invoke.result", "node.event", "config.set", "wake", "__proto__", "constructor", "toString"]
 
@@ -25,9 +53,9 @@ const EXTRA_METHODS = ["connect", "node.invoke.result", "node.event", "config.se
 const text = (constraints: { maxLength?: number } = {}) => fc.string({ unit: "binary", ...constraints })
 const smallJson = fc.jsonValue({ maxDepth: 4, stringUnit: "binary" })
 /** A value nested from 1 to 20,000 levels, as text: some within the 64-level bound, most beyond it, some far beyond. */
-const deepText = fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 100, max: 20_000 })).chain((d) =>
-  fc.constantFrom("[", "{\"a\":").map((open) => `${open.repeat(d)}0${(open === "[" ? "]" : "}").repeat(d)}`)
-)
+const deepText = fc
+  .oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 100, max: 20_000 }))
+  .chain((d) => fc.constantFrom("[", '{"a":').map((open) => `${open.repeat(d)}0${(open === "[" ? "]" : "}").repeat(d)}`))
 
 const paramsArb = fc.oneof(
   { weight: 3, arbitrary: fc.dictionary(fc.constantFrom(...PARAM_KEYS), smallJson, { maxKeys: 6 }) },
@@ -41,7 +69,10 @@ const reqFrame = (methods: ReadonlyArray<string>) =>
   fc
     .record({
       id: fc.oneof(text({ maxLength: 12 }), fc.integer()),
-      method: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...methods, ...EXTRA_METHODS) }, { weight: 1, arbitrary: text({ maxLength: 30 }) }),
+      method: fc.oneof(
+        { weight: 5, arbitrary: fc.constantFrom(...methods, ...EXTRA_METHODS) },
+        { weight: 1, arbitrary: text({ maxLength: 30 }) }
+      ),
       params: paramsArb
     })
     .map((r): FuzzFrame => ({ text: JSON.stringify({ type: "req", ...r }) }))
@@ -84,8 +115,20 @@ export const connectParamsArb = (token: string): fc.Arbitrary<unknown> =>
           scopes: fc.oneof(fc.array(fc.oneof(fc.constantFrom(...ALL_SCOPES), text({ maxLength: 20 })), { maxLength: 8 }), smallJson),
           caps: fc.array(text({ maxLength: 10 }), { maxLength: 4 }),
           commands: fc.array(text({ maxLength: 20 }), { maxLength: 8 }),
-          auth: fc.oneof(fc.constant({ token }), fc.record({ token: text() }), fc.record({ password: text() }), fc.record({ deviceToken: text() }), smallJson),
-          device: fc.record({ id: fc.hexaString({ maxLength: 64 }), publicKey: fc.base64String({ maxLength: 48 }), signature: fc.base64String({ maxLength: 90 }), signedAt: fc.integer(), nonce: text() })
+          auth: fc.oneof(
+            fc.constant({ token }),
+            fc.record({ token: text() }),
+            fc.record({ password: text() }),
+            fc.record({ deviceToken: text() }),
+            smallJson
+          ),
+          device: fc.record({
+            id: fc.hexaString({ maxLength: 64 }),
+            publicKey: fc.base64String({ maxLength: 48 }),
+            signature: fc.base64String({ maxLength: 90 }),
+            signedAt: fc.integer(),
+            nonce: text()
+          })
         },
         { requiredKeys: [] }
       )
@@ -101,7 +144,12 @@ export const firstFrame = (token: string, methods: ReadonlyArray<string>): fc.Ar
       weight: 3,
       arbitrary: connectParamsArb(token).map((params): FuzzFrame => {
         const raw = (params as { raw?: string } | null)?.raw
-        return { text: raw !== undefined ? `{"type":"req","id":"c","method":"connect","params":${raw}}` : JSON.stringify({ type: "req", id: "c", method: "connect", params }) }
+        return {
+          text:
+            raw !== undefined
+              ? `{"type":"req","id":"c","method":"connect","params":${raw}}`
+              : JSON.stringify({ type: "req", id: "c", method: "connect", params })
+        }
       })
     },
     { weight: 1, arbitrary: connectedFrame(methods) }
@@ -116,8 +164,21 @@ export const nodeFrame = (nodeId: string): fc.Arbitrary<FuzzFrame> =>
         .record({
           method: fc.constantFrom("node.invoke.result", "node.event", "health", "node.invoke"),
           params: fc.oneof(
-            fc.record({ id: text({ maxLength: 36 }), nodeId: fc.constantFrom(nodeId, "other"), ok: fc.boolean(), payload: smallJson, payloadJSON: fc.oneof(text(), fc.constant(null), deepText), error: smallJson }, { requiredKeys: [] }),
-            fc.record({ event: text({ maxLength: 30 }), payload: smallJson, payloadJSON: fc.oneof(text(), deepText) }, { requiredKeys: [] }),
+            fc.record(
+              {
+                id: text({ maxLength: 36 }),
+                nodeId: fc.constantFrom(nodeId, "other"),
+                ok: fc.boolean(),
+                payload: smallJson,
+                payloadJSON: fc.oneof(text(), fc.constant(null), deepText),
+                error: smallJson
+              },
+              { requiredKeys: [] }
+            ),
+            fc.record(
+              { event: text({ maxLength: 30 }), payload: smallJson, payloadJSON: fc.oneof(text(), deepText) },
+              { requiredKeys: [] }
+            ),
             smallJson
           )
         })
@@ -225,7 +286,16 @@ const connectFrame = (token: string, extra: Record<string, unknown> = {}) =>
     type: "req",
     id: "c1",
     method: "connect",
-    params: { minProtocol: 4, maxProtocol: 4, client: { id: "fuzz", version: "0", platform: "linux", mode: "backend" }, role: "operator", scopes: ["operator.admin"], caps: [], auth: { token }, ...extra }
+    params: {
+      minProtocol: 4,
+      maxProtocol: 4,
+      client: { id: "fuzz", version: "0", platform: "linux", mode: "backend" },
+      role: "operator",
+      scopes: ["operator.admin"],
+      caps: [],
+      auth: { token },
+      ...extra
+    }
   })
 
 const challengeOf = (peer: Peer) => peer.frames.find((f) => f.event === "connect.challenge")?.payload?.nonce as string | undefined
@@ -252,12 +322,33 @@ const node = (target: FuzzTarget, device: TestDevice) =>
   connected(target, (nonce) => {
     const client = { id: "node-host", version: "1", platform: "linux", deviceFamily: "Linux", mode: "node" }
     const signedAt = Date.now()
-    const text = signedText("v3", { deviceId: device.deviceId, clientId: client.id, clientMode: client.mode, role: "node", scopes: [], signedAtMs: signedAt, token: target.token, nonce, platform: client.platform, deviceFamily: client.deviceFamily })
+    const text = signedText("v3", {
+      deviceId: device.deviceId,
+      clientId: client.id,
+      clientMode: client.mode,
+      role: "node",
+      scopes: [],
+      signedAtMs: signedAt,
+      token: target.token,
+      nonce,
+      platform: client.platform,
+      deviceFamily: client.deviceFamily
+    })
     return JSON.stringify({
       type: "req",
       id: "c1",
       method: "connect",
-      params: { minProtocol: 4, maxProtocol: 4, client, role: "node", scopes: [], caps: [], commands: ["fuzz.echo"], auth: { token: target.token }, device: { id: device.deviceId, publicKey: device.publicKey, signature: device.sign(text), signedAt, nonce } }
+      params: {
+        minProtocol: 4,
+        maxProtocol: 4,
+        client,
+        role: "node",
+        scopes: [],
+        caps: [],
+        commands: ["fuzz.echo"],
+        auth: { token: target.token },
+        device: { id: device.deviceId, publicKey: device.publicKey, signature: device.sign(text), signedAt, nonce }
+      }
     })
   })
 
@@ -317,7 +408,20 @@ export const makeFuzzer = async (target: FuzzTarget): Promise<Fuzzer> => {
     if (stats.batches % 10 !== 0) return
     const instanceId = `fuzz-watch-${probeId}`
     const newcomer = await connected(target, () =>
-      JSON.stringify({ type: "req", id: "c1", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "fuzz-watch", version: "0", platform: "linux", mode: "ui", instanceId }, role: "operator", scopes: ["operator.read"], caps: [], auth: { token: target.token } } })
+      JSON.stringify({
+        type: "req",
+        id: "c1",
+        method: "connect",
+        params: {
+          minProtocol: 4,
+          maxProtocol: 4,
+          client: { id: "fuzz-watch", version: "0", platform: "linux", mode: "ui", instanceId },
+          role: "operator",
+          scopes: ["operator.read"],
+          caps: [],
+          auth: { token: target.token }
+        }
+      })
     )
     stats.connections++
     const seen = await probe.wait(() => probe.lastPresence.includes(instanceId), 10_000)

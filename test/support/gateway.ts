@@ -45,5 +45,12 @@ export const startGateway = (
     )
     const ctx = yield* Layer.build(layer)
     const server = Context.get(ctx, GatewayServer)
-    return { url: server.url, port: server.port, stateDir, configPath: path.join(stateDir, "clawgate.json"), server, context: ctx as Context.Context<unknown> }
+    return {
+      url: server.url,
+      port: server.port,
+      stateDir,
+      configPath: path.join(stateDir, "clawgate.json"),
+      server,
+      context: ctx as Context.Context<unknown>
+    }
   })

@@ -36,14 +36,16 @@ export const lastUserText = (prompt: Prompt.Prompt): string => {
 export const scriptedModel = (reply: (prompt: Prompt.Prompt, call: number, tools: ReadonlyArray<{ name: string }>) => Parts) => {
   let calls = 0
   const prompts: Array<Prompt.Prompt> = []
-  const model = Effect.runSync(LanguageModel.make({
-    generateText: () => Effect.die("generateText is not scripted"),
-    streamText: (options) =>
-      Stream.suspend(() => {
-        calls++
-        prompts.push(options.prompt)
-        return reply(options.prompt, calls, options.tools)
-      })
-  }))
+  const model = Effect.runSync(
+    LanguageModel.make({
+      generateText: () => Effect.die("generateText is not scripted"),
+      streamText: (options) =>
+        Stream.suspend(() => {
+          calls++
+          prompts.push(options.prompt)
+          return reply(options.prompt, calls, options.tools)
+        })
+    })
+  )
   return { model, calls: () => calls, prompts }
 }

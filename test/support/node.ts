@@ -54,4 +54,3 @@ export const spawnNode = (url: string, name: string, allow: Array<Array<string>>
       (n) => Effect.sync(() => void (n.child.exitCode === null && n.child.kill("SIGKILL")))
     )
   })
-

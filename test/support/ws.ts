@@ -26,10 +26,12 @@ export class RawPeer {
       this.frames.push(JSON.parse(data.toString()))
       this.wake()
     })
-    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => {
-      this.wake()
-      resolve({ code, reason: reason.toString() })
-    }))
+    this.closed = new Promise((resolve) =>
+      ws.on("close", (code, reason) => {
+        this.wake()
+        resolve({ code, reason: reason.toString() })
+      })
+    )
     this.opened = new Promise((resolve, reject) => {
       ws.once("open", () => resolve())
       ws.once("error", reject)

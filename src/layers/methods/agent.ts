@@ -40,7 +40,8 @@ export const agentMethods = Effect.gen(function* () {
         const accepted = yield* runner.start(request)
         yield* ctx.interim({ runId: accepted.runId, status: "accepted", acceptedAt: accepted.acceptedAt })
         const outcome = yield* runner.wait(accepted.runId)
-        if (outcome.status === "timeout" && !("summary" in outcome)) return yield* Effect.fail(GatewayError.of("AGENT_TIMEOUT", "run still going"))
+        if (outcome.status === "timeout" && !("summary" in outcome))
+          return yield* Effect.fail(GatewayError.of("AGENT_TIMEOUT", "run still going"))
         return yield* final(outcome as RunOutcome)
       })
     ),

@@ -76,7 +76,12 @@ export const coreMethods = Effect.gen(function* () {
             paths: [sessionsPath],
             defaults: SESSION_DEFAULTS,
             recent: snapshot.sessions.recent,
-            byAgent: snapshot.agents.map((a) => ({ agentId: a.agentId, path: sessionsPath, count: a.sessions.count, recent: a.sessions.recent })),
+            byAgent: snapshot.agents.map((a) => ({
+              agentId: a.agentId,
+              path: sessionsPath,
+              count: a.sessions.count,
+              recent: a.sessions.recent
+            })),
             asOf: snapshot.ts
           },
           health: { version: yield* health.version, ts: snapshot.ts },
@@ -121,4 +126,3 @@ export const coreMethods = Effect.gen(function* () {
     serve(Core.LogsTail, log.tail)
   ]
 })
-

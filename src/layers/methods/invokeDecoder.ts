@@ -24,7 +24,8 @@ export const decodeNodeInvoke = (params: unknown): Either.Either<typeof InvokePa
     return schemaInvoke(params)
   }
   const t = o.timeoutMs
-  if (t !== undefined && !(typeof t === "number" && Number.isInteger(t) && t >= 1 && t <= MAX_INVOKE_TIMEOUT_MS)) return schemaInvoke(params)
+  if (t !== undefined && !(typeof t === "number" && Number.isInteger(t) && t >= 1 && t <= MAX_INVOKE_TIMEOUT_MS))
+    return schemaInvoke(params)
   return Either.right({
     nodeId: o.nodeId,
     command: o.command,
@@ -42,7 +43,10 @@ export const decodeNodeInvokeResult = (params: unknown): Either.Either<typeof In
   const pj = o.payloadJSON
   if (!(pj === undefined || pj === null || typeof pj === "string")) return schemaInvokeResult(params)
   const e = o.error as Obj | null | undefined
-  if (e !== undefined && (typeof e !== "object" || e === null || Array.isArray(e) || !optionalString(e.code) || !optionalString(e.message))) {
+  if (
+    e !== undefined &&
+    (typeof e !== "object" || e === null || Array.isArray(e) || !optionalString(e.code) || !optionalString(e.message))
+  ) {
     return schemaInvokeResult(params)
   }
   return Either.right({
@@ -52,7 +56,12 @@ export const decodeNodeInvokeResult = (params: unknown): Either.Either<typeof In
     ...(o.payload !== undefined ? { payload: o.payload } : {}),
     ...(pj !== undefined ? { payloadJSON: pj } : {}),
     ...(e !== undefined
-      ? { error: { ...(e.code !== undefined ? { code: e.code as string } : {}), ...(e.message !== undefined ? { message: e.message as string } : {}) } }
+      ? {
+          error: {
+            ...(e.code !== undefined ? { code: e.code as string } : {}),
+            ...(e.message !== undefined ? { message: e.message as string } : {})
+          }
+        }
       : {})
   })
 }

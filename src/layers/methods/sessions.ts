@@ -7,7 +7,14 @@ import { GatewayError } from "../../protocol/errors.js"
 import { SessionMethods } from "../../protocol/methods.js"
 import { Config } from "../../services/Config.js"
 import { serve } from "../../services/Dispatcher.js"
-import { MAIN_SESSION_KEY, SESSION_DEFAULTS, Sessions, type SessionInfo, type SessionsError, type TranscriptEntry } from "../../services/Sessions.js"
+import {
+  MAIN_SESSION_KEY,
+  SESSION_DEFAULTS,
+  Sessions,
+  type SessionInfo,
+  type SessionsError,
+  type TranscriptEntry
+} from "../../services/Sessions.js"
 import { databasePath } from "../Database.js"
 
 /** How many transcript entries `chat.history` returns without a `limit` (the newest ones). */
@@ -55,7 +62,9 @@ export const sessionMethods = Effect.gen(function* () {
   return [
     serve(SessionMethods.SessionsList, (p) =>
       Effect.gen(function* () {
-        const list = yield* sessions.list({ limit: p.limit, search: p.search }).pipe(Effect.mapError((e) => GatewayError.unavailable(e.message)))
+        const list = yield* sessions
+          .list({ limit: p.limit, search: p.search })
+          .pipe(Effect.mapError((e) => GatewayError.unavailable(e.message)))
         return { ts: Date.now(), path: dbPath, count: list.length, defaults: SESSION_DEFAULTS, sessions: list.map(sessionRow) }
       })
     ),

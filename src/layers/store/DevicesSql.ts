@@ -17,7 +17,7 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, Either, Layer } from "effect"
+import { Effect, type Either, Layer } from "effect"
 import type { ClawgateConfig } from "../../config/schema.js"
 import { GatewayError } from "../../protocol/errors.js"
 import { CloseCode } from "../../protocol/frames.js"
@@ -213,7 +213,13 @@ export const makeDevicesSql = Effect.gen(function* () {
   const upsertDevice = (r: {
     deviceId: string
     publicKey: string
-    client: { displayName?: string | undefined; platform?: string | undefined; deviceFamily?: string | undefined; clientId: string; clientMode: string }
+    client: {
+      displayName?: string | undefined
+      platform?: string | undefined
+      deviceFamily?: string | undefined
+      clientId: string
+      clientMode: string
+    }
     roles: ReadonlyArray<string>
     scopes: ReadonlyArray<string>
     via: "silent" | "owner"
@@ -358,7 +364,7 @@ export const makeDevicesSql = Effect.gen(function* () {
         })
       }
       const device = yield* readDevice(input.deviceId)
-      if (!device || !device.roles.includes(input.role)) return yield* tokenMismatch()
+      if (!device?.roles.includes(input.role)) return yield* tokenMismatch()
       return device
     },
     Effect.mapError(onTheWire("verify a device token"))

@@ -79,7 +79,10 @@ const beyond = (what: string, missing: ReadonlyArray<Scope>) =>
   })
 
 /** May `approver` approve `request`? Not its own, and not beyond its own scopes. */
-export const checkApproval = (approver: Approver, request: Pick<PairingRequest, "deviceId" | "scopes">): Either.Either<void, PairingDenied> => {
+export const checkApproval = (
+  approver: Approver,
+  request: Pick<PairingRequest, "deviceId" | "scopes">
+): Either.Either<void, PairingDenied> => {
   if (approver.deviceId !== undefined && approver.deviceId === request.deviceId) {
     return Either.left(
       new PairingDenied({

@@ -18,7 +18,11 @@ export interface EncodedEvent {
   readonly headText: string
 }
 
-export const encodeEvent = (event: string, payload: unknown, stateVersion?: { readonly presence: number; readonly health: number }): EncodedEvent => {
+export const encodeEvent = (
+  event: string,
+  payload: unknown,
+  stateVersion?: { readonly presence: number; readonly health: number }
+): EncodedEvent => {
   const headText =
     `{"type":"event","event":${JSON.stringify(event)}` +
     (payload === undefined ? "" : `,"payload":${JSON.stringify(payload)}`) +

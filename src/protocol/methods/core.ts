@@ -19,7 +19,12 @@ export const ChannelState = Schema.Struct({
   probe: opt(Schema.Struct({ ok: Schema.Boolean, ms: Schema.Number, error: opt(Schema.String), at: Schema.Number }))
 })
 
-const RecentSession = Schema.Struct({ key: Schema.String, updatedAt: opt(Schema.Number), age: opt(Schema.Number), channel: opt(Schema.String) })
+const RecentSession = Schema.Struct({
+  key: Schema.String,
+  updatedAt: opt(Schema.Number),
+  age: opt(Schema.Number),
+  channel: opt(Schema.String)
+})
 const SessionsSummary = Schema.Struct({ path: opt(Schema.String), count: Schema.Number, recent: opt(Schema.Array(RecentSession)) })
 
 /**
@@ -39,9 +44,7 @@ export const HealthResult = Schema.Struct({
   defaultAgentId: opt(Schema.String),
   agents: opt(Schema.Array(Schema.Struct({ agentId: Schema.String, isDefault: opt(Schema.Boolean), sessions: opt(SessionsSummary) }))),
   sessions: opt(SessionsSummary),
-  gateway: opt(
-    Schema.Struct({ version: Schema.String, connections: Connections, presence: Schema.Number, uptimeMs: Schema.Number })
-  )
+  gateway: opt(Schema.Struct({ version: Schema.String, connections: Connections, presence: Schema.Number, uptimeMs: Schema.Number }))
 })
 export type HealthResult = typeof HealthResult.Type
 
@@ -84,12 +87,18 @@ export const StatusResult = Schema.Struct({
   presence: opt(Schema.Struct({ count: Schema.Number, version: Schema.Number })),
   runtimeVersion: opt(Schema.String),
   channelSummary: opt(Strings),
-  sessions: opt(Schema.Struct({ count: Schema.Number, paths: opt(Strings), recent: opt(Schema.Array(RecentSession)), asOf: opt(Schema.Number) })),
+  sessions: opt(
+    Schema.Struct({ count: Schema.Number, paths: opt(Strings), recent: opt(Schema.Array(RecentSession)), asOf: opt(Schema.Number) })
+  ),
   health: opt(Schema.Struct({ version: Schema.Number, ts: Schema.Number })),
   vitals: opt(Vitals),
   security: opt(
     Schema.Struct({
-      untrustedProxyHeaders: Schema.Struct({ count: Schema.Number, lastFrom: Schema.NullOr(Schema.String), lastAt: Schema.NullOr(Schema.Number) })
+      untrustedProxyHeaders: Schema.Struct({
+        count: Schema.Number,
+        lastFrom: Schema.NullOr(Schema.String),
+        lastAt: Schema.NullOr(Schema.Number)
+      })
     })
   )
 })

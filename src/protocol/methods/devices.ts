@@ -74,7 +74,11 @@ export const DevicePairReject = method("device.pair.reject", {
   params: RequestId,
   result: Schema.Struct({ requestId: Schema.String, deviceId: Schema.String })
 })
-export const DevicePairRemove = method("device.pair.remove", { requires: pairing, params: DeviceId, result: Schema.Struct({ deviceId: Schema.String }) })
+export const DevicePairRemove = method("device.pair.remove", {
+  requires: pairing,
+  params: DeviceId,
+  result: Schema.Struct({ deviceId: Schema.String })
+})
 export const DeviceTokenRotate = method("device.token.rotate", {
   requires: pairing,
   params: TokenParams,

@@ -25,7 +25,10 @@ export const SessionDefaults = Schema.Struct({ defaultAgentId: Schema.String, ma
 
 export const SessionsList = method("sessions.list", {
   requires: requiresScope("operator.read"),
-  params: Schema.Struct({ limit: opt(Int.pipe(Schema.between(1, 10_000))), search: opt(Schema.String.pipe(Schema.maxLength(512, bounded512))) }),
+  params: Schema.Struct({
+    limit: opt(Int.pipe(Schema.between(1, 10_000))),
+    search: opt(Schema.String.pipe(Schema.maxLength(512, bounded512)))
+  }),
   result: Schema.Struct({
     ts: Schema.Number,
     path: Schema.String,
