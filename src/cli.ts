@@ -18,6 +18,8 @@ import { scopesFor } from "./protocol/methods.js"
 import { GatewayClientRemote, GatewayConnectorRemote } from "./layers/GatewayClientRemote.js"
 import { Config } from "./services/Config.js"
 import { type GatewayClient, GatewayClientError } from "./services/GatewayClient.js"
+import { SshTunnel } from "./services/SshTunnel.js"
+import { TunnelRegistry } from "./services/TunnelRegistry.js"
 import { configGet, configPath, configSet, configUnset } from "./programs/config.js"
 import { describeFailure, ExitCode, UsageError } from "./programs/errors.js"
 import { secretFlag } from "./programs/secretFlags.js"
@@ -136,8 +138,10 @@ const viaSsh = (target: Target, stateDir: string) =>
   Effect.gen(function* () {
     const ssh = target.ssh
     if (!ssh) return target
-    const { findTunnel } = yield* Effect.promise(() => import("./layers/TunnelRegistry.js"))
-    const running = yield* Effect.promise(() => findTunnel(stateDir, ssh.target, ssh.remotePort))
+    const { TunnelRegistryFile } = yield* Effect.promise(() => import("./layers/TunnelRegistry.js"))
+    const { SshTunnelSystem } = yield* Effect.promise(() => import("./layers/SshTunnelSystem.js"))
+    const layers = Layer.merge(SshTunnelSystem, TunnelRegistryFile(stateDir))
+    const running = yield* Effect.flatMap(TunnelRegistry, (r) => r.find(ssh.target, ssh.remotePort)).pipe(Effect.provide(layers))
     if (running) {
       return {
         ...target,
@@ -145,18 +149,18 @@ const viaSsh = (target: Target, stateDir: string) =>
         urlSource: `${target.urlSource}, reusing the tunnel of clawgate tunnel pid ${running.pid} on port ${running.localPort}`
       }
     }
-    const { makeSshTunnelSystem } = yield* Effect.promise(() => import("./layers/SshTunnelSystem.js"))
-    const tunnel = yield* makeSshTunnelSystem
-      .open({ target: ssh.target, identity: ssh.identity, sshConfig: ssh.config, remotePort: ssh.remotePort, localPort: 0 })
-      .pipe(
-        Effect.mapError(
-          (e) =>
-            new GatewayClientError({
-              reason: e.reason === "Target" ? "Target" : "Connect",
-              message: `ssh tunnel to ${ssh.target}: ${e.message}`
-            })
-        )
+    const tunnel = yield* Effect.flatMap(SshTunnel, (t) =>
+      t.open({ target: ssh.target, identity: ssh.identity, sshConfig: ssh.config, remotePort: ssh.remotePort, localPort: 0 })
+    ).pipe(
+      Effect.provide(layers),
+      Effect.mapError(
+        (e) =>
+          new GatewayClientError({
+            reason: e.reason === "Target" ? "Target" : "Connect",
+            message: `ssh tunnel to ${ssh.target}: ${e.message}`
+          })
       )
+    )
     return {
       ...target,
       url: tunnel.url,
@@ -416,34 +420,16 @@ const tunnelCommand = Command.make(
     output(
       Effect.gen(function* () {
         const config = yield* Config
-        const { makeSshTunnelSystem } = yield* Effect.promise(() => import("./layers/SshTunnelSystem.js"))
-        const { announceTunnel, withdrawTunnel } = yield* Effect.promise(() => import("./layers/TunnelRegistry.js"))
-        const tunnel = yield* makeSshTunnelSystem
-          .open({
-            target: opts.target,
-            identity: Option.getOrUndefined(opts.identity),
-            localPort: Option.getOrUndefined(opts.localPort),
-            remotePort: opts.remotePort,
-            sshConfig: Option.getOrUndefined(opts.sshConfig)
-          })
-          .pipe(Effect.mapError((e) => new UsageError({ message: `ssh tunnel to ${opts.target}: ${e.message}` })))
-        yield* Effect.acquireRelease(
-          Effect.promise(() =>
-            announceTunnel(config.paths.stateDir, {
-              pid: process.pid,
-              localPort: tunnel.localPort,
-              target: opts.target,
-              remotePort: opts.remotePort,
-              startedAtMs: Date.now()
-            })
-          ),
-          () => Effect.promise(() => withdrawTunnel(config.paths.stateDir, opts.target, opts.remotePort))
-        )
-        yield* Console.log(
-          `tunnel up: ${tunnel.url} → ${opts.target} (Gateway port ${opts.remotePort}); use it with --url ${tunnel.url}, ` +
-            `or let remote commands reuse it (gateway.remote.transport "ssh"). Ctrl-C to stop.`
-        )
-        return yield* Effect.never
+        const { SshTunnelSystem } = yield* Effect.promise(() => import("./layers/SshTunnelSystem.js"))
+        const { TunnelRegistryFile } = yield* Effect.promise(() => import("./layers/TunnelRegistry.js"))
+        const { runTunnel } = yield* Effect.promise(() => import("./programs/tunnel.js"))
+        return yield* runTunnel({
+          target: opts.target,
+          identity: Option.getOrUndefined(opts.identity),
+          localPort: Option.getOrUndefined(opts.localPort),
+          remotePort: opts.remotePort,
+          sshConfig: Option.getOrUndefined(opts.sshConfig)
+        }).pipe(Effect.provide(Layer.merge(SshTunnelSystem, TunnelRegistryFile(config.paths.stateDir))))
       }).pipe(Effect.scoped, Effect.provide(configLayer), Effect.provide(stderrLogs)),
       false,
       () => ""
@@ -802,15 +788,21 @@ const nodeRunCommand = Command.make(
           catch: (e) => new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
         })
         const { runNodeHost } = yield* Effect.promise(() => import("./programs/nodeHost.js"))
+        const { defaultAllowlistPath, NodeCommandsLocal } = yield* Effect.promise(() => import("./layers/nodes/NodeCommandsLocal.js"))
         const timeout = Option.getOrUndefined(opts.timeout)
         return yield* runNodeHost({
           target: yield* localTls(target, cfg, config.paths.stateDir),
-          stateDir: config.paths.stateDir,
           ...(Option.isSome(opts.name) ? { name: opts.name.value } : { name: os.hostname() }),
-          ...(Option.isSome(opts.allowlist) ? { allowlistPath: path.resolve(opts.allowlist.value) } : {}),
           ...(timeout !== undefined ? { connectTimeoutMs: timeout } : {})
         }).pipe(
           Effect.provide(DeviceIdentityFile(config.paths.stateDir)),
+          Effect.provide(
+            NodeCommandsLocal({
+              allowlistPath: Option.isSome(opts.allowlist)
+                ? path.resolve(opts.allowlist.value)
+                : defaultAllowlistPath(config.paths.stateDir)
+            })
+          ),
           Effect.provide(GatewayConnectorRemote),
           Effect.mapError((e) => (e instanceof Error && e.name === "DeviceIdentityError" ? new UsageError({ message: e.message }) : e))
         )

@@ -8,14 +8,10 @@ import * as path from "node:path"
 import { createHash } from "node:crypto"
 import { atomicWriteFile } from "../util/atomicWrite.js"
 import { acceptsOnLoopback, processAlive } from "../util/net.js"
+import { TunnelRegistry, type TunnelRecord } from "../services/TunnelRegistry.js"
+import { Effect, Layer } from "effect"
 
-export interface TunnelRecord {
-  readonly pid: number
-  readonly localPort: number
-  readonly target: string
-  readonly remotePort: number
-  readonly startedAtMs: number
-}
+export type { TunnelRecord } from "../services/TunnelRegistry.js"
 
 const fileFor = (stateDir: string, target: string, remotePort: number) =>
   path.join(stateDir, "tunnels", `${createHash("sha256").update(`${target}|${remotePort}`).digest("hex").slice(0, 16)}.json`)
@@ -35,3 +31,16 @@ export const findTunnel = async (stateDir: string, target: string, remotePort: n
     return undefined
   }
 }
+
+/** The registry in `<stateDir>/tunnels/`; a record that cannot be written only means no reuse, said in the log. */
+export const TunnelRegistryFile = (stateDir: string) =>
+  Layer.succeed(TunnelRegistry, {
+    announce: (record) =>
+      Effect.acquireRelease(
+        Effect.tryPromise(() => announceTunnel(stateDir, record)).pipe(
+          Effect.catchAll((e) => Effect.logWarning(`other commands will not reuse this tunnel: ${String(e.error)}`))
+        ),
+        () => Effect.promise(() => withdrawTunnel(stateDir, record.target, record.remotePort).catch(() => undefined))
+      ),
+    find: (target, remotePort) => Effect.promise(() => findTunnel(stateDir, target, remotePort))
+  })

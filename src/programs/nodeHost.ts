@@ -8,18 +8,15 @@
 import { randomUUID } from "node:crypto"
 import { Cause, Clock, Console, Duration, Effect, Either, FiberMap, Schedule, Stream } from "effect"
 import type { Target } from "../config/target.js"
-import { defaultAllowlistPath, makeDispatcher, NODE_COMMANDS, NodeCommandError, type NodeDispatcher } from "../node/commands.js"
+import { NodeCommandError, NodeCommands, type NodeCommandsService } from "../services/NodeCommands.js"
 import { DeviceIdentity } from "../services/DeviceIdentity.js"
 import { type GatewayClientError, type GatewayClientService, GatewayConnector } from "../services/GatewayClient.js"
 import { backoffDelays, startingOver } from "../util/backoff.js"
 
 export interface NodeHostOptions {
   readonly target: Target
-  readonly stateDir: string
   /** Shown as the node's display name on the Gateway. */
   readonly name?: string | undefined
-  /** The system.run allowlist; default `<stateDir>/node/exec-allowlist.json`. */
-  readonly allowlistPath?: string | undefined
   readonly connectTimeoutMs?: number | undefined
 }
 
@@ -139,7 +136,7 @@ const asInvokeRequest = (payload: unknown): InvokeRequest | undefined => {
 /** Runs one invoke and answers it with `node.invoke.result`. Never fails. */
 export const handleInvoke = (
   request: GatewayClientService["request"],
-  dispatch: NodeDispatcher,
+  dispatch: NodeCommandsService["invoke"],
   invoke: InvokeRequest,
   log: (line: string) => Effect.Effect<void>
 ): Effect.Effect<void> =>
@@ -169,12 +166,14 @@ export const handleInvoke = (
 const log = (line: string) => Console.error(`[node] ${line}`)
 
 /** Runs the node host until interrupted; fails only on a Target error. */
-export const runNodeHost = (options: NodeHostOptions): Effect.Effect<never, GatewayClientError, DeviceIdentity | GatewayConnector> =>
+export const runNodeHost = (
+  options: NodeHostOptions
+): Effect.Effect<never, GatewayClientError, DeviceIdentity | GatewayConnector | NodeCommands> =>
   Effect.gen(function* () {
     const device = yield* DeviceIdentity
     const { connect: connectRemote } = yield* GatewayConnector
-    const allowlistPath = options.allowlistPath ?? defaultAllowlistPath(options.stateDir)
-    const dispatch = makeDispatcher({ allowlistPath })
+    const nodeCommands = yield* NodeCommands
+    const dispatch = nodeCommands.invoke
     const instanceId = randomUUID()
     const target = options.target
 
@@ -191,7 +190,7 @@ export const runNodeHost = (options: NodeHostOptions): Effect.Effect<never, Gate
             ...(options.name ? { displayName: options.name } : {})
           },
           caps: [],
-          commands: NODE_COMMANDS,
+          commands: nodeCommands.commands,
           device,
           connectTimeoutMs: options.connectTimeoutMs
         })
@@ -216,7 +215,7 @@ export const runNodeHost = (options: NodeHostOptions): Effect.Effect<never, Gate
         )
         yield* log(
           `connected as nodeId ${device.deviceId}${options.name ? ` (${options.name})` : ""} to ${target.url}; ` +
-            `serving ${NODE_COMMANDS.join(", ")}; system.run allowlist: ${allowlistPath}`
+            `serving ${nodeCommands.commands.join(", ")}; ${nodeCommands.describe}`
         )
         return yield* connection.closed
       })

@@ -12,7 +12,7 @@ import {
   type NodeCommandsConfig,
   type SystemInfo,
   type SystemRunResult
-} from "../../src/node/commands.js"
+} from "../../src/layers/nodes/NodeCommandsLocal.js"
 import { VERSION } from "../../src/version.js"
 
 const tempDir = Effect.acquireRelease(

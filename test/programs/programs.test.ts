@@ -11,7 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Queue, Ref, Stream } from "effect"
 import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
 import { GatewayClientCalls, GatewayClientTest } from "../../src/layers/GatewayClientTest.js"
-import { defaultAllowlistPath } from "../../src/node/commands.js"
+import { defaultAllowlistPath, NodeCommandsLocal } from "../../src/layers/nodes/NodeCommandsLocal.js"
 import { liveFacts, securityAudit } from "../../src/programs/audit.js"
 import { gatewaySend } from "../../src/programs/channels.js"
 import { runNodeHost } from "../../src/programs/nodeHost.js"
@@ -250,8 +250,8 @@ describe("the node host", () => {
         })
       const console = yield* Effect.console
       const host = yield* Effect.fork(
-        runNodeHost({ target, stateDir, name: "test" }).pipe(
-          Effect.provide(Layer.merge(script.layer, device)),
+        runNodeHost({ target, name: "test" }).pipe(
+          Effect.provide(Layer.mergeAll(script.layer, device, NodeCommandsLocal({ allowlistPath: defaultAllowlistPath(stateDir) }))),
           Effect.withConsole({ ...console, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void lines.push(args.join(" "))) })
         )
       )

@@ -9,10 +9,19 @@ import type { PlatformError } from "@effect/platform/Error"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Console, Data, Duration, Effect, Either, Fiber, identity, Option, ParseResult, Schema } from "effect"
-import { VERSION } from "../version.js"
-import { decodeExplained } from "../protocol/issues.js"
-import { CommandExecutorLive, describeSpawnError, drain, exitStatus, HeadCapture, startProcess, stopProcess } from "../util/childProcess.js"
+import { NodeCommandError, NodeCommands, type NodeCommandsService } from "../../services/NodeCommands.js"
+import { Console, Duration, Effect, Either, Fiber, identity, Layer, Option, ParseResult, Schema } from "effect"
+import { VERSION } from "../../version.js"
+import { decodeExplained } from "../../protocol/issues.js"
+import {
+  CommandExecutorLive,
+  describeSpawnError,
+  drain,
+  exitStatus,
+  HeadCapture,
+  startProcess,
+  stopProcess
+} from "../../util/childProcess.js"
 
 // ---------------------------------------------------------------------------
 // Names, errors, configuration
@@ -20,11 +29,7 @@ import { CommandExecutorLive, describeSpawnError, drain, exitStatus, HeadCapture
 export const NODE_COMMANDS = ["system.info", "system.notify", "system.run"] as const
 export type NodeCommandName = (typeof NODE_COMMANDS)[number]
 
-/** Why an invoke failed; `{code, message}` is what the node sends back as `error`. */
-export class NodeCommandError extends Data.TaggedError("NodeCommandError")<{
-  readonly code: "UNKNOWN_COMMAND" | "INVALID_PARAMS" | "SYSTEM_RUN_DENIED" | "ALLOWLIST_INVALID" | "UNAVAILABLE"
-  readonly message: string
-}> {}
+export { NodeCommandError } from "../../services/NodeCommands.js"
 
 export const DEFAULT_RUN_TIMEOUT_MS = 30_000
 export const MAX_OUTPUT_BYTES = 1024 * 1024
@@ -285,7 +290,7 @@ export const systemRun = (params: SystemRunParams, config: NodeCommandsConfig): 
 // ---------------------------------------------------------------------------
 // The dispatcher
 
-export type NodeDispatcher = (command: string, paramsJSON?: string | null | undefined) => Effect.Effect<unknown, NodeCommandError>
+export type NodeDispatcher = NodeCommandsService["invoke"]
 
 const parseParams = (command: string, paramsJSON: string | null | undefined) =>
   Effect.gen(function* () {
@@ -324,3 +329,11 @@ export const makeDispatcher =
         }
       }
     })
+
+/** This machine's commands, system.run guarded by the allowlist at `config.allowlistPath`. */
+export const NodeCommandsLocal = (config: NodeCommandsConfig) =>
+  Layer.succeed(NodeCommands, {
+    commands: NODE_COMMANDS,
+    describe: `system.run allowlist: ${config.allowlistPath}`,
+    invoke: makeDispatcher(config)
+  })
