@@ -126,7 +126,10 @@ export const addressList = (entries: ReadonlyArray<string> | undefined): Address
   let list = byContents.get(key)
   if (list === undefined) {
     list = makeAddressList([...entries])
-    if (byContents.size >= MAX_BY_CONTENTS) byContents.delete(byContents.keys().next().value!)
+    if (byContents.size >= MAX_BY_CONTENTS) {
+      const oldest = byContents.keys().next()
+      if (!oldest.done) byContents.delete(oldest.value)
+    }
     byContents.set(key, list)
   }
   byArray.set(entries, list)

@@ -197,8 +197,9 @@ const describeIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>):
     // An enclosing object is reported because a key inside it failed: the key's line says it.
     if ([...byPath.keys()].some((other) => other !== path && (other.startsWith(path + ".") || other.startsWith(path + "[")))) continue
     const alternatives = messages.map((m) => /^must be (.*) \(got (.*)\)$/s.exec(m)).filter((m) => m !== null)
-    if (alternatives.length > 1 && alternatives.length === messages.length) {
-      out.push({ path, message: `must be one of ${alternatives.map((m) => m[1]).join(", ")} (got ${alternatives[0]![2]})` })
+    const [first] = alternatives
+    if (first !== undefined && alternatives.length > 1 && alternatives.length === messages.length) {
+      out.push({ path, message: `must be one of ${alternatives.map((m) => m[1]).join(", ")} (got ${first[2]})` })
     } else for (const message of new Set(messages)) out.push({ path, message })
   }
   return out
