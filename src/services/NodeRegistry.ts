@@ -336,7 +336,10 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       const cached = idempotent.get(key)
       if (cached) return cached.result.onComplete(answer)
       const result = new Completion()
-      if (idempotent.size >= MAX_IDEMPOTENCY_ENTRIES) idempotent.delete(idempotent.keys().next().value!)
+      if (idempotent.size >= MAX_IDEMPOTENCY_ENTRIES) {
+        const oldest = idempotent.keys().next()
+        if (!oldest.done) idempotent.delete(oldest.value)
+      }
       idempotent.set(key, { at: now, result })
       // A run that never reached the node may be retried: forget it before anyone is told.
       const forgetUndispatched = (o: Outcome) => {
@@ -365,8 +368,8 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       if (params.nodeId !== fromNodeId) return Exit.fail(GatewayError.invalidRequest("nodeId mismatch"))
       const entry = live.get(fromNodeId)
       const waiting = entry?.session.connId === connId ? entry.pending.get(params.id)?.outcome : undefined
-      if (!waiting) return Exit.succeed({ ok: true, ignored: true })
-      entry!.pending.delete(params.id)
+      if (!entry || !waiting) return Exit.succeed({ ok: true, ignored: true })
+      entry.pending.delete(params.id)
       if (params.ok) {
         let payload = params.payload
         let payloadJSON = params.payloadJSON ?? null
