@@ -6,7 +6,7 @@
  * A retried invoke with the same idempotency key runs once.
  */
 import { randomUUID } from "node:crypto"
-import { Duration, Effect, Exit, Runtime, Schedule } from "effect"
+import { Duration, Effect, Exit, Predicate, Runtime, Schedule } from "effect"
 import { GatewayError } from "../protocol/errors.js"
 import { decodeText, printable } from "../protocol/codec.js"
 import { Config } from "./Config.js"
@@ -343,7 +343,8 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       idempotent.set(key, { at: now, result })
       // A run that never reached the node may be retried: forget it before anyone is told.
       const forgetUndispatched = (o: Outcome) => {
-        if (o._tag === "error" && (o.error.details as { nodeCommandDispatched?: boolean })?.nodeCommandDispatched === false) {
+        const details = o._tag === "error" ? o.error.details : undefined
+        if (Predicate.hasProperty(details, "nodeCommandDispatched") && details.nodeCommandDispatched === false) {
           if (idempotent.get(key)?.result === result) idempotent.delete(key)
         }
       }
