@@ -58,7 +58,7 @@ export const parseAddressEntry = (entry: string): Either.Either<AddressEntry, st
   try {
     add(new net.BlockList(), parsed)
   } catch (e) {
-    return Either.left(`${quoted(entry)} is not usable as an address: ${(e as Error).message}`)
+    return Either.left(`${quoted(entry)} is not usable as an address: ${e instanceof Error ? e.message : String(e)}`)
   }
   return Either.right(parsed)
 }

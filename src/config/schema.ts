@@ -4,7 +4,7 @@
  * ignored (say `gateway.tls.enabled` before TLS exists) is an error, so no one
  * believes they turned on a protection that is not there.
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Either, ParseResult, Predicate, Schema } from "effect"
 import { addressEntryProblem } from "./addressList.js"
 
 const Port = Schema.Number.pipe(
@@ -227,16 +227,15 @@ export const redact = (value: unknown): unknown => {
 export const getPath = (value: unknown, path: ReadonlyArray<string>): unknown => {
   let cur: unknown = value
   for (const key of path) {
-    if (typeof cur !== "object" || cur === null || Array.isArray(cur)) return undefined
-    cur = (cur as Record<string, unknown>)[key]
+    if (!Predicate.isRecord(cur)) return undefined
+    cur = cur[key]
   }
   return cur
 }
 
 /** Returns a copy of `root` with `path` set to `value` (or removed when `value` is undefined). */
 export const setPath = (root: unknown, path: ReadonlyArray<string>, value: unknown): Record<string, unknown> => {
-  const base: Record<string, unknown> =
-    typeof root === "object" && root !== null && !Array.isArray(root) ? { ...(root as Record<string, unknown>) } : {}
+  const base: Record<string, unknown> = Predicate.isRecord(root) ? { ...root } : {}
   const [head, ...rest] = path
   if (head === undefined) return base
   if (rest.length === 0) {

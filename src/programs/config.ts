@@ -8,15 +8,12 @@ import { getPath, isSecretPath, redact, REDACTED, setPath, validateConfig } from
 import { Config } from "../services/Config.js"
 import { UsageError } from "./errors.js"
 
-const splitKey = (key: string): Array<string> => {
+const keyPath = (key: string): Effect.Effect<Array<string>, UsageError> => {
   const parts = key.split(".")
-  if (key.trim() === "" || parts.some((p) => p === "")) {
-    throw new UsageError({ message: `"${key}" is not a config key: use a dotted path such as gateway.port` })
-  }
-  return parts
+  return key.trim() === "" || parts.some((p) => p === "")
+    ? Effect.fail(new UsageError({ message: `"${key}" is not a config key: use a dotted path such as gateway.port` }))
+    : Effect.succeed(parts)
 }
-
-const keyPath = (key: string) => Effect.try({ try: () => splitKey(key), catch: (e) => e as UsageError })
 
 /**
  * A value typed on the command line: JSON5 when it parses (numbers, booleans,
