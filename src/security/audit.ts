@@ -116,12 +116,6 @@ export const summarize = (findings: ReadonlyArray<Finding>): AuditSummary => ({
   info: findings.filter((f) => f.severity === "info").length
 })
 
-/** Keys the Tailscale integration adds; read loosely so the audit does not depend on when they land in the schema. */
-interface TailscaleView {
-  readonly tailscale?: { readonly mode?: string | undefined } | undefined
-  readonly auth?: { readonly allowTailscale?: boolean | undefined } | undefined
-}
-
 /** How far the Gateway can be reached from. */
 type Exposure = "loopback" | "tailnet" | "network" | "public"
 
@@ -202,12 +196,11 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
   const findings: Array<Finding> = []
   const add = (f: Finding) => void findings.push(f)
   const gw = config.gateway ?? {}
-  const ts = gw as TailscaleView
   const live = facts.live.reachable ? facts.live : undefined
   // The running Gateway of this host is the truth about how it runs (flags may override the config).
   const localLive = live?.local ? live : undefined
-  const tailscaleMode = localLive?.tailscale ?? ts.tailscale?.mode ?? "off"
-  const allowTailscale = ts.auth?.allowTailscale === true
+  const tailscaleMode = localLive?.tailscale ?? gw.tailscale?.mode ?? "off"
+  const allowTailscale = gw.auth?.allowTailscale === true
 
   // --- Where it listens -------------------------------------------------------------------------
   const configBind = gw.bind ?? "loopback"
