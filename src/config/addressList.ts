@@ -58,7 +58,7 @@ export const parseAddressEntry = (entry: string): Either.Either<AddressEntry, st
   try {
     add(new net.BlockList(), parsed)
   } catch (e) {
-    return Either.left(`${quoted(entry)} is not usable as an address: ${(e as Error).message}`)
+    return Either.left(`${quoted(entry)} is not usable as an address: ${e instanceof Error ? e.message : String(e)}`)
   }
   return Either.right(parsed)
 }
@@ -126,7 +126,10 @@ export const addressList = (entries: ReadonlyArray<string> | undefined): Address
   let list = byContents.get(key)
   if (list === undefined) {
     list = makeAddressList([...entries])
-    if (byContents.size >= MAX_BY_CONTENTS) byContents.delete(byContents.keys().next().value!)
+    if (byContents.size >= MAX_BY_CONTENTS) {
+      const oldest = byContents.keys().next()
+      if (!oldest.done) byContents.delete(oldest.value)
+    }
     byContents.set(key, list)
   }
   byArray.set(entries, list)

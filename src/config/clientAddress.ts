@@ -74,8 +74,7 @@ const viaTailscale = (peer: string, headers: Headers): boolean =>
 /** The rightmost `X-Forwarded-For` hop that is not loopback: who Tailscale's proxy was talking to. */
 const tailscaleClient = (headers: Headers): string | undefined => {
   const hops = (header(headers, "x-forwarded-for") ?? "").split(",").map((h) => normalizeIp(h.trim()))
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = hops[i]!
+  for (const hop of hops.reverse()) {
     if (!net.isIP(hop)) return undefined
     if (!isLoopbackAddress(hop)) return hop
   }
@@ -96,7 +95,8 @@ export type TailscaleClaim =
  * `X-Forwarded-For`. Undefined when there is no identity header.
  */
 export const tailscaleClaim = (socketAddress: string | undefined, headers: Headers): TailscaleClaim | undefined => {
-  if (!present(headers, "tailscale-user-login")) return undefined
+  const login = header(headers, "tailscale-user-login")?.trim()
+  if (login === undefined || login === "") return undefined
   // Funnel carries requests from the public internet: it never vouches for who is asking.
   if (header(headers, "tailscale-funnel-request") !== undefined) {
     return { _tag: "Refused", reason: "the request came through Tailscale Funnel (the public internet), which carries no identity" }
@@ -113,7 +113,7 @@ export const tailscaleClaim = (socketAddress: string | undefined, headers: Heade
   if (clientIp === undefined) {
     return { _tag: "Refused", reason: "x-forwarded-for names no client address beyond loopback" }
   }
-  return { _tag: "Claim", clientIp, login: header(headers, "tailscale-user-login")!.trim() }
+  return { _tag: "Claim", clientIp, login }
 }
 
 /**
@@ -146,7 +146,8 @@ export const resolveClientAddress = (socketAddress: string | undefined, headers:
   }
   // Every hop was a trusted proxy (or the proxy named the client only in a header that is not
   // trusted here): the leftmost hop, else the proxy itself, is as far as we can see.
-  const leftmost = hops.length > 0 && net.isIP(hops[0]!) ? normalizeIp(hops[0]) : peer
+  const [first] = hops
+  const leftmost = first !== undefined && net.isIP(first) ? normalizeIp(first) : peer
   return { ip: leftmost, isLoopback: false, forwarded: true, untrustedForwarding: false }
 }
 

@@ -4,7 +4,7 @@
  * ignored (say `gateway.tls.enabled` before TLS exists) is an error, so no one
  * believes they turned on a protection that is not there.
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Either, ParseResult, Predicate, Schema } from "effect"
 import { addressEntryProblem } from "./addressList.js"
 
 const Port = Schema.Number.pipe(
@@ -197,8 +197,9 @@ const describeIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>):
     // An enclosing object is reported because a key inside it failed: the key's line says it.
     if ([...byPath.keys()].some((other) => other !== path && (other.startsWith(path + ".") || other.startsWith(path + "[")))) continue
     const alternatives = messages.map((m) => /^must be (.*) \(got (.*)\)$/s.exec(m)).filter((m) => m !== null)
-    if (alternatives.length > 1 && alternatives.length === messages.length) {
-      out.push({ path, message: `must be one of ${alternatives.map((m) => m[1]).join(", ")} (got ${alternatives[0]![2]})` })
+    const [first] = alternatives
+    if (first !== undefined && alternatives.length > 1 && alternatives.length === messages.length) {
+      out.push({ path, message: `must be one of ${alternatives.map((m) => m[1]).join(", ")} (got ${first[2]})` })
     } else for (const message of new Set(messages)) out.push({ path, message })
   }
   return out
@@ -226,16 +227,15 @@ export const redact = (value: unknown): unknown => {
 export const getPath = (value: unknown, path: ReadonlyArray<string>): unknown => {
   let cur: unknown = value
   for (const key of path) {
-    if (typeof cur !== "object" || cur === null || Array.isArray(cur)) return undefined
-    cur = (cur as Record<string, unknown>)[key]
+    if (!Predicate.isRecord(cur)) return undefined
+    cur = cur[key]
   }
   return cur
 }
 
 /** Returns a copy of `root` with `path` set to `value` (or removed when `value` is undefined). */
 export const setPath = (root: unknown, path: ReadonlyArray<string>, value: unknown): Record<string, unknown> => {
-  const base: Record<string, unknown> =
-    typeof root === "object" && root !== null && !Array.isArray(root) ? { ...(root as Record<string, unknown>) } : {}
+  const base: Record<string, unknown> = Predicate.isRecord(root) ? { ...root } : {}
   const [head, ...rest] = path
   if (head === undefined) return base
   if (rest.length === 0) {

@@ -361,11 +361,14 @@ export const makeAgentRunner = Effect.gen(function* () {
             { cursor: request.cursor, run: record }
           )
           .pipe(Effect.mapError(storage))
+        if (entry === undefined) {
+          return yield* Effect.fail(GatewayError.unavailable("session store: the message was appended but no entry came back"))
+        }
         const job: Job = {
           runId,
           sessionKey,
           request,
-          userSeq: entry!.seq,
+          userSeq: entry.seq,
           record,
           done: yield* Deferred.make<RunOutcome>(),
           aborted: false,

@@ -44,7 +44,9 @@ export const loadOrCreateIdentity = async (stateDir: string): Promise<IdentityFi
     return existing
   }
   const { publicKey, privateKey } = generateKeyPairSync("ed25519")
-  const raw = Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url")
+  const { x } = publicKey.export({ format: "jwk" })
+  if (x === undefined) throw new DeviceIdentityError("node:crypto exported an Ed25519 public key without its x coordinate")
+  const raw = Buffer.from(x, "base64url")
   const identity: IdentityFile = {
     version: 1,
     deviceId: deviceIdOf(raw),

@@ -65,9 +65,9 @@ const describeWhere = (t: Target) => `${t.url} (from ${t.urlSource})`
  * certificate before handing the socket to `ws`: nothing (no HTTP byte, no
  * credential) is written to a server whose certificate does not match.
  */
-const pinnedTlsSocket = (target: Target, url: URL, timeoutMs: number) =>
+const pinnedTlsSocket = (target: Target, fingerprint: string, url: URL, timeoutMs: number) =>
   Effect.async<tls.TLSSocket, GatewayClientError>((resume) => {
-    const expected = normalizeFingerprint(target.tlsFingerprint!)
+    const expected = normalizeFingerprint(fingerprint)
     const host = url.hostname.replace(/^\[|\]$/g, "")
     const socket = tls.connect({
       host,
@@ -183,7 +183,9 @@ export const connectRemote = (options: RemoteClientOptions): Effect.Effect<Remot
     const started = Date.now()
 
     const preconnected =
-      url.protocol === "wss:" && target.tlsFingerprint ? yield* pinnedTlsSocket(target, url, connectTimeoutMs) : undefined
+      url.protocol === "wss:" && target.tlsFingerprint
+        ? yield* pinnedTlsSocket(target, target.tlsFingerprint, url, connectTimeoutMs)
+        : undefined
 
     // Events that arrive with hello-ok, before anyone subscribed, are replayed to the first subscribers
     // (a node must not miss an invoke sent the moment it connects).

@@ -16,7 +16,7 @@ import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import type * as Tool from "@effect/ai/Tool"
-import { Effect, Stream } from "effect"
+import { Array as Arr, Effect, Option, Stream } from "effect"
 import { finishLast } from "./ModelOpenAiCompat.js"
 
 export const OFFLINE_PROVIDER = "offline"
@@ -76,12 +76,8 @@ export const offlineReply = (prompt: Prompt.Prompt, tools: ReadonlyArray<Tool.An
     return text(lines.join("\n"))
   }
 
-  let user: Prompt.UserMessage | undefined
-  for (let i = messages.length - 1; i >= 0 && user === undefined; i--) {
-    const m = messages[i]!
-    if (m.role === "user") user = m
-  }
-  const said = user ? textOf(user) : ""
+  const user = Arr.findLast(messages, (m): m is Prompt.UserMessage => m.role === "user")
+  const said = Option.match(user, { onNone: () => "", onSome: textOf })
 
   if (said === "/tools") return text(toolList(tools))
 
@@ -89,7 +85,8 @@ export const offlineReply = (prompt: Prompt.Prompt, tools: ReadonlyArray<Tool.An
   if (command) {
     const [, name, rawArgs] = command as unknown as [string, string, string]
     const found = findTools(name, tools)
-    if (found.length === 0) return text(`there is no tool "${name}". ${toolList(tools)}`)
+    const [first] = found
+    if (first === undefined) return text(`there is no tool "${name}". ${toolList(tools)}`)
     if (found.length > 1) return text(`"${name}" is served by several nodes; pick one: ${found.map((t) => t.name).join(", ")}`)
     let params: Record<string, unknown> = {}
     if (rawArgs.trim() !== "") {
@@ -105,7 +102,7 @@ export const offlineReply = (prompt: Prompt.Prompt, tools: ReadonlyArray<Tool.An
       params = parsed as Record<string, unknown>
     }
     // The message's position makes the id unique within the conversation.
-    return { _tag: "call", id: `offline_call_${messages.length}`, name: found[0]!.name, params }
+    return { _tag: "call", id: `offline_call_${messages.length}`, name: first.name, params }
   }
 
   return text(`You said: ${said === "" ? "(nothing)" : said}\n\n${HINT}\n${toolList(tools)}`)

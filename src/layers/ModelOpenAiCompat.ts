@@ -358,13 +358,15 @@ export const partsOfCompletion = (completion: ChatChunk, newId: () => string): A
   const reasoning = message.reasoning_content ?? message.reasoning
   if (typeof reasoning === "string" && reasoning !== "") out.push({ type: "reasoning", text: reasoning })
   if (typeof message.content === "string" && message.content !== "") out.push({ type: "text", text: message.content })
-  const calls = (message.tool_calls ?? []).filter((c) => c.function?.name)
+  const calls = (message.tool_calls ?? []).flatMap((c) =>
+    c.function?.name ? [{ id: c.id, name: c.function.name, args: c.function.arguments }] : []
+  )
   for (const call of calls) {
     out.push({
       type: "tool-call",
       id: call.id || newId(),
-      name: call.function!.name!,
-      params: parseToolArguments(call.function?.arguments ?? ""),
+      name: call.name,
+      params: parseToolArguments(call.args ?? ""),
       providerExecuted: false
     })
   }
@@ -400,12 +402,7 @@ const parseChunk = (method: string, data: string): Effect.Effect<ChatChunk, AiEr
   Effect.try({
     try: () => JSON.parse(data) as ChatChunk,
     catch: (cause) => malformed(method, `the model server sent an event that is not JSON: ${data.slice(0, 200)}`, cause)
-  }).pipe(
-    Effect.filterOrElse(
-      (c) => c.error === undefined,
-      (c) => Effect.fail(serverError(method, c.error!))
-    )
-  )
+  }).pipe(Effect.flatMap((c) => (c.error === undefined ? Effect.succeed(c) : Effect.fail(serverError(method, c.error)))))
 
 /** An OpenAI-compatible Chat Completions model: a `LanguageModel.Service` over the platform `HttpClient`. */
 export const makeOpenAiCompatModel = (options: OpenAiCompatOptions): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>

@@ -16,7 +16,7 @@
  */
 import type * as LanguageModel from "@effect/ai/LanguageModel"
 import { HttpClient } from "@effect/platform"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted, String as Str } from "effect"
 import type { ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import { Config } from "../services/Config.js"
@@ -164,12 +164,8 @@ export const ModelsLive: Layer.Layer<Models, never, Config | HttpClient.HttpClie
 /** Every ref resolves to this one model: for tests of the runner with a scripted LanguageModel. */
 export const ModelsFixed = (languageModel: LanguageModel.Service, ref = "test/fixed"): Layer.Layer<Models> =>
   Layer.succeed(Models, {
-    resolve: (r) =>
-      Effect.succeed({
-        ref: r ?? ref,
-        provider: (r ?? ref).split("/")[0]!,
-        model: (r ?? ref).split("/").slice(1).join("/"),
-        api: "openai-completions",
-        languageModel
-      })
+    resolve: (r) => {
+      const [provider, ...model] = Str.split(r ?? ref, "/")
+      return Effect.succeed({ ref: r ?? ref, provider, model: model.join("/"), api: "openai-completions", languageModel })
+    }
   })

@@ -224,8 +224,9 @@ export const makeSessionsSql = Effect.gen(function* () {
     function* (key, entries, options = {}) {
       const now = Date.now()
       const rows = yield* sql<{ session_id: string }>`SELECT session_id FROM sessions WHERE key = ${key}`
-      if (rows.length === 0) return yield* notFound(key)
-      const sessionId = rows[0]!.session_id
+      const [row] = rows
+      if (row === undefined) return yield* notFound(key)
+      const sessionId = row.session_id
       const last = yield* sql<{ last: number }>`SELECT COALESCE(MAX(seq), 0) AS last FROM transcript WHERE session_id = ${sessionId}`
       let seq = last[0]?.last ?? 0
       const stored: Array<TranscriptEntry> = []

@@ -200,12 +200,13 @@ export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBot
       ? yield* Effect.promise(() => import("grammy").then((m) => m.Api ?? (m as unknown as { default: typeof m }).default.Api))
       : undefined
     // Without a token nothing calls the Bot API (send and the workers check `enabled` first).
-    const api = ApiClass
-      ? new ApiClass(token!, {
-          ...(settings.apiRoot ? { apiRoot: settings.apiRoot.replace(/\/+$/, "") } : {}),
-          fetch: platformFetch as never
-        })
-      : (undefined as unknown as Api)
+    const api =
+      ApiClass && token
+        ? new ApiClass(token, {
+            ...(settings.apiRoot ? { apiRoot: settings.apiRoot.replace(/\/+$/, "") } : {}),
+            fetch: platformFetch as never
+          })
+        : (undefined as unknown as Api)
     const maxFloodRetries = options.maxFloodRetries ?? 5
     const maxRetryAfter = options.maxRetryAfterSeconds ?? 300
 

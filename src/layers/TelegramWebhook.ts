@@ -45,7 +45,12 @@ export const serveTelegramWebhook = (options: TelegramPollerOptions = {}) =>
     const routes = yield* HttpRoutes
     const sessions = yield* Sessions
     const settings = bot.settings
-    const url = settings.webhookUrl!
+    const url = settings.webhookUrl
+    if (!url) {
+      return yield* new GatewayStartError({
+        message: "channels.telegram.webhookUrl is not set: the Telegram webhook has no address to register"
+      })
+    }
     const secret = settings.webhookSecret
     if (!secret) {
       return yield* new GatewayStartError({

@@ -28,13 +28,14 @@ export class TlsError extends Error {
 export const fingerprintOf = (certPem: string): string => new X509Certificate(certPem).fingerprint256.replace(/:/g, "").toLowerCase()
 
 /** `ab12…` as `AB:12:…`, the way browsers and openssl show it. */
-export const colonHex = (hex: string): string => hex.toUpperCase().match(/.{2}/g)!.join(":")
+export const colonHex = (hex: string): string => (hex.toUpperCase().match(/.{2}/g) ?? []).join(":")
 
 const generate = async (): Promise<{ cert: string; key: string }> => {
   await import("reflect-metadata")
   // A CommonJS package: in the bundle its exports may sit on `default`.
   const loaded = (await import("@peculiar/x509")) as typeof import("@peculiar/x509") & { default?: typeof import("@peculiar/x509") }
-  const x509 = loaded.cryptoProvider ? loaded : loaded.default!
+  const x509 = loaded.cryptoProvider ? loaded : loaded.default
+  if (x509 === undefined) throw new TlsError("@peculiar/x509 loaded without its exports: cannot generate a certificate")
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0])
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" }
   const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair
@@ -58,7 +59,7 @@ const generate = async (): Promise<{ cert: string; key: string }> => {
     ]
   })
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)).toString("base64")
-  const key = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`
+  const key = `-----BEGIN PRIVATE KEY-----\n${(pkcs8.match(/.{1,64}/g) ?? []).join("\n")}\n-----END PRIVATE KEY-----\n`
   return { cert: cert.toString("pem") + "\n", key }
 }
 

@@ -3,20 +3,17 @@
  * Config service, which validates every change before it writes anything.
  */
 import JSON5 from "json5"
-import { Effect, Either } from "effect"
+import { Array as Arr, Effect, Either } from "effect"
 import { getPath, isSecretPath, redact, REDACTED, setPath, validateConfig } from "../config/schema.js"
 import { Config } from "../services/Config.js"
 import { UsageError } from "./errors.js"
 
-const splitKey = (key: string): Array<string> => {
+const keyPath = (key: string): Effect.Effect<Array<string>, UsageError> => {
   const parts = key.split(".")
-  if (key.trim() === "" || parts.some((p) => p === "")) {
-    throw new UsageError({ message: `"${key}" is not a config key: use a dotted path such as gateway.port` })
-  }
-  return parts
+  return key.trim() === "" || parts.some((p) => p === "")
+    ? Effect.fail(new UsageError({ message: `"${key}" is not a config key: use a dotted path such as gateway.port` }))
+    : Effect.succeed(parts)
 }
-
-const keyPath = (key: string) => Effect.try({ try: () => splitKey(key), catch: (e) => e as UsageError })
 
 /**
  * A value typed on the command line: JSON5 when it parses (numbers, booleans,
@@ -56,18 +53,16 @@ export const configGet = (key: string | undefined, showSecrets: boolean) =>
 
 export const configSet = (pairs: ReadonlyArray<string>) =>
   Effect.gen(function* () {
-    if (pairs.length === 0 || pairs.length % 2 !== 0) {
-      return yield* new UsageError({
-        message:
-          pairs.length === 0
-            ? "config set needs at least one key and value, e.g. config set gateway.port 18790"
-            : `config set takes key value pairs: "${pairs[pairs.length - 1]}" has no value`
-      })
+    if (pairs.length === 0) {
+      return yield* new UsageError({ message: "config set needs at least one key and value, e.g. config set gateway.port 18790" })
     }
-    const edits: Array<{ key: string; path: Array<string>; text: string }> = []
-    for (let i = 0; i < pairs.length; i += 2) {
-      edits.push({ key: pairs[i]!, path: yield* keyPath(pairs[i]!), text: pairs[i + 1]! })
+    // Every pair is checked before any key is: a dangling key is the first thing reported.
+    const given: Array<{ key: string; text: string }> = []
+    for (const [key, text] of Arr.chunksOf(pairs, 2)) {
+      if (text === undefined) return yield* new UsageError({ message: `config set takes key value pairs: "${key}" has no value` })
+      given.push({ key, text })
     }
+    const edits = yield* Effect.forEach(given, ({ key, text }) => Effect.map(keyPath(key), (path) => ({ key, path, text })))
     const config = yield* Config
     yield* config.update((raw) => edits.reduce((acc, e) => setPath(acc, e.path, coerceValue(acc, e.path, e.text)), raw))
     return { path: config.paths.configPath, set: edits.map((e) => e.key) }
@@ -79,7 +74,7 @@ export const configUnset = (keys: ReadonlyArray<string>) =>
     const paths = yield* Effect.forEach(keys, keyPath)
     const config = yield* Config
     const before = (yield* config.load).raw
-    const missing = keys.filter((_, i) => getPath(before, paths[i]!) === undefined)
+    const missing = Arr.zip(keys, paths).flatMap(([key, path]) => (getPath(before, path) === undefined ? [key] : []))
     yield* config.update((raw) => paths.reduce((acc, p) => setPath(acc, p, undefined), raw))
     return { path: config.paths.configPath, unset: keys.filter((k) => !missing.includes(k)), notSet: missing }
   })

@@ -6,7 +6,7 @@
  * on stderr.
  */
 import { randomUUID } from "node:crypto"
-import { Cause, Clock, Console, Duration, Effect, Either, FiberMap, Schedule, Stream } from "effect"
+import { Cause, Clock, Console, Duration, Effect, Either, FiberMap, Predicate, Schedule, Stream } from "effect"
 import type { Target } from "../config/target.js"
 import { NodeCommandError, NodeCommands, type NodeCommandsService } from "../services/NodeCommands.js"
 import { DeviceIdentity } from "../services/DeviceIdentity.js"
@@ -58,8 +58,9 @@ const seconds = (d: Duration.Duration) => {
 /** One line for why a connect attempt failed, with what to do about it. */
 export const describeConnectFailure = (e: GatewayClientError): string => {
   if (e.reason === "NotPaired") {
-    const details = e.error?.details as { requestId?: unknown } | undefined
-    const requestId = typeof details?.requestId === "string" ? details.requestId : "<requestId>"
+    const details = e.error?.details
+    const requestId =
+      Predicate.hasProperty(details, "requestId") && typeof details.requestId === "string" ? details.requestId : "<requestId>"
     return `waiting for approval: run \`clawgate devices approve ${requestId}\` on the Gateway host`
   }
   if (e.reason === "Auth") return `authentication failed: ${e.message}`
@@ -117,9 +118,8 @@ export interface InvokeRequest {
   readonly idempotencyKey?: string | undefined
 }
 
-const asInvokeRequest = (payload: unknown): InvokeRequest | undefined => {
-  const p = payload as Record<string, unknown> | null | undefined
-  if (typeof p !== "object" || p === null) return undefined
+const asInvokeRequest = (p: unknown): InvokeRequest | undefined => {
+  if (!Predicate.isRecord(p)) return undefined
   if (typeof p.id !== "string" || typeof p.nodeId !== "string" || typeof p.command !== "string") return undefined
   const paramsJSON =
     typeof p.paramsJSON === "string" ? p.paramsJSON : p.params !== undefined && p.params !== null ? JSON.stringify(p.params) : undefined
@@ -200,7 +200,7 @@ export const runNodeHost = (
         yield* connection.events.pipe(
           Stream.runForEach((frame) => {
             if (frame.event === "node.invoke.cancel") {
-              const id = (frame.payload as { invokeId?: unknown } | undefined)?.invokeId
+              const id = Predicate.hasProperty(frame.payload, "invokeId") ? frame.payload.invokeId : undefined
               return typeof id === "string"
                 ? Effect.zipRight(FiberMap.remove(invokes, id), log(`invoke ${id} cancelled by the Gateway (timed out there)`))
                 : Effect.void

@@ -26,7 +26,8 @@ export const resolveNode = (ref: string) =>
     const byName = nodes.filter((n) => n.displayName?.toLowerCase() === ref.toLowerCase())
     const byPrefix = ref.length >= 6 ? nodes.filter((n) => n.nodeId.startsWith(ref.toLowerCase())) : []
     const matches = [...new Map([...byName, ...byPrefix].map((n) => [n.nodeId, n])).values()]
-    if (matches.length === 1) return matches[0]!
+    const [only] = matches
+    if (only !== undefined && matches.length === 1) return only
     const known = nodes.map((n) => `${n.displayName ?? "(unnamed)"} ${n.nodeId.slice(0, 12)}`).join(", ") || "none"
     return yield* new UsageError({
       message:

@@ -2,8 +2,14 @@
 import type { AuditReport } from "./audit.js"
 import type { GatewayStatusReport, HealthReport, StatusReport } from "./probe.js"
 
-type Json = Record<string, unknown>
-const obj = (v: unknown): Json => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : {})
+type Json = { readonly [key: string]: unknown }
+const isJson = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v)
+/** What the Gateway sent, read as an object: anything else reads as `{}`. */
+const obj = (v: unknown): Json => (isJson(v) ? v : {})
+/** A list the Gateway sent, each entry read as an object (a `null` in it must not crash the CLI). */
+const objs = (v: unknown): Array<Json> => (Array.isArray(v) ? v.map(obj) : [])
+/** The strings of a list the Gateway sent. */
+const strings = (v: unknown): Array<string> => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [])
 
 export const formatDuration = (ms: number): string => {
   if (!Number.isFinite(ms) || ms < 0) return "?"
@@ -37,8 +43,8 @@ export const renderHealth = (r: HealthReport): string => {
   const gw = obj(h.gateway)
   const conns = obj(gw.connections)
   const sessions = obj(h.sessions)
-  const channels = Array.isArray(h.channelOrder) ? (h.channelOrder as Array<string>) : Object.keys(obj(h.channels))
-  const agents = Array.isArray(h.agents) ? (h.agents as Array<Json>) : []
+  const channels = Array.isArray(h.channelOrder) ? strings(h.channelOrder) : Object.keys(obj(h.channels))
+  const agents = objs(h.agents)
   const age = typeof h.ts === "number" ? r.receivedAt - h.ts : 0
   const when = r.probed
     ? "taken now"
@@ -63,7 +69,7 @@ export const renderHealth = (r: HealthReport): string => {
   for (const id of channels) lines.push(`    ${channelLine(obj(obj(h.channels)[id]))}`)
   for (const a of agents) {
     const s = obj(a.sessions)
-    const recent = Array.isArray(s.recent) ? (s.recent as Array<Json>) : []
+    const recent = objs(s.recent)
     lines.push(
       `  agent ${a.agentId}${a.isDefault ? " (default)" : ""}: ${s.count ?? 0} session${s.count === 1 ? "" : "s"}${recent.length ? ", most recent:" : ""}`
     )
@@ -84,7 +90,9 @@ export const renderGatewayStatus = (r: GatewayStatusReport): string => {
   const gw = obj(st.gateway)
   const conns = obj(st.connections)
   const listeners = Array.isArray(gw.listeners)
-    ? (gw.listeners as Array<Json>).map((l) => `${String(l.host).includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(", ")
+    ? objs(gw.listeners)
+        .map((l) => `${String(l.host).includes(":") ? `[${l.host}]` : l.host}:${l.port}`)
+        .join(", ")
     : undefined
   const facts: Array<string> = []
   if (gw.bind) facts.push(`bind ${gw.bind}`)
@@ -113,7 +121,7 @@ export const renderStatus = (r: StatusReport): string => {
   }
   if (r.health !== undefined) {
     const h = obj(r.health)
-    const channels = Array.isArray(h.channelOrder) ? (h.channelOrder as Array<string>) : []
+    const channels = strings(h.channelOrder)
     const states = channels.map((id) => channelLine(obj(obj(h.channels)[id])))
     lines.push(
       `Health:    ${h.ok === false ? "UNHEALTHY" : "ok"} (${r.latencyMs} ms, taken now) · sessions ${obj(h.sessions).count ?? "?"} · channels: ${states.length ? states.join("; ") : "none"}`
@@ -121,9 +129,9 @@ export const renderStatus = (r: StatusReport): string => {
   }
   if (Array.isArray(r.presence)) {
     lines.push(`Presence:  ${r.presence.length} entr${r.presence.length === 1 ? "y" : "ies"}`)
-    for (const p of r.presence as Array<Json>) {
+    for (const p of objs(r.presence)) {
       lines.push(
-        `  - ${p.text ?? p.host ?? p.key ?? "?"}${p.ip ? ` from ${p.ip}` : ""}${Array.isArray(p.roles) ? ` [${(p.roles as Array<string>).join(",")}]` : ""}`
+        `  - ${p.text ?? p.host ?? p.key ?? "?"}${p.ip ? ` from ${p.ip}` : ""}${Array.isArray(p.roles) ? ` [${strings(p.roles).join(",")}]` : ""}`
       )
     }
   }

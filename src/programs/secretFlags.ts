@@ -31,7 +31,7 @@ export const readSecretFile = (file: string, flag: string): Effect.Effect<string
         fs.closeSync(fd)
       }
     },
-    catch: (e) => new UsageError({ message: `${flag} ${file}: cannot use it: ${(e as Error).message}` })
+    catch: (e) => new UsageError({ message: `${flag} ${file}: cannot use it: ${e instanceof Error ? e.message : String(e)}` })
   }).pipe(
     Effect.tap(({ loose }) =>
       loose ? Console.error(`warning: ${flag} ${file} can be read by other users: chmod 600 ${file}`) : Effect.void

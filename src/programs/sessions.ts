@@ -44,7 +44,8 @@ export const resolveSessionKey = (ref: string) =>
     if (ref === "main") return MAIN_SESSION_KEY
     const { sessions } = yield* sessionsList()
     const matches = sessions.filter((s) => s.key === ref || s.key.endsWith(`:${ref}`))
-    if (matches.length === 1) return matches[0]!.key
+    const [only] = matches
+    if (only !== undefined && matches.length === 1) return only.key
     if (matches.length > 1) {
       return yield* new UsageError({
         message: `"${ref}" matches ${matches.length} sessions (${matches.map((s) => s.key).join(", ")}); use the full key`

@@ -7,6 +7,7 @@
  * Gathering the facts (files, environment, the live Gateway) is in
  * programs/audit.ts.
  */
+import { String as Str } from "effect"
 import { isLoopbackAddress, isTailnetIPv4 } from "../config/bind.js"
 import type { ClawgateConfig } from "../config/schema.js"
 import { resolveServerAuth } from "../services/Auth.js"
@@ -115,12 +116,6 @@ export const summarize = (findings: ReadonlyArray<Finding>): AuditSummary => ({
   info: findings.filter((f) => f.severity === "info").length
 })
 
-/** Keys the Tailscale integration adds; read loosely so the audit does not depend on when they land in the schema. */
-interface TailscaleView {
-  readonly tailscale?: { readonly mode?: string | undefined } | undefined
-  readonly auth?: { readonly allowTailscale?: boolean | undefined } | undefined
-}
-
 /** How far the Gateway can be reached from. */
 type Exposure = "loopback" | "tailnet" | "network" | "public"
 
@@ -201,12 +196,11 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
   const findings: Array<Finding> = []
   const add = (f: Finding) => void findings.push(f)
   const gw = config.gateway ?? {}
-  const ts = gw as TailscaleView
   const live = facts.live.reachable ? facts.live : undefined
   // The running Gateway of this host is the truth about how it runs (flags may override the config).
   const localLive = live?.local ? live : undefined
-  const tailscaleMode = localLive?.tailscale ?? ts.tailscale?.mode ?? "off"
-  const allowTailscale = ts.auth?.allowTailscale === true
+  const tailscaleMode = localLive?.tailscale ?? gw.tailscale?.mode ?? "off"
+  const allowTailscale = gw.auth?.allowTailscale === true
 
   // --- Where it listens -------------------------------------------------------------------------
   const configBind = gw.bind ?? "loopback"
@@ -324,11 +318,12 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
           ? `clawgate config set ${configKey} "$(openssl rand -base64 24)"`
           : `set ${source} to a long random value, e.g. $(openssl rand -base64 24)`
     const whose = server ? `the Gateway's ${kind}` : `the ${kind} for ${config.gateway?.remote?.url ?? "the remote Gateway"}`
+    const whoseTitle = Str.capitalize(whose)
     if (isWellKnownSecret(value)) {
       add({
         id: `gateway.${server ? "" : "remote."}${kind}_weak`,
         severity,
-        title: `${whose[0]!.toUpperCase()}${whose.slice(1)} is a well-known value`,
+        title: `${whoseTitle} is a well-known value`,
         detail: `${source} is one of the values attackers try first ("changeme", "password", ...)${server && exposed ? `, on a Gateway reachable from ${exposure === "public" ? "the internet" : exposure === "tailnet" ? "your tailnet" : "the network"}` : ""}.`,
         fix: fixText
       })
@@ -336,7 +331,7 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
       add({
         id: `gateway.${server ? "" : "remote."}${kind}_too_short`,
         severity,
-        title: `${whose[0]!.toUpperCase()}${whose.slice(1)} is short`,
+        title: `${whoseTitle} is short`,
         detail: `${source} is ${value.trim().length} characters; use at least ${min}${kind === "token" ? " (a generated token has 43)" : ""}${server && exposed ? `. The Gateway is reachable from ${exposure === "public" ? "the internet" : exposure === "tailnet" ? "your tailnet" : "the network"}, and the failed-attempt limit is per address` : ""}.`,
         fix: fixText
       })

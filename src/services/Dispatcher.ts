@@ -59,8 +59,11 @@ export interface Served<M extends AnyMethod = AnyMethod> {
 }
 
 /** Serves `method` with `handle` (and, for the hot path, `unsafe`). */
-export const serve = <M extends AnyMethod>(method: M, handle: Handler<M>, unsafe?: UnsafeMethodHandler): Served =>
-  ({ method, handle, unsafe }) as Served
+export const serve = <M extends AnyMethod>(method: M, handle: Handler<M>, unsafe?: UnsafeMethodHandler): Served => ({
+  method,
+  handle,
+  unsafe
+})
 
 export interface DispatcherService {
   /** The methods served, as advertised in `hello-ok.features.methods`. */

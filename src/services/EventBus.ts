@@ -26,9 +26,10 @@ export interface GatewayEvent {
 export class EventBus extends Effect.Service<EventBus>()("clawgate/EventBus", {
   scoped: Effect.gen(function* () {
     const hub = yield* Effect.acquireRelease(PubSub.unbounded<GatewayEvent>(), PubSub.shutdown)
+    const subscribe: Effect.Effect<Queue.Dequeue<GatewayEvent>, never, Scope.Scope> = PubSub.subscribe(hub)
     return {
       publish: (event: GatewayEvent): Effect.Effect<void> => Effect.asVoid(PubSub.publish(hub, event)),
-      subscribe: PubSub.subscribe(hub) as Effect.Effect<Queue.Dequeue<GatewayEvent>, never, Scope.Scope>
+      subscribe
     }
   })
 }) {}

@@ -6,7 +6,7 @@
  * A retried invoke with the same idempotency key runs once.
  */
 import { randomUUID } from "node:crypto"
-import { Duration, Effect, Exit, Runtime, Schedule } from "effect"
+import { Duration, Effect, Exit, Predicate, Runtime, Schedule } from "effect"
 import { GatewayError } from "../protocol/errors.js"
 import { decodeText, printable } from "../protocol/codec.js"
 import { Config } from "./Config.js"
@@ -336,11 +336,15 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       const cached = idempotent.get(key)
       if (cached) return cached.result.onComplete(answer)
       const result = new Completion()
-      if (idempotent.size >= MAX_IDEMPOTENCY_ENTRIES) idempotent.delete(idempotent.keys().next().value!)
+      if (idempotent.size >= MAX_IDEMPOTENCY_ENTRIES) {
+        const oldest = idempotent.keys().next()
+        if (!oldest.done) idempotent.delete(oldest.value)
+      }
       idempotent.set(key, { at: now, result })
       // A run that never reached the node may be retried: forget it before anyone is told.
       const forgetUndispatched = (o: Outcome) => {
-        if (o._tag === "error" && (o.error.details as { nodeCommandDispatched?: boolean })?.nodeCommandDispatched === false) {
+        const details = o._tag === "error" ? o.error.details : undefined
+        if (Predicate.hasProperty(details, "nodeCommandDispatched") && details.nodeCommandDispatched === false) {
           if (idempotent.get(key)?.result === result) idempotent.delete(key)
         }
       }
@@ -365,8 +369,8 @@ export class NodeRegistry extends Effect.Service<NodeRegistry>()("clawgate/NodeR
       if (params.nodeId !== fromNodeId) return Exit.fail(GatewayError.invalidRequest("nodeId mismatch"))
       const entry = live.get(fromNodeId)
       const waiting = entry?.session.connId === connId ? entry.pending.get(params.id)?.outcome : undefined
-      if (!waiting) return Exit.succeed({ ok: true, ignored: true })
-      entry!.pending.delete(params.id)
+      if (!entry || !waiting) return Exit.succeed({ ok: true, ignored: true })
+      entry.pending.delete(params.id)
       if (params.ok) {
         let payload = params.payload
         let payloadJSON = params.payloadJSON ?? null

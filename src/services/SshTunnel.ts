@@ -53,12 +53,14 @@ export const parseSshTarget = (text: string): { readonly destination: string; re
       message: `"${text}" is not an ssh target: use user@host or user@host:port (a target may not start with "-")`
     })
   }
-  const m = /^(.*?)(?::(\d+))?$/.exec(t)!
-  const destination = m[1]!
+  // Always matches (everything may be the destination); an empty destination is refused below.
+  const m = /^(.*?)(?::(\d+))?$/.exec(t)
+  const destination = m?.[1] ?? ""
+  const portText = m?.[2]
   if (destination === "" || destination.startsWith("-") || destination.endsWith("@")) {
     throw new SshTunnelError({ reason: "Target", message: `"${text}" is not an ssh target: use user@host or user@host:port` })
   }
-  const port = m[2] === undefined ? undefined : Number(m[2])
+  const port = portText === undefined ? undefined : Number(portText)
   if (port !== undefined && (port < 1 || port > 65535)) {
     throw new SshTunnelError({ reason: "Target", message: `the ssh port in "${text}" must be from 1 to 65535` })
   }

@@ -30,10 +30,13 @@ export class Vitals extends Effect.Service<Vitals>()("clawgate/Vitals", {
   scoped: Effect.gen(function* () {
     const slots: Array<{ readonly from: number; readonly histogram: RecordableHistogram }> = []
     const fresh = () => {
-      slots.push({ from: Date.now(), histogram: histogram() })
+      const slot = { from: Date.now(), histogram: histogram() }
+      slots.push(slot)
       if (slots.length > SLOTS) slots.shift()
+      return slot
     }
-    fresh()
+    // The newest slot, which samples go into; `slots` is never empty.
+    let current = fresh()
     let expected = performance.now() + SAMPLE_MS
     yield* Effect.acquireRelease(
       Effect.sync(() => {
@@ -41,9 +44,8 @@ export class Vitals extends Effect.Service<Vitals>()("clawgate/Vitals", {
           const now = performance.now()
           const lateUs = Math.min(60_000_000, Math.max(1, Math.round((now - expected) * 1e3)))
           expected = now + SAMPLE_MS
-          const last = slots[slots.length - 1]!
-          if (Date.now() - last.from >= SLOT_MS) fresh()
-          slots[slots.length - 1]!.histogram.record(lateUs)
+          if (Date.now() - current.from >= SLOT_MS) current = fresh()
+          current.histogram.record(lateUs)
         }, SAMPLE_MS)
         timer.unref()
         return timer
@@ -62,7 +64,7 @@ export class Vitals extends Effect.Service<Vitals>()("clawgate/Vitals", {
           p50: counted ? ms(merged.percentile(50)) : 0,
           p99: counted ? ms(merged.percentile(99)) : 0,
           max: counted ? ms(merged.max) : 0,
-          windowMs: Date.now() - slots[0]!.from
+          windowMs: Date.now() - (slots[0] ?? current).from
         }
       }
     })

@@ -110,6 +110,15 @@ describe("the health CLI", () => {
     expect(fresh).toContain("  agent main (default): 1 session, most recent:\n    agent:main:main · 2m 0s ago")
   })
 
+  it("a snapshot with nulls in its lists (a buggy or hostile Gateway) renders instead of crashing the CLI", () => {
+    const target = { url: "ws://127.0.0.1:18789", urlSource: "local", mode: "local" as const }
+    const health = { ok: true, channelOrder: [null, "telegram"], agents: [null, { agentId: "main", sessions: { recent: [null] } }] }
+    const rendered = renderHealth({ target, latencyMs: 1, health: health as never, probed: true, receivedAt: 0 })
+    // One channel line: the null id is skipped; telegram has no entry in `channels`, so it says nothing about it.
+    expect(rendered).toContain("  channels:\n    undefined: ?\n  agent undefined: 0 sessions\n")
+    expect(rendered).toContain("  agent main: 0 sessions, most recent:\n    undefined · ?")
+  })
+
   it.scopedLive("clawgate health, health --verbose and status --deep against a Gateway with a session", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()

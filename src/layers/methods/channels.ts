@@ -46,7 +46,8 @@ export const channelMethods = Effect.gen(function* () {
   /** The channel to use when the caller names none: the only one configured, else an error naming the choices. */
   const defaultChannel = Effect.gen(function* () {
     const list = (yield* channels.status).filter((c) => c.id !== WEBCHAT_CHANNEL && c.enabled)
-    if (list.length === 1) return list[0]!.id
+    const [only] = list
+    if (only !== undefined && list.length === 1) return only.id
     return yield* GatewayError.invalidRequest(
       list.length === 0
         ? "no messaging channel is configured to send through (set channels.telegram.botToken and channels.telegram.allowFrom)"

@@ -170,10 +170,21 @@ export const makeDevicesSql = Effect.gen(function* () {
   const readDevice = (deviceId: string) =>
     Effect.gen(function* () {
       const rows = yield* sql<DeviceRow>`SELECT * FROM devices WHERE device_id = ${deviceId}`
-      if (rows.length === 0) return undefined
+      const [row] = rows
+      if (row === undefined) return undefined
       const tokens = yield* sql<TokenRow>`SELECT * FROM device_tokens WHERE device_id = ${deviceId}`
-      return toDevice(rows[0]!, tokens)
+      return toDevice(row, tokens)
     }).pipe(Effect.mapError(storage("read a device")))
+
+  /** A device this transaction has just written: not finding it is a store fault, not a caller's mistake. */
+  const readWritten = (deviceId: string) =>
+    Effect.flatMap(readDevice(deviceId), (d) =>
+      d
+        ? Effect.succeed(d)
+        : Effect.fail(
+            new DevicesStoreError({ reason: "Storage", message: `device store: device ${deviceId} was written but cannot be read back` })
+          )
+    )
 
   const requireDevice = (deviceId: string, what: string) =>
     Effect.flatMap(readDevice(deviceId), (d) => (d ? Effect.succeed(d) : Effect.fail(GatewayError.invalidRequest(what, { deviceId }))))
@@ -192,8 +203,9 @@ export const makeDevicesSql = Effect.gen(function* () {
       const rows = yield* sql<{ request: string }>`SELECT request FROM pairing_requests WHERE request_id = ${requestId}`.pipe(
         Effect.mapError(storage("read a pairing request"))
       )
-      if (rows.length === 0) return yield* GatewayError.invalidRequest("unknown requestId", { requestId })
-      return JSON.parse(rows[0]!.request) as PairingRequest
+      const [row] = rows
+      if (row === undefined) return yield* GatewayError.invalidRequest("unknown requestId", { requestId })
+      return JSON.parse(row.request) as PairingRequest
     })
 
   const deleteRequest = (requestId: string) =>
@@ -310,9 +322,10 @@ export const makeDevicesSql = Effect.gen(function* () {
           via: existing?.approvedVia === "owner" ? "owner" : "silent"
         })
         silently = true
-        device = yield* readDevice(input.deviceId)
+        device = yield* readWritten(input.deviceId)
       }
-      const d = device!
+      // pairingNeed asks for pairing whenever there is no device, so `device` is there; if not, say so.
+      const d = device ?? (yield* readWritten(input.deviceId))
       const active = d.tokens.find((t) => t.role === input.role && t.revokedAtMs === undefined)
       const deviceToken = active
         ? undefined
@@ -399,7 +412,7 @@ export const makeDevicesSql = Effect.gen(function* () {
           via: "owner"
         })
         yield* deleteRequest(requestId)
-        return (yield* readDevice(request.deviceId))!
+        return yield* readWritten(request.deviceId)
       }).pipe(sql.withTransaction)
       yield* resolved(requestId, device.deviceId, "approved")
       yield* Effect.logInfo(`approved pairing ${requestId} for device ${device.deviceId.slice(0, 12)} (${device.roles.join(",")})`)
