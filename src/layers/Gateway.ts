@@ -4,12 +4,13 @@
  * Gateway in-process (with `GatewayClientLocal`) and for tests.
  */
 import { Effect, Layer, type LogLevel } from "effect"
+import { NodeRegistryLive } from "./nodes/NodeRegistryLive.js"
 import { Config } from "../services/Config.js"
 import type { Served } from "../services/Dispatcher.js"
 import { EventBus } from "../services/EventBus.js"
 import { GatewayRunFlags, type GatewayRunOptions } from "../services/GatewayServer.js"
 import { GatewayState } from "../services/GatewayState.js"
-import { Health } from "../services/Health.js"
+import { HealthLive } from "./HealthLive.js"
 import { Vitals } from "../services/Vitals.js"
 import { Presence } from "../services/Presence.js"
 import { AuthLive } from "./AuthLive.js"
@@ -19,7 +20,6 @@ import { DispatcherWith } from "./DispatcherLive.js"
 import { DatabaseLive } from "./Database.js"
 import { ConnectionHub } from "../services/ConnectionHub.js"
 import { DevicesSqlLive } from "./store/DevicesSql.js"
-import { NodeRegistry } from "../services/NodeRegistry.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { StatePermissions } from "./StatePermissions.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
@@ -89,13 +89,13 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
     GatewayState.Default,
     Presence.Default,
     // Health summarises the sessions store and the channels, and is taken again when they change.
-    Health.Default.pipe(Layer.provide(Layer.mergeAll(channels, sessions, logged))),
+    HealthLive.pipe(Layer.provide(Layer.mergeAll(channels, sessions, logged))),
     ConnectionHub.Default,
     Vitals.Default
   )
   const tailscale = options.tailscale ?? TailscaleCli()
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged), Layer.provideMerge(tailscale))
-  const nodes = NodeRegistry.Default.pipe(Layer.provideMerge(DevicesSqlLive), Layer.provide(database), Layer.provide(logged))
+  const nodes = NodeRegistryLive.pipe(Layer.provideMerge(DevicesSqlLive), Layer.provide(database), Layer.provide(logged))
   // The agent: models from the config (loaded by the first run), node commands as tools, replies through channels.
   const models = options.models ?? ModelsOnDemand
   const runner = AgentRunnerLive.pipe(Layer.provide(Layer.mergeAll(base, logged, nodes, sessions, channels, models)))

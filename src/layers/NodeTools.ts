@@ -15,7 +15,8 @@ import { createHash } from "node:crypto"
 import { Effect, Option, Schema } from "effect"
 import type { GatewayError } from "../protocol/errors.js"
 import { Config } from "../services/Config.js"
-import { commandAllowed, NodeRegistry } from "../services/NodeRegistry.js"
+import { NodeRegistry } from "../services/NodeRegistry.js"
+import { commandAllowed } from "./nodes/NodeRegistryLive.js"
 import { INVALID_TOOL_ARGUMENTS_KEY } from "./ModelOpenAiCompat.js"
 
 /** A node command's params: any JSON object (the command defines them). */

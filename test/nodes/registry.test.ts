@@ -1,14 +1,15 @@
 /** The NodeRegistry on its own, with a fake connection and the TestClock. */
 import { describe, expect, it } from "@effect/vitest"
+import { commandAllowed, NodeRegistryLive } from "../../src/layers/nodes/NodeRegistryLive.js"
 import { Effect, Fiber, Layer, TestClock } from "effect"
 import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
 import { DatabaseLive } from "../../src/layers/Database.js"
 import { DevicesSqlLive } from "../../src/layers/store/DevicesSql.js"
-import { commandAllowed, NodeRegistry } from "../../src/services/NodeRegistry.js"
+import { NodeRegistry } from "../../src/services/NodeRegistry.js"
 import { ConnectionHub } from "../../src/services/ConnectionHub.js"
 
 const layer = (config: Record<string, unknown> = {}) =>
-  Layer.mergeAll(NodeRegistry.Default.pipe(Layer.provideMerge(DevicesSqlLive)), ConnectionHub.Default).pipe(
+  Layer.mergeAll(NodeRegistryLive.pipe(Layer.provideMerge(DevicesSqlLive)), ConnectionHub.Default).pipe(
     Layer.provide(DatabaseLive(undefined)),
     Layer.provide(ConfigMemory(config))
   )
