@@ -40,7 +40,8 @@ const socketOf = (ws: WebSocket): Duplex | undefined => (ws as unknown as { _soc
  * corked around them, so the kernel sees one write, not one per fragment.
  */
 export const sendParts = (ws: WebSocket, parts: ReadonlyArray<string | Buffer>): void => {
-  if (parts.length === 1) return ws.send(parts[0]!, { binary: false })
+  const only = parts.length === 1 ? parts[0] : undefined
+  if (only !== undefined) return ws.send(only, { binary: false })
   const socket = socketOf(ws)
   socket?.cork()
   try {
