@@ -17,7 +17,7 @@ import { startGateway, tempDir, TOKEN } from "../support/gateway.js"
 const canListen = (host: string, port: number) =>
   Effect.async<boolean>((resume) => {
     const server = net.createServer()
-    server.once("error", (e: NodeJS.ErrnoException) => resume(Effect.succeed(e.code === "EADDRNOTAVAIL" ? true : false)))
+    server.once("error", (e: NodeJS.ErrnoException) => resume(Effect.succeed(e.code === "EADDRNOTAVAIL")))
     server.listen({ host, port, exclusive: true }, () => server.close(() => resume(Effect.succeed(true))))
   })
 
