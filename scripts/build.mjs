@@ -1,6 +1,10 @@
 // Bundles the CLI into one ESM file so a one-shot command loads a single module
 // instead of hundreds: this is what keeps `clawgate gateway health` and cold start fast.
+import { rm } from "node:fs/promises"
 import { build } from "esbuild"
+
+// Chunks are named by their content hash: without this, every build would leave the last one's behind.
+await rm("dist", { recursive: true, force: true })
 
 await build({
   entryPoints: ["src/bin.ts"],

@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { GatewayStartError } from "../services/GatewayServer.js"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -117,11 +118,17 @@ export const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migration
 export const DatabaseLive = (stateDir: string | undefined) => {
   const filename = stateDir === undefined ? ":memory:" : databasePath(stateDir)
   const client = Layer.unwrapEffect(
-    Effect.promise(async () => {
-      if (stateDir === undefined) return
-      await fs.mkdir(stateDir, { recursive: true, mode: 0o700 })
-      // Created 0600 before SQLite opens it, so the WAL files it creates next get the same mode.
-      await fs.open(filename, "a", 0o600).then((h) => h.close())
+    Effect.tryPromise({
+      try: async () => {
+        if (stateDir === undefined) return
+        await fs.mkdir(stateDir, { recursive: true, mode: 0o700 })
+        // Created 0600 before SQLite opens it, so the WAL files it creates next get the same mode.
+        await fs.open(filename, "a", 0o600).then((h) => h.close())
+      },
+      catch: (e) =>
+        new GatewayStartError({
+          message: `cannot create the database ${filename}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; the state dir must be a directory this user can write (set CLAWGATE_STATE_DIR to one)`
+        })
     }).pipe(Effect.as(SqliteClient.layer({ filename })))
   )
   const ready = Layer.effectDiscard(

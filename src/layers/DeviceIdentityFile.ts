@@ -68,7 +68,11 @@ export const makeDeviceIdentity = (stateDir: string): Effect.Effect<DeviceIdenti
     const readTokens = Effect.promise(
       async () => (await readJson<TokenFile>(tokensFile).catch(() => undefined)) ?? { version: 1 as const, tokens: {} }
     )
-    const writeTokens = (f: TokenFile) => Effect.promise(() => atomicWriteFile(tokensFile, JSON.stringify(f, null, 2) + "\n"))
+    // A token that cannot be stored is asked for again next time (pairing still holds): said, not fatal.
+    const writeTokens = (f: TokenFile) =>
+      Effect.tryPromise(() => atomicWriteFile(tokensFile, `${JSON.stringify(f, null, 2)}\n`)).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`cannot store the device token in ${tokensFile}: ${String(e.error)}`))
+      )
     return {
       deviceId: identity.deviceId,
       publicKey: identity.publicKey,

@@ -103,7 +103,9 @@ describe("agent runs", () => {
       yield* send("agent:main:other", "elsewhere", "k3")
       // The other session's run finishes while the first is still held.
       yield* Effect.promise(() => peer.waitFor((f) => f.event === "chat" && f.payload?.runId === "k3" && f.payload?.state === "final"))
-      yield* Effect.sleep("100 millis")
+      // k2 is still waiting for k1, and says so when asked (a positive answer, not a quiet moment).
+      const waiting = yield* Effect.promise(() => peer.call("agent.wait", { runId: "k2", timeoutMs: 1 }))
+      expect(waiting.payload).toMatchObject({ runId: "k2", status: "timeout" })
       expect(events(peer, "agent", "k2")).toHaveLength(0)
       open()
       yield* Effect.promise(() => peer.waitFor((f) => f.event === "chat" && f.payload?.runId === "k2" && f.payload?.state === "final"))

@@ -114,7 +114,12 @@ describe("clawgate channels status and gateway send, through the CLI, against a 
         yield* double.waitFor(() => double.sent.some((m) => m.text.includes("still there?")), 15_000, "the second reply")
         const resumed = double.calls.filter((c) => c.method === "getUpdates")[polls]!
         expect(resumed.params.offset).toBe(stranger + 1)
-        yield* Effect.sleep("500 millis")
+        // The poll that confirms "still there?" comes once every update before it was handled.
+        yield* double.waitFor(
+          () => double.calls.some((c) => c.method === "getUpdates" && c.params.offset === next + 1),
+          10_000,
+          "the next poll"
+        )
         expect(double.sent.map((m) => m.chat_id)).toEqual([4242, 999, 4242])
         expect(next).toBe(stranger + 1)
         // SIGTERM ends the long poll at once: a graceful stop, exit 0.

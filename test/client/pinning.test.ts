@@ -22,29 +22,48 @@ const FINGERPRINT = new crypto.X509Certificate(cert).fingerprint256
 
 const tlsFront = (targetPort: number) =>
   Effect.acquireRelease(
-    Effect.async<{ port: number; connections: () => number; bytes: () => Buffer; server: tls.Server }>((resume) => {
-      let handshakes = 0
-      const received: Array<Buffer> = []
-      const server = tls.createServer({ cert, key, minVersion: "TLSv1.3" }, (socket) => {
-        const upstream = net.connect(targetPort, "127.0.0.1")
-        socket.on("data", (d: Buffer) => received.push(d))
-        socket.pipe(upstream).pipe(socket)
-        socket.on("error", () => upstream.destroy())
-        upstream.on("error", () => socket.destroy())
-      })
-      // Every TCP connection, so a retry would show.
-      server.on("connection", () => handshakes++)
-      server.listen(0, "127.0.0.1", () =>
-        resume(
-          Effect.succeed({
-            port: (server.address() as net.AddressInfo).port,
-            connections: () => handshakes,
-            bytes: () => Buffer.concat(received),
-            server
+    Effect.async<{ port: number; connections: () => number; bytes: () => Buffer; allClosed: () => Promise<void>; server: tls.Server }>(
+      (resume) => {
+        let handshakes = 0
+        let closes = 0
+        const waiting: Array<() => void> = []
+        const settle = () => {
+          if (closes === handshakes) for (const w of waiting.splice(0)) w()
+        }
+        const received: Array<Buffer> = []
+        const server = tls.createServer({ cert, key, minVersion: "TLSv1.3" }, (socket) => {
+          const upstream = net.connect(targetPort, "127.0.0.1")
+          socket.on("data", (d: Buffer) => received.push(d))
+          socket.pipe(upstream).pipe(socket)
+          socket.on("error", () => upstream.destroy())
+          upstream.on("error", () => socket.destroy())
+        })
+        // Every TCP connection, so a retry would show.
+        server.on("connection", (raw: net.Socket) => {
+          handshakes++
+          raw.once("close", () => {
+            closes++
+            settle()
           })
+        })
+        server.listen(0, "127.0.0.1", () =>
+          resume(
+            Effect.succeed({
+              port: (server.address() as net.AddressInfo).port,
+              connections: () => handshakes,
+              bytes: () => Buffer.concat(received),
+              // Every connection the front saw has closed: no byte can arrive after this.
+              allClosed: () =>
+                new Promise<void>((r) => {
+                  waiting.push(r)
+                  settle()
+                }),
+              server
+            })
+          )
         )
-      )
-    }),
+      }
+    ),
     ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
   )
 
@@ -79,8 +98,8 @@ describe("--tls-fingerprint", () => {
       expect(res.stderr).toContain(`expected sha256:${"ab".repeat(32)}`)
       expect(res.stderr).toContain(`presented sha256:${FINGERPRINT.replaceAll(":", "").toLowerCase()}`)
       expect(res.stderr).toContain("Nothing was sent")
-      // Give a straggler the chance to show up, then prove nothing did.
-      yield* Effect.sleep("200 millis")
+      // Once the one connection is closed, nothing more can come through it.
+      yield* Effect.promise(() => front.allClosed())
       expect(front.connections()).toBe(1)
       expect(front.bytes().length).toBe(0)
     })

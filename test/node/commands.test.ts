@@ -2,6 +2,7 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { gone } from "../support/process.js"
 import { Effect, Either, Fiber } from "effect"
 import {
   defaultAllowlistPath,
@@ -12,7 +13,6 @@ import {
   type SystemInfo,
   type SystemRunResult
 } from "../../src/node/commands.js"
-import { processAlive } from "../../src/util/net.js"
 import { VERSION } from "../../src/version.js"
 
 const tempDir = Effect.acquireRelease(
@@ -49,21 +49,6 @@ const captured = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       })
     )
     return { result, stdout, stderr }
-  })
-
-/**
- * The process is no more: not there, or a zombie (an orphaned grandchild is
- * reaped by pid 1, which in some containers never reaps), within half a second.
- */
-const gone = (pid: number) =>
-  Effect.promise(async () => {
-    for (const deadline = Date.now() + 500; ; ) {
-      if (!processAlive(pid)) return true
-      const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => "")
-      if (/^\d+ \(.*\) Z/.test(stat)) return true
-      if (Date.now() > deadline) return false
-      await new Promise((r) => setTimeout(r, 20))
-    }
   })
 
 const invoke = (config: NodeCommandsConfig, command: string, params?: unknown) =>

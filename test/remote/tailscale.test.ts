@@ -19,11 +19,11 @@ import { GatewayError } from "../../src/protocol/errors.js"
 import { Auth } from "../../src/services/Auth.js"
 import { GatewayLog } from "../../src/services/GatewayLog.js"
 import { Tailscale, TailscaleError } from "../../src/services/Tailscale.js"
-import { processAlive } from "../../src/util/net.js"
 import { runCli, spawnGateway } from "../support/cli.js"
 import { makeTestDevice, deviceHandshake } from "../support/device.js"
 import { startGateway, tempDir, TOKEN, writeConfig } from "../support/gateway.js"
 import { connectParams, handshake } from "../support/ws.js"
+import { gone } from "../support/process.js"
 
 // ---------------------------------------------------------------------------------------------
 // The stand-in `tailscale`
@@ -486,8 +486,7 @@ describe("the tailscale CLI adapter (stand-in executable)", () => {
       expect(e.message).toMatch(/did not answer within 300 ms/)
       expect(Date.now() - started).toBeLessThan(2_000)
       const pid = Number(yield* Effect.promise(() => fs.readFile(path.join(ts.dir, "whois.pid"), "utf8")))
-      yield* Effect.sleep("100 millis")
-      expect(processAlive(pid)).toBe(false)
+      expect(yield* gone(pid)).toBe(true)
       // One slot: the second address waits for the first.
       yield* ts.set({ logins: { [TAILNET_IP]: "alice@example.com", "100.64.0.2": "b@x" }, whoisDelayMs: 300 })
       const one = yield* cli(ts, { whoisConcurrency: 1 })

@@ -11,7 +11,7 @@ import { BIN, runCli, spawnGateway } from "../support/cli.js"
 import { tempDir, writeConfig } from "../support/gateway.js"
 import { sshdAvailable, startSshd } from "../support/sshd.js"
 import { restartSchedule, type SshDown } from "../../src/layers/SshTunnelSystem.js"
-import { processAlive } from "../../src/util/net.js"
+import { gone } from "../support/process.js"
 
 const TOKEN = "tunnel-token-0123456789abc"
 
@@ -134,8 +134,7 @@ describe.skipIf(!sshdAvailable)("ssh tunnels (needs /usr/sbin/sshd; .ci/run inst
       const restoredPid = Number(/restored \(ssh pid (\d+)\)/.exec(tunnel.output())![1])
       tunnel.child.kill("SIGTERM")
       yield* Effect.promise(() => new Promise((r) => tunnel.child.once("exit", r)))
-      yield* Effect.sleep("300 millis")
-      expect(processAlive(restoredPid)).toBe(false)
+      expect(yield* gone(restoredPid)).toBe(true)
 
       // Without a running tunnel, a remote command opens its own for its duration.
       const own = yield* runCli(["status", "--deep", "--json"], { CLAWGATE_STATE_DIR: dir })
