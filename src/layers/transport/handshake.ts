@@ -28,8 +28,8 @@ import type { ConnectionHub } from "../../services/ConnectionHub.js"
 import type { Devices } from "../../services/Devices.js"
 import type { Dispatcher } from "../../services/Dispatcher.js"
 import type { GatewayState } from "../../services/GatewayState.js"
-import type { Health } from "../../services/Health.js"
-import type { NodeRegistry } from "../../services/NodeRegistry.js"
+import type { HealthService } from "../../services/Health.js"
+import type { NodeRegistryService } from "../../services/NodeRegistry.js"
 import type { Presence } from "../../services/Presence.js"
 import { SESSION_DEFAULTS } from "../../services/Sessions.js"
 import type { Conn, Connections, RunFork } from "./connection.js"
@@ -43,9 +43,9 @@ export interface HandshakeDeps {
   readonly state: GatewayState
   readonly hub: ConnectionHub
   readonly devices: Context.Tag.Service<typeof Devices>
-  readonly nodes: NodeRegistry
+  readonly nodes: NodeRegistryService
   readonly presence: Presence
-  readonly health: Health
+  readonly health: HealthService
   readonly tickIntervalMs: number
 }
 
