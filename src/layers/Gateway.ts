@@ -4,21 +4,22 @@
  * Gateway in-process (with `GatewayClientLocal`) and for tests.
  */
 import { Effect, Layer, type LogLevel } from "effect"
+import { EventBusLive } from "./state/EventBusLive.js"
+import { HttpRoutesLive } from "./state/HttpRoutesLive.js"
+import { ConnectionHubLive } from "./state/ConnectionHubLive.js"
+import { GatewayStateLive } from "./state/GatewayStateLive.js"
+import { PresenceLive } from "./state/PresenceLive.js"
+import { VitalsLive } from "./state/VitalsLive.js"
 import { NodeRegistryLive } from "./nodes/NodeRegistryLive.js"
 import { Config } from "../services/Config.js"
 import type { Served } from "../services/Dispatcher.js"
-import { EventBus } from "../services/EventBus.js"
 import { GatewayRunFlags, type GatewayRunOptions } from "../services/GatewayServer.js"
-import { GatewayState } from "../services/GatewayState.js"
 import { HealthLive } from "./HealthLive.js"
-import { Vitals } from "../services/Vitals.js"
-import { Presence } from "../services/Presence.js"
 import { AuthLive } from "./AuthLive.js"
 import { ConfigFileLive, type Env } from "./ConfigFile.js"
 import { MEMORY_STATE_DIR } from "./ConfigMemory.js"
 import { DispatcherWith } from "./DispatcherLive.js"
 import { DatabaseLive } from "./Database.js"
-import { ConnectionHub } from "../services/ConnectionHub.js"
 import { DevicesSqlLive } from "./store/DevicesSql.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { StatePermissions } from "./StatePermissions.js"
@@ -30,7 +31,6 @@ import type { Models } from "../services/Models.js"
 import { ChannelsLive } from "./ChannelsLive.js"
 import { TelegramAdapters, TelegramBotFromConfig } from "./TelegramBot.js"
 import { TelegramPoller } from "./TelegramPoller.js"
-import { HttpRoutes } from "../services/HttpRoutes.js"
 import type { Tailscale } from "../services/Tailscale.js"
 import { TailscaleCli } from "./TailscaleCli.js"
 
@@ -85,13 +85,13 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const database = DatabaseFromConfig(options).pipe(Layer.provide(permissions))
   const sessions = SessionsSql.pipe(Layer.provide(database))
   const base = Layer.mergeAll(
-    EventBus.Default,
-    GatewayState.Default,
-    Presence.Default,
+    EventBusLive,
+    GatewayStateLive,
+    PresenceLive,
     // Health summarises the sessions store and the channels, and is taken again when they change.
     HealthLive.pipe(Layer.provide(Layer.mergeAll(channels, sessions, logged))),
-    ConnectionHub.Default,
-    Vitals.Default
+    ConnectionHubLive,
+    VitalsLive
   )
   const tailscale = options.tailscale ?? TailscaleCli()
   const auth = AuthLive(options.flags ?? {}).pipe(Layer.provide(logged), Layer.provideMerge(tailscale))
@@ -101,7 +101,7 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const runner = AgentRunnerLive.pipe(Layer.provide(Layer.mergeAll(base, logged, nodes, sessions, channels, models)))
   // Telegram inbound: long polling, or the webhook on this port (HttpRoutes, read by the server); a no-op unless
   // channels.telegram is enabled. It shares `telegram` with the adapter, so channels.status shows both halves.
-  const routes = HttpRoutes.Default
+  const routes = HttpRoutesLive
   const telegramInbound = TelegramPoller().pipe(Layer.provide(Layer.mergeAll(telegram, runner, sessions, routes, logged)))
   return DispatcherWith(options.methods).pipe(
     Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner, routes, telegramInbound, permissions)),

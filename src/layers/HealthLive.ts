@@ -1,5 +1,8 @@
 /** The Health service: see services/Health.ts for what the snapshot holds and when it is taken. */
 import * as path from "node:path"
+import { EventBusLive } from "./state/EventBusLive.js"
+import { GatewayStateLive } from "./state/GatewayStateLive.js"
+import { PresenceLive } from "./state/PresenceLive.js"
 import { Effect, Layer, Option, Queue, Schedule } from "effect"
 import { withJson } from "../services/Dispatcher.js"
 import { Channels } from "../services/Channels.js"
@@ -153,6 +156,4 @@ const make = Effect.gen(function* () {
 })
 
 /** Health over the Gateway's state, presence and bus (shared with the rest of the Gateway: same layer references). */
-export const HealthLive = Layer.scoped(Health, make).pipe(
-  Layer.provide(Layer.mergeAll(GatewayState.Default, Presence.Default, EventBus.Default))
-)
+export const HealthLive = Layer.scoped(Health, make).pipe(Layer.provide(Layer.mergeAll(GatewayStateLive, PresenceLive, EventBusLive)))

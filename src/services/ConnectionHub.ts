@@ -3,7 +3,7 @@
  * (send an event to one connection, close the ones of a device) without
  * knowing about sockets. The transport registers and unregisters them.
  */
-import { Effect } from "effect"
+import { Context, type Effect } from "effect"
 import type { Role } from "../protocol/frames.js"
 
 export interface ConnectionHandle {
@@ -15,49 +15,16 @@ export interface ConnectionHandle {
   readonly close: (code: number, reason: string) => void
 }
 
-export class ConnectionHub extends Effect.Service<ConnectionHub>()("clawgate/ConnectionHub", {
-  sync: () => {
-    const handles = new Map<string, ConnectionHandle>()
-    // How many connections each device has, kept as they come and go: asked on every device's connect.
-    const perDevice = new Map<string, number>()
-    const add = (h: ConnectionHandle) => {
-      if (h.deviceId !== undefined) perDevice.set(h.deviceId, (perDevice.get(h.deviceId) ?? 0) + 1)
-    }
-    const drop = (connId: string) => {
-      const h = handles.get(connId)
-      if (h === undefined) return
-      handles.delete(connId)
-      if (h.deviceId === undefined) return
-      const n = (perDevice.get(h.deviceId) ?? 1) - 1
-      if (n <= 0) perDevice.delete(h.deviceId)
-      else perDevice.set(h.deviceId, n)
-    }
-    return {
-      register: (h: ConnectionHandle) =>
-        Effect.sync(() => {
-          drop(h.connId)
-          handles.set(h.connId, h)
-          add(h)
-        }),
-      unregister: (connId: string) => Effect.sync(() => drop(connId)),
-      get: (connId: string) => Effect.sync(() => handles.get(connId)),
-      /** `get` without an effect, for the node.invoke hot path. */
-      unsafeGet: (connId: string): ConnectionHandle | undefined => handles.get(connId),
-      /** Closes every connection matching `pred`; returns how many. */
-      closeWhere: (pred: (h: ConnectionHandle) => boolean, code: number, reason: string) =>
-        Effect.sync(() => {
-          let n = 0
-          for (const h of [...handles.values()]) {
-            if (pred(h)) {
-              drop(h.connId)
-              h.close(code, reason)
-              n++
-            }
-          }
-          return n
-        }),
-      /** Whether a device has at least one connection now. */
-      isConnected: (deviceId: string): boolean => perDevice.has(deviceId)
-    }
-  }
-}) {}
+export interface ConnectionHubService {
+  readonly register: (h: ConnectionHandle) => Effect.Effect<void>
+  readonly unregister: (connId: string) => Effect.Effect<void>
+  readonly get: (connId: string) => Effect.Effect<ConnectionHandle | undefined>
+  /** `get` without an effect, for the node.invoke hot path. */
+  readonly unsafeGet: (connId: string) => ConnectionHandle | undefined
+  /** Closes every connection matching `pred`; returns how many. */
+  readonly closeWhere: (pred: (h: ConnectionHandle) => boolean, code: number, reason: string) => Effect.Effect<number>
+  /** Whether a device has at least one connection now. */
+  readonly isConnected: (deviceId: string) => boolean
+}
+
+export class ConnectionHub extends Context.Tag("clawgate/ConnectionHub")<ConnectionHub, ConnectionHubService>() {}

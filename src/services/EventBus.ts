@@ -3,7 +3,7 @@
  * services and fanned out by the transport to the connections allowed to see
  * them. Services never know about sockets.
  */
-import { Effect, PubSub, type Queue, type Scope } from "effect"
+import { Context, type Effect, type Queue, type Scope } from "effect"
 import type { Role } from "../protocol/frames.js"
 
 export interface GatewayEvent {
@@ -23,13 +23,10 @@ export interface GatewayEvent {
   readonly coalesce?: boolean
 }
 
-export class EventBus extends Effect.Service<EventBus>()("clawgate/EventBus", {
-  scoped: Effect.gen(function* () {
-    const hub = yield* Effect.acquireRelease(PubSub.unbounded<GatewayEvent>(), PubSub.shutdown)
-    const subscribe: Effect.Effect<Queue.Dequeue<GatewayEvent>, never, Scope.Scope> = PubSub.subscribe(hub)
-    return {
-      publish: (event: GatewayEvent): Effect.Effect<void> => Effect.asVoid(PubSub.publish(hub, event)),
-      subscribe
-    }
-  })
-}) {}
+export interface EventBusService {
+  readonly publish: (event: GatewayEvent) => Effect.Effect<void>
+  /** A queue of every event published from now on, for as long as the scope lasts. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<GatewayEvent>, never, Scope.Scope>
+}
+
+export class EventBus extends Context.Tag("clawgate/EventBus")<EventBus, EventBusService>() {}

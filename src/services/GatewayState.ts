@@ -3,9 +3,8 @@
  * (start time, where it listens, how many connections it has, and security
  * events that `clawgate security audit` reads back through `status`).
  */
-import { Effect, Ref } from "effect"
+import { Context, type Effect } from "effect"
 import type { BindMode, TailscaleMode } from "../config/schema.js"
-import { VERSION } from "../version.js"
 
 export interface Listener {
   readonly host: string
@@ -32,35 +31,22 @@ export interface UntrustedProxyHeaders {
   readonly lastAt: number | null
 }
 
-export class GatewayState extends Effect.Service<GatewayState>()("clawgate/GatewayState", {
-  effect: Effect.gen(function* () {
-    // Uptime is on the layer's Clock (the TestClock in tests), read when it is reported.
-    const clock = yield* Effect.clock
-    const startedAt = clock.unsafeCurrentTimeMillis()
-    const serving = yield* Ref.make<ServingInfo | undefined>(undefined)
-    const connections = yield* Ref.make({ operators: 0, nodes: 0 })
-    const untrustedProxyHeaders = yield* Ref.make<UntrustedProxyHeaders>({ count: 0, lastFrom: null, lastAt: null })
-    // Counts the transport keeps itself and that change on every frame or accept, read when asked.
-    let pendingSource: () => number = () => 0
-    let inflightSource: () => number = () => 0
-    return {
-      version: VERSION,
-      startedAt,
-      uptimeMs: Effect.sync(() => clock.unsafeCurrentTimeMillis() - startedAt),
-      serving: Ref.get(serving),
-      setServing: (info: ServingInfo) => Ref.set(serving, info),
-      /** Connected operators and nodes, and TCP connections that have not finished connect (`pending`). */
-      connections: Effect.map(Ref.get(connections), (c) => ({ ...c, pending: pendingSource() })),
-      /** Where `connections.pending` comes from: TCP connections that have not finished connect (nor become an HTTP request). */
-      countPendingWith: (source: () => number) => Effect.sync(() => void (pendingSource = source)),
-      /** Where `requestsInFlight` comes from: requests of every connection waiting for their answer. */
-      countInflightWith: (source: () => number) => Effect.sync(() => void (inflightSource = source)),
-      requestsInFlight: Effect.sync(() => inflightSource()),
-      countConnection: (kind: "operators" | "nodes", delta: number) => Ref.update(connections, (c) => ({ ...c, [kind]: c[kind] + delta })),
+export interface GatewayStateService {
+  readonly version: string
+  readonly startedAt: number
+  readonly uptimeMs: Effect.Effect<number>
+  readonly serving: Effect.Effect<ServingInfo | undefined>
+  readonly setServing: (info: ServingInfo) => Effect.Effect<void>
+  /** Connected operators and nodes, and TCP connections that have not finished connect (`pending`). */
+  readonly connections: Effect.Effect<{ readonly pending: number; readonly operators: number; readonly nodes: number }>
+  /** Where `connections.pending` comes from: TCP connections that have not finished connect (nor become an HTTP request). */
+  readonly countPendingWith: (source: () => number) => Effect.Effect<void>
+  /** Where `requestsInFlight` comes from: requests of every connection waiting for their answer. */
+  readonly countInflightWith: (source: () => number) => Effect.Effect<void>
+  readonly requestsInFlight: Effect.Effect<number>
+  readonly countConnection: (kind: "operators" | "nodes", delta: number) => Effect.Effect<void>
+  readonly untrustedProxyHeaders: Effect.Effect<UntrustedProxyHeaders>
+  readonly noteUntrustedProxyHeaders: (from: string) => Effect.Effect<void>
+}
 
-      untrustedProxyHeaders: Ref.get(untrustedProxyHeaders),
-      noteUntrustedProxyHeaders: (from: string) =>
-        Ref.update(untrustedProxyHeaders, (u) => ({ count: u.count + 1, lastFrom: from, lastAt: Date.now() }))
-    }
-  })
-}) {}
+export class GatewayState extends Context.Tag("clawgate/GatewayState")<GatewayState, GatewayStateService>() {}

@@ -4,6 +4,8 @@
  * fed the connect params, the peer's address facts and the nonce directly.
  */
 import { randomUUID } from "node:crypto"
+import { EventBusLive } from "../../src/layers/state/EventBusLive.js"
+import { ConnectionHubLive } from "../../src/layers/state/ConnectionHubLive.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { tailscaleClaim } from "../../src/config/clientAddress.js"
@@ -16,9 +18,7 @@ import { TailscaleTest, type TailscaleTestCalls } from "../../src/layers/Tailsca
 import { GatewayError } from "../../src/protocol/errors.js"
 import { decodeConnectParams } from "../../src/protocol/frames.js"
 import { Admission, type PeerFacts } from "../../src/services/Admission.js"
-import { ConnectionHub } from "../../src/services/ConnectionHub.js"
 import { Devices } from "../../src/services/Devices.js"
-import { EventBus } from "../../src/services/EventBus.js"
 import { GatewayLog } from "../../src/services/GatewayLog.js"
 import { makeTestDevice, signed, type TestDevice } from "../support/device.js"
 
@@ -38,7 +38,7 @@ const admissionLayer = (
 ) =>
   AdmissionLive.pipe(
     Layer.provideMerge(AuthLive().pipe(Layer.provide(Layer.mergeAll(NoLog, TailscaleTest(tailscale.logins, tailscale.record))))),
-    Layer.provideMerge(DevicesSql.pipe(Layer.provide(Layer.mergeAll(DatabaseLive(undefined), EventBus.Default, ConnectionHub.Default)))),
+    Layer.provideMerge(DevicesSql.pipe(Layer.provide(Layer.mergeAll(DatabaseLive(undefined), EventBusLive, ConnectionHubLive)))),
     Layer.provideMerge(ConfigMemory(config))
   )
 

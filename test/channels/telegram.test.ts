@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { HttpRoutesLive } from "../../src/layers/state/HttpRoutesLive.js"
 import { Context, Effect, Either, Layer } from "effect"
 import { ChannelAdapters, Channels } from "../../src/services/Channels.js"
 import { makeDispatcher } from "../../src/layers/DispatcherLive.js"
@@ -15,7 +16,6 @@ import {
 } from "../../src/layers/TelegramBot.js"
 import { TelegramPoller, isAllowed, refusalText } from "../../src/layers/TelegramPoller.js"
 import type { CallContext } from "../../src/services/Dispatcher.js"
-import { HttpRoutes } from "../../src/services/HttpRoutes.js"
 import { GatewayError } from "../../src/protocol/errors.js"
 import { TEST_BOT_ID, TEST_BOT_USERNAME, startBotApiDouble, type BotApiDouble } from "../support/telegram.js"
 import { captureLogs, fakeGatewayLog, fakeRunner, fakeSessions, makeRunner, makeStore, type FakeRunner, type FakeStore } from "./fakes.js"
@@ -45,7 +45,7 @@ const startTelegram = (rig: Rig, extra: Record<string, unknown> = {}, botOptions
     const poller = TelegramPoller({ pollTimeoutSeconds: 1, backoff: { initial: "50 millis", max: "200 millis" } })
     const layer = Layer.mergeAll(poller, channels).pipe(
       Layer.provideMerge(bot),
-      Layer.provideMerge(Layer.mergeAll(fakeSessions(rig.store), fakeRunner(rig.runner, rig.store), fakeGatewayLog(), HttpRoutes.Default)),
+      Layer.provideMerge(Layer.mergeAll(fakeSessions(rig.store), fakeRunner(rig.runner, rig.store), fakeGatewayLog(), HttpRoutesLive)),
       Layer.provide(captureLogs(rig.logs))
     )
     return yield* Layer.build(layer)

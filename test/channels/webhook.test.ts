@@ -1,4 +1,5 @@
 import * as http from "node:http"
+import { HttpRoutesLive } from "../../src/layers/state/HttpRoutesLive.js"
 import type { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer } from "effect"
@@ -6,7 +7,7 @@ import { TelegramBot, TelegramBotLive, resolveTelegram } from "../../src/layers/
 import { TelegramPoller } from "../../src/layers/TelegramPoller.js"
 import { SECRET_HEADER, TELEGRAM_WEBHOOK_PATH } from "../../src/layers/TelegramWebhook.js"
 import { GatewayStartError } from "../../src/services/GatewayServer.js"
-import { HttpRoutes } from "../../src/services/HttpRoutes.js"
+import { HttpRoutes, type HttpRoutesService } from "../../src/services/HttpRoutes.js"
 import { TEST_BOT_ID, startBotApiDouble, type BotApiDouble } from "../support/telegram.js"
 import { TOKEN, startGateway } from "../support/gateway.js"
 import { captureLogs, fakeGatewayLog, fakeRunner, fakeSessions, makeRunner, makeStore } from "./fakes.js"
@@ -15,7 +16,7 @@ const SECRET = "webhook-secret-0123456789abcdef"
 const OWNER = 4242
 
 /** The Gateway's HTTP routing in miniature: what GatewayServerLive does with HttpRoutes. */
-const routeServer = (routes: HttpRoutes) =>
+const routeServer = (routes: HttpRoutesService) =>
   Effect.acquireRelease(
     Effect.async<{ server: http.Server; url: string }>((resume) => {
       const server = http.createServer((req, res) => {
@@ -72,7 +73,7 @@ const webhookGateway = (double: BotApiDouble, telegram: Record<string, unknown>)
     )
     const layer = TelegramPoller({ backoff: { initial: "20 millis", max: "100 millis" } }).pipe(
       Layer.provideMerge(TelegramBotLive(settings)),
-      Layer.provideMerge(Layer.mergeAll(fakeSessions(store), fakeRunner(runner, store), fakeGatewayLog(), HttpRoutes.Default)),
+      Layer.provideMerge(Layer.mergeAll(fakeSessions(store), fakeRunner(runner, store), fakeGatewayLog(), HttpRoutesLive)),
       Layer.provide(captureLogs(logs))
     )
     return { layer, store, runner, logs }

@@ -5,10 +5,11 @@
  * bytes with its own monotonic seq.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { EventBusLive } from "../../src/layers/state/EventBusLive.js"
+import { PresenceLive } from "../../src/layers/state/PresenceLive.js"
 import { Effect, Layer } from "effect"
 import { connectParams, handshake } from "../support/ws.js"
 import { startGateway, TOKEN } from "../support/gateway.js"
-import { EventBus } from "../../src/services/EventBus.js"
 import { MAX_PRESENCE_ENTRIES, Presence } from "../../src/services/Presence.js"
 
 const auth = { auth: { token: TOKEN } }
@@ -29,7 +30,7 @@ describe("presence", () => {
       // Its JSON is built once per version.
       expect(yield* presence.json).toBe(JSON.stringify(list))
       expect(yield* presence.json).toBe(yield* presence.json)
-    }).pipe(Effect.provide(Presence.Default.pipe(Layer.provide(EventBus.Default))))
+    }).pipe(Effect.provide(PresenceLive.pipe(Layer.provide(EventBusLive))))
   )
 
   it.scopedLive("fifty clients connecting at once reach a watcher as a few presence events, the last listing them all", () =>

@@ -1,5 +1,6 @@
 /** Test doubles for the model tests: a model server on loopback, and a node that answers invokes. */
 import { createServer, type IncomingHttpHeaders } from "node:http"
+import { ConnectionHubLive } from "../../src/layers/state/ConnectionHubLive.js"
 import { NodeRegistryLive } from "../../src/layers/nodes/NodeRegistryLive.js"
 import type { AddressInfo } from "node:net"
 import { Effect, Layer } from "effect"
@@ -71,7 +72,7 @@ export const modelServerDouble = (answer: (request: RecordedRequest, n: number) 
 
 /** NodeRegistry with its real dependencies (in-memory database), and the Config (in memory) it reads. */
 export const registryLayer = (config: Record<string, unknown> = {}) =>
-  Layer.mergeAll(NodeRegistryLive.pipe(Layer.provideMerge(DevicesSqlLive)), ConnectionHub.Default).pipe(
+  Layer.mergeAll(NodeRegistryLive.pipe(Layer.provideMerge(DevicesSqlLive)), ConnectionHubLive).pipe(
     Layer.provide(DatabaseLive(undefined)),
     Layer.provideMerge(ConfigMemory(config))
   )

@@ -5,6 +5,8 @@
  * leaves the store as it was, and closes no connection.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import { EventBusLive } from "../../src/layers/state/EventBusLive.js"
+import { ConnectionHubLive } from "../../src/layers/state/ConnectionHubLive.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Queue } from "effect"
 import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
@@ -27,7 +29,7 @@ import { EventBus } from "../../src/services/EventBus.js"
 /** The store with its own database, bus and hub; `autoApproveLocal` as given. */
 const storeLayer = (autoApproveLocal: boolean) =>
   DevicesSql.pipe(
-    Layer.provideMerge(Layer.mergeAll(DatabaseLive(undefined), EventBus.Default, ConnectionHub.Default)),
+    Layer.provideMerge(Layer.mergeAll(DatabaseLive(undefined), EventBusLive, ConnectionHubLive)),
     Layer.provideMerge(ConfigMemory({ gateway: { nodes: { pairing: { autoApproveLocal } } } }))
   )
 

@@ -1,5 +1,6 @@
 /** The NodeRegistry on its own, with a fake connection and the TestClock. */
 import { describe, expect, it } from "@effect/vitest"
+import { ConnectionHubLive } from "../../src/layers/state/ConnectionHubLive.js"
 import { commandAllowed, NodeRegistryLive } from "../../src/layers/nodes/NodeRegistryLive.js"
 import { Effect, Fiber, Layer, TestClock } from "effect"
 import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
@@ -9,7 +10,7 @@ import { NodeRegistry } from "../../src/services/NodeRegistry.js"
 import { ConnectionHub } from "../../src/services/ConnectionHub.js"
 
 const layer = (config: Record<string, unknown> = {}) =>
-  Layer.mergeAll(NodeRegistryLive.pipe(Layer.provideMerge(DevicesSqlLive)), ConnectionHub.Default).pipe(
+  Layer.mergeAll(NodeRegistryLive.pipe(Layer.provideMerge(DevicesSqlLive)), ConnectionHubLive).pipe(
     Layer.provide(DatabaseLive(undefined)),
     Layer.provide(ConfigMemory(config))
   )

@@ -3,6 +3,8 @@
  * idempotent retries, and node events (see services/NodeRegistry.ts).
  */
 import { randomUUID } from "node:crypto"
+import { EventBusLive } from "../state/EventBusLive.js"
+import { ConnectionHubLive } from "../state/ConnectionHubLive.js"
 import { Duration, Effect, Exit, Layer, Predicate, Runtime, Schedule } from "effect"
 import { GatewayError } from "../../protocol/errors.js"
 import { decodeText, printable } from "../../protocol/codec.js"
@@ -394,4 +396,4 @@ const make = Effect.gen(function* () {
  * when built from the same layer references). Devices is a port with a SQL adapter
  * (layers/store/DevicesSql): provided by whoever composes the Gateway.
  */
-export const NodeRegistryLive = Layer.scoped(NodeRegistry, make).pipe(Layer.provide(Layer.merge(ConnectionHub.Default, EventBus.Default)))
+export const NodeRegistryLive = Layer.scoped(NodeRegistry, make).pipe(Layer.provide(Layer.merge(ConnectionHubLive, EventBusLive)))

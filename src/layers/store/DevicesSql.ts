@@ -15,6 +15,8 @@
  * rules for them are `pairingPolicy`.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto"
+import { EventBusLive } from "../state/EventBusLive.js"
+import { ConnectionHubLive } from "../state/ConnectionHubLive.js"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, type Either, Layer } from "effect"
@@ -519,5 +521,5 @@ export const DevicesSql: Layer.Layer<Devices, never, SqlClient.SqlClient | Confi
  * only the database and the config, as `Devices.Default` did.
  */
 export const DevicesSqlLive: Layer.Layer<Devices, never, SqlClient.SqlClient | Config> = DevicesSql.pipe(
-  Layer.provide(Layer.mergeAll(EventBus.Default, ConnectionHub.Default))
+  Layer.provide(Layer.mergeAll(EventBusLive, ConnectionHubLive))
 )

@@ -11,7 +11,7 @@
 import { Duration, Effect, Queue, type Scope } from "effect"
 import { printable } from "../../protocol/codec.js"
 import { scopeSatisfies } from "../../protocol/methods.js"
-import type { EventBus, GatewayEvent } from "../../services/EventBus.js"
+import type { EventBusService, GatewayEvent } from "../../services/EventBus.js"
 import type { Conn, Connections } from "./connection.js"
 import { encodeEvent, sendEncoded } from "./outbound.js"
 
@@ -77,7 +77,7 @@ export const makeFanout = (c: Connections, versions: Effect.Effect<StateVersions
     )
 
   /** Subscribes to the bus and fans its events out until the scope closes. */
-  const run = (bus: EventBus): Effect.Effect<void, never, Scope.Scope> =>
+  const run = (bus: EventBusService): Effect.Effect<void, never, Scope.Scope> =>
     Effect.gen(function* () {
       const subscription = yield* bus.subscribe
       const coalesced = new Map<string, GatewayEvent>()

@@ -24,13 +24,13 @@ import {
 } from "../../protocol/frames.js"
 import { scopeSatisfies } from "../../protocol/methods.js"
 import type { Admission, Admitted } from "../../services/Admission.js"
-import type { ConnectionHub } from "../../services/ConnectionHub.js"
+import type { ConnectionHubService } from "../../services/ConnectionHub.js"
 import type { Devices } from "../../services/Devices.js"
 import type { Dispatcher } from "../../services/Dispatcher.js"
-import type { GatewayState } from "../../services/GatewayState.js"
+import type { GatewayStateService } from "../../services/GatewayState.js"
 import type { HealthService } from "../../services/Health.js"
 import type { NodeRegistryService } from "../../services/NodeRegistry.js"
-import type { Presence } from "../../services/Presence.js"
+import type { PresenceService } from "../../services/Presence.js"
 import { SESSION_DEFAULTS } from "../../services/Sessions.js"
 import type { Conn, Connections, RunFork } from "./connection.js"
 import { sendParts } from "./outbound.js"
@@ -40,11 +40,11 @@ export interface HandshakeDeps {
   readonly runFork: RunFork
   readonly admission: Context.Tag.Service<typeof Admission>
   readonly dispatcher: Context.Tag.Service<typeof Dispatcher>
-  readonly state: GatewayState
-  readonly hub: ConnectionHub
+  readonly state: GatewayStateService
+  readonly hub: ConnectionHubService
   readonly devices: Context.Tag.Service<typeof Devices>
   readonly nodes: NodeRegistryService
-  readonly presence: Presence
+  readonly presence: PresenceService
   readonly health: HealthService
   readonly tickIntervalMs: number
 }

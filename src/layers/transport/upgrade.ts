@@ -20,8 +20,8 @@ import { printable } from "../../protocol/codec.js"
 import { CloseCode, MAX_PREAUTH_PAYLOAD } from "../../protocol/frames.js"
 import type { PeerFacts } from "../../services/Admission.js"
 import type { ConfigService } from "../../services/Config.js"
-import type { GatewayState } from "../../services/GatewayState.js"
-import type { HttpRoutes } from "../../services/HttpRoutes.js"
+import type { GatewayStateService } from "../../services/GatewayState.js"
+import type { HttpRoutesService } from "../../services/HttpRoutes.js"
 import type { Limits } from "./budgets.js"
 import { type Conn, type Connections, type PendingSocket, type RunFork, socketKey } from "./connection.js"
 
@@ -47,8 +47,8 @@ export interface UpgradeDeps {
   /** Puts the frame loop on a new connection's socket (frames.ts). */
   readonly attach: (conn: Conn) => void
   readonly config: ConfigService
-  readonly state: GatewayState
-  readonly routes: Option.Option<HttpRoutes>
+  readonly state: GatewayStateService
+  readonly routes: Option.Option<HttpRoutesService>
   readonly limits: Limits
   readonly runFork: RunFork
   readonly runSync: <A, E>(effect: Effect.Effect<A, E>) => A
