@@ -16,7 +16,7 @@ import type { ClawgateConfig } from "./config/schema.js"
 import { ConfigFileLive } from "./layers/ConfigFile.js"
 import { scopesFor } from "./protocol/methods.js"
 import { GatewayClientRemote, GatewayConnectorRemote } from "./layers/GatewayClientRemote.js"
-import { Config } from "./services/Config.js"
+import { ConfigStore } from "./services/Config.js"
 import { type GatewayClient, GatewayClientError } from "./services/GatewayClient.js"
 import { SshTunnel } from "./services/SshTunnel.js"
 import { TunnelRegistry } from "./services/TunnelRegistry.js"
@@ -177,7 +177,7 @@ const viaSsh = (target: Target, stateDir: string) =>
 const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>, approver = false) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
-      const config = yield* Config
+      const config = yield* ConfigStore
       const cfg = yield* config.current
       const flags: ClientFlags = {
         url: Option.getOrUndefined(opts.url),
@@ -229,7 +229,7 @@ const output = <A, E, R>(effect: Effect.Effect<A, E, R>, asJson: boolean, render
   )
 
 /** What a client command's program may need: the client, the config, and a scope for what it opens. */
-type ClientProgram<A, E> = Effect.Effect<A, E, GatewayClient | Config | Scope.Scope>
+type ClientProgram<A, E> = Effect.Effect<A, E, GatewayClient | ConfigStore | Scope.Scope>
 
 const withClient = <A, E>(
   opts: ClientOpts,
@@ -374,7 +374,7 @@ const tlsCommand = Command.make("tls").pipe(
     Command.make("fingerprint", { json }, (opts) =>
       output(
         Effect.gen(function* () {
-          const config = yield* Config
+          const config = yield* ConfigStore
           const cfg = yield* config.current
           if (!cfg.gateway?.tls?.enabled) {
             return yield* new UsageError({
@@ -419,7 +419,7 @@ const tunnelCommand = Command.make(
   (opts) =>
     output(
       Effect.gen(function* () {
-        const config = yield* Config
+        const config = yield* ConfigStore
         const { SshTunnelSystem } = yield* Effect.promise(() => import("./layers/SshTunnelSystem.js"))
         const { TunnelRegistryFile } = yield* Effect.promise(() => import("./layers/TunnelRegistry.js"))
         const { runTunnel } = yield* Effect.promise(() => import("./programs/tunnel.js"))
@@ -749,7 +749,7 @@ const nodeRunCommand = Command.make(
   (opts) =>
     output(
       Effect.gen(function* () {
-        const config = yield* Config
+        const config = yield* ConfigStore
         const cfg = yield* config.current
         const { DeviceIdentityFile, makeDeviceIdentity } = yield* Effect.promise(() => import("./layers/DeviceIdentityFile.js"))
         const url = Option.getOrUndefined(opts.url)

@@ -13,7 +13,7 @@ import type { ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import { AgentRunner, type Accepted, type AgentRequest, type RunOutcome } from "../services/AgentRunner.js"
 import { Channels } from "../services/Channels.js"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { EventBus } from "../services/EventBus.js"
 import { Models } from "../services/Models.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
@@ -46,7 +46,7 @@ export const makeAgentRunner = Effect.gen(function* () {
   const sessions = yield* Sessions
   const models = yield* Models
   const bus = yield* EventBus
-  const config = yield* Config
+  const config = yield* ConfigStore
   const registry = yield* NodeRegistry
   const channels = yield* Effect.serviceOption(Channels)
   const scope = yield* Effect.scope

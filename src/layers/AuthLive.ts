@@ -7,7 +7,7 @@ import { Clock, Effect, Layer, Option } from "effect"
 import type { TailscaleClaim } from "../config/clientAddress.js"
 import { GatewayError } from "../protocol/errors.js"
 import { Auth, type AuthAttempt, type AuthGrant, type AuthOverrides, type AuthService, resolveServerAuth } from "../services/Auth.js"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { GatewayLog } from "../services/GatewayLog.js"
 import { Tailscale } from "../services/Tailscale.js"
 
@@ -93,7 +93,7 @@ const tailscaleRefused = (code: string, message: string) =>
 
 export const makeAuth = (overrides: AuthOverrides) =>
   Effect.gen(function* () {
-    const config = yield* Config
+    const config = yield* ConfigStore
     const log = yield* GatewayLog
     const tailscale = yield* Tailscale
     const limiter = new FailureLimiter()

@@ -8,7 +8,7 @@ import * as path from "node:path"
 import JSON5 from "json5"
 import { Effect, Either, Layer, Ref } from "effect"
 import { formatIssues, validateConfig, type ClawgateConfig } from "../config/schema.js"
-import { Config, ConfigError, type ConfigEnv, type ConfigFileState, type ConfigPaths, type ConfigService } from "../services/Config.js"
+import { ConfigStore, ConfigError, type ConfigEnv, type ConfigFileState, type ConfigPaths, type ConfigService } from "../services/Config.js"
 import { atomicWriteFile } from "../util/atomicWrite.js"
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -166,4 +166,4 @@ export const makeConfigFile = (env: Env): Effect.Effect<ConfigService> =>
     return { paths, env: resolveEnv(env), load, current, snapshot, update } satisfies ConfigService
   })
 
-export const ConfigFileLive = (env: Env = process.env): Layer.Layer<Config> => Layer.effect(Config, makeConfigFile(env))
+export const ConfigFileLive = (env: Env = process.env): Layer.Layer<ConfigStore> => Layer.effect(ConfigStore, makeConfigFile(env))

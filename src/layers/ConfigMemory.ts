@@ -1,7 +1,7 @@
 /** Config held in memory: for tests and for embedding without a file. */
 import { Effect, Either, Layer, Ref } from "effect"
 import { formatIssues, validateConfig } from "../config/schema.js"
-import { Config, ConfigError, type ConfigEnv, type ConfigService } from "../services/Config.js"
+import { ConfigStore, ConfigError, type ConfigEnv, type ConfigService } from "../services/Config.js"
 
 /** The state dir of a config held in memory when none is given: nothing is written for it. */
 export const MEMORY_STATE_DIR = "(memory)"
@@ -39,4 +39,4 @@ export const makeConfigMemory = (
   })
 
 export const ConfigMemory = (initial: Record<string, unknown> = {}, options: { readonly env?: ConfigEnv } = {}) =>
-  Layer.effect(Config, makeConfigMemory(initial, options))
+  Layer.effect(ConfigStore, makeConfigMemory(initial, options))

@@ -11,7 +11,7 @@ import { GatewayStateLive } from "./state/GatewayStateLive.js"
 import { PresenceLive } from "./state/PresenceLive.js"
 import { VitalsLive } from "./state/VitalsLive.js"
 import { NodeRegistryLive } from "./nodes/NodeRegistryLive.js"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import type { Served } from "../services/Dispatcher.js"
 import { GatewayRunFlags, type GatewayRunOptions } from "../services/GatewayServer.js"
 import { HealthLive } from "./HealthLive.js"
@@ -55,7 +55,7 @@ export interface GatewayLayerOptions {
 /** The SQLite database in the state dir named by Config (or in memory), opened once the state dir is tightened. */
 export const DatabaseFromConfig = (options: GatewayLayerOptions) =>
   Layer.unwrapEffect(
-    Effect.map(Effect.zipRight(StatePermissions, Config), (config) =>
+    Effect.map(Effect.zipRight(StatePermissions, ConfigStore), (config) =>
       // A config held in memory without a state dir gets a database in memory too, not a "(memory)" folder in the cwd.
       DatabaseLive(options.database === "memory" || config.paths.stateDir === MEMORY_STATE_DIR ? undefined : config.paths.stateDir)
     )
@@ -64,7 +64,7 @@ export const DatabaseFromConfig = (options: GatewayLayerOptions) =>
 /** The log file lives in the state dir named by Config, opened once the state dir is tightened. */
 export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
   Layer.unwrapEffect(
-    Effect.map(Effect.zipRight(StatePermissions, Config), (config) =>
+    Effect.map(Effect.zipRight(StatePermissions, ConfigStore), (config) =>
       GatewayLogFile({
         stateDir: config.paths.stateDir,
         ...(options.console !== undefined ? { console: options.console } : {}),

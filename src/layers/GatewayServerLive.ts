@@ -19,7 +19,7 @@ import { Duration, Effect, Fiber, Layer, Option, Runtime } from "effect"
 import { CloseCode } from "../protocol/frames.js"
 import { Admission } from "../services/Admission.js"
 import { Auth } from "../services/Auth.js"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { ConnectionHub } from "../services/ConnectionHub.js"
 import { Devices } from "../services/Devices.js"
 import { Dispatcher } from "../services/Dispatcher.js"
@@ -47,7 +47,7 @@ const DRAIN_TIMEOUT_MS = 5_000
 
 export const makeGatewayServer = Effect.gen(function* () {
   const flags = yield* GatewayRunFlags
-  const config = yield* Config
+  const config = yield* ConfigStore
   const auth = yield* Auth
   const admission = yield* Admission
   const dispatcher = yield* Dispatcher

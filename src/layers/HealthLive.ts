@@ -6,7 +6,7 @@ import { PresenceLive } from "./state/PresenceLive.js"
 import { Effect, Layer, Option, Queue, Schedule } from "effect"
 import { withJson } from "../services/Dispatcher.js"
 import { Channels } from "../services/Channels.js"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { EventBus } from "../services/EventBus.js"
 import { GatewayState } from "../services/GatewayState.js"
 import {
@@ -29,7 +29,7 @@ const make = Effect.gen(function* () {
   const clock = yield* Effect.clock
   const presence = yield* Presence
   const bus = yield* EventBus
-  const config = yield* Config
+  const config = yield* ConfigStore
   const sessionsPath = path.join(config.paths.stateDir, "clawgate.sqlite")
   // Optional: a Gateway built without channels or a store reports none.
   const channels = yield* Effect.serviceOption(Channels)

@@ -19,7 +19,7 @@ import { HttpClient } from "@effect/platform"
 import { Effect, Layer, Redacted, String as Str } from "effect"
 import type { ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { DEFAULT_MODEL_REF, Models, type ModelsService, type ResolvedModel } from "../services/Models.js"
 
 // The providers (and @effect/ai under them) are loaded on first use: a Gateway that never runs
@@ -59,9 +59,9 @@ const checkUrl = (url: string, key: string) =>
     return Effect.succeed(url.replace(/\/+$/, ""))
   })
 
-export const makeModels = (env: Env = process.env): Effect.Effect<ModelsService, never, Config | HttpClient.HttpClient> =>
+export const makeModels = (env: Env = process.env): Effect.Effect<ModelsService, never, ConfigStore | HttpClient.HttpClient> =>
   Effect.gen(function* () {
-    const config = yield* Config
+    const config = yield* ConfigStore
     const http = yield* HttpClient.HttpClient
 
     const openAiCompatible = (name: string, model: string, p: ProviderConfig) =>
@@ -156,10 +156,10 @@ export const makeModels = (env: Env = process.env): Effect.Effect<ModelsService,
   })
 
 /** Models from the config; needs an `HttpClient` (e.g. `NodeHttpClient.layer` from @effect/platform-node). */
-export const makeModelsLive = (env: Env = process.env): Layer.Layer<Models, never, Config | HttpClient.HttpClient> =>
+export const makeModelsLive = (env: Env = process.env): Layer.Layer<Models, never, ConfigStore | HttpClient.HttpClient> =>
   Layer.effect(Models, makeModels(env))
 
-export const ModelsLive: Layer.Layer<Models, never, Config | HttpClient.HttpClient> = makeModelsLive()
+export const ModelsLive: Layer.Layer<Models, never, ConfigStore | HttpClient.HttpClient> = makeModelsLive()
 
 /** Every ref resolves to this one model: for tests of the runner with a scripted LanguageModel. */
 export const ModelsFixed = (languageModel: LanguageModel.Service, ref = "test/fixed"): Layer.Layer<Models> =>

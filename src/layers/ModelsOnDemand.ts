@@ -5,17 +5,17 @@
  * memory for what it does.
  */
 import { Effect, Layer } from "effect"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { Models } from "../services/Models.js"
 
-export const ModelsOnDemand: Layer.Layer<Models, never, Config> = Layer.effect(
+export const ModelsOnDemand: Layer.Layer<Models, never, ConfigStore> = Layer.effect(
   Models,
   Effect.gen(function* () {
-    const config = yield* Config
+    const config = yield* ConfigStore
     const load = yield* Effect.cached(
       Effect.promise(() => Promise.all([import("./ModelsLive.js"), import("@effect/platform/FetchHttpClient")])).pipe(
         Effect.flatMap(([live, fetch]) => live.makeModels().pipe(Effect.provide(fetch.layer))),
-        Effect.provideService(Config, config)
+        Effect.provideService(ConfigStore, config)
       )
     )
     return Models.of({ resolve: (ref) => Effect.flatMap(load, (models) => models.resolve(ref)) })

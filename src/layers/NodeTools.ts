@@ -14,7 +14,7 @@ import * as Toolkit from "@effect/ai/Toolkit"
 import { createHash } from "node:crypto"
 import { Effect, Option, Schema } from "effect"
 import type { GatewayError } from "../protocol/errors.js"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
 import { commandAllowed } from "./nodes/NodeRegistryLive.js"
 import { INVALID_TOOL_ARGUMENTS_KEY } from "./ModelOpenAiCompat.js"
@@ -140,7 +140,7 @@ const makeTool = (target: NodeToolTarget, platform: string | undefined) =>
 export const nodeToolkit = (options: NodeToolsOptions): Effect.Effect<NodeTools, never, NodeRegistry> =>
   Effect.gen(function* () {
     const registry = yield* NodeRegistry
-    const config = yield* Effect.serviceOption(Config)
+    const config = yield* Effect.serviceOption(ConfigStore)
     const policy = Option.isSome(config) ? ((yield* config.value.snapshot).gateway?.nodes?.commands ?? {}) : {}
     const listed = yield* registry.list.pipe(
       Effect.map((l) => l.nodes),

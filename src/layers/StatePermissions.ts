@@ -9,7 +9,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { MEMORY_STATE_DIR } from "./ConfigMemory.js"
 
 /** At most this many entries are looked at (the state dir holds a handful). */
@@ -75,5 +75,5 @@ export const tightenState = (configPath: string, stateDir: string): Array<string
 
 /** Tightened once, when the Gateway's layers are built, before the store or the log opens a file. */
 export class StatePermissions extends Effect.Service<StatePermissions>()("clawgate/StatePermissions", {
-  effect: Effect.map(Config, (config) => ({ notes: tightenState(config.paths.configPath, config.paths.stateDir) }))
+  effect: Effect.map(ConfigStore, (config) => ({ notes: tightenState(config.paths.configPath, config.paths.stateDir) }))
 }) {}

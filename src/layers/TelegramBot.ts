@@ -13,7 +13,7 @@ import { Context, Data, Duration, Effect, Layer, Ref, Schedule } from "effect"
 import type { Api } from "grammy"
 import type { ClawgateConfig } from "../config/schema.js"
 import { ChannelAdapters, ChannelError, type ChannelAdapter, type ChannelStatus, type Delivery } from "../services/Channels.js"
-import { Config, type ConfigEnv } from "../services/Config.js"
+import { ConfigStore, type ConfigEnv } from "../services/Config.js"
 import { GatewayLog } from "../services/GatewayLog.js"
 
 /** Telegram's limit on a message's text, in UTF-16 code units (what Telegram counts). */
@@ -362,7 +362,7 @@ export const TelegramBotLive = (settings: TelegramSettings, options: TelegramBot
 export const TelegramBotFromConfig = (options: TelegramBotOptions = {}) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
-      const config = yield* Config
+      const config = yield* ConfigStore
       const cfg = yield* config.current.pipe(Effect.orElseSucceed((): ClawgateConfig => ({})))
       return TelegramBotLive(resolveTelegram(cfg, config.env), options)
     })

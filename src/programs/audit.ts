@@ -18,7 +18,7 @@ import {
   type LiveFacts,
   type LiveGateway
 } from "../security/audit.js"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { GatewayError } from "../protocol/errors.js"
 import { Core } from "../protocol/methods.js"
 import { GatewayClient, GatewayClientError } from "../services/GatewayClient.js"
@@ -65,7 +65,7 @@ const describeLiveError = (e: unknown): { url?: string | undefined; reason: stri
  */
 export const securityAudit = <E, R>(live: Effect.Effect<LiveGateway, E, R>) =>
   Effect.gen(function* () {
-    const config = yield* Config
+    const config = yield* ConfigStore
     const fs = yield* FileSystem.FileSystem
     const file = yield* config.load
     const cfg = file.config

@@ -5,7 +5,7 @@
 import JSON5 from "json5"
 import { Array as Arr, Effect, Either } from "effect"
 import { getPath, isSecretPath, redact, REDACTED, setPath, validateConfig } from "../config/schema.js"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { UsageError } from "./errors.js"
 
 const keyPath = (key: string): Effect.Effect<Array<string>, UsageError> => {
@@ -33,7 +33,7 @@ export const coerceValue = (raw: Record<string, unknown>, path: ReadonlyArray<st
   return parsed
 }
 
-export const configPath = Effect.map(Config, (c) => ({
+export const configPath = Effect.map(ConfigStore, (c) => ({
   path: c.paths.configPath,
   stateDir: c.paths.stateDir,
   source: c.paths.configPathSource
@@ -41,7 +41,7 @@ export const configPath = Effect.map(Config, (c) => ({
 
 export const configGet = (key: string | undefined, showSecrets: boolean) =>
   Effect.gen(function* () {
-    const config = yield* Config
+    const config = yield* ConfigStore
     const file = yield* config.load
     if (key === undefined) return { key: null, set: true, value: showSecrets ? file.raw : redact(file.raw) }
     const path = yield* keyPath(key)
@@ -63,7 +63,7 @@ export const configSet = (pairs: ReadonlyArray<string>) =>
       given.push({ key, text })
     }
     const edits = yield* Effect.forEach(given, ({ key, text }) => Effect.map(keyPath(key), (path) => ({ key, path, text })))
-    const config = yield* Config
+    const config = yield* ConfigStore
     yield* config.update((raw) => edits.reduce((acc, e) => setPath(acc, e.path, coerceValue(acc, e.path, e.text)), raw))
     return { path: config.paths.configPath, set: edits.map((e) => e.key) }
   })
@@ -72,7 +72,7 @@ export const configUnset = (keys: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     if (keys.length === 0) return yield* new UsageError({ message: "config unset needs at least one key, e.g. config unset gateway.port" })
     const paths = yield* Effect.forEach(keys, keyPath)
-    const config = yield* Config
+    const config = yield* ConfigStore
     const before = (yield* config.load).raw
     const missing = Arr.zip(keys, paths).flatMap(([key, path]) => (getPath(before, path) === undefined ? [key] : []))
     yield* config.update((raw) => paths.reduce((acc, p) => setPath(acc, p, undefined), raw))

@@ -2,7 +2,7 @@
  * `clawgate gateway run`: the Gateway in the foreground until SIGINT/SIGTERM.
  */
 import { Console, Effect } from "effect"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { GatewayServer } from "../services/GatewayServer.js"
 
 export const firstStartBanner = (token: string, configPath: string, url: string, tlsFingerprint?: string): string =>
@@ -22,7 +22,7 @@ export const firstStartBanner = (token: string, configPath: string, url: string,
 
 export const gatewayRun = Effect.gen(function* () {
   const server = yield* GatewayServer
-  const config = yield* Config
+  const config = yield* ConfigStore
   if (server.generatedToken) {
     // Straight to stdout, never through the logger: the log file must not hold the token.
     yield* Console.log(firstStartBanner(server.generatedToken, config.paths.configPath, server.url, server.tlsFingerprint))

@@ -4,7 +4,7 @@
  * GatewayClient and runs unchanged against a local, remote or fake Gateway.
  */
 import { Effect, Either } from "effect"
-import { Config } from "../services/Config.js"
+import { ConfigStore } from "../services/Config.js"
 import { Core } from "../protocol/methods.js"
 import { GatewayClient, type RequestOptions, type ServerInfo, type TargetInfo } from "../services/GatewayClient.js"
 
@@ -63,7 +63,7 @@ export interface StatusReport extends GatewayStatusReport {
 /** `status [--deep]`: local configuration plus the Gateway's own view; `--deep` adds health and presence. */
 export const status = (deep: boolean) =>
   Effect.gen(function* () {
-    const config = yield* Config
+    const config = yield* ConfigStore
     const cfg = yield* config.current
     const base = yield* gatewayStatus
     const report: StatusReport = {

@@ -58,4 +58,5 @@ export interface ConfigService {
   readonly update: (edit: (raw: Record<string, unknown>) => Record<string, unknown>) => Effect.Effect<ClawgateConfig, ConfigError>
 }
 
-export class Config extends Context.Tag("clawgate/Config")<Config, ConfigService>() {}
+/** The config store (the file, or memory in tests). Not Effect's own `Config` module, which reads the environment. */
+export class ConfigStore extends Context.Tag("clawgate/ConfigStore")<ConfigStore, ConfigService>() {}

@@ -8,7 +8,7 @@ import { normalizeFingerprint, resolveTarget } from "../../src/config/target.js"
 import { scopesFor } from "../../src/protocol/methods.js"
 import { makeConfigFile, resolveEnv, resolvePaths } from "../../src/layers/ConfigFile.js"
 import { configGet, configSet, configUnset, coerceValue } from "../../src/programs/config.js"
-import { Config } from "../../src/services/Config.js"
+import { ConfigStore } from "../../src/services/Config.js"
 import { tempDir } from "../support/gateway.js"
 
 const issues = (raw: unknown) => Either.match(validateConfig(raw), { onLeft: (i) => i, onRight: () => [] })
@@ -166,17 +166,17 @@ describe("config file service", () => {
         "12345",
         "gateway.port",
         "18790"
-      ]).pipe(Effect.provideService(Config, config))
+      ]).pipe(Effect.provideService(ConfigStore, config))
       const file = path.join(dir, "clawgate.json")
       const saved = JSON.parse(yield* Effect.promise(() => fs.readFile(file, "utf8")))
       expect(saved).toEqual({ gateway: { mode: "remote", remote: { url: "ws://127.0.0.1:18789", token: "12345" }, port: 18790 } })
       expect((yield* Effect.promise(() => fs.stat(file))).mode & 0o777).toBe(0o600)
       expect(yield* Effect.promise(() => fs.readdir(dir))).toEqual(["clawgate.json"])
-      const got = yield* configGet("gateway.remote.token", false).pipe(Effect.provideService(Config, config))
+      const got = yield* configGet("gateway.remote.token", false).pipe(Effect.provideService(ConfigStore, config))
       expect(got.value).toBe("__CLAWGATE_REDACTED__")
-      const shown = yield* configGet("gateway.remote.token", true).pipe(Effect.provideService(Config, config))
+      const shown = yield* configGet("gateway.remote.token", true).pipe(Effect.provideService(ConfigStore, config))
       expect(shown.value).toBe("12345")
-      const unset = yield* configUnset(["gateway.port", "gateway.tailscale"]).pipe(Effect.provideService(Config, config))
+      const unset = yield* configUnset(["gateway.port", "gateway.tailscale"]).pipe(Effect.provideService(ConfigStore, config))
       expect(unset).toMatchObject({ unset: ["gateway.port"], notSet: ["gateway.tailscale"] })
     })
   )
@@ -188,11 +188,11 @@ describe("config file service", () => {
       const original = "// my settings\n{ gateway: { port: 18790 } }\n"
       yield* Effect.promise(() => fs.writeFile(file, original))
       const config = yield* withFile(dir)
-      const bad = yield* configSet(["gateway.bind", "everywhere"]).pipe(Effect.provideService(Config, config), Effect.flip)
+      const bad = yield* configSet(["gateway.bind", "everywhere"]).pipe(Effect.provideService(ConfigStore, config), Effect.flip)
       expect(bad.message).toMatch(/gateway\.bind: must be one of "loopback"/)
-      const unknown = yield* configSet(["gateway.prot", "1"]).pipe(Effect.provideService(Config, config), Effect.flip)
+      const unknown = yield* configSet(["gateway.prot", "1"]).pipe(Effect.provideService(ConfigStore, config), Effect.flip)
       expect(unknown.message).toMatch(/gateway\.prot: is not a known setting/)
-      const odd = yield* configSet(["gateway.port"]).pipe(Effect.provideService(Config, config), Effect.flip)
+      const odd = yield* configSet(["gateway.port"]).pipe(Effect.provideService(ConfigStore, config), Effect.flip)
       expect(odd.message).toMatch(/"gateway.port" has no value/)
       expect(yield* Effect.promise(() => fs.readFile(file, "utf8"))).toBe(original)
     })
@@ -204,7 +204,7 @@ describe("config file service", () => {
       const file = path.join(dir, "clawgate.json")
       yield* Effect.promise(() => fs.writeFile(file, "{ gateway: { port: 1 "))
       const config = yield* withFile(dir)
-      const err = yield* configSet(["gateway.port", "2"]).pipe(Effect.provideService(Config, config), Effect.flip)
+      const err = yield* configSet(["gateway.port", "2"]).pipe(Effect.provideService(ConfigStore, config), Effect.flip)
       expect(err.message).toContain(file)
       expect(err.message).toMatch(/not valid JSON5/)
       expect(yield* Effect.promise(() => fs.readFile(file, "utf8"))).toBe("{ gateway: { port: 1 ")

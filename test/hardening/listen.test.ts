@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { makeConfigMemory } from "../../src/layers/ConfigMemory.js"
 import { GatewayWithServer } from "../../src/layers/Gateway.js"
-import { Config, ConfigError } from "../../src/services/Config.js"
+import { ConfigStore, ConfigError } from "../../src/services/Config.js"
 import { Tailscale, TailscaleError } from "../../src/services/Tailscale.js"
 import { startGateway, tempDir, TOKEN } from "../support/gateway.js"
 
@@ -44,7 +44,7 @@ const ServeFails = Layer.succeed(
 /** A config in memory (state in `stateDir`) that cannot be written, as on a read-only disk. */
 const Unwritable = (stateDir: string) =>
   Layer.effect(
-    Config,
+    ConfigStore,
     Effect.map(makeConfigMemory({}, { stateDir }), (config) => ({
       ...config,
       update: () => Effect.fail(new ConfigError({ reason: "Io", path: "(memory)", message: "read-only file system" }))

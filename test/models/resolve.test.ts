@@ -4,7 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
 import { makeModelsLive } from "../../src/layers/ModelsLive.js"
-import { Config } from "../../src/services/Config.js"
+import { ConfigStore } from "../../src/services/Config.js"
 import { Models } from "../../src/services/Models.js"
 
 const layer = (config: Record<string, unknown>, env: Record<string, string> = {}) =>
@@ -91,7 +91,7 @@ describe("Models.resolve", () => {
   it.effect("model names may contain slashes; an explicit ref wins over the config; a config edit applies to the next resolve", () =>
     Effect.gen(function* () {
       const models = yield* Models
-      const config = yield* Config
+      const config = yield* ConfigStore
       const vllm = yield* models.resolve("vllm/meta-llama/Llama-3.1-8B-Instruct")
       expect(vllm).toMatchObject({ provider: "vllm", model: "meta-llama/Llama-3.1-8B-Instruct", api: "openai-completions" })
       expect((yield* models.resolve()).api).toBe("offline")

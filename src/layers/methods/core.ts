@@ -10,7 +10,7 @@ import { Core } from "../../protocol/methods.js"
 import { AgentRunner } from "../../services/AgentRunner.js"
 import { Auth } from "../../services/Auth.js"
 import { Channels } from "../../services/Channels.js"
-import { Config } from "../../services/Config.js"
+import { ConfigStore } from "../../services/Config.js"
 import { serve } from "../../services/Dispatcher.js"
 import { GatewayLog } from "../../services/GatewayLog.js"
 import { GatewayState } from "../../services/GatewayState.js"
@@ -25,7 +25,7 @@ export const coreMethods = Effect.gen(function* () {
   const health = yield* Health
   const presence = yield* Presence
   const state = yield* GatewayState
-  const config = yield* Config
+  const config = yield* ConfigStore
   const log = yield* GatewayLog
   const auth = yield* Auth
   const channels = yield* Channels

@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import { GatewayError } from "../../protocol/errors.js"
 import { SessionMethods } from "../../protocol/methods.js"
-import { Config } from "../../services/Config.js"
+import { ConfigStore } from "../../services/Config.js"
 import { serve } from "../../services/Dispatcher.js"
 import {
   MAIN_SESSION_KEY,
@@ -56,7 +56,7 @@ const toGatewayError = (key: string) => (e: SessionsError) =>
 
 export const sessionMethods = Effect.gen(function* () {
   const sessions = yield* Sessions
-  const config = yield* Config
+  const config = yield* ConfigStore
   const dbPath = databasePath(config.paths.stateDir)
 
   return [

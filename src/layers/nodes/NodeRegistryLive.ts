@@ -8,7 +8,7 @@ import { ConnectionHubLive } from "../state/ConnectionHubLive.js"
 import { Duration, Effect, Exit, Layer, Predicate, Runtime, Schedule } from "effect"
 import { GatewayError } from "../../protocol/errors.js"
 import { decodeText, printable } from "../../protocol/codec.js"
-import { Config } from "../../services/Config.js"
+import { ConfigStore } from "../../services/Config.js"
 import { ConnectionHub } from "../../services/ConnectionHub.js"
 import { Devices } from "../../services/Devices.js"
 import { EventBus } from "../../services/EventBus.js"
@@ -105,7 +105,7 @@ export const commandAllowed = (
 const make = Effect.gen(function* () {
   const hub = yield* ConnectionHub
   const devices = yield* Devices
-  const config = yield* Config
+  const config = yield* ConfigStore
   const bus = yield* EventBus
   const live = new Map<string, Live>()
   const idempotent = new Map<string, { readonly at: number; readonly result: Completion }>()

@@ -23,7 +23,7 @@ import { Effect, type Either, Layer } from "effect"
 import type { ClawgateConfig } from "../../config/schema.js"
 import { GatewayError } from "../../protocol/errors.js"
 import { CloseCode } from "../../protocol/frames.js"
-import { Config } from "../../services/Config.js"
+import { ConfigStore } from "../../services/Config.js"
 import { ConnectionHub } from "../../services/ConnectionHub.js"
 import {
   Devices,
@@ -133,7 +133,7 @@ export const makeDevicesSql = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const bus = yield* EventBus
   const hub = yield* ConnectionHub
-  const config = yield* Config
+  const config = yield* ConfigStore
   // One decision at a time: each reads, then writes.
   const lock = yield* Effect.makeSemaphore(1)
   const serial = <A, E, R>(e: Effect.Effect<A, E, R>) => lock.withPermits(1)(e)
@@ -510,7 +510,7 @@ export const makeDevicesSql = Effect.gen(function* () {
  * revoked token goes through the ConnectionHub; pairing events through the
  * EventBus.
  */
-export const DevicesSql: Layer.Layer<Devices, never, SqlClient.SqlClient | Config | EventBus | ConnectionHub> = Layer.effect(
+export const DevicesSql: Layer.Layer<Devices, never, SqlClient.SqlClient | ConfigStore | EventBus | ConnectionHub> = Layer.effect(
   Devices,
   makeDevicesSql
 )
@@ -520,6 +520,6 @@ export const DevicesSql: Layer.Layer<Devices, never, SqlClient.SqlClient | Confi
  * layer references every other service uses, so they are built once): needs
  * only the database and the config, as `Devices.Default` did.
  */
-export const DevicesSqlLive: Layer.Layer<Devices, never, SqlClient.SqlClient | Config> = DevicesSql.pipe(
+export const DevicesSqlLive: Layer.Layer<Devices, never, SqlClient.SqlClient | ConfigStore> = DevicesSql.pipe(
   Layer.provide(Layer.mergeAll(EventBusLive, ConnectionHubLive))
 )
