@@ -3,7 +3,7 @@
  */
 import { createHash } from "node:crypto"
 import { safeEqual } from "../util/secrets.js"
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Effect, Layer, Option, Redacted } from "effect"
 import type { TailscaleClaim } from "../config/clientAddress.js"
 import { GatewayError } from "../protocol/errors.js"
 import { Auth, type AuthAttempt, type AuthGrant, type AuthOverrides, type AuthService, resolveServerAuth } from "../services/Auth.js"
@@ -110,7 +110,8 @@ export const makeAuth = (overrides: AuthOverrides) =>
         Effect.mapError((e) => GatewayError.unavailable(`gateway config is invalid: ${e.message}`))
       )
       const r = resolveServerAuth(current, config.env, overrides)
-      for (const secret of [r.token, r.password]) {
+      for (const redacted of [r.token, r.password]) {
+        const secret = redacted === undefined ? undefined : Redacted.value(redacted)
         if (secret && !registered.has(secret)) {
           registered.add(secret)
           yield* log.addSecret(secret)
@@ -205,7 +206,8 @@ export const makeAuth = (overrides: AuthOverrides) =>
           return grant
         }
         const presented = r.mode === "token" ? attempt.auth?.token : attempt.auth?.password
-        const expected = r.mode === "token" ? r.token : r.password
+        const secret = r.mode === "token" ? r.token : r.password
+        const expected = secret === undefined ? undefined : Redacted.value(secret)
         const what = r.mode === "token" ? "token" : "password"
         const upper = what.toUpperCase()
         if (expected === undefined) {

@@ -7,7 +7,7 @@
  * Gathering the facts (files, environment, the live Gateway) is in
  * programs/audit.ts.
  */
-import { String as Str } from "effect"
+import { Redacted, String as Str } from "effect"
 import { isLoopbackAddress, isTailnetIPv4 } from "../config/bind.js"
 import type { ClawgateConfig } from "../config/schema.js"
 import { resolveServerAuth } from "../services/Auth.js"
@@ -337,9 +337,10 @@ export const auditConfig = (config: ClawgateConfig, facts: AuditFacts): Array<Fi
       })
     }
   }
-  if (auth.mode === "token" && auth.token !== undefined) strength(auth.token, auth.tokenSource ?? "gateway.auth.token", "token", true)
+  if (auth.mode === "token" && auth.token !== undefined)
+    strength(Redacted.value(auth.token), auth.tokenSource ?? "gateway.auth.token", "token", true)
   if (auth.mode === "password" && auth.password !== undefined) {
-    strength(auth.password, auth.passwordSource ?? "gateway.auth.password", "password", true)
+    strength(Redacted.value(auth.password), auth.passwordSource ?? "gateway.auth.password", "password", true)
   }
   const remote = gw.remote
   if (remote?.token !== undefined) strength(remote.token, "gateway.remote.token", "token", false)

@@ -4,7 +4,7 @@
  * connection, so a rotated token applies without a restart. Failed attempts
  * are limited per client address.
  */
-import { Context, type Effect } from "effect"
+import { Context, type Effect, Redacted } from "effect"
 import type { ConnectAuth } from "../protocol/frames.js"
 import type { GatewayError } from "../protocol/errors.js"
 import type { ClawgateConfig } from "../config/schema.js"
@@ -50,8 +50,9 @@ export interface AuthGrant {
 /** What the Gateway requires, resolved from flags, env and config. */
 export interface ResolvedServerAuth {
   readonly mode: AuthMode
-  readonly token?: string | undefined
-  readonly password?: string | undefined
+  /** The secret in force: Redacted, so no log line or error can show it; `Redacted.value` where it is compared. */
+  readonly token?: Redacted.Redacted<string> | undefined
+  readonly password?: Redacted.Redacted<string> | undefined
   /** Where each credential came from, to name it in messages. */
   readonly tokenSource?: string | undefined
   readonly passwordSource?: string | undefined
@@ -97,8 +98,8 @@ export const resolveServerAuth = (config: ClawgateConfig, env: ConfigEnv, overri
   const mode: AuthMode = auth?.mode ?? (password && !token ? "password" : "token")
   return {
     mode,
-    token: mode === "token" ? token?.value : undefined,
-    password: mode === "password" ? password?.value : undefined,
+    token: mode === "token" && token ? Redacted.make(token.value) : undefined,
+    password: mode === "password" && password ? Redacted.make(password.value) : undefined,
     tokenSource: mode === "token" ? token?.source : undefined,
     passwordSource: mode === "password" ? password?.source : undefined,
     allowTailscale: auth?.allowTailscale === true && config.gateway?.tailscale?.mode !== "funnel"

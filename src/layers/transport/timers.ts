@@ -8,7 +8,7 @@
  * them in tests; they stop when the server's scope closes.
  */
 import { createHash } from "node:crypto"
-import { Duration, Effect, Schedule, type Scope } from "effect"
+import { Duration, Effect, Redacted, Schedule, type Scope } from "effect"
 import { CloseCode } from "../../protocol/frames.js"
 import type { AuthService } from "../../services/Auth.js"
 import type { Limits } from "./budgets.js"
@@ -88,8 +88,8 @@ export const runTimers = ({ connections: c, fanout, auth, limits, tickIntervalMs
     yield* Effect.forkScoped(
       Effect.gen(function* () {
         const r = yield* auth.resolved
-        const tokenHash = r.mode === "token" && r.token !== undefined ? secretHash(r.token) : undefined
-        const passwordHash = r.mode === "password" && r.password !== undefined ? secretHash(r.password) : undefined
+        const tokenHash = r.mode === "token" && r.token !== undefined ? secretHash(Redacted.value(r.token)) : undefined
+        const passwordHash = r.mode === "password" && r.password !== undefined ? secretHash(Redacted.value(r.password)) : undefined
         for (const conn of c.conns.values()) {
           const cred = conn.credential
           if (cred === undefined || conn.phase !== "ready") continue
