@@ -9,7 +9,7 @@
  * `channels.telegram.*` takes a restart.
  *
  * It stays one file (a little over 350 lines): its settings, its splitting and
- * its API errors are small and serve only this adapter's `send` and `call`.
+ * its API errors are small and belong to this adapter alone.
  */
 import { Context, Data, Duration, Effect, Layer, Ref, Schedule } from "effect"
 // grammy is loaded only when a bot token is set (a dynamic import: the Gateway starts without it otherwise).
