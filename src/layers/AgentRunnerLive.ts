@@ -6,9 +6,12 @@
  * `agent` and `chat` events, and ends in the runs table. A run still running
  * when the Gateway dies is marked failed at the next start; a reply that was
  * to be delivered and was not is delivered then.
+ *
+ * A run's model turns are agent/turns.ts, the Job and the events it
+ * publishes agent/job.ts; this module is the queues, the workers and the
+ * runs' lifecycle (start, finish, delivery, wait, abort).
  */
-import type * as Response from "@effect/ai/Response"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
 import type { ClawgateConfig } from "../config/schema.js"
 import { GatewayError } from "../protocol/errors.js"
 import { AgentRunner, type Accepted, type AgentRequest, type RunOutcome } from "../services/AgentRunner.js"
@@ -17,30 +20,12 @@ import { ConfigStore } from "../services/Config.js"
 import { EventBus } from "../services/EventBus.js"
 import { Models } from "../services/Models.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
-import { MAIN_SESSION_KEY, Sessions, type NewEntry, type RunRecord, type SessionsError } from "../services/Sessions.js"
+import { MAIN_SESSION_KEY, Sessions, type RunRecord } from "../services/Sessions.js"
+import { makeRunEvents, storage, type Job } from "./agent/job.js"
+import { makeExecute } from "./agent/turns.js"
 
+export { DEFAULT_MAX_TURNS } from "./agent/turns.js"
 export const DEFAULT_RUN_TIMEOUT_MS = 10 * 60_000
-export const DEFAULT_MAX_TURNS = 8
-/** Chat deltas are sent at most this often per run (the final event carries the whole text). */
-const CHAT_DELTA_INTERVAL_MS = 100
-
-type AgentDefaults = NonNullable<NonNullable<ClawgateConfig["agents"]>["defaults"]>
-
-interface Job {
-  readonly runId: string
-  readonly sessionKey: string
-  readonly request: AgentRequest
-  /** The transcript position of this run's user message: the prompt stops there. */
-  readonly userSeq: number
-  record: RunRecord
-  readonly done: Deferred.Deferred<RunOutcome>
-  aborted: boolean
-  /** Ended (a queued run can be aborted before the worker reaches it). */
-  finished: boolean
-  fiber?: Fiber.RuntimeFiber<unknown, unknown> | undefined
-}
-
-const storage = (e: SessionsError) => GatewayError.unavailable(`session store: ${e.message}`)
 
 export const makeAgentRunner = Effect.gen(function* () {
   const sessions = yield* Sessions
@@ -50,12 +35,9 @@ export const makeAgentRunner = Effect.gen(function* () {
   const registry = yield* NodeRegistry
   const channels = yield* Effect.serviceOption(Channels)
   const scope = yield* Effect.scope
-  // @effect/ai's modules are loaded by the first run, not at Gateway start.
-  const aiModules = yield* Effect.cached(
-    Effect.promise(() => Promise.all([import("./ModelPrompt.js"), import("./NodeTools.js")])).pipe(
-      Effect.map(([prompt, tools]) => ({ promptFromTranscript: prompt.promptFromTranscript, nodeToolkit: tools.nodeToolkit }))
-    )
-  )
+  const events = makeRunEvents(bus)
+  const { agentEvent, chatEvent, forget } = events
+  const execute = yield* makeExecute({ sessions, models, registry, events })
 
   const jobs = new Map<string, Job>()
   // Starts in progress, by runId: a concurrent retry with the same key waits for the first one's answer.
@@ -63,21 +45,6 @@ export const makeAgentRunner = Effect.gen(function* () {
   // The waiting jobs of each session that has a worker running. A session's worker ends when its queue is
   // empty (and its entry goes with it), so sessions that were used once cost nothing afterwards.
   const queues = new Map<string, Array<Job>>()
-  const seqs = new Map<string, number>()
-
-  const nextSeq = (runId: string) => {
-    const n = (seqs.get(runId) ?? 0) + 1
-    seqs.set(runId, n)
-    return n
-  }
-  const agentEvent = (runId: string, stream: "lifecycle" | "assistant" | "tool", data: unknown) =>
-    bus.publish({ event: "agent", scope: "operator.read", payload: { runId, seq: nextSeq(runId), stream, ts: Date.now(), data } })
-  const chatEvent = (job: Job, state: "delta" | "final" | "aborted" | "error", extra: Record<string, unknown>) =>
-    bus.publish({
-      event: "chat",
-      scope: "operator.read",
-      payload: { runId: job.runId, sessionKey: job.sessionKey, seq: nextSeq(job.runId), state, ...extra }
-    })
 
   const outcomeOf = (r: RunRecord): RunOutcome => ({
     runId: r.runId,
@@ -139,117 +106,10 @@ export const makeAgentRunner = Effect.gen(function* () {
       }
       yield* Deferred.succeed(job.done, outcome)
       jobs.delete(job.runId)
-      seqs.delete(job.runId)
+      forget(job.runId)
       job.record = yield* deliver(record)
     })
 
-  /** One run: model turns until the model stops calling tools. */
-  const execute = (job: Job, defaults: AgentDefaults | undefined) =>
-    Effect.gen(function* () {
-      const startedAt = Date.now()
-      job.record = { ...job.record, status: "running", startedAt }
-      yield* sessions.putRun(job.record).pipe(Effect.mapError(storage))
-      yield* agentEvent(job.runId, "lifecycle", { phase: "start", startedAt })
-      const { promptFromTranscript, nodeToolkit } = yield* aiModules
-      const model = yield* models.resolve()
-      const history = yield* sessions.history(job.sessionKey).pipe(Effect.mapError(storage))
-      // The transcript in conversation order: a queued run's user message was stored when it was
-      // accepted, before the runs ahead of it answered; each run's entries go after its own message.
-      const runStart = new Map<string, number>()
-      for (const e of history) if (e.runId !== undefined && e.role === "user" && !runStart.has(e.runId)) runStart.set(e.runId, e.seq)
-      const order = (e: (typeof history)[number]) => (e.runId !== undefined ? (runStart.get(e.runId) ?? e.seq) : e.seq)
-      const earlier = history.filter((e) => order(e) <= job.userSeq).sort((a, b) => order(a) - order(b) || a.seq - b.seq)
-      const tools = yield* nodeToolkit({ runId: job.runId }).pipe(Effect.provideService(NodeRegistry, registry))
-      const maxTurns = defaults?.maxTurns ?? DEFAULT_MAX_TURNS
-      const runEntries: Array<NewEntry> = []
-      let finalText = ""
-      let toolCalls = 0
-      let lastDeltaAt = 0
-      for (let turn = 0; turn < maxTurns; turn++) {
-        const prompt = promptFromTranscript([...earlier, ...runEntries], { systemPrompt: defaults?.systemPrompt })
-        let text = ""
-        const calls: Array<Response.ToolCallPart<string, unknown>> = []
-        // The run resolves tool calls itself: each is node.invoke with the key `<runId>:<toolCallId>`.
-        const stream = model.languageModel.streamText({
-          prompt,
-          toolkit: tools.toolkit,
-          disableToolCallResolution: true
-        }) as unknown as Stream.Stream<Response.StreamPart<Record<string, never>>, unknown>
-        yield* Stream.runForEach(stream, (part) =>
-          Effect.gen(function* () {
-            switch (part.type) {
-              case "text-delta": {
-                text += part.delta
-                yield* agentEvent(job.runId, "assistant", { text: finalText + text, delta: part.delta })
-                const now = Date.now()
-                if (now - lastDeltaAt >= CHAT_DELTA_INTERVAL_MS) {
-                  lastDeltaAt = now
-                  yield* chatEvent(job, "delta", {
-                    message: { role: "assistant", content: [{ type: "text", text: finalText + text }], timestamp: now }
-                  })
-                }
-                break
-              }
-              case "tool-call":
-                calls.push(part as unknown as Response.ToolCallPart<string, unknown>)
-                break
-              case "error":
-                return yield* Effect.fail(GatewayError.unavailable(`model error: ${String((part as { error?: unknown }).error)}`))
-              default:
-                break
-            }
-          })
-        ).pipe(
-          Effect.mapError((e) =>
-            e instanceof GatewayError
-              ? e
-              : GatewayError.unavailable(`model ${model.ref}: ${(e as { message?: string })?.message ?? String(e)}`)
-          )
-        )
-        const entries: Array<NewEntry> = []
-        if (text !== "") entries.push({ role: "assistant", text, runId: job.runId })
-        for (const call of calls) {
-          toolCalls++
-          const target = tools.describe(call.name)
-          const about = target ? { nodeId: target.nodeId, command: target.command } : {}
-          entries.push({
-            role: "tool_call",
-            text: call.name,
-            toolName: call.name,
-            toolCallId: call.id,
-            data: call.params,
-            runId: job.runId
-          })
-          yield* agentEvent(job.runId, "tool", { phase: "start", name: call.name, toolCallId: call.id, args: call.params, ...about })
-          const r = yield* tools.call({ id: call.id, name: call.name, params: call.params })
-          entries.push({
-            role: "tool_result",
-            text: JSON.stringify(r.result),
-            toolName: call.name,
-            toolCallId: call.id,
-            data: r.result,
-            runId: job.runId
-          })
-          yield* agentEvent(job.runId, "tool", {
-            phase: "result",
-            name: call.name,
-            toolCallId: call.id,
-            isError: r.isFailure,
-            result: r.result,
-            ...about
-          })
-        }
-        // Each turn is stored before the next one starts.
-        if (entries.length > 0) yield* sessions.append(job.sessionKey, entries).pipe(Effect.mapError(storage))
-        runEntries.push(...entries)
-        finalText += text
-        if (calls.length === 0) break
-        if (turn === maxTurns - 1 && finalText === "") finalText = `(stopped after ${maxTurns} model turns)`
-      }
-      return { text: finalText, toolCalls }
-    })
-
-  /** Runs the session's jobs one after another, in the order they were accepted. */
   /** The next job of a session, or none (and the session's worker ends), in one step: no job is left behind. */
   const nextJob = (sessionKey: string) =>
     Effect.sync(() => {
@@ -259,6 +119,7 @@ export const makeAgentRunner = Effect.gen(function* () {
       return job
     })
 
+  /** Runs the session's jobs one after another, in the order they were accepted. */
   const worker = (sessionKey: string): Effect.Effect<void> =>
     Effect.gen(function* () {
       for (let job = yield* nextJob(sessionKey); job !== undefined; job = yield* nextJob(sessionKey)) yield* runJob(job)

@@ -7,6 +7,9 @@
  *
  * The settings are read once, when the Gateway starts: changing
  * `channels.telegram.*` takes a restart.
+ *
+ * It stays one file (a little over 350 lines): its settings, its splitting and
+ * its API errors are small and belong to this adapter alone.
  */
 import { Context, Data, Duration, Effect, Layer, Ref, Schedule } from "effect"
 // grammy is loaded only when a bot token is set (a dynamic import: the Gateway starts without it otherwise).
