@@ -12,7 +12,9 @@ import type { AnyMethod, ParamsOf, ResultOf } from "../protocol/method.js"
 
 /** A method's params (optional when it needs none) and request options. */
 export type CallArgs<M extends AnyMethod> =
-  {} extends ParamsOf<M> ? [params?: ParamsOf<M>, options?: RequestOptions] : [params: ParamsOf<M>, options?: RequestOptions]
+  Record<never, never> extends ParamsOf<M>
+    ? [params?: ParamsOf<M>, options?: RequestOptions]
+    : [params: ParamsOf<M>, options?: RequestOptions]
 
 export interface RequestOptions {
   /** Wait past an interim `{status:"accepted"}` reply for the final one. */
