@@ -289,7 +289,17 @@ export const makeAgentRunner = Effect.gen(function* () {
   const pending = yield* sessions.undelivered.pipe(Effect.orElseSucceed(() => []))
   if (pending.length > 0) yield* Effect.forkIn(Effect.forEach(pending, deliver, { discard: true }), scope)
 
-  return AgentRunner.of({ start, wait, abort, get, activity })
+  // Spans name the run and its session (keys are bounded by the method table's schemas).
+  return AgentRunner.of({
+    start: (request) =>
+      Effect.withSpan(start(request), "AgentRunner.start", {
+        attributes: { runId: request.idempotencyKey, sessionKey: request.sessionKey ?? MAIN_SESSION_KEY }
+      }),
+    wait: (runId, timeoutMs) => Effect.withSpan(wait(runId, timeoutMs), "AgentRunner.wait", { attributes: { runId } }),
+    abort: (options) => Effect.withSpan(abort(options), "AgentRunner.abort", { attributes: { sessionKey: options.sessionKey } }),
+    get,
+    activity
+  })
 })
 
 export const AgentRunnerLive = Layer.scoped(AgentRunner, makeAgentRunner)

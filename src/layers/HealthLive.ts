@@ -145,9 +145,9 @@ const make = Effect.gen(function* () {
     /** The kept snapshot, with the current uptime. Never waits on the store or a channel. */
     snapshot: Effect.sync(() => answerNow(kept)),
     /** A snapshot taken now: a round trip to the store, each channel asked for its live state. It is kept too. */
-    probe: Effect.flatMap(take(true), (taken) => Effect.zipRight(keep(taken), answer(taken))),
+    probe: Effect.flatMap(take(true), (taken) => Effect.zipRight(keep(taken), answer(taken))).pipe(Effect.withSpan("Health.probe")),
     /** A snapshot taken now from the store and the channels' last known states (no channel is asked). Kept too. */
-    fresh: Effect.flatMap(take(false), (taken) => Effect.zipRight(keep(taken, false), answer(taken))),
+    fresh: Effect.flatMap(take(false), (taken) => Effect.zipRight(keep(taken, false), answer(taken))).pipe(Effect.withSpan("Health.fresh")),
     version: Effect.sync(() => version),
     /** A connection came or went (its presence with it): the snapshot is taken again, quietly. */
     connectionsChanged: signal(false),

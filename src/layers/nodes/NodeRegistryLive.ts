@@ -8,7 +8,7 @@ import { EventBusLive } from "../state/EventBusLive.js"
 import { ConnectionHubLive } from "../state/ConnectionHubLive.js"
 import { Effect, Layer } from "effect"
 import { GatewayError } from "../../protocol/errors.js"
-import { decodeText } from "../../protocol/codec.js"
+import { decodeText, printable } from "../../protocol/codec.js"
 import { Devices } from "../../services/Devices.js"
 import { EventBus } from "../../services/EventBus.js"
 import { NodeRegistry, type NodeSession, type NodeRegistryService } from "../../services/NodeRegistry.js"
@@ -102,13 +102,16 @@ const make = Effect.gen(function* () {
   return {
     register,
     unregister,
-    list,
-    describe,
+    list: Effect.withSpan(list, "NodeRegistry.list"),
+    describe: (nodeId) => Effect.withSpan(describe(nodeId), "NodeRegistry.describe", { attributes: { nodeId: printable(nodeId, 80) } }),
     invoke,
     unsafeInvoke,
     result,
     unsafeResult,
-    event,
+    event: (fromNodeId, params) =>
+      Effect.withSpan(event(fromNodeId, params), "NodeRegistry.event", {
+        attributes: { nodeId: printable(fromNodeId, 80), event: printable(params.event, 80) }
+      }),
     connected: Effect.sync(() => [...live.keys()])
   } satisfies NodeRegistryService
 })
