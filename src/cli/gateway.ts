@@ -2,9 +2,8 @@
  * `clawgate gateway ...`, `health`, `status`, `tunnel` and `security audit`: the commands that run
  * or question a Gateway.
  */
-import * as v8 from "node:v8"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Effect, Layer, LogLevel, Option } from "effect"
+import { Effect, Either, Layer, LogLevel, Option } from "effect"
 import { BindMode } from "../config/schema.js"
 import { ConfigStore } from "../services/Config.js"
 import { ExitCode, UsageError } from "../programs/errors.js"
@@ -12,7 +11,7 @@ import { secretFlag } from "../programs/secretFlags.js"
 import { call, gatewayStatus, health, status } from "../programs/probe.js"
 import { agent, renderAgentReply } from "../programs/agent.js"
 import { renderAudit, renderGatewayStatus, renderHealth, renderStatus, renderValue } from "../programs/render.js"
-import { json, clientOptions, configLayer, stderrLogs, clientLayer, output, withClient } from "./shared.js"
+import { json, clientOptions, configLayer, stderrLogs, clientLayer, output, parseParams, withClient } from "./shared.js"
 
 // ---------------------------------------------------------------------------
 // Commands
@@ -66,18 +65,10 @@ export const callCommand = Command.make(
   },
   (opts) =>
     Effect.gen(function* () {
-      let params: unknown
-      if (Option.isSome(opts.params)) {
-        try {
-          params = JSON.parse(opts.params.value)
-        } catch (e) {
-          return yield* output(
-            Effect.fail(new UsageError({ message: `--params is not valid JSON: ${(e as Error).message}` })),
-            opts.json,
-            () => ""
-          )
-        }
-      }
+      // Bad JSON is refused before any target is resolved or tunnel opened.
+      const parsed = yield* Effect.either(parseParams(opts.params))
+      if (Either.isLeft(parsed)) return yield* output(Effect.fail(parsed.left), opts.json, () => "")
+      const params = parsed.right
       const timeoutMs = Option.getOrUndefined(opts.timeout)
       yield* withClient(opts, [opts.method], call(opts.method, { params, expectFinal: opts.expectFinal, timeoutMs }), (v) => renderValue(v))
     })
@@ -124,9 +115,6 @@ export const runCommand = Command.make(
   },
   (opts) =>
     Effect.gen(function* () {
-      // A long-running daemon whose requests allocate little: keep V8's young generation at its
-      // initial size instead of letting start-up growth stay committed (about 8 MB of idle RSS).
-      v8.setFlagsFromString("--semi-space-growth-factor=1")
       const { GatewayWithServer } = yield* Effect.promise(() => import("../layers/Gateway.js"))
       const { gatewayRun } = yield* Effect.promise(() => import("../programs/gatewayRun.js"))
       const program = Effect.gen(function* () {

@@ -3,7 +3,6 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { UsageError } from "../programs/errors.js"
 import {
   devicesApprove,
   devicesList,
@@ -18,18 +17,10 @@ import {
   renderNodes
 } from "../programs/nodes.js"
 import { renderValue } from "../programs/render.js"
-import { clientOptions, withClient } from "./shared.js"
+import { clientOptions, withClient, parseParams } from "./shared.js"
 
 // ---------------------------------------------------------------------------
 // Nodes and devices
-
-export const parseParams = (text: Option.Option<string>) =>
-  Option.isNone(text)
-    ? Effect.succeed(undefined)
-    : Effect.try({
-        try: () => JSON.parse(text.value) as unknown,
-        catch: (e) => new UsageError({ message: `--params is not valid JSON: ${(e as Error).message}` })
-      })
 
 export const nodeRef = Args.text({ name: "node" }).pipe(Args.withDescription("Node id, id prefix (6+ characters) or display name"))
 

@@ -213,3 +213,12 @@ export const withClient = <A, E>(
   approver = false
 ) =>
   output(program.pipe(Effect.provide(clientLayer(opts, methods, approver)), Effect.scoped, Effect.provide(configLayer)), opts.json, render)
+
+/** `--params`: a JSON value, or a usage error that says what is wrong with it. */
+export const parseParams = (text: Option.Option<string>) =>
+  Option.isNone(text)
+    ? Effect.succeed(undefined)
+    : Effect.try({
+        try: () => JSON.parse(text.value) as unknown,
+        catch: (e) => new UsageError({ message: `--params is not valid JSON: ${(e as Error).message}` })
+      })

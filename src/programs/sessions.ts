@@ -15,8 +15,6 @@ export type HistoryMessage = SessionMethods.HistoryMessage
 export type History = ResultOf<typeof SessionMethods.ChatHistory>
 export type ResetResult = ResultOf<typeof SessionMethods.SessionsReset>
 
-const client = GatewayClient
-
 const checkLimit = (limit: number | undefined) =>
   limit !== undefined && limit < 1
     ? Effect.fail(new UsageError({ message: `--limit must be a positive number (got ${limit})` }))
@@ -25,7 +23,7 @@ const checkLimit = (limit: number | undefined) =>
 export const sessionsList = (options: { readonly search?: string | undefined; readonly limit?: number | undefined } = {}) =>
   Effect.zipRight(
     checkLimit(options.limit),
-    Effect.flatMap(client, (c) =>
+    Effect.flatMap(GatewayClient, (c) =>
       c.call(SessionMethods.SessionsList, {
         ...(options.search !== undefined ? { search: options.search } : {}),
         ...(options.limit !== undefined ? { limit: options.limit } : {})
@@ -58,13 +56,13 @@ export const sessionsShow = (ref: string, limit?: number) =>
   Effect.gen(function* () {
     yield* checkLimit(limit)
     const sessionKey = yield* resolveSessionKey(ref)
-    return yield* (yield* client).call(SessionMethods.ChatHistory, { sessionKey, ...(limit !== undefined ? { limit } : {}) })
+    return yield* (yield* GatewayClient).call(SessionMethods.ChatHistory, { sessionKey, ...(limit !== undefined ? { limit } : {}) })
   })
 
 export const sessionsReset = (ref: string) =>
   Effect.gen(function* () {
     const key = yield* resolveSessionKey(ref)
-    return yield* (yield* client).call(SessionMethods.SessionsReset, { key })
+    return yield* (yield* GatewayClient).call(SessionMethods.SessionsReset, { key })
   })
 
 // --- rendering ---------------------------------------------------------------

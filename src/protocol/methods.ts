@@ -25,7 +25,6 @@ import {
 import { NodeDescribe, NodeEvent, NodeInvoke, NodeInvokeResult, NodeList } from "./methods/nodes.js"
 import { ChatHistory, SessionsDelete, SessionsList, SessionsReset } from "./methods/sessions.js"
 
-export type { Requirement } from "./method.js"
 export * from "./method.js"
 export * as Agents from "./methods/agent.js"
 export * as ChannelMethods from "./methods/channels.js"
