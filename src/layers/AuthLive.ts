@@ -1,8 +1,7 @@
 /**
  * Shared-credential auth with a per-address limit on failed attempts.
  */
-import { createHash } from "node:crypto"
-import { safeEqual } from "../util/secrets.js"
+import { credentialHash, safeEqual } from "../util/secrets.js"
 import { Clock, Effect, Layer, Option, Redacted } from "effect"
 import type { TailscaleClaim } from "../config/clientAddress.js"
 import { GatewayError } from "../protocol/errors.js"
@@ -100,7 +99,7 @@ export const makeAuth = (overrides: AuthOverrides) =>
     // The hash of the secret in force, computed once per secret (every session keeps it).
     let hashed: { secret: string; hash: string } | undefined
     const hashOf = (secret: string) => {
-      if (hashed?.secret !== secret) hashed = { secret, hash: createHash("sha256").update(secret, "utf8").digest("hex") }
+      if (hashed?.secret !== secret) hashed = { secret, hash: credentialHash(secret) }
       return hashed.hash
     }
     const registered = new Set<string>()

@@ -10,3 +10,9 @@ export const safeEqual = (a: string, b: string): boolean => {
   const hb = createHash("sha256").update(b, "utf8").digest()
   return timingSafeEqual(ha, hb)
 }
+
+/**
+ * The SHA-256 (hex) of a shared secret, as a session keeps it: the session that logged in with it
+ * is ended when the hash of the secret in force is no longer this one.
+ */
+export const credentialHash = (secret: string): string => createHash("sha256").update(secret, "utf8").digest("hex")

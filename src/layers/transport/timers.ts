@@ -7,7 +7,7 @@
  * All of them run on the layer's Clock and Schedule, so the TestClock drives
  * them in tests; they stop when the server's scope closes.
  */
-import { createHash } from "node:crypto"
+import { credentialHash } from "../../util/secrets.js"
 import { Duration, Effect, Redacted, Schedule, type Scope } from "effect"
 import { CloseCode } from "../../protocol/frames.js"
 import type { AuthService } from "../../services/Auth.js"
@@ -19,8 +19,6 @@ import type { Fanout } from "./fanout.js"
 const CREDENTIAL_CHECK_MS = 500
 /** A connection closed for a budget that does not finish its close handshake is cut after this long. */
 const CLOSE_GRACE_MS = 1_000
-
-const secretHash = (secret: string) => createHash("sha256").update(secret, "utf8").digest("hex")
 
 export interface TimersDeps {
   readonly connections: Connections
@@ -88,8 +86,8 @@ export const runTimers = ({ connections: c, fanout, auth, limits, tickIntervalMs
     yield* Effect.forkScoped(
       Effect.gen(function* () {
         const r = yield* auth.resolved
-        const tokenHash = r.mode === "token" && r.token !== undefined ? secretHash(Redacted.value(r.token)) : undefined
-        const passwordHash = r.mode === "password" && r.password !== undefined ? secretHash(Redacted.value(r.password)) : undefined
+        const tokenHash = r.mode === "token" && r.token !== undefined ? credentialHash(Redacted.value(r.token)) : undefined
+        const passwordHash = r.mode === "password" && r.password !== undefined ? credentialHash(Redacted.value(r.password)) : undefined
         for (const conn of c.conns.values()) {
           const cred = conn.credential
           if (cred === undefined || conn.phase !== "ready") continue
