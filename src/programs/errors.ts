@@ -40,7 +40,10 @@ export const describeFailure = (e: unknown): Failure => {
         ? ExitCode.usage
         : e.reason === "Auth" || e.reason === "TlsPin" || e.reason === "NotPaired"
           ? ExitCode.auth
-          : ExitCode.unreachable
+          : // It answered, but not in the shape the method table declares: an answer, not an outage.
+            e.reason === "Answer"
+            ? ExitCode.gatewayError
+            : ExitCode.unreachable
     return {
       exitCode,
       message: e.message,
