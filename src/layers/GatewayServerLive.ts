@@ -15,7 +15,7 @@
  * its TCP connection is accepted. Shutdown, here, refuses new work, tells
  * everyone, answers what is in flight and then closes.
  */
-import { Duration, Effect, Fiber, Layer, Option, Runtime } from "effect"
+import { Duration, Effect, ExecutionStrategy, Fiber, Layer, Option, Runtime, Scope } from "effect"
 import { CloseCode } from "../protocol/frames.js"
 import { Admission } from "../services/Admission.js"
 import { Auth } from "../services/Auth.js"
@@ -78,6 +78,10 @@ export const makeGatewayServer = Effect.gen(function* () {
   yield* state.countPendingWith(() => connections.pendingSockets.size)
   yield* state.countInflightWith(() => status.inflightTotal)
 
+  // Every connected connection's scope is forked from this one. Made before the shutdown finalizer below, it is
+  // closed after it: what a connection registered is released even if its socket's close never arrives.
+  const connectionsScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+
   const fanout = makeFanout(connections, Effect.all({ presence: presence.version, health: health.version }))
   const handshake = makeHandshake({
     connections,
@@ -90,7 +94,8 @@ export const makeGatewayServer = Effect.gen(function* () {
     nodes,
     presence,
     health,
-    tickIntervalMs
+    tickIntervalMs,
+    connectionsScope
   })
   const frames = makeFrames({ connections, handshake, dispatcher, limits, runFork, now })
   const upgrade = makeUpgrade({ connections, attach: frames.attach, config, state, routes, limits, runFork, runSync, now })

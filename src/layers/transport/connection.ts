@@ -4,12 +4,14 @@
  * connected (`PendingSocket`), the counters of the pre-auth budgets, and the
  * writes and closes (bounded by the 50 MiB buffered-bytes rule).
  *
- * A `Conn` is a plain mutable record, not a fiber or a scope: the frame loop
- * runs in socket callbacks, and a crowd of 10,000 idle connections must cost
- * little more than `ws` itself does.
+ * A `Conn` is a plain mutable record, not a fiber: the frame loop runs in
+ * socket callbacks, and a crowd of 10,000 idle connections must cost little
+ * more than `ws` itself does. A connected one has a `Scope` (made at hello-ok,
+ * a child of the server's connections scope) holding what it registered; the
+ * socket's close, or the server's shutdown, closes it.
  */
 import type { Duplex } from "node:stream"
-import { Effect, type Fiber } from "effect"
+import { Effect, type Fiber, type Scope } from "effect"
 import type { WebSocket } from "ws"
 import type { TailscaleClaim } from "../../config/clientAddress.js"
 import { closeReason, printable } from "../../protocol/codec.js"
@@ -50,6 +52,8 @@ export interface Conn {
   deviceId: string | undefined
   /** The fiber registering this connection after hello; closing waits for it before unregistering. */
   registration: Fiber.RuntimeFiber<void, never> | undefined
+  /** From hello-ok: what the connection registered (hub, node registry, presence, counts), released when it closes. */
+  scope: Scope.CloseableScope | undefined
   /** The TCP connection's entry among the unauthenticated ones, until hello-ok. */
   tcpKey: string | undefined
   /** The client address this connection is counted against while unauthenticated. */

@@ -2,13 +2,15 @@
  * The connect handshake after the first frame was read: the params decoded,
  * the protocol negotiated (4, or 3 for probes and nodes), the peer admitted
  * (services/Admission), then registration (ConnectionHub, NodeRegistry,
- * Presence) and `hello-ok`; and, when the socket closes, the unregistration.
+ * Presence) and `hello-ok`. The registration's undoing is the finalizer of
+ * the connection's own Scope, so closing the socket (or stopping the server,
+ * which closes the scope every connection's is forked from) undoes it once.
  *
  * hello-ok is assembled from pieces whose bytes are kept (the presence and
  * health snapshots), so a connect storm costs each connection its own few
  * fields, not a fresh copy of everyone else.
  */
-import { Cause, type Context, Effect, Exit, Fiber, Option } from "effect"
+import { Cause, type Context, Effect, ExecutionStrategy, Exit, Fiber, Option, Scope } from "effect"
 import { printable } from "../../protocol/codec.js"
 import { GatewayError } from "../../protocol/errors.js"
 import { issuesText } from "../../protocol/issues.js"
@@ -47,6 +49,8 @@ export interface HandshakeDeps {
   readonly presence: PresenceService
   readonly health: HealthService
   readonly tickIntervalMs: number
+  /** The server's scope of connections: each connected one forks its own from it, and its close releases them all. */
+  readonly connectionsScope: Scope.Scope
 }
 
 /** The interim answer of a connection's context: the real one is made per request. */
@@ -80,6 +84,26 @@ export const makeHandshake = (deps: HandshakeDeps) => {
     close: (code: number, reason: string) => c.closeConn(conn, code, reason)
   })
 
+  /**
+   * What the close of a connected connection's scope undoes: the registration below, in reverse. Made here, not
+   * in the handshake, so the finalizer each connection keeps for days holds the connection only (see handleOf).
+   */
+  const unregistration = (conn: Conn) =>
+    Effect.suspend(() => {
+      const kind = conn.role === "node" ? "nodes" : "operators"
+      return Effect.all(
+        [
+          presence.remove(presenceKey(conn), conn.connId),
+          conn.role === "node" && conn.deviceId !== undefined ? nodes.unregister(conn.deviceId, conn.connId) : Effect.void,
+          hub.unregister(conn.connId),
+          state.countConnection(kind, -1),
+          health.connectionsChanged,
+          Effect.logInfo(`disconnected ${conn.connId}`)
+        ],
+        { discard: true }
+      )
+    })
+
   const completeHandshake = (conn: Conn, id: string, params: ConnectParams, protocol: number, admitted: Admitted) => {
     const role: Role = params.role ?? "operator"
     const scopes = admitted.scopes
@@ -104,17 +128,22 @@ export const makeHandshake = (deps: HandshakeDeps) => {
     }
     // Who else is connected is for operators who may read; a scopeless client (a probe) sees nobody.
     const seesPresence = role === "operator" && scopeSatisfies(scopes, "operator.read")
+    const kind = role === "node" ? "nodes" : "operators"
     const program = Effect.gen(function* () {
-      yield* state.countConnection(role === "node" ? "nodes" : "operators", 1)
+      yield* state.countConnection(kind, 1)
       yield* hub.register(handleOf(conn, params.client.id))
+      const scope = yield* Scope.fork(deps.connectionsScope, ExecutionStrategy.sequential)
+      conn.scope = scope
+      yield* Scope.addFinalizer(scope, unregistration(conn))
       // Removed, rotated or revoked while this connect was being checked: closed now that it can be found.
       if (admitted.deviceId !== undefined && devices.epochOf(admitted.deviceId) !== admitted.deviceEpoch) {
         yield* Effect.logInfo(`closing ${conn.connId}: device ${admitted.deviceId.slice(0, 12)} changed while it connected`)
         return c.closeConn(conn, CloseCode.deviceRemoved, "the device was removed, or its token rotated or revoked, while it connected")
       }
-      if (role === "node" && admitted.deviceId) {
+      const nodeId = admitted.deviceId
+      if (role === "node" && nodeId !== undefined) {
         yield* nodes.register({
-          nodeId: admitted.deviceId,
+          nodeId,
           connId: conn.connId,
           displayName: params.client.displayName,
           platform: params.client.platform,
@@ -237,7 +266,7 @@ export const makeHandshake = (deps: HandshakeDeps) => {
     })
   }
 
-  /** The socket closed: out of the table and the budgets, its requests interrupted, and unregistered if it was connected. */
+  /** The socket closed: out of the table and the budgets, its requests interrupted, and its scope closed if it was connected. */
   const onClose = (conn: Conn) => {
     const wasReady = conn.ctx !== undefined
     conn.phase = "closed"
@@ -249,12 +278,9 @@ export const makeHandshake = (deps: HandshakeDeps) => {
       Effect.gen(function* () {
         // A connection that closes while it is still being registered is unregistered after it.
         if (conn.registration) yield* Fiber.await(conn.registration)
-        yield* hub.unregister(conn.connId)
-        if (conn.role === "node" && conn.deviceId) yield* nodes.unregister(conn.deviceId, conn.connId)
-        yield* state.countConnection(conn.role === "node" ? "nodes" : "operators", -1)
-        yield* presence.remove(presenceKey(conn), conn.connId)
-        yield* health.connectionsChanged
-        yield* Effect.logInfo(`disconnected ${conn.connId}`)
+        const scope = conn.scope
+        conn.scope = undefined
+        if (scope !== undefined) yield* Scope.close(scope, Exit.void)
       })
     )
   }

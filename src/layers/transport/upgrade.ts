@@ -85,6 +85,7 @@ export const makeUpgrade = ({ connections: c, attach, config, state, routes, lim
       tailscale: facts.tailscale,
       deviceId: undefined,
       registration: undefined,
+      scope: undefined,
       tcpKey,
       addressKey: undefined,
       credential: undefined,
