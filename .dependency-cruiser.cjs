@@ -15,6 +15,13 @@ module.exports = {
       to: { path: "^src/(services|layers|programs|config|security|node|util|cli|bin)" }
     },
     {
+      name: "ui-is-a-browser",
+      severity: "error",
+      comment: "src/ui is the Control UI's browser code: it imports src/protocol for the wire and nothing of the Gateway's",
+      from: { path: "^src/ui/" },
+      to: { path: "^src/(services|layers|programs|config|security|node|util|cli|bin|client|agent|store)" }
+    },
+    {
       name: "services-are-tags",
       severity: "error",
       comment: "src/services holds tags, interfaces and typed errors: it never imports an implementation (layers), a program or the CLI",

@@ -5,10 +5,10 @@
  * the Gateway (verify).
  */
 import { createHash, createPublicKey, verify as edVerify, type KeyObject } from "node:crypto"
+import { DEVICE_SIGNATURE_SKEW_MS, type SignedFields, signedText } from "./deviceText.js"
 import type { DeviceProof } from "./frames.js"
 
-/** How far `signedAt` may be from the Gateway's clock, either way. */
-export const DEVICE_SIGNATURE_SKEW_MS = 120_000
+export { DEVICE_SIGNATURE_SKEW_MS, type SignedFields, signedText } from "./deviceText.js"
 
 const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex")
 
@@ -31,28 +31,6 @@ export const decodePublicKey = (text: string): Buffer | undefined => {
 
 export const publicKeyObject = (raw: Uint8Array): KeyObject =>
   createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: "der", type: "spki" })
-
-const lowerAscii = (s: string | undefined) => (s ?? "").trim().replace(/[A-Z]/g, (c) => c.toLowerCase())
-
-export interface SignedFields {
-  readonly deviceId: string
-  readonly clientId: string
-  readonly clientMode: string
-  readonly role: string
-  readonly scopes: ReadonlyArray<string>
-  readonly signedAtMs: number
-  /** `auth.token ?? auth.deviceToken ?? ""`. */
-  readonly token: string
-  readonly nonce: string
-  readonly platform?: string | undefined
-  readonly deviceFamily?: string | undefined
-}
-
-/** The text a device signs: v3 adds platform and device family (lower-cased) to v2. */
-export const signedText = (version: "v2" | "v3", f: SignedFields): string => {
-  const base = [version, f.deviceId, f.clientId, f.clientMode, f.role, f.scopes.join(","), String(f.signedAtMs), f.token, f.nonce]
-  return (version === "v3" ? [...base, lowerAscii(f.platform), lowerAscii(f.deviceFamily)] : base).join("|")
-}
 
 export interface DeviceProofFailure {
   readonly code:

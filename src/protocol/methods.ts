@@ -86,12 +86,7 @@ export const scopesFor = (methods: ReadonlyArray<string>): Array<Scope> => {
   return [...needed]
 }
 
-/** `operator.admin` implies every scope; `operator.write` implies `operator.read`. */
-export const scopeSatisfies = (granted: ReadonlyArray<string>, needed: Scope): boolean => {
-  if (granted.includes("operator.admin")) return true
-  if (granted.includes(needed)) return true
-  return needed === "operator.read" && granted.includes("operator.write")
-}
+export { scopeSatisfies } from "./scopes.js"
 
 /** Events a client may see from this Gateway. */
 export const GATEWAY_EVENTS = [
