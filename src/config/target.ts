@@ -2,6 +2,7 @@
  * Client target resolution: which Gateway the CLI talks to and with what
  * credential. Pure, so every precedence rule is unit-tested.
  */
+import { Redacted } from "effect"
 import { DEFAULT_PORT, isLoopbackAddress } from "./bind.js"
 import { firstSet } from "./sources.js"
 import type { ClawgateConfig } from "./schema.js"
@@ -20,8 +21,9 @@ export interface Target {
   readonly url: string
   readonly urlSource: string
   readonly mode: "local" | "remote"
-  readonly token?: string | undefined
-  readonly password?: string | undefined
+  /** Redacted from here to the connect frame: a Target printed, logged or put in an error shows `<redacted>`. */
+  readonly token?: Redacted.Redacted<string> | undefined
+  readonly password?: Redacted.Redacted<string> | undefined
   readonly authSource?: string | undefined
   readonly tlsFingerprint?: string | undefined
   readonly tlsFingerprintSource?: string | undefined
@@ -71,6 +73,9 @@ const checkUrl = (raw: string, source: string, allowInsecure: boolean): URL => {
   return url
 }
 
+/** A credential as the client carries it (an empty one is none). */
+const secret = (value: string | undefined) => (value ? Redacted.make(value) : undefined)
+
 export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: ConfigEnv): Target => {
   const gw = config.gateway
   const allowInsecure = flags.allowInsecure ?? false
@@ -87,8 +92,8 @@ export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: C
       url: flags.url,
       urlSource: "--url",
       mode: "remote",
-      token: flags.token,
-      password: flags.password,
+      token: secret(flags.token),
+      password: secret(flags.password),
       authSource: flags.token ? "--token" : "--password",
       tlsFingerprint: flags.tlsFingerprint,
       tlsFingerprintSource: flags.tlsFingerprint ? "--tls-fingerprint" : undefined
@@ -119,8 +124,8 @@ export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: C
       url: `ws://127.0.0.1:${remotePort}`,
       urlSource: `ssh tunnel to ${sshTarget} (gateway.remote.sshTarget)`,
       mode: "remote",
-      token: token?.value,
-      password: password?.value,
+      token: secret(token?.value),
+      password: secret(password?.value),
       authSource: token?.source ?? password?.source,
       ssh: { target: sshTarget, identity: gw.remote.sshIdentity, config: gw.remote.sshConfig, remotePort }
     }
@@ -150,8 +155,8 @@ export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: C
       url,
       urlSource: "gateway.remote.url",
       mode: "remote",
-      token: token?.value,
-      password: password?.value,
+      token: secret(token?.value),
+      password: secret(password?.value),
       authSource: token?.source ?? password?.source,
       tlsFingerprint: fp?.value,
       tlsFingerprintSource: fp?.source
@@ -185,8 +190,8 @@ export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: C
     url: `ws://127.0.0.1:${port}`,
     urlSource: `local (port from ${portSource})`,
     mode: "local",
-    token: token?.value,
-    password: password?.value,
+    token: secret(token?.value),
+    password: secret(password?.value),
     authSource: token?.source ?? password?.source,
     tlsFingerprint: flags.tlsFingerprint,
     tlsFingerprintSource: flags.tlsFingerprint ? "--tls-fingerprint" : undefined

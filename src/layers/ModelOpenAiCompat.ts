@@ -16,7 +16,7 @@ import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as AiError from "@effect/ai/AiError"
 import * as Sse from "@effect/experimental/Sse"
 import { HttpClient, HttpClientRequest, type HttpClientError } from "@effect/platform"
-import { Chunk, Effect, Stream } from "effect"
+import { Chunk, Effect, type Redacted, Stream } from "effect"
 import { toChatRequest } from "./completions/request.js"
 import { ChatStreamAssembler, MODULE, parseChunk, partsOfCompletion } from "./completions/response.js"
 
@@ -27,8 +27,8 @@ export interface OpenAiCompatOptions {
   /** Up to and including the API version: `http://127.0.0.1:8080/v1`, `https://api.openai.com/v1`. */
   readonly baseUrl: string
   readonly model: string
-  /** Sent as `Authorization: Bearer`; local servers usually need none. */
-  readonly apiKey?: string | undefined
+  /** Sent as `Authorization: Bearer`; local servers usually need none. Redacted: the options logged show nothing. */
+  readonly apiKey?: Redacted.Redacted<string> | undefined
 }
 
 // ---------------------------------------------------------------------------

@@ -82,7 +82,9 @@ export const makeModels = (env: Env = process.env): Effect.Effect<ModelsService,
           return yield* invalid(`${keyName}: api.openai.com needs a key: set ${keyName}.apiKey or OPENAI_API_KEY`, `${keyName}.apiKey`)
         }
         const { makeOpenAiCompatModel } = yield* Effect.promise(openAiCompatModule)
-        return yield* makeOpenAiCompatModel({ baseUrl, model, apiKey }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+        return yield* makeOpenAiCompatModel({ baseUrl, model, apiKey: apiKey ? Redacted.make(apiKey) : undefined }).pipe(
+          Effect.provideService(HttpClient.HttpClient, http)
+        )
       })
 
     const anthropic = (name: string, model: string, p: ProviderConfig) =>

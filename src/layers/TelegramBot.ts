@@ -11,7 +11,7 @@
  * It stays one file (a little over 350 lines): its settings, its splitting and
  * its API errors are small and belong to this adapter alone.
  */
-import { Context, Data, Duration, Effect, Layer, Ref, Schedule } from "effect"
+import { Context, Data, Duration, Effect, Layer, Redacted, Ref, Schedule } from "effect"
 // grammy is loaded only when a bot token is set (a dynamic import: the Gateway starts without it otherwise).
 import type { Api } from "grammy"
 import type { ClawgateConfig } from "../config/schema.js"
@@ -31,7 +31,8 @@ export interface TelegramSettings {
   readonly configured: boolean
   /** Configured and not switched off with `channels.telegram.enabled: false`. */
   readonly enabled: boolean
-  readonly token?: string | undefined
+  /** Redacted until the Bot API client is made: a settings object logged or put in an error shows nothing. */
+  readonly token?: Redacted.Redacted<string> | undefined
   /** Where the token came from, for messages: `channels.telegram.botToken` or `TELEGRAM_BOT_TOKEN`. */
   readonly tokenSource?: string | undefined
   /** The numeric bot id (the token's prefix), or "default": names the stored update cursor. */
@@ -40,7 +41,7 @@ export interface TelegramSettings {
   readonly allowFrom: ReadonlyArray<string>
   readonly mode: "polling" | "webhook"
   readonly webhookUrl?: string | undefined
-  readonly webhookSecret?: string | undefined
+  readonly webhookSecret?: Redacted.Redacted<string> | undefined
   readonly apiRoot?: string | undefined
 }
 
@@ -55,13 +56,13 @@ export const resolveTelegram = (cfg: ClawgateConfig, env: ConfigEnv): TelegramSe
   return {
     configured,
     enabled: configured && tg?.enabled !== false,
-    token,
+    token: configured ? Redacted.make(token) : undefined,
     tokenSource,
     botId: prefix !== undefined && /^\d+$/.test(prefix) ? prefix : "default",
     allowFrom: (tg?.allowFrom ?? []).map((e) => String(e).trim()).filter((e) => e !== ""),
     mode: tg?.webhookUrl ? "webhook" : "polling",
     webhookUrl: tg?.webhookUrl,
-    webhookSecret: tg?.webhookSecret,
+    webhookSecret: tg?.webhookSecret !== undefined ? Redacted.make(tg.webhookSecret) : undefined,
     apiRoot: tg?.apiRoot
   }
 }
@@ -195,9 +196,9 @@ const numericChat = (to: string): number | string => (/^-?\d{1,15}$/.test(to) ? 
 export const makeTelegramBot = (settings: TelegramSettings, options: TelegramBotOptions = {}) =>
   Effect.gen(function* () {
     const log = yield* GatewayLog
-    if (settings.token) yield* log.addSecret(settings.token)
-    if (settings.webhookSecret) yield* log.addSecret(settings.webhookSecret)
-    const token = settings.token
+    const token = settings.token && Redacted.value(settings.token)
+    if (token) yield* log.addSecret(token)
+    if (settings.webhookSecret) yield* log.addSecret(Redacted.value(settings.webhookSecret))
     // grammy is CommonJS: bundled, its exports may sit under `default`.
     const ApiClass = settings.configured
       ? yield* Effect.promise(() => import("grammy").then((m) => m.Api ?? (m as unknown as { default: typeof m }).default.Api))

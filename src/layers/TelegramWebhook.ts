@@ -13,7 +13,7 @@
  */
 import { timingSafeEqual } from "node:crypto"
 import type * as http from "node:http"
-import { Effect, Exit, Option, Runtime, Schedule } from "effect"
+import { Effect, Exit, Option, Redacted, Runtime, Schedule } from "effect"
 import type { Update } from "grammy/types"
 import { GatewayStartError } from "../services/GatewayServer.js"
 import { HttpRoutes } from "../services/HttpRoutes.js"
@@ -84,7 +84,7 @@ export const serveTelegramWebhook = (options: TelegramPollerOptions = {}) =>
       )
 
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      if (!sameSecret(req.headers[SECRET_HEADER], secret)) {
+      if (!sameSecret(req.headers[SECRET_HEADER], Redacted.value(secret))) {
         runCallback(Effect.logWarning(`telegram: webhook POST from ${req.socket.remoteAddress} refused: wrong or missing secret token`))
         req.resume()
         return answer(res, 401, { ok: false, error: "wrong or missing X-Telegram-Bot-Api-Secret-Token" })
@@ -139,7 +139,7 @@ export const serveTelegramWebhook = (options: TelegramPollerOptions = {}) =>
       .call("setWebhook", (signal) =>
         bot.api.setWebhook(
           url,
-          { secret_token: secret, allowed_updates: ["message"], max_connections: 1, drop_pending_updates: false },
+          { secret_token: Redacted.value(secret), allowed_updates: ["message"], max_connections: 1, drop_pending_updates: false },
           signal as never
         )
       )

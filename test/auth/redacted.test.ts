@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Redacted } from "effect"
+import { resolveTarget } from "../../src/config/target.js"
 import { resolveServerAuth } from "../../src/services/Auth.js"
 
 describe("the Gateway's own secret", () => {
@@ -16,5 +17,22 @@ describe("the Gateway's own secret", () => {
     )
     expect(p.passwordSource).toBe("CLAWGATE_GATEWAY_PASSWORD")
     expect(JSON.stringify(p)).not.toContain("hunter2")
+  })
+})
+
+describe("the client's credential", () => {
+  it("is Redacted from the flag, env or config to the connect frame: a Target printed or serialised shows nothing", () => {
+    const secret = "a-client-token-that-must-not-leak-0002"
+    const password = "a-client-password-that-must-not-leak"
+    for (const target of [
+      resolveTarget({ url: "wss://gw.example:443", token: secret }, {}, {}),
+      resolveTarget({}, { gateway: { mode: "remote", remote: { url: "wss://gw.example:443", token: secret } } }, {}),
+      resolveTarget({}, {}, { token: { name: "CLAWGATE_GATEWAY_TOKEN", value: secret } })
+    ]) {
+      expect(target.token && Redacted.value(target.token)).toBe(secret)
+      for (const shown of [String(target.token), JSON.stringify(target), `${target.token}`]) expect(shown).not.toContain(secret)
+    }
+    const p = resolveTarget({ url: "wss://gw.example:443", password }, {}, {})
+    expect(JSON.stringify(p)).not.toContain(password)
   })
 })

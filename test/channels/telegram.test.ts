@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { HttpRoutesLive } from "../../src/layers/state/HttpRoutesLive.js"
-import { Context, Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Layer, Redacted } from "effect"
 import { ChannelAdapters, Channels } from "../../src/services/Channels.js"
 import { makeDispatcher } from "../../src/layers/DispatcherLive.js"
 import { channelMethods } from "../../src/layers/methods/channels.js"
@@ -406,18 +406,14 @@ describe("Channels and the send method", () => {
 
   it("the env token is used when the config has none; the config wins", () => {
     const env = { telegramBotToken: { value: "555:env", name: "TELEGRAM_BOT_TOKEN" } }
-    expect(resolveTelegram({}, env)).toMatchObject({
-      configured: true,
-      enabled: true,
-      token: "555:env",
-      tokenSource: "TELEGRAM_BOT_TOKEN",
-      botId: "555"
-    })
-    expect(resolveTelegram({ channels: { telegram: { botToken: "666:cfg" } } }, env)).toMatchObject({
-      token: "666:cfg",
-      tokenSource: "channels.telegram.botToken",
-      botId: "666"
-    })
+    const fromEnv = resolveTelegram({}, env)
+    expect(fromEnv).toMatchObject({ configured: true, enabled: true, tokenSource: "TELEGRAM_BOT_TOKEN", botId: "555" })
+    expect(fromEnv.token && Redacted.value(fromEnv.token)).toBe("555:env")
+    // Redacted until the Bot API client is made: the settings printed show no token.
+    expect(JSON.stringify(fromEnv)).not.toContain("555:env")
+    const fromConfig = resolveTelegram({ channels: { telegram: { botToken: "666:cfg" } } }, env)
+    expect(fromConfig).toMatchObject({ tokenSource: "channels.telegram.botToken", botId: "666" })
+    expect(fromConfig.token && Redacted.value(fromConfig.token)).toBe("666:cfg")
     expect(resolveTelegram({ channels: { telegram: { botToken: "666:cfg", enabled: false } } }, {})).toMatchObject({
       configured: true,
       enabled: false

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Ref, Schema } from "effect"
+import { Effect, Either, Layer, Redacted, Ref, Schema } from "effect"
 import { method, requiresScope } from "../../src/protocol/method.js"
 import { serve } from "../../src/services/Dispatcher.js"
 import { WebSocketServer } from "ws"
@@ -100,7 +100,7 @@ describe("the Remote client layer against a real Gateway", () => {
   it.scopedLive("request/response correlation, concurrent requests and --expect-final over the wire", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway(undefined, { methods: twoPhase })
-      const client = GatewayClientRemote({ target: { url: gw.url, urlSource: "--url", mode: "remote", token: TOKEN } })
+      const client = GatewayClientRemote({ target: { url: gw.url, urlSource: "--url", mode: "remote", token: Redacted.make(TOKEN) } })
       yield* Effect.gen(function* () {
         const c = yield* GatewayClient
         const server = yield* c.connect
@@ -150,7 +150,9 @@ describe("the Remote client layer against a real Gateway", () => {
         const c = yield* GatewayClient
         return yield* c.request("health", undefined, { timeoutMs: 5_000 })
       }).pipe(
-        Effect.provide(GatewayClientRemote({ target: { url: `ws://127.0.0.1:${port}`, urlSource: "--url", mode: "remote", token: "t" } })),
+        Effect.provide(
+          GatewayClientRemote({ target: { url: `ws://127.0.0.1:${port}`, urlSource: "--url", mode: "remote", token: Redacted.make("t") } })
+        ),
         Effect.scoped,
         Effect.either
       )
@@ -167,7 +169,7 @@ describe("the Remote client layer against a real Gateway", () => {
       const gw = yield* startGateway({ gateway: { auth: { token: TOKEN }, nodes: { pairing: { autoApproveLocal: false } } } })
       const dir = yield* tempDir()
       const device = yield* makeDeviceIdentity(dir)
-      const status = (target: { token?: string }) =>
+      const status = (target: { token?: Redacted.Redacted<string> }) =>
         Effect.flatMap(GatewayClient, (c) => Effect.zip(c.connect, c.request("status"))).pipe(
           Effect.provide(
             GatewayClientRemote({
@@ -178,7 +180,7 @@ describe("the Remote client layer against a real Gateway", () => {
           ),
           Effect.scoped
         )
-      const refused = yield* Effect.flip(status({ token: TOKEN }))
+      const refused = yield* Effect.flip(status({ token: Redacted.make(TOKEN) }))
       expect(refused).toMatchObject({ _tag: "GatewayClientError", reason: "NotPaired" })
       const requestId = (refused as { error: { details: { requestId: string } } }).error.details.requestId
       expect(refused.message).toContain(`clawgate devices approve ${requestId}`)
@@ -186,7 +188,7 @@ describe("the Remote client layer against a real Gateway", () => {
       const admin = yield* handshake(gw.url, connectParams({ auth: { token: TOKEN }, scopes: ["operator.admin"] }))
       expect((yield* Effect.promise(() => admin.peer.call("device.pair.approve", { requestId }))).ok).toBe(true)
 
-      const [server] = yield* status({ token: TOKEN })
+      const [server] = yield* status({ token: Redacted.make(TOKEN) })
       expect(server.scopes).toEqual(["operator.read"])
       const stored = yield* device.tokenFor(gw.url, "operator")
       expect(stored?.token).toMatch(/^[A-Za-z0-9_-]{43}$/)

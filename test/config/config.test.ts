@@ -1,10 +1,10 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Redacted } from "effect"
 import { resolvePort, planBind, isLoopbackAddress, isTailnetIPv4 } from "../../src/config/bind.js"
 import { redact, validateConfig } from "../../src/config/schema.js"
-import { normalizeFingerprint, resolveTarget } from "../../src/config/target.js"
+import { normalizeFingerprint, resolveTarget, type Target } from "../../src/config/target.js"
 import { scopesFor } from "../../src/protocol/methods.js"
 import { makeConfigFile, resolveEnv, resolvePaths } from "../../src/layers/ConfigFile.js"
 import { configGet, configSet, configUnset, coerceValue } from "../../src/programs/config.js"
@@ -92,6 +92,14 @@ describe("paths and environment", () => {
   })
 })
 
+/** A target with its credentials revealed, to compare with what was configured. */
+const revealed = (t: Target) => ({
+  ...t,
+  token: t.token && Redacted.value(t.token),
+  password: t.password && Redacted.value(t.password)
+})
+const resolved = (...args: Parameters<typeof resolveTarget>) => revealed(resolveTarget(...args))
+
 describe("client target resolution", () => {
   const env = resolveEnv({ CLAWGATE_GATEWAY_TOKEN: "env-token" })
   const cfg = {
@@ -100,15 +108,15 @@ describe("client target resolution", () => {
 
   it("--url never falls back to config or env credentials", () => {
     expect(() => resolveTarget({ url: "ws://127.0.0.1:1" }, cfg, env)).toThrow(/--url needs --token or --password/)
-    const t = resolveTarget({ url: "ws://127.0.0.1:1", token: "flag" }, cfg, env)
+    const t = resolved({ url: "ws://127.0.0.1:1", token: "flag" }, cfg, env)
     expect(t).toMatchObject({ url: "ws://127.0.0.1:1", urlSource: "--url", token: "flag", authSource: "--token" })
   })
 
   it("local mode: env token > gateway.auth.token > gateway.remote.token", () => {
-    expect(resolveTarget({}, cfg, env)).toMatchObject({ url: "ws://127.0.0.1:18789", mode: "local", token: "env-token" })
-    expect(resolveTarget({}, cfg, {})).toMatchObject({ token: "auth-token", authSource: "gateway.auth.token" })
-    expect(resolveTarget({}, { gateway: { remote: { token: "r" } } }, {})).toMatchObject({ token: "r" })
-    expect(resolveTarget({}, { gateway: { port: 20001 } }, {})).toMatchObject({
+    expect(resolved({}, cfg, env)).toMatchObject({ url: "ws://127.0.0.1:18789", mode: "local", token: "env-token" })
+    expect(resolved({}, cfg, {})).toMatchObject({ token: "auth-token", authSource: "gateway.auth.token" })
+    expect(resolved({}, { gateway: { remote: { token: "r" } } }, {})).toMatchObject({ token: "r" })
+    expect(resolved({}, { gateway: { port: 20001 } }, {})).toMatchObject({
       url: "ws://127.0.0.1:20001",
       urlSource: "local (port from gateway.port)"
     })
@@ -116,19 +124,19 @@ describe("client target resolution", () => {
 
   it("remote mode: gateway.remote.token > env > gateway.auth.token; no URL is an error naming gateway.remote.url", () => {
     const remote = { gateway: { ...cfg.gateway, mode: "remote" as const } }
-    expect(resolveTarget({}, remote, env)).toMatchObject({
+    expect(resolved({}, remote, env)).toMatchObject({
       url: "wss://gw.example:443",
       token: "remote-token",
       authSource: "gateway.remote.token"
     })
-    expect(resolveTarget({ token: "flag" }, remote, env)).toMatchObject({ token: "flag" })
+    expect(resolved({ token: "flag" }, remote, env)).toMatchObject({ token: "flag" })
     expect(() => resolveTarget({}, { gateway: { mode: "remote" } }, env)).toThrow(/gateway\.remote\.url is not set/)
   })
 
   it("plain ws:// to a non-loopback host is refused unless the user opts in", () => {
     expect(() => resolveTarget({ url: "ws://192.168.1.20:18789", token: "t" }, {}, {})).toThrow(/refusing plain ws:\/\/ to 192\.168\.1\.20/)
-    expect(resolveTarget({ url: "ws://192.168.1.20:18789", token: "t", allowInsecure: true }, {}, {}).url).toBe("ws://192.168.1.20:18789")
-    expect(resolveTarget({ url: "ws://[::1]:18789", token: "t" }, {}, {}).url).toBe("ws://[::1]:18789")
+    expect(resolved({ url: "ws://192.168.1.20:18789", token: "t", allowInsecure: true }, {}, {}).url).toBe("ws://192.168.1.20:18789")
+    expect(resolved({ url: "ws://[::1]:18789", token: "t" }, {}, {}).url).toBe("ws://[::1]:18789")
     expect(() => resolveTarget({ url: "http://127.0.0.1:1", token: "t" }, {}, {})).toThrow(/must start with ws:\/\/ or wss:\/\//)
     expect(() => resolveTarget({ url: "ws://127.0.0.1:1/?token=x", token: "t" }, {}, {})).toThrow(/query string/)
   })

@@ -8,7 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Queue, Ref, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Queue, Redacted, Ref, Stream } from "effect"
 import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
 import { GatewayClientCalls, GatewayClientTest } from "../../src/layers/GatewayClientTest.js"
 import { defaultAllowlistPath, NodeCommandsLocal } from "../../src/layers/nodes/NodeCommandsLocal.js"
@@ -237,7 +237,7 @@ const stateWithAllowlist = (allow: Array<Array<string>>) =>
   )
 
 describe("the node host", () => {
-  const target = { url: "ws://gateway.test", urlSource: "test", mode: "remote" as const, token: "t" }
+  const target = { url: "ws://gateway.test", urlSource: "test", mode: "remote" as const, token: Redacted.make("t") }
 
   it.scopedLive("answers an invoke with node.invoke.result, and a cancel stops exactly the invoke it names", () =>
     Effect.gen(function* () {

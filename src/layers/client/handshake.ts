@@ -5,7 +5,7 @@
  * with the identity, and a refusal said with what to do about it.
  */
 import { randomUUID } from "node:crypto"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import { signedText } from "../../protocol/device.js"
 import type { GatewayError } from "../../protocol/errors.js"
 import { ALL_SCOPES, DEFAULT_TICK_INTERVAL_MS, PROTOCOL_VERSION, decodeHelloOk } from "../../protocol/frames.js"
@@ -60,8 +60,8 @@ export const handshake = (
     const device = options.device
     const stored = device && !target.token && !target.password ? yield* device.tokenFor(target.url, role) : undefined
     const auth = {
-      ...(target.token ? { token: target.token } : {}),
-      ...(target.password ? { password: target.password } : {}),
+      ...(target.token ? { token: Redacted.value(target.token) } : {}),
+      ...(target.password ? { password: Redacted.value(target.password) } : {}),
       ...(stored ? { deviceToken: stored.token } : {})
     }
     const client = {
