@@ -73,7 +73,15 @@ export const makeChannels = Effect.gen(function* () {
   const watch = (notify: Effect.Effect<void>) =>
     Effect.forEach(adapters, (a) => (a.watch ? a.watch(notify) : Effect.void), { discard: true })
 
-  return Channels.of({ status, probe, watch, send })
+  return Channels.of({
+    status: Effect.withSpan(status, "Channels.status"),
+    probe: (timeoutMs) => Effect.withSpan(probe(timeoutMs), "Channels.probe", { attributes: { timeoutMs } }),
+    watch,
+    send: (options) =>
+      Effect.withSpan(send(options), "Channels.send", {
+        attributes: { channel: options.channel.slice(0, 40), chars: options.message.length }
+      })
+  })
 })
 
 /** Channels routing through ChannelAdapters. */

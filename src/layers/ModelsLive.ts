@@ -154,7 +154,9 @@ export const makeModels = (env: Env = process.env): Effect.Effect<ModelsService,
         return { ...base, api: p.api, languageModel } satisfies ResolvedModel
       })
 
-    return { resolve }
+    return {
+      resolve: (ref?: string) => Effect.withSpan(resolve(ref), "Models.resolve", { attributes: { ref: (ref ?? "default").slice(0, 120) } })
+    }
   })
 
 /** Models from the config; needs an `HttpClient` (e.g. `NodeHttpClient.layer` from @effect/platform-node). */

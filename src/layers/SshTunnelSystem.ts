@@ -173,7 +173,11 @@ const open = (spec: TunnelSpec) =>
  * so `open` needs only the Scope the tunnel lives in.
  */
 export const makeSshTunnelSystem: SshTunnelService = {
-  open: (spec) => open(spec).pipe(Effect.provide(CommandExecutorLive))
+  open: (spec) =>
+    open(spec).pipe(
+      Effect.provide(CommandExecutorLive),
+      Effect.withSpan("SshTunnel.open", { attributes: { target: spec.target, remotePort: spec.remotePort } })
+    )
 }
 
 export const SshTunnelSystem = Layer.succeed(SshTunnel, makeSshTunnelSystem)

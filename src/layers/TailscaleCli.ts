@@ -226,9 +226,13 @@ export const makeTailscaleCli = (options: TailscaleCliOptions = {}) =>
           )
 
     return Tailscale.of({
-      serve: ({ funnel, target }) => command([funnel ? "funnel" : "serve", "--bg", "--yes", target]),
-      reset: ({ funnel }) => command([funnel ? "funnel" : "serve", "reset"]),
-      whois
+      serve: ({ funnel, target }) =>
+        command([funnel ? "funnel" : "serve", "--bg", "--yes", target]).pipe(
+          Effect.withSpan("Tailscale.serve", { attributes: { funnel, target } })
+        ),
+      reset: ({ funnel }) =>
+        command([funnel ? "funnel" : "serve", "reset"]).pipe(Effect.withSpan("Tailscale.reset", { attributes: { funnel } })),
+      whois: (ip) => Effect.withSpan(whois(ip), "Tailscale.whois", { attributes: { ip: ip.slice(0, 64) } })
     })
   })
 

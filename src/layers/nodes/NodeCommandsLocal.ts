@@ -331,9 +331,12 @@ export const makeDispatcher =
     })
 
 /** This machine's commands, system.run guarded by the allowlist at `config.allowlistPath`. */
-export const NodeCommandsLocal = (config: NodeCommandsConfig) =>
-  Layer.succeed(NodeCommands, {
+export const NodeCommandsLocal = (config: NodeCommandsConfig) => {
+  const invoke = makeDispatcher(config)
+  return Layer.succeed(NodeCommands, {
     commands: NODE_COMMANDS,
     describe: `system.run allowlist: ${config.allowlistPath}`,
-    invoke: makeDispatcher(config)
+    invoke: (command, paramsJSON) =>
+      Effect.withSpan(invoke(command, paramsJSON), "NodeCommands.invoke", { attributes: { command: command.slice(0, 80) } })
   })
+}

@@ -98,7 +98,7 @@ export const makeHandshake = (deps: HandshakeDeps) => {
           hub.unregister(conn.connId),
           state.countConnection(kind, -1),
           health.connectionsChanged,
-          Effect.logInfo(`disconnected ${conn.connId}`)
+          Effect.annotateLogs(Effect.logInfo("disconnected"), { connId: conn.connId, role: conn.role })
         ],
         { discard: true }
       )
@@ -191,9 +191,18 @@ export const makeHandshake = (deps: HandshakeDeps) => {
         `"stateVersion":{"presence":${shared?.version ?? (yield* presence.version)},"health":${yield* health.version}},` +
         `"uptimeMs":${yield* state.uptimeMs},"sessionDefaults":${sessionDefaultsJson}},"auth":${JSON.stringify(authPart)},"policy":${policyJson}}}`
       if (c.writable(conn)) sendParts(conn.ws, shared === undefined ? [`${head}[]${tail}`] : [head, shared.bytes, tail])
-      yield* Effect.logInfo(
-        `connected ${conn.connId} ${role} ${printable(params.client.id, 64)}/${printable(params.client.mode, 32)} from ${conn.ip}` +
-          `${admitted.user ? ` as ${printable(admitted.user, 128)} (${admitted.method})` : ""} scopes=${scopes.join(",") || "-"}`
+      yield* Effect.logInfo("connected").pipe(
+        Effect.annotateLogs({
+          connId: conn.connId,
+          role,
+          client: printable(params.client.id, 64),
+          mode: printable(params.client.mode, 32),
+          ip: conn.ip,
+          auth: admitted.method,
+          ...(admitted.user ? { user: printable(admitted.user, 128) } : {}),
+          ...(admitted.deviceId ? { device: admitted.deviceId.slice(0, 12) } : {}),
+          scopes: scopes.join(",")
+        })
       )
     })
     const registration = runFork(program)
@@ -258,9 +267,13 @@ export const makeHandshake = (deps: HandshakeDeps) => {
       const error = Option.isSome(err) ? err.value : GatewayError.unavailable("authentication failed unexpectedly")
       if (Option.isNone(err)) runFork(Effect.logError("connect failed unexpectedly", exit.cause))
       runFork(
-        Effect.logWarning(
-          `connect refused for ${conn.ip} (${printable(params.client.id, 64)}/${role}): ${printable(error.detailCode ?? error.code, 64)}`
-        )
+        Effect.annotateLogs(Effect.logWarning("connect refused"), {
+          connId: conn.connId,
+          ip: conn.ip,
+          client: printable(params.client.id, 64),
+          role,
+          code: printable(error.detailCode ?? error.code, 64)
+        })
       )
       c.failHandshake(conn, id, error, CloseCode.policy)
     })
