@@ -58,8 +58,10 @@ describe("clawgate dashboard", () => {
       expect(res.stdout).toContain("It works once")
       expect(res.stdout).toContain("grants operator.read, operator.write")
       expect(res.stdout).toContain(`where this CLI reached the Gateway: ${gw.url} (--url)`)
-      // The credential is in the fragment, which a browser never sends; nothing in a query.
+      // The credential is in the fragment, which a browser never sends; nothing in a query, where it is refused.
       expect(new URL(url!).search).toBe("")
+      const inQuery = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/?bootstrapToken=${code}`))
+      expect(inQuery.status).toBe(400)
 
       const browser = makeTestDevice()
       const first = yield* deviceHandshake(gw.url, browser, browserConnect(code!, ["operator.admin", "operator.read", "operator.write"]))
