@@ -103,11 +103,12 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   // Telegram inbound: long polling, or the webhook on this port (HttpRoutes, read by the server); a no-op unless
   // channels.telegram is enabled. It shares `telegram` with the adapter, so channels.status shows both halves.
   const routes = HttpRoutesLive
+  const telegramInbound = TelegramPoller().pipe(Layer.provide(Layer.mergeAll(telegram, runner, sessions, routes, logged)))
   // The one-time dashboard codes: issued by a method, consumed by the transport's Admission (one store for both).
   const codes = BootstrapCodesMemory()
-  const telegramInbound = TelegramPoller().pipe(Layer.provide(Layer.mergeAll(telegram, runner, sessions, routes, logged)))
   return DispatcherWith(options.methods).pipe(
-    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner, routes, telegramInbound, permissions, codes)),
+    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner, routes, telegramInbound, permissions)),
+    Layer.provideMerge(codes),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )
 }
