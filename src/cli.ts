@@ -9,6 +9,7 @@ import { healthCommand, statusCommand, tunnelCommand, securityCommand } from "./
 import { gatewayCommand, configCommand, channelsCommand } from "./cli/config.js"
 import { nodesCommand, devicesCommand } from "./cli/nodes.js"
 import { sessionsCommand, nodeCommand } from "./cli/sessions.js"
+import { dashboardCommand } from "./cli/dashboard.js"
 import { VERSION } from "./version.js"
 
 export const rootCommand = Command.make("clawgate").pipe(
@@ -24,6 +25,7 @@ export const rootCommand = Command.make("clawgate").pipe(
     channelsCommand,
     nodeCommand,
     tunnelCommand,
+    dashboardCommand,
     securityCommand
   ])
 )

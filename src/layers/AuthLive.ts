@@ -31,6 +31,9 @@ interface Bucket {
   lockedUntil: number
 }
 
+/** The failures of a `limited` check that count like a wrong shared secret: a wrong device token, a bad dashboard code. */
+const COUNTED_CODES: ReadonlySet<string> = new Set(["AUTH_DEVICE_TOKEN_MISMATCH", "AUTH_BOOTSTRAP_TOKEN_INVALID"])
+
 /** At most this many addresses are tracked; the oldest is forgotten first. */
 const MAX_TRACKED = 10_000
 
@@ -188,7 +191,7 @@ export const makeAuth = (overrides: AuthOverrides) =>
         if (limit.wait > 0) return yield* rateLimited(limit.wait)
         // A good device token does not wipe the address's record: one device's token would otherwise buy
         // unlimited guesses at the shared secret between its logins.
-        return yield* check.pipe(Effect.catchIf((e) => e.detailCode === "AUTH_DEVICE_TOKEN_MISMATCH", limit.counted))
+        return yield* check.pipe(Effect.catchIf((e) => COUNTED_CODES.has(e.detailCode ?? ""), limit.counted))
       })
 
     const authenticate: AuthService["authenticate"] = (attempt: AuthAttempt) =>

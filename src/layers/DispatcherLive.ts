@@ -12,6 +12,7 @@ import { Dispatcher, type CallContext, type DispatcherService, type MethodHandle
 import { agentMethods } from "./methods/agent.js"
 import { channelMethods } from "./methods/channels.js"
 import { coreMethods } from "./methods/core.js"
+import { dashboardMethods } from "./methods/dashboard.js"
 import { nodeMethods } from "./methods/nodes.js"
 import { sessionMethods } from "./methods/sessions.js"
 import { decodeParamsEither } from "./params.js"
@@ -81,8 +82,9 @@ export const makeDispatcher = (served: ReadonlyArray<Served>): DispatcherService
 }
 
 /** Every core method with its handler. */
-export const coreServed = Effect.map(Effect.all([coreMethods, nodeMethods, sessionMethods, channelMethods, agentMethods]), (areas) =>
-  areas.flat()
+export const coreServed = Effect.map(
+  Effect.all([coreMethods, nodeMethods, sessionMethods, channelMethods, agentMethods, dashboardMethods]),
+  (areas) => areas.flat()
 )
 
 /**

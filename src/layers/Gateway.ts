@@ -21,6 +21,7 @@ import { MEMORY_STATE_DIR } from "./ConfigMemory.js"
 import { DispatcherWith } from "./DispatcherLive.js"
 import { DatabaseLive } from "./Database.js"
 import { DevicesSqlLive } from "./store/DevicesSql.js"
+import { BootstrapCodesMemory } from "./admission/BootstrapCodesMemory.js"
 import { GatewayLogFile } from "./GatewayLogFile.js"
 import { StatePermissions } from "./StatePermissions.js"
 import { GatewayServerLive } from "./GatewayServerLive.js"
@@ -103,8 +104,11 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   // channels.telegram is enabled. It shares `telegram` with the adapter, so channels.status shows both halves.
   const routes = HttpRoutesLive
   const telegramInbound = TelegramPoller().pipe(Layer.provide(Layer.mergeAll(telegram, runner, sessions, routes, logged)))
+  // The one-time dashboard codes: issued by a method, consumed by the transport's Admission (one store for both).
+  const codes = BootstrapCodesMemory()
   return DispatcherWith(options.methods).pipe(
     Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner, routes, telegramInbound, permissions)),
+    Layer.provideMerge(codes),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )
 }

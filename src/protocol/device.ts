@@ -8,7 +8,7 @@ import { createHash, createPublicKey, verify as edVerify, type KeyObject } from 
 import { DEVICE_SIGNATURE_SKEW_MS, type SignedFields, signedText } from "./deviceText.js"
 import type { DeviceProof } from "./frames.js"
 
-export { DEVICE_SIGNATURE_SKEW_MS, type SignedFields, signedText } from "./deviceText.js"
+export { DEVICE_SIGNATURE_SKEW_MS, type SignedFields, signatureToken, signedText } from "./deviceText.js"
 
 const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex")
 

@@ -16,7 +16,7 @@ export interface SignedFields {
   readonly role: string
   readonly scopes: ReadonlyArray<string>
   readonly signedAtMs: number
-  /** `auth.token ?? auth.deviceToken ?? ""`. */
+  /** The credential the connect sends, as `signatureToken` picks it. */
   readonly token: string
   readonly nonce: string
   readonly platform?: string | undefined
@@ -28,3 +28,18 @@ export const signedText = (version: "v2" | "v3", f: SignedFields): string => {
   const base = [version, f.deviceId, f.clientId, f.clientMode, f.role, f.scopes.join(","), String(f.signedAtMs), f.token, f.nonce]
   return (version === "v3" ? [...base, lowerAscii(f.platform), lowerAscii(f.deviceFamily)] : base).join("|")
 }
+
+/**
+ * The credential a device signs: `auth.token`, else `auth.deviceToken`, else a one-time
+ * `auth.bootstrapToken` when it is the only credential sent (as OpenClaw's clients sign), else "".
+ */
+export const signatureToken = (
+  auth:
+    | {
+        readonly token?: string | undefined
+        readonly deviceToken?: string | undefined
+        readonly password?: string | undefined
+        readonly bootstrapToken?: string | undefined
+      }
+    | undefined
+): string => auth?.token ?? auth?.deviceToken ?? (auth?.password ? "" : auth?.bootstrapToken) ?? ""

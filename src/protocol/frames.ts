@@ -115,10 +115,17 @@ export const ClientInfo = Schema.Struct({
 })
 export type ClientInfo = typeof ClientInfo.Type
 
+/** A one-time dashboard code is at most this long (clawgate's are 43 characters). */
+export const MAX_BOOTSTRAP_TOKEN = 256
+
 export const ConnectAuth = Schema.Struct({
   token: Schema.optional(Schema.String),
   password: Schema.optional(Schema.String),
-  deviceToken: Schema.optional(Schema.String)
+  deviceToken: Schema.optional(Schema.String),
+  /** A one-time code from `clawgate dashboard` (OpenClaw's name): pairs the signing device, then stops working. */
+  bootstrapToken: Schema.optional(
+    Schema.String.pipe(Schema.maxLength(MAX_BOOTSTRAP_TOKEN, { message: () => `must be at most ${MAX_BOOTSTRAP_TOKEN} characters` }))
+  )
 })
 export type ConnectAuth = typeof ConnectAuth.Type
 

@@ -11,6 +11,7 @@ import { Agent, AgentWait, ChatAbort, ChatSend } from "./methods/agent.js"
 import { ChannelsStatus, Send } from "./methods/channels.js"
 import { ConfigGet, Health, LogsTail, Status, SystemPresence } from "./methods/core.js"
 import {
+  DeviceBootstrapIssue,
   DevicePairApprove,
   DevicePairList,
   DevicePairReject,
@@ -51,6 +52,7 @@ export const Methods = {
   "device.pair.remove": DevicePairRemove,
   "device.token.rotate": DeviceTokenRotate,
   "device.token.revoke": DeviceTokenRevoke,
+  "device.bootstrap.issue": DeviceBootstrapIssue,
   "node.pair.list": NodePairList,
   "node.pair.approve": NodePairApprove,
   "node.pair.reject": NodePairReject,

@@ -1,10 +1,11 @@
 /**
  * Admission: who may connect, and as what. Given a decoded `connect`, what
  * the upgrade said about the peer and the challenge's nonce, it checks the
- * device proof, then the credential (a device token, the shared token or
- * password, or a Tailscale identity through Auth), then pairing for devices,
- * and answers with the identity and the scopes granted: what was asked for,
- * cut down to what the credential or the pairing allows.
+ * device proof, then the credential (a device token, a one-time dashboard
+ * code, the shared token or password, or a Tailscale identity through Auth),
+ * then pairing for devices, and answers with the identity and the scopes
+ * granted: what was asked for, cut down to what the credential or the
+ * pairing allows.
  *
  * It holds no socket: the transport calls it once per connect, and tests call
  * it directly. Refusals are the wire's `GatewayError`, as the connect answer
@@ -44,7 +45,8 @@ export type Credential = { readonly kind: "token" | "password"; readonly hash: s
 
 /** What a successful connect grants. */
 export interface Admitted {
-  readonly method: AuthMethod | "device-token"
+  /** "bootstrap-token": a one-time dashboard code paired the device (OpenClaw's name). */
+  readonly method: AuthMethod | "device-token" | "bootstrap-token"
   /** With method "tailscale": the confirmed Tailscale login. */
   readonly user?: string | undefined
   readonly scopes: ReadonlyArray<string>
@@ -53,7 +55,7 @@ export interface Admitted {
   readonly deviceToken?: string | undefined
   /** The device's epoch when its checks began (see Devices.epochOf). */
   readonly deviceEpoch?: number | undefined
-  /** Unset for a device-token login: rotating the device's token ends it through Devices instead. */
+  /** Unset for a device-token or dashboard-code login: rotating the device's token ends it through Devices instead. */
   readonly credential?: Credential | undefined
 }
 

@@ -71,10 +71,10 @@ export interface AuthOverrides {
 export interface AuthService {
   readonly authenticate: (attempt: AuthAttempt) => Effect.Effect<AuthGrant, GatewayError>
   /**
-   * Runs another credential check (a device token) under the same failure
-   * limit: refused at once while the address is locked out, and a failure
-   * with `details.code` AUTH_DEVICE_TOKEN_MISMATCH counts like a wrong
-   * shared token.
+   * Runs another credential check (a device token, a dashboard code) under
+   * the same failure limit: refused at once while the address is locked out,
+   * and a failure with `details.code` AUTH_DEVICE_TOKEN_MISMATCH or
+   * AUTH_BOOTSTRAP_TOKEN_INVALID counts like a wrong shared token.
    */
   readonly limited: <A>(attempt: AuthAttempt, check: Effect.Effect<A, GatewayError>) => Effect.Effect<A, GatewayError>
   /** The credentials in force right now. */

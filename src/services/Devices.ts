@@ -92,6 +92,13 @@ export interface Admission {
   readonly deviceToken?: string | undefined
 }
 
+export interface PairedWithCode {
+  readonly device: PairedDevice
+  /** The request the `device.pair.resolved` event names: the one that waited, or a new id. */
+  readonly requestId: string
+  readonly deviceToken: string
+}
+
 export interface DeviceLists {
   readonly pending: ReadonlyArray<PairingRequest>
   readonly paired: ReadonlyArray<PairedDevice>
@@ -150,6 +157,12 @@ export interface DevicesService {
     requestId: string,
     approver: Approver
   ) => Effect.Effect<{ readonly requestId: string; readonly device: PairedDevice }, GatewayError>
+  /**
+   * Pairs a device whose proof was verified and whose connect carried a one-time dashboard code (the
+   * owner's approval, given in advance): joined to what it had, with `scopes`, its pairing request (if
+   * one waits) resolved as approved, and a new token for the role returned (hello-ok carries it).
+   */
+  readonly pairWithCode: (input: AdmitInput) => Effect.Effect<PairedWithCode, GatewayError>
   readonly reject: (requestId: string) => Effect.Effect<{ readonly requestId: string; readonly deviceId: string }, GatewayError>
   /** Forgets a device and its tokens, and closes its connections. */
   readonly remove: (deviceId: string, approver: Approver) => Effect.Effect<{ readonly deviceId: string }, GatewayError>

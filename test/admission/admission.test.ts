@@ -1,73 +1,21 @@
 /**
  * Admission without a socket: the service the transport calls once per
  * connect, on the real Auth and the real device store (an in-memory SQLite),
- * fed the connect params, the peer's address facts and the nonce directly.
+ * fed the connect params, the peer's address facts and the nonce directly
+ * (test/support/admission.ts).
  */
 import { randomUUID } from "node:crypto"
-import { EventBusLive } from "../../src/layers/state/EventBusLive.js"
-import { ConnectionHubLive } from "../../src/layers/state/ConnectionHubLive.js"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { tailscaleClaim } from "../../src/config/clientAddress.js"
-import { AdmissionLive } from "../../src/layers/admission/AdmissionLive.js"
-import { AuthLive } from "../../src/layers/AuthLive.js"
-import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
-import { DatabaseLive } from "../../src/layers/Database.js"
-import { DevicesSql } from "../../src/layers/store/DevicesSql.js"
-import { TailscaleTest, type TailscaleTestCalls } from "../../src/layers/TailscaleTest.js"
-import { GatewayError } from "../../src/protocol/errors.js"
-import { decodeConnectParams } from "../../src/protocol/frames.js"
-import { Admission, type PeerFacts } from "../../src/services/Admission.js"
+import type { TailscaleTestCalls } from "../../src/layers/TailscaleTest.js"
+import type { PeerFacts } from "../../src/services/Admission.js"
 import { Devices } from "../../src/services/Devices.js"
-import { GatewayLog } from "../../src/services/GatewayLog.js"
+import { ADMISSION_TOKEN, admissionLayer, admit, admitDevice, LOCAL, operator, REMOTE } from "../support/admission.js"
 import { makeTestDevice, signed, type TestDevice } from "../support/device.js"
 
-const TOKEN = "admission-token-0123456789"
+const TOKEN = ADMISSION_TOKEN
 const ADMIN = { scopes: ["operator.admin"] }
-
-const NoLog = Layer.succeed(GatewayLog, {
-  file: "(none)",
-  tail: () => Effect.fail(GatewayError.unavailable("no log")),
-  addSecret: () => Effect.void
-})
-
-/** Admission on AuthLive and DevicesSql, with one config, one in-memory database and a scripted Tailscale. */
-const admissionLayer = (
-  config: Record<string, unknown> = { gateway: { auth: { token: TOKEN } } },
-  tailscale: { logins?: Record<string, string | null>; record?: TailscaleTestCalls } = {}
-) =>
-  AdmissionLive.pipe(
-    Layer.provideMerge(AuthLive().pipe(Layer.provide(Layer.mergeAll(NoLog, TailscaleTest(tailscale.logins, tailscale.record))))),
-    Layer.provideMerge(DevicesSql.pipe(Layer.provide(Layer.mergeAll(DatabaseLive(undefined), EventBusLive, ConnectionHubLive)))),
-    Layer.provideMerge(ConfigMemory(config))
-  )
-
-const REMOTE: PeerFacts = { ip: "203.0.113.7", isLoopback: false, forwarded: false, hasOrigin: false, local: false, tailscale: undefined }
-const LOCAL: PeerFacts = { ip: "127.0.0.1", isLoopback: true, forwarded: false, hasOrigin: false, local: true, tailscale: undefined }
-
-const operator = (auth: Record<string, string> | undefined, scopes: ReadonlyArray<string> = ["operator.read"]) => ({
-  minProtocol: 4,
-  maxProtocol: 4,
-  client: { id: "cli", version: "1.0.0", platform: "linux", mode: "cli" },
-  role: "operator",
-  scopes,
-  ...(auth ? { auth } : {})
-})
-
-/** Decodes the params as the transport does, then admits them with `nonce`. */
-const admit = (raw: Record<string, unknown>, peer: PeerFacts, nonce: string = randomUUID()) =>
-  Effect.gen(function* () {
-    const decoded = decodeConnectParams(raw)
-    if (decoded._tag === "Left") return yield* Effect.dieMessage(`bad test params: ${JSON.stringify(decoded.left)}`)
-    const admission = yield* Admission
-    return yield* admission.admit({ params: decoded.right, peer, nonce })
-  })
-
-/** A device's signed connect, admitted. */
-const admitDevice = (device: TestDevice, raw: Record<string, unknown>, peer: PeerFacts) => {
-  const nonce = randomUUID()
-  return admit(signed(device, raw, nonce), peer, nonce)
-}
 
 /** The remote device asks to pair; the owner approves; returns the request id. */
 const pair = (device: TestDevice, scopes: ReadonlyArray<string>) =>

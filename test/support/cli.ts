@@ -91,3 +91,61 @@ export const spawnGateway = (args: ReadonlyArray<string>, env: Record<string, st
     }),
     (gw) => Effect.sync(() => void (gw.child.exitCode === null && gw.child.kill("SIGKILL")))
   )
+
+export interface CliProcess {
+  readonly child: ChildProcess
+  /** Everything it printed so far, stdout and stderr together. */
+  readonly output: () => string
+  readonly stdout: () => string
+  /** Resolves with the first match of `re` in its output (a positive signal); rejects if it exits first or after `timeoutMs`. */
+  readonly waitFor: (re: RegExp, timeoutMs?: number) => Promise<RegExpExecArray>
+  /** Resolves with its exit code (or the signal) once it has exited. */
+  readonly exited: Promise<number | string | null>
+}
+
+/** Runs a long-lived command (`dashboard --ssh`, `tunnel`); SIGKILLed with the scope if still running. */
+export const spawnCli = (args: ReadonlyArray<string>, env: Record<string, string>): Effect.Effect<CliProcess, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = spawn(process.execPath, [BIN, ...args], { env: baseEnv(env), stdio: ["ignore", "pipe", "pipe"] })
+      let out = ""
+      let stdout = ""
+      const waiters = new Set<() => void>()
+      const wake = () => {
+        for (const w of waiters) w()
+      }
+      child.stdout!.on("data", (d) => {
+        out += d
+        stdout += d
+        wake()
+      })
+      child.stderr!.on("data", (d) => {
+        out += d
+        wake()
+      })
+      const exited = new Promise<number | string | null>((resolve) =>
+        child.on("exit", (code, signal) => {
+          wake()
+          resolve(code ?? signal)
+        })
+      )
+      const waitFor = (re: RegExp, timeoutMs = 20_000) =>
+        new Promise<RegExpExecArray>((resolve, reject) => {
+          const check = () => {
+            const m = re.exec(out)
+            if (m) return done(() => resolve(m))
+            if (child.exitCode !== null || child.signalCode !== null) done(() => reject(new Error(`exited before ${re}:\n${out}`)))
+          }
+          const timer = setTimeout(() => done(() => reject(new Error(`no ${re} within ${timeoutMs} ms in:\n${out}`))), timeoutMs)
+          const done = (f: () => void) => {
+            clearTimeout(timer)
+            waiters.delete(check)
+            f()
+          }
+          waiters.add(check)
+          check()
+        })
+      return { child, output: () => out, stdout: () => stdout, waitFor, exited }
+    }),
+    (p) => Effect.sync(() => void (p.child.exitCode === null && p.child.signalCode === null && p.child.kill("SIGKILL")))
+  )

@@ -1,7 +1,7 @@
 /** A device identity for protocol tests: an Ed25519 key that signs connects like a real client. */
 import { generateKeyPairSync, sign } from "node:crypto"
 import { Effect } from "effect"
-import { deviceIdOf, signedText } from "../../src/protocol/device.js"
+import { deviceIdOf, signatureToken, signedText } from "../../src/protocol/device.js"
 import { openPeer } from "./ws.js"
 
 export interface TestDevice {
@@ -35,7 +35,7 @@ export const signed = (
     role: params.role ?? "operator",
     scopes: params.scopes ?? [],
     signedAtMs: signedAt,
-    token: params.auth?.token ?? params.auth?.deviceToken ?? "",
+    token: signatureToken(params.auth),
     nonce,
     platform: params.client.platform,
     deviceFamily: params.client.deviceFamily

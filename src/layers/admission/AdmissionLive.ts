@@ -7,18 +7,48 @@
  * secret. Without a paired device the shared credential grants operator
  * scopes to local clients only, as on OpenClaw; a remote client without one
  * may only ask for health, and a Tailscale identity is never local.
+ *
+ * A one-time dashboard code (`auth.bootstrapToken`, sent without a shared
+ * secret or device token) stands in for both the credential and the owner's
+ * approval: it needs a signed device identity, is consumed before anything
+ * else is decided (so of two connects racing with it exactly one gets it),
+ * counts towards the failure limit when it is wrong, used or expired, and
+ * pairs the device with the code's scopes narrowed to what the connect asked
+ * for. The hello-ok then carries the device's token for every later connect.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { GatewayError } from "../../protocol/errors.js"
-import { verifyDeviceProof } from "../../protocol/device.js"
+import { signatureToken, verifyDeviceProof } from "../../protocol/device.js"
 import { ALL_SCOPES, type Role } from "../../protocol/frames.js"
+import { scopeSatisfies } from "../../protocol/scopes.js"
 import { Admission, type AdmissionService, type Admitted, type Credential } from "../../services/Admission.js"
 import { Auth, type AuthAttempt } from "../../services/Auth.js"
+import { BootstrapCodes } from "../../services/BootstrapCodes.js"
 import { Devices } from "../../services/Devices.js"
+
+/** A code that is unknown, used or expired: said the same way for all three, and counted like a wrong token. */
+export const codeRefused = () =>
+  GatewayError.invalidRequest(
+    "unauthorized: dashboard code invalid, expired or already used (each link works once, for 10 minutes: run `clawgate dashboard` again for a new one)",
+    {
+      code: "AUTH_BOOTSTRAP_TOKEN_INVALID",
+      authReason: "bootstrap_token_invalid",
+      canRetryWithDeviceToken: false,
+      recommendedNextStep: "update_auth_credentials"
+    }
+  )
+
+const identityRequired = () =>
+  GatewayError.of(
+    "NOT_PAIRED",
+    "device identity required: a dashboard code pairs the device that signs the connect, and this connect has no signed device",
+    { details: { code: "DEVICE_IDENTITY_REQUIRED" } }
+  )
 
 export const makeAdmission = Effect.gen(function* () {
   const auth = yield* Auth
   const devices = yield* Devices
+  const codes = yield* BootstrapCodes
 
   const admit: AdmissionService["admit"] = ({ params, peer, nonce }) =>
     Effect.gen(function* () {
@@ -33,6 +63,16 @@ export const makeAdmission = Effect.gen(function* () {
         hasOrigin: peer.hasOrigin,
         tailscale: peer.tailscale
       }
+      const sharedPresented = Boolean(params.auth?.token || params.auth?.password)
+      // A dashboard code is the credential only when nothing else is sent (as OpenClaw's clients send it).
+      const code = !sharedPresented && !params.auth?.deviceToken ? params.auth?.bootstrapToken : undefined
+      if (code && !params.device) return yield* identityRequired()
+      if (code && role !== "operator") {
+        return yield* GatewayError.invalidRequest(
+          "a dashboard code pairs an operator device (a browser); a node pairs with `clawgate devices approve`",
+          { code: "AUTH_BOOTSTRAP_TOKEN_INVALID", authReason: "bootstrap_role_not_allowed", role }
+        )
+      }
       let deviceId: string | undefined
       let publicKey: string | undefined
       let deviceEpoch = 0
@@ -42,7 +82,7 @@ export const makeAdmission = Effect.gen(function* () {
           clientMode: params.client.mode,
           role,
           scopes: params.scopes ?? [],
-          token: params.auth?.token ?? params.auth?.deviceToken ?? "",
+          token: signatureToken(params.auth),
           platform: params.client.platform,
           deviceFamily: params.client.deviceFamily,
           nonce,
@@ -63,7 +103,31 @@ export const makeAdmission = Effect.gen(function* () {
           details: { code: "DEVICE_IDENTITY_REQUIRED" }
         })
       }
-      const sharedPresented = Boolean(params.auth?.token || params.auth?.password)
+      if (deviceId && publicKey && code) {
+        // Taken out of the store first: whatever happens next, the code never admits anyone again.
+        const grant = yield* auth.limited(
+          attempt,
+          Effect.flatMap(codes.consume(code), (g) => (Option.isSome(g) ? Effect.succeed(g.value) : Effect.fail(codeRefused())))
+        )
+        // The code's scopes, narrowed to what the connect asked for (operator.admin in the code covers them all).
+        const granted = operatorScopes.filter((s) => scopeSatisfies(grant.scopes, s))
+        const paired = yield* devices.pairWithCode({
+          deviceId,
+          publicKey,
+          client: params.client,
+          role,
+          scopes: granted,
+          local: peer.local,
+          remoteIp: peer.ip
+        })
+        return {
+          method: "bootstrap-token" as const,
+          scopes: operatorScopes.filter((s) => paired.device.scopes.includes(s)),
+          deviceId,
+          deviceToken: paired.deviceToken,
+          deviceEpoch
+        } satisfies Admitted
+      }
       if (deviceId && params.auth?.deviceToken && !sharedPresented) {
         // A wrong device token counts towards the same failure limit as a wrong shared token.
         yield* auth.limited(attempt, devices.verifyToken({ deviceId, role, token: params.auth.deviceToken, scopes: operatorScopes }))
@@ -101,5 +165,5 @@ export const makeAdmission = Effect.gen(function* () {
   return Admission.of({ admit })
 })
 
-/** Needs Auth and Devices (as the Gateway's core provides them). */
+/** Needs Auth, Devices and BootstrapCodes (as the Gateway's core provides them). */
 export const AdmissionLive = Layer.effect(Admission, makeAdmission)

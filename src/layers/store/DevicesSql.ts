@@ -19,6 +19,7 @@
  */
 import { EventBusLive } from "../state/EventBusLive.js"
 import { ConnectionHubLive } from "../state/ConnectionHubLive.js"
+import { randomUUID } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, type Either, Layer } from "effect"
@@ -168,6 +169,44 @@ export const makeDevicesSql = Effect.gen(function* () {
     serial
   )
 
+  const pairWithCode: DevicesService["pairWithCode"] = Effect.fn("Devices.pairWithCode")(
+    function* (input) {
+      const { device, deviceToken, requestId } = yield* Effect.gen(function* () {
+        const existing = yield* readDevice(input.deviceId)
+        const waiting = (yield* rows.pendingRequests).find((r) => r.deviceId === input.deviceId)
+        yield* upsertDevice({
+          deviceId: input.deviceId,
+          publicKey: input.publicKey,
+          client: {
+            displayName: input.client.displayName,
+            platform: input.client.platform,
+            deviceFamily: input.client.deviceFamily,
+            clientId: input.client.id,
+            clientMode: input.client.mode
+          },
+          roles: union(existing?.roles ?? [], [input.role]),
+          scopes: union(existing?.scopes ?? [], input.scopes),
+          via: "owner"
+        })
+        if (waiting) yield* deleteRequest(waiting.requestId)
+        const paired = yield* readWritten(input.deviceId)
+        // Always a new token: the browser holding the code has none it could use (a token it may have had is replaced).
+        const had = paired.tokens.some((t) => t.role === input.role)
+        const deviceToken = yield* issueToken(paired.deviceId, input.role, paired.scopes, had).pipe(
+          Effect.mapError(storage("issue a device token"))
+        )
+        return { device: yield* readWritten(input.deviceId), deviceToken, requestId: waiting?.requestId ?? randomUUID() }
+      }).pipe(sql.withTransaction)
+      yield* resolved(requestId, device.deviceId, "approved")
+      yield* Effect.logInfo(
+        `paired device ${device.deviceId.slice(0, 12)} (${input.role}) with a dashboard code: scopes ${input.scopes.join(",") || "-"}`
+      )
+      return { device, deviceToken, requestId }
+    },
+    (effect, input) => effect.pipe(Effect.mapError(onTheWire("pair a device with a dashboard code", { deviceId: input.deviceId }))),
+    serial
+  )
+
   const reject: DevicesService["reject"] = Effect.fn("Devices.reject")(
     function* (requestId) {
       const request = yield* Effect.tap(findRequest(requestId), () => deleteRequest(requestId)).pipe(sql.withTransaction)
@@ -243,7 +282,7 @@ export const makeDevicesSql = Effect.gen(function* () {
       Effect.catchAll((e) => Effect.logDebug(`device store: cannot record last seen: ${e.message}`))
     )
 
-  return Devices.of({ get, admit, verifyToken, list, approve, reject, remove, rotate, revoke, touch, epochOf })
+  return Devices.of({ get, admit, verifyToken, list, approve, pairWithCode, reject, remove, rotate, revoke, touch, epochOf })
 })
 
 /**

@@ -33,7 +33,7 @@ export const hasTokenQuery = (url: string | undefined): boolean => {
   const q = url.indexOf("?")
   if (q === -1) return false
   const params = new URLSearchParams(url.slice(q + 1))
-  return params.has("token") || params.has("password")
+  return params.has("token") || params.has("password") || params.has("bootstrapToken")
 }
 
 const json = (res: http.ServerResponse, status: number, body: unknown) => {

@@ -121,3 +121,29 @@ export const NodePairRemove = method("node.pair.remove", {
   params: Schema.Struct({ nodeId: Name }),
   result: Schema.Struct(nodeId)
 })
+
+/** A one-time dashboard code lives this long (as OpenClaw's bootstrap tokens do). */
+export const BOOTSTRAP_CODE_TTL_MS = 600_000
+/** A code's label (who asked for it, for the Gateway's log) is at most this long. */
+export const MAX_BOOTSTRAP_LABEL = 128
+
+/**
+ * A one-time code for `auth.bootstrapToken` (`clawgate dashboard`): it pairs the first device that connects
+ * with it, with `scopes` (default: the caller's), narrowed to what the caller holds, then stops working.
+ * `basePath` is where this Gateway serves the Control UI (`gateway.controlUi.basePath`, default "/").
+ */
+export const DeviceBootstrapIssue = method("device.bootstrap.issue", {
+  requires: pairing,
+  params: Schema.Struct({
+    scopes: opt(Schema.Array(Name).pipe(Schema.maxItems(16, { message: () => "must have at most 16 entries" }))),
+    label: opt(
+      Schema.String.pipe(Schema.maxLength(MAX_BOOTSTRAP_LABEL, { message: () => `must be at most ${MAX_BOOTSTRAP_LABEL} characters` }))
+    )
+  }),
+  result: Schema.Struct({
+    token: Schema.String,
+    expiresAtMs: Schema.Number,
+    scopes: opt(Strings),
+    basePath: opt(Schema.String)
+  })
+})
