@@ -34,19 +34,35 @@ export const sessionRow = (s: SessionInfo) => ({
   ...(s.lastText !== undefined ? { lastText: s.lastText } : {})
 })
 
-/** A transcript entry as `chat.history` shows it. */
-export const historyMessage = (e: TranscriptEntry) => ({
-  seq: e.seq,
-  role: e.role,
-  text: e.text,
-  ts: e.ts,
-  runId: e.runId ?? null,
-  ...(e.toolName !== undefined ? { toolName: e.toolName } : {}),
-  ...(e.toolCallId !== undefined ? { toolCallId: e.toolCallId } : {}),
-  ...(e.data !== undefined ? { data: e.data } : {}),
-  ...(e.channel !== undefined ? { channel: e.channel } : {}),
-  ...(e.sender !== undefined ? { sender: e.sender } : {})
-})
+/** A transcript entry's identity for good: its session id and its place in that transcript. */
+export const messageId = (e: Pick<TranscriptEntry, "sessionId" | "seq">) => `${e.sessionId}:${e.seq}`
+
+/** The entry as OpenClaw's clients render it: text, or a tool call with its arguments. */
+const contentOf = (e: TranscriptEntry) =>
+  e.role === "tool_call"
+    ? [{ type: "toolCall" as const, id: e.toolCallId ?? "", name: e.toolName ?? e.text, arguments: e.data }]
+    : [{ type: "text" as const, text: e.text }]
+
+/** A transcript entry as `chat.history` (and `session.message`) shows it: clawgate's fields, then OpenClaw's. */
+export const historyMessage = (e: TranscriptEntry) => {
+  const id = messageId(e)
+  return {
+    id,
+    seq: e.seq,
+    role: e.role,
+    text: e.text,
+    ts: e.ts,
+    runId: e.runId ?? null,
+    ...(e.toolName !== undefined ? { toolName: e.toolName } : {}),
+    ...(e.toolCallId !== undefined ? { toolCallId: e.toolCallId } : {}),
+    ...(e.data !== undefined ? { data: e.data } : {}),
+    ...(e.channel !== undefined ? { channel: e.channel } : {}),
+    ...(e.sender !== undefined ? { sender: e.sender } : {}),
+    content: contentOf(e),
+    timestamp: e.ts,
+    __openclaw: { id, seq: e.seq }
+  }
+}
 
 const unknownKey = (key: string) => GatewayError.invalidRequest(`unknown session key: ${key}`, { code: "UNKNOWN_SESSION", key })
 
