@@ -7,6 +7,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import JSON5 from "json5"
 import { Effect, Either, Layer, Ref } from "effect"
+import { configHash } from "../config/hash.js"
 import { formatIssues, validateConfig, type ClawgateConfig } from "../config/schema.js"
 import { ConfigStore, ConfigError, type ConfigEnv, type ConfigFileState, type ConfigPaths, type ConfigService } from "../services/Config.js"
 import { atomicWriteFile } from "../util/atomicWrite.js"
@@ -131,7 +132,7 @@ export const makeConfigFile = (env: Env): Effect.Effect<ConfigService> =>
       return Effect.as(Effect.forkDaemon(Effect.ignore(current)), lastGood)
     })
 
-    const update = (edit: (raw: Record<string, unknown>) => Record<string, unknown>) =>
+    const update: ConfigService["update"] = (edit, options = {}) =>
       Effect.gen(function* () {
         const state = yield* load.pipe(
           // An invalid (but parseable) file may still be repaired by this edit.
@@ -144,6 +145,14 @@ export const makeConfigFile = (env: Env): Effect.Effect<ConfigService> =>
               }).pipe(Effect.map((raw): ConfigFileState => ({ exists: true, raw, config: {} })))
           )
         )
+        if (options.baseHash !== undefined && configHash(state.raw) !== options.baseHash) {
+          return yield* new ConfigError({
+            reason: "Changed",
+            path: file,
+            hash: configHash(state.raw),
+            message: `refused: ${file} changed since it was read (nothing was written); read it again and retry`
+          })
+        }
         const next = edit(state.raw)
         const validated = validateConfig(next)
         if (Either.isLeft(validated)) {
@@ -159,6 +168,8 @@ export const makeConfigFile = (env: Env): Effect.Effect<ConfigService> =>
           catch: ioError(file, "write")
         })
         yield* Ref.set(cache, undefined)
+        // Hot paths (`snapshot`) see what was written at once, not a second later.
+        lastGood = validated.right
         return validated.right
       }).pipe(writeLock.withPermits(1))
 

@@ -1,5 +1,6 @@
 /** Config held in memory: for tests and for embedding without a file. */
 import { Effect, Either, Layer, Ref } from "effect"
+import { configHash } from "../config/hash.js"
 import { formatIssues, validateConfig } from "../config/schema.js"
 import { ConfigStore, ConfigError, type ConfigEnv, type ConfigService } from "../services/Config.js"
 
@@ -28,9 +29,18 @@ export const makeConfigMemory = (
         Effect.orElseSucceed(load, () => ({ config: {} })),
         (s) => s.config
       ),
-      update: (edit) =>
+      update: (edit, options = {}) =>
         Effect.gen(function* () {
-          const next = edit(yield* Ref.get(raw))
+          const current = yield* Ref.get(raw)
+          if (options.baseHash !== undefined && configHash(current) !== options.baseHash) {
+            return yield* new ConfigError({
+              reason: "Changed",
+              path,
+              hash: configHash(current),
+              message: "refused: the config changed since it was read (nothing was written); read it again and retry"
+            })
+          }
+          const next = edit(current)
           const config = yield* validate(next)
           yield* Ref.set(raw, next)
           return config

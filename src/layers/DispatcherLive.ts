@@ -10,10 +10,13 @@ import { printable } from "../protocol/codec.js"
 import { GATEWAY_EVENTS, scopeSatisfies, type Requirement } from "../protocol/methods.js"
 import { Dispatcher, type CallContext, type DispatcherService, type MethodHandler, type Served } from "../services/Dispatcher.js"
 import { agentMethods } from "./methods/agent.js"
+import { catalogMethods } from "./methods/catalog.js"
 import { channelMethods } from "./methods/channels.js"
+import { configMethods } from "./methods/config.js"
 import { coreMethods } from "./methods/core.js"
 import { dashboardMethods } from "./methods/dashboard.js"
 import { nodeMethods } from "./methods/nodes.js"
+import { securityMethods } from "./methods/security.js"
 import { sessionMethods } from "./methods/sessions.js"
 import { decodeParamsEither } from "./params.js"
 
@@ -81,9 +84,19 @@ export const makeDispatcher = (served: ReadonlyArray<Served>): DispatcherService
   return { methods, events: [...GATEWAY_EVENTS], dispatch, unsafeDispatch }
 }
 
-/** Every core method with its handler. */
+/** Every core method with its handler (what the areas keep running, the session feed, lives in the Dispatcher's scope). */
 export const coreServed = Effect.map(
-  Effect.all([coreMethods, nodeMethods, sessionMethods, channelMethods, agentMethods, dashboardMethods]),
+  Effect.all([
+    coreMethods,
+    nodeMethods,
+    sessionMethods,
+    channelMethods,
+    agentMethods,
+    dashboardMethods,
+    configMethods,
+    securityMethods,
+    catalogMethods
+  ]),
   (areas) => areas.flat()
 )
 
@@ -94,7 +107,7 @@ export const coreServed = Effect.map(
  * core method's name replaces it.
  */
 export const DispatcherWith = (extra: ReadonlyArray<Served> = []) =>
-  Layer.effect(
+  Layer.scoped(
     Dispatcher,
     Effect.map(coreServed, (core) => makeDispatcher([...core, ...extra]))
   )

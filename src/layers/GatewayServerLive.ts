@@ -116,6 +116,7 @@ export const makeGatewayServer = Effect.gen(function* () {
     listeners,
     authMode: resolvedAuth.mode,
     tls: tls !== undefined,
+    tlsFingerprint: tls?.fingerprint,
     tailscale: tailscaleMode
   })
 

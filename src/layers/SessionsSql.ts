@@ -6,9 +6,11 @@
  * the channel cursor and the run record in one transaction, so after a crash
  * they are all there or none is. Sequence numbers are assigned inside that
  * transaction; the SQLite client runs one transaction at a time, so two
- * appends to a session can never take the same `seq`.
+ * appends to a session can never take the same `seq`. Every committed
+ * creation, append, reset and removal is told to `changes` listeners (the
+ * Gateway's session subscriptions) in commit order.
  *
- * It stays one file (a little over 350 lines): the row shapes, the statements
+ * It stays one file (about 400 lines): the row shapes, the statements
  * and the transactions that use them are one schema, read side by side.
  */
 import { randomUUID } from "node:crypto"
@@ -23,6 +25,8 @@ import {
   type RunRecord,
   type RunStatus,
   type SessionActivity,
+  type SessionChange,
+  type SessionInit,
   type SessionInfo,
   type SessionsService,
   type TranscriptEntry
@@ -139,6 +143,23 @@ export const makeSessionsSql = Effect.gen(function* () {
       Effect.sync(() => void watchers.add(notify)),
       () => Effect.sync(() => void watchers.delete(notify))
     )
+  // Told each committed change itself (the Gateway's session subscriptions).
+  const listeners = new Set<(change: SessionChange) => void>()
+  const tell = (change: SessionChange) =>
+    Effect.sync(() => {
+      for (const listener of listeners) {
+        try {
+          listener(change)
+        } catch {
+          // A listener's bug is its own: the write is committed and the other listeners are told.
+        }
+      }
+    })
+  const changes: SessionsService["changes"] = (listener) =>
+    Effect.acquireRelease(
+      Effect.sync(() => void listeners.add(listener)),
+      () => Effect.sync(() => void listeners.delete(listener))
+    )
 
   /** A session's info; counts cover the current session id's user and assistant entries. */
   const selectInfo = sql`SELECT s.key, s.session_id, s.agent_id, s.channel, s.peer, s.label, s.created_at, s.updated_at,
@@ -182,19 +203,25 @@ export const makeSessionsSql = Effect.gen(function* () {
             })
         })
 
-  const ensure: SessionsService["ensure"] = Effect.fn("Sessions.ensure")(
-    function* (key, init) {
+  const ensureTx = Effect.fn("Sessions.ensure")(
+    function* (key: string, init: SessionInit) {
       const now = Date.now()
-      yield* sql`INSERT INTO sessions (key, session_id, agent_id, channel, peer, label, created_at, updated_at)
+      const inserted = yield* sql<{ key: string }>`INSERT INTO sessions (key, session_id, agent_id, channel, peer, label,
+          created_at, updated_at)
         VALUES (${key}, ${randomUUID()}, ${init.agentId}, ${init.channel ?? null}, ${init.peer ?? null},
           ${init.label ?? null}, ${now}, ${now})
-        ON CONFLICT (key) DO NOTHING`
-      return yield* requireInfo(key)
+        ON CONFLICT (key) DO NOTHING RETURNING key`
+      return { info: yield* requireInfo(key), created: inserted.length > 0 }
     },
     sql.withTransaction,
     Effect.mapError(storage("create a session")),
     changed
   )
+  const ensure: SessionsService["ensure"] = (key, init) =>
+    ensureTx(key, init).pipe(
+      Effect.tap(({ created }) => (created ? tell({ _tag: "Created", key }) : Effect.void)),
+      Effect.map(({ info }) => info)
+    )
 
   const get: SessionsService["get"] = (key) => findInfo(key).pipe(Effect.mapError(storage("read a session")))
 
@@ -223,8 +250,12 @@ export const makeSessionsSql = Effect.gen(function* () {
     Effect.mapError(storage("read a transcript"))
   )
 
-  const append: SessionsService["append"] = Effect.fn("Sessions.append")(
-    function* (key, entries, options = {}) {
+  const appendTx = Effect.fn("Sessions.append")(
+    function* (
+      key: string,
+      entries: ReadonlyArray<NewEntry>,
+      options: { readonly cursor?: ChannelCursor | undefined; readonly run?: RunRecord | undefined } = {}
+    ) {
       const now = Date.now()
       const rows = yield* sql<{ session_id: string }>`SELECT session_id FROM sessions WHERE key = ${key}`
       const [row] = rows
@@ -264,9 +295,13 @@ export const makeSessionsSql = Effect.gen(function* () {
     Effect.mapError(storage("append to a transcript")),
     changed
   )
+  const append: SessionsService["append"] = (key, entries, options) =>
+    Effect.tap(appendTx(key, entries, options), (stored) =>
+      stored.length > 0 ? tell({ _tag: "Appended", key, entries: stored }) : Effect.void
+    )
 
-  const reset: SessionsService["reset"] = Effect.fn("Sessions.reset")(
-    function* (key) {
+  const resetTx = Effect.fn("Sessions.reset")(
+    function* (key: string) {
       yield* requireInfo(key)
       yield* sql`UPDATE sessions SET session_id = ${randomUUID()}, updated_at = ${Date.now()} WHERE key = ${key}`
       return yield* requireInfo(key)
@@ -275,17 +310,24 @@ export const makeSessionsSql = Effect.gen(function* () {
     Effect.mapError(storage("reset a session")),
     changed
   )
+  const reset: SessionsService["reset"] = (key) => Effect.tap(resetTx(key), () => tell({ _tag: "Reset", key }))
 
-  const remove: SessionsService["remove"] = Effect.fn("Sessions.remove")(
-    function* (key) {
+  const removeTx = Effect.fn("Sessions.remove")(
+    function* (key: string) {
       yield* sql`DELETE FROM transcript WHERE session_key = ${key}`
       yield* sql`DELETE FROM runs WHERE session_key = ${key}`
-      yield* sql`DELETE FROM sessions WHERE key = ${key}`
+      const gone = yield* sql<{ key: string }>`DELETE FROM sessions WHERE key = ${key} RETURNING key`
+      return gone.length > 0
     },
     sql.withTransaction,
     Effect.mapError(storage("remove a session")),
     changed
   )
+  const remove: SessionsService["remove"] = (key) =>
+    removeTx(key).pipe(
+      Effect.flatMap((existed) => (existed ? tell({ _tag: "Deleted", key }) : Effect.void)),
+      Effect.asVoid
+    )
 
   const cursor: SessionsService["cursor"] = (channel, account) =>
     sql<{ value: string }>`SELECT value FROM channel_cursors WHERE channel = ${channel} AND account = ${account}`.pipe(
@@ -355,6 +397,7 @@ export const makeSessionsSql = Effect.gen(function* () {
   return Sessions.of({
     summary,
     watch,
+    changes,
     ensure,
     get,
     list,

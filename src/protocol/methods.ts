@@ -8,7 +8,9 @@
 import type { Scope } from "./frames.js"
 import { type AnyMethod, requiresScope, type Requirement } from "./method.js"
 import { Agent, AgentWait, ChatAbort, ChatSend } from "./methods/agent.js"
+import { AgentIdentityGet, AgentsList, ModelsList } from "./methods/catalog.js"
 import { ChannelsStatus, Send } from "./methods/channels.js"
+import { ConfigSet, ConfigValidate } from "./methods/config.js"
 import { ConfigGet, Health, LogsTail, Status, SystemPresence } from "./methods/core.js"
 import {
   DeviceBootstrapIssue,
@@ -24,14 +26,29 @@ import {
   NodePairRemove
 } from "./methods/devices.js"
 import { NodeDescribe, NodeEvent, NodeInvoke, NodeInvokeResult, NodeList } from "./methods/nodes.js"
-import { ChatHistory, SessionsDelete, SessionsList, SessionsReset } from "./methods/sessions.js"
+import { SecurityAudit } from "./methods/security.js"
+import {
+  ChatHistory,
+  ChatStartup,
+  SessionsDelete,
+  SessionsDescribe,
+  SessionsList,
+  SessionsMessagesSubscribe,
+  SessionsMessagesUnsubscribe,
+  SessionsReset,
+  SessionsSubscribe,
+  SessionsUnsubscribe
+} from "./methods/sessions.js"
 
 export * from "./method.js"
 export * as Agents from "./methods/agent.js"
+export * as Catalog from "./methods/catalog.js"
 export * as ChannelMethods from "./methods/channels.js"
+export * as ConfigMethods from "./methods/config.js"
 export * as Core from "./methods/core.js"
 export * as Pairing from "./methods/devices.js"
 export * as Nodes from "./methods/nodes.js"
+export * as Security from "./methods/security.js"
 export * as SessionMethods from "./methods/sessions.js"
 
 /** The core methods, by name. */
@@ -40,6 +57,9 @@ export const Methods = {
   status: Status,
   "system-presence": SystemPresence,
   "config.get": ConfigGet,
+  "config.validate": ConfigValidate,
+  "config.set": ConfigSet,
+  "security.audit": SecurityAudit,
   "logs.tail": LogsTail,
   "node.list": NodeList,
   "node.describe": NodeDescribe,
@@ -61,6 +81,15 @@ export const Methods = {
   "chat.history": ChatHistory,
   "sessions.reset": SessionsReset,
   "sessions.delete": SessionsDelete,
+  "sessions.describe": SessionsDescribe,
+  "sessions.subscribe": SessionsSubscribe,
+  "sessions.unsubscribe": SessionsUnsubscribe,
+  "sessions.messages.subscribe": SessionsMessagesSubscribe,
+  "sessions.messages.unsubscribe": SessionsMessagesUnsubscribe,
+  "chat.startup": ChatStartup,
+  "models.list": ModelsList,
+  "agents.list": AgentsList,
+  "agent.identity.get": AgentIdentityGet,
   "channels.status": ChannelsStatus,
   send: Send,
   agent: Agent,
@@ -103,5 +132,7 @@ export const GATEWAY_EVENTS = [
   "node.invoke.cancel",
   "node.event",
   "agent",
-  "chat"
+  "chat",
+  "sessions.changed",
+  "session.message"
 ] as const

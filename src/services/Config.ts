@@ -31,10 +31,13 @@ export interface ConfigFileState {
 }
 
 export class ConfigError extends Data.TaggedError("ConfigError")<{
-  readonly reason: "Parse" | "Invalid" | "Io" | "Key"
+  /** `Changed`: `update`'s `baseHash` is not the file's hash any more (someone else wrote it). */
+  readonly reason: "Parse" | "Invalid" | "Io" | "Key" | "Changed"
   readonly path: string
   readonly message: string
   readonly issues?: ReadonlyArray<ConfigIssue>
+  /** With `Changed`: the hash of the file as it is now. */
+  readonly hash?: string
 }> {}
 
 export interface ConfigService {
@@ -53,9 +56,14 @@ export interface ConfigService {
   /**
    * Applies `edit` to the raw file, validates the result and writes it
    * atomically (0600, write then rename). Nothing is written when the result is
-   * invalid or the current file cannot be parsed.
+   * invalid or the current file cannot be parsed. With `baseHash`, nothing is
+   * written unless the file's hash (src/config/hash.ts, as `config.get` gives
+   * it) is still that, checked under the same lock as the write (`Changed`).
    */
-  readonly update: (edit: (raw: Record<string, unknown>) => Record<string, unknown>) => Effect.Effect<ClawgateConfig, ConfigError>
+  readonly update: (
+    edit: (raw: Record<string, unknown>) => Record<string, unknown>,
+    options?: { readonly baseHash?: string | undefined }
+  ) => Effect.Effect<ClawgateConfig, ConfigError>
 }
 
 /** The config store (the file, or memory in tests). Not Effect's own `Config` module, which reads the environment. */

@@ -3,7 +3,7 @@
  * transport and the in-process (local) client both enter here, so a call
  * behaves the same whether it came over the wire or not.
  */
-import { Context, type Effect, type Exit } from "effect"
+import { Context, type Effect, type Exit, type Scope } from "effect"
 import type { GatewayError } from "../protocol/errors.js"
 import type { ClientInfo, Role } from "../protocol/frames.js"
 import type { AnyMethod, ParamsOf, ResultOf } from "../protocol/method.js"
@@ -21,6 +21,12 @@ export interface CallContext {
    * before the final one. A no-op where the caller cannot receive one.
    */
   readonly interim: (payload: unknown) => Effect.Effect<void>
+  /**
+   * The connection's own Scope, closed when it disconnects: where a call
+   * keeps what lasts as long as the connection (a subscription's release).
+   * Absent for a caller without a connection (the in-process client).
+   */
+  readonly scope?: Scope.Scope | undefined
 }
 
 /**

@@ -18,6 +18,8 @@ export interface ServingInfo {
   readonly authMode: string
   /** Serving wss:// (gateway.tls.enabled). */
   readonly tls?: boolean | undefined
+  /** The served certificate's SHA-256, lower-case hex (what clients pin). */
+  readonly tlsFingerprint?: string | undefined
   /** gateway.tailscale.mode: Tailscale Serve or Funnel run for this port. */
   readonly tailscale?: TailscaleMode | undefined
 }

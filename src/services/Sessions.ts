@@ -102,6 +102,13 @@ export interface SessionsSummary {
   readonly agents: ReadonlyArray<{ readonly agentId: string; readonly count: number; readonly recent: ReadonlyArray<SessionActivity> }>
 }
 
+/** A committed change to a session, as `changes` tells it. */
+export type SessionChange =
+  | { readonly _tag: "Created"; readonly key: string }
+  | { readonly _tag: "Appended"; readonly key: string; readonly entries: ReadonlyArray<TranscriptEntry> }
+  | { readonly _tag: "Reset"; readonly key: string }
+  | { readonly _tag: "Deleted"; readonly key: string }
+
 export interface SessionsService {
   /** The session with this key, created (with `init`) if it does not exist. */
   readonly ensure: (key: string, init: SessionInit) => Effect.Effect<SessionInfo, SessionsError>
@@ -147,6 +154,12 @@ export interface SessionsService {
    * or removes a session (for whoever summarises them); until the scope ends.
    */
   readonly watch: (notify: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Calls `listener` with every committed creation, append (with the entries
+   * as stored), reset and removal, in commit order, until the scope ends. It
+   * runs in the writer's fiber: it must only hand the change on.
+   */
+  readonly changes: (listener: (change: SessionChange) => void) => Effect.Effect<void, never, Scope.Scope>
 }
 
 export class Sessions extends Context.Tag("clawgate/Sessions")<Sessions, SessionsService>() {}

@@ -39,7 +39,8 @@ export const fakeSessions = (store: FakeStore) =>
     failInterrupted: notHere("failInterrupted"),
     undelivered: Effect.die("undelivered is not part of the fake"),
     summary: notHere("summary"),
-    watch: () => Effect.void
+    watch: () => Effect.void,
+    changes: () => Effect.void
   } satisfies SessionsService)
 
 export interface FakeRunner {

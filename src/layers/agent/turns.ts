@@ -13,7 +13,7 @@ import type { NewEntry, SessionsService } from "../../services/Sessions.js"
 import { storage, type AgentDefaults, type Job, type RunEvents } from "./job.js"
 
 export const DEFAULT_MAX_TURNS = 8
-/** Chat deltas are sent at most this often per run (the final event carries the whole text). */
+/** Chat deltas are sent at most this often per run; each carries the whole text so far (the final event too). */
 const CHAT_DELTA_INTERVAL_MS = 100
 
 export interface TurnsDeps {
@@ -56,6 +56,8 @@ export const makeExecute = ({ sessions, models, registry, events }: TurnsDeps) =
         let finalText = ""
         let toolCalls = 0
         let lastDeltaAt = 0
+        // How much of the reply the chat deltas have carried: each also says what is new since the last (deltaText).
+        let sentChars = 0
         for (let turn = 0; turn < maxTurns; turn++) {
           const prompt = promptFromTranscript([...earlier, ...runEntries], { systemPrompt: defaults?.systemPrompt })
           let text = ""
@@ -75,9 +77,12 @@ export const makeExecute = ({ sessions, models, registry, events }: TurnsDeps) =
                   const now = Date.now()
                   if (now - lastDeltaAt >= CHAT_DELTA_INTERVAL_MS) {
                     lastDeltaAt = now
+                    const soFar = finalText + text
                     yield* chatEvent(job, "delta", {
-                      message: { role: "assistant", content: [{ type: "text", text: finalText + text }], timestamp: now }
+                      message: { role: "assistant", content: [{ type: "text", text: soFar }], timestamp: now },
+                      deltaText: soFar.slice(sentChars)
                     })
+                    sentChars = soFar.length
                   }
                   break
                 }

@@ -3,8 +3,8 @@
  * `config.get`, `logs.tail`. Each depends only on service tags.
  */
 import * as os from "node:os"
-import { createHash } from "node:crypto"
 import { Effect, Either, Option } from "effect"
+import { configHash } from "../../config/hash.js"
 import { redact, type ClawgateConfig } from "../../config/schema.js"
 import { Core } from "../../protocol/methods.js"
 import { AgentRunner } from "../../services/AgentRunner.js"
@@ -62,6 +62,7 @@ export const coreMethods = Effect.gen(function* () {
             listeners: serving?.listeners ?? [],
             authMode,
             tls: serving?.tls ?? cfg.gateway?.tls?.enabled === true,
+            tlsFingerprint: serving?.tlsFingerprint ?? null,
             tailscale: serving?.tailscale ?? cfg.gateway?.tailscale?.mode ?? "off"
           },
           connections,
@@ -112,12 +113,11 @@ export const coreMethods = Effect.gen(function* () {
             config: null
           }
         }
-        const text = JSON.stringify(file.right.raw)
         return {
           path: config.paths.configPath,
           exists: file.right.exists,
           valid: true,
-          hash: createHash("sha256").update(text).digest("hex"),
+          hash: configHash(file.right.raw),
           config: redact(file.right.raw)
         }
       })

@@ -134,6 +134,8 @@ export const makeHandshake = (deps: HandshakeDeps) => {
       yield* hub.register(handleOf(conn, params.client.id))
       const scope = yield* Scope.fork(deps.connectionsScope, ExecutionStrategy.sequential)
       conn.scope = scope
+      // Calls from now on may hold things for as long as the connection lasts (subscriptions).
+      if (conn.ctx !== undefined) conn.ctx = { ...conn.ctx, scope }
       yield* Scope.addFinalizer(scope, unregistration(conn))
       // Removed, rotated or revoked while this connect was being checked: closed now that it can be found.
       if (admitted.deviceId !== undefined && devices.epochOf(admitted.deviceId) !== admitted.deviceEpoch) {

@@ -8,8 +8,8 @@
  */
 import { randomBytes } from "node:crypto"
 import { Effect, type Scope } from "effect"
-import { planBind, resolvePort, SettingError } from "../../config/bind.js"
-import type { BindMode } from "../../config/schema.js"
+import { planBind, resolvePort, SettingError, type BindPlan } from "../../config/bind.js"
+import type { BindMode, ClawgateConfig, ConfigIssue } from "../../config/schema.js"
 import { DEFAULT_TICK_INTERVAL_MS } from "../../protocol/frames.js"
 import type { AuthService, ResolvedServerAuth } from "../../services/Auth.js"
 import type { ConfigService } from "../../services/Config.js"
@@ -20,6 +20,62 @@ import { resolveLimits } from "./budgets.js"
 const startError = (e: { readonly message: string }) => new GatewayStartError({ message: e.message })
 
 export const hostForUrl = (host: string) => (host.includes(":") ? `[${host}]` : host)
+
+/**
+ * What start-up refuses once the config validates and the bind is planned, each at the setting to fix
+ * (`config.validate` and `config.set` report the same, so no one saves a config the Gateway will not start
+ * with): a non-loopback bind without a credential, password mode without a password, Tailscale Serve or
+ * Funnel on a non-loopback bind, Funnel without password auth. The first is the start error.
+ */
+export const startRefusals = (input: {
+  readonly cfg: ClawgateConfig
+  readonly bindMode: BindMode
+  /** The bind came from --bind, not the config. */
+  readonly bindFlag: boolean
+  readonly plan: BindPlan
+  readonly auth: ResolvedServerAuth
+}): Array<ConfigIssue> => {
+  const { cfg, bindMode, plan, auth: resolvedAuth } = input
+  const refusals: Array<ConfigIssue> = []
+  const hasCredential =
+    (resolvedAuth.mode === "token" && resolvedAuth.token !== undefined) ||
+    (resolvedAuth.mode === "password" && resolvedAuth.password !== undefined)
+  if (!plan.loopbackOnly && !hasCredential) {
+    refusals.push({
+      path: "gateway.bind",
+      message:
+        `refusing to bind ${plan.hosts.join(", ")} (gateway.bind "${bindMode}") without authentication: ` +
+        `set gateway.auth.token (or gateway.auth.password with gateway.auth.mode "password"), ` +
+        `CLAWGATE_GATEWAY_TOKEN, or pass --token-file; or keep the default loopback bind`
+    })
+  }
+  if (resolvedAuth.mode === "password" && resolvedAuth.password === undefined) {
+    refusals.push({
+      path: "gateway.auth.password",
+      message:
+        'gateway.auth.mode is "password" but no password is set: set gateway.auth.password or CLAWGATE_GATEWAY_PASSWORD, or pass --password-file'
+    })
+  }
+  // Tailscale Serve and Funnel proxy to the loopback port; Funnel is public, so it needs a password.
+  const tailscaleMode = cfg.gateway?.tailscale?.mode ?? "off"
+  if (tailscaleMode !== "off" && !plan.loopbackOnly) {
+    refusals.push({
+      path: "gateway.tailscale.mode",
+      message:
+        `gateway.tailscale.mode "${tailscaleMode}" needs a loopback bind, but ${input.bindFlag ? "--bind" : "gateway.bind"} is "${bindMode}" ` +
+        `(${plan.hosts.join(", ")}): set gateway.bind to "loopback" and let Tailscale be the way in, or set gateway.tailscale.mode "off"`
+    })
+  }
+  if (tailscaleMode === "funnel" && resolvedAuth.mode !== "password") {
+    refusals.push({
+      path: "gateway.auth.mode",
+      message:
+        `gateway.tailscale.mode "funnel" puts the Gateway on the public internet and needs password auth, but gateway.auth.mode is "${resolvedAuth.mode}": ` +
+        `set gateway.auth.mode "password" and gateway.auth.password (or CLAWGATE_GATEWAY_PASSWORD), or use gateway.tailscale.mode "serve"`
+    })
+  }
+  return refusals
+}
 
 /** Everything the server is started with, or the reason it does not start. */
 export const planStart = (flags: GatewayRunOptions, config: ConfigService, auth: AuthService) =>
@@ -44,39 +100,9 @@ export const planStart = (flags: GatewayRunOptions, config: ConfigService, auth:
 
     // Credentials: a non-loopback bind must have one; a first loopback start gets a generated token (generateToken).
     const resolvedAuth = yield* auth.resolved.pipe(Effect.mapError(startError))
-    const hasCredential =
-      (resolvedAuth.mode === "token" && resolvedAuth.token !== undefined) ||
-      (resolvedAuth.mode === "password" && resolvedAuth.password !== undefined)
-    if (!plan.loopbackOnly && !hasCredential) {
-      return yield* new GatewayStartError({
-        message:
-          `refusing to bind ${plan.hosts.join(", ")} (gateway.bind "${bindMode}") without authentication: ` +
-          `set gateway.auth.token (or gateway.auth.password with gateway.auth.mode "password"), ` +
-          `CLAWGATE_GATEWAY_TOKEN, or pass --token-file; or keep the default loopback bind`
-      })
-    }
-    if (resolvedAuth.mode === "password" && resolvedAuth.password === undefined) {
-      return yield* new GatewayStartError({
-        message:
-          'gateway.auth.mode is "password" but no password is set: set gateway.auth.password or CLAWGATE_GATEWAY_PASSWORD, or pass --password-file'
-      })
-    }
-    // Tailscale Serve and Funnel proxy to the loopback port; Funnel is public, so it needs a password.
+    const [refusal] = startRefusals({ cfg, bindMode, bindFlag: flags.bind !== undefined, plan, auth: resolvedAuth })
+    if (refusal !== undefined) return yield* new GatewayStartError({ message: refusal.message })
     const tailscaleMode = cfg.gateway?.tailscale?.mode ?? "off"
-    if (tailscaleMode !== "off" && !plan.loopbackOnly) {
-      return yield* new GatewayStartError({
-        message:
-          `gateway.tailscale.mode "${tailscaleMode}" needs a loopback bind, but ${flags.bind !== undefined ? "--bind" : "gateway.bind"} is "${bindMode}" ` +
-          `(${plan.hosts.join(", ")}): set gateway.bind to "loopback" and let Tailscale be the way in, or set gateway.tailscale.mode "off"`
-      })
-    }
-    if (tailscaleMode === "funnel" && resolvedAuth.mode !== "password") {
-      return yield* new GatewayStartError({
-        message:
-          `gateway.tailscale.mode "funnel" puts the Gateway on the public internet and needs password auth, but gateway.auth.mode is "${resolvedAuth.mode}": ` +
-          `set gateway.auth.mode "password" and gateway.auth.password (or CLAWGATE_GATEWAY_PASSWORD), or use gateway.tailscale.mode "serve"`
-      })
-    }
     if (tailscaleMode === "funnel" && cfg.gateway?.auth?.allowTailscale === true) {
       yield* Effect.logWarning(
         'gateway.auth.allowTailscale does not apply with gateway.tailscale.mode "funnel": every client needs the password'

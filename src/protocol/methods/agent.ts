@@ -71,3 +71,27 @@ export const ChatAbort = method("chat.abort", {
   params: Schema.Struct({ sessionKey: Key, runId: opt(Key) }),
   result: Schema.Struct({ ok: Schema.Boolean, aborted: Schema.Boolean, runIds: Strings })
 })
+
+/**
+ * The `chat` event (not a method: what a run publishes to operators with
+ * operator.read). A `delta` carries the reply so far in `message` (the whole
+ * text, not a piece) and what is new since the run's previous delta in
+ * `deltaText` (OpenClaw's field); `final` the whole reply; `aborted` and
+ * `error` the reason in `errorMessage`. `seq` counts the run's events from 1.
+ */
+export const ChatEvent = Schema.Struct({
+  runId: Schema.String,
+  sessionKey: Schema.String,
+  seq: Schema.Number,
+  state: Schema.Literal("delta", "final", "aborted", "error"),
+  message: opt(
+    Schema.Struct({
+      role: Schema.String,
+      content: Schema.Array(Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })),
+      timestamp: opt(Schema.Number)
+    })
+  ),
+  deltaText: opt(Schema.String),
+  errorMessage: opt(Schema.String)
+})
+export type ChatEvent = typeof ChatEvent.Type

@@ -80,6 +80,8 @@ export const StatusResult = Schema.Struct({
       listeners: opt(Schema.Array(Listener)),
       authMode: opt(Schema.String),
       tls: opt(Schema.Boolean),
+      /** The served certificate's SHA-256 (lower-case hex, what clients pin); null without TLS. */
+      tlsFingerprint: opt(Schema.NullOr(Schema.String)),
       tailscale: opt(Schema.String)
     })
   ),
