@@ -48,10 +48,10 @@ const brotli = promisify(zlib.brotliCompress)
 
 const escapeAttr = (s) => s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;")
 
-/** A small icon, so the browser's automatic /favicon.ico request has an answer (img-src 'self'). */
+/** A small icon, so the browser does not ask for /favicon.ico (img-src 'self'). */
 const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#1f6feb"/><path d="M9 23V9h4v11h5v3zm10 0V9h4v14z" fill="#fff"/></svg>\n`
 
-const indexHtml = ({ css, js, preload, integrity }) => {
+const indexHtml = ({ css, js, preload, integrity, favicon }) => {
   const attr = (file) => ` integrity="${escapeAttr(integrity.get(file))}"`
   return [
     "<!doctype html>",
@@ -62,7 +62,7 @@ const indexHtml = ({ css, js, preload, integrity }) => {
     '<meta name="color-scheme" content="light dark">',
     '<meta name="referrer" content="no-referrer">',
     "<title>clawgate</title>",
-    '<link rel="icon" href="./favicon.svg" type="image/svg+xml">',
+    `<link rel="icon" href="./${favicon}" type="image/svg+xml">`,
     // Relative URLs: the page works under any gateway.controlUi.basePath, and behind a proxy that adds a prefix.
     ...css.map((f) => `<link rel="stylesheet" href="./${escapeAttr(f)}"${attr(f)}>`),
     ...preload.map((f) => `<link rel="modulepreload" href="./${escapeAttr(f)}"${attr(f)}>`),
@@ -118,8 +118,10 @@ const buildUi = async () => {
   visit(mainOut)
   const page = { js: [rel(mainOut)], css: main.cssBundle ? [rel(main.cssBundle)] : [], preload }
 
-  await writeFile(path.join(UI_DIR, "favicon.svg"), FAVICON)
-  const files = [...Object.keys(outputs).map(rel), "favicon.svg"]
+  // Hashed and under assets/ like the rest: the page finds it by the same relative URL at a deep link too.
+  const favicon = `assets/favicon-${createHash("sha256").update(FAVICON).digest("hex").slice(0, 8).toUpperCase()}.svg`
+  await writeFile(path.join(UI_DIR, favicon), FAVICON)
+  const files = [...Object.keys(outputs).map(rel), favicon]
   const integrity = new Map()
   for (const f of [...page.js, ...page.css, ...page.preload]) {
     integrity.set(
@@ -129,7 +131,7 @@ const buildUi = async () => {
         .digest("base64")}`
     )
   }
-  await writeFile(path.join(UI_DIR, "index.html"), indexHtml({ ...page, integrity }))
+  await writeFile(path.join(UI_DIR, "index.html"), indexHtml({ ...page, integrity, favicon }))
   files.push("index.html")
 
   // Precompressed siblings, so the Gateway never compresses at run time.

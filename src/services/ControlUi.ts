@@ -21,6 +21,8 @@ export interface ControlUiService {
   /** How many files, and their bytes uncompressed, it holds in memory. */
   readonly files: number
   readonly bytes: number
+  /** How long start-up spent reading and checking them. */
+  readonly loadMs: number
 }
 
 export class ControlUi extends Context.Tag("clawgate/ControlUi")<ControlUi, ControlUiService>() {}

@@ -22,7 +22,7 @@ export interface HttpRoutesService {
    * the handler sees the raw request and checks the method and path itself.
    */
   readonly addPrefix: (prefix: string, handler: HttpHandler) => Effect.Effect<void, never, Scope.Scope>
-  /** The handler of the longest prefix that covers `path`, if any. */
+  /** The handler of the longest prefix that covers `path`, if any; none for a path that has an exact route (any method). */
   readonly findPrefix: (path: string) => HttpHandler | undefined
 }
 

@@ -97,22 +97,19 @@ export const openPage = (browser: Browser, options: PageOptions = {}): Effect.Ef
       })
     )
     yield* Effect.promise(() =>
-      context.addInitScript(() => {
-        document.addEventListener("securitypolicyviolation", (e) => {
-          const report = (window as unknown as { __clawgateCspViolation: (v: unknown) => void }).__clawgateCspViolation
-          report({
-            violatedDirective: e.violatedDirective,
-            effectiveDirective: e.effectiveDirective,
-            blockedURI: e.blockedURI,
-            documentURI: e.documentURI,
-            disposition: e.disposition
-          })
-        })
+      context.addInitScript({
+        content: `document.addEventListener("securitypolicyviolation", (e) => window.__clawgateCspViolation({
+          violatedDirective: e.violatedDirective,
+          effectiveDirective: e.effectiveDirective,
+          blockedURI: e.blockedURI,
+          documentURI: e.documentURI,
+          disposition: e.disposition
+        }))`
       })
     )
     const page = yield* Effect.promise(() => context.newPage())
     page.on("console", (msg) => {
-      if (msg.type() === "error") consoleErrors.push(msg.text())
+      if (msg.type() === "error") consoleErrors.push(`${msg.text()} (${msg.location().url || "page"})`)
     })
     page.on("pageerror", (err) => pageErrors.push(String(err?.stack ?? err)))
     const waitForViolation = (pred: (v: CspViolation) => boolean, timeoutMs = 5_000) =>

@@ -29,7 +29,11 @@ export const rawRequest = (port: number, target: string, request: RawRequest = {
         const chunks: Array<Buffer> = []
         socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer to ${target} within 10 s`)))
         socket.on("connect", () => {
-          const lines = [`${request.method ?? "GET"} ${target} HTTP/1.1`, `Host: ${request.host ?? `127.0.0.1:${port}`}`, "Connection: close"]
+          const lines = [
+            `${request.method ?? "GET"} ${target} HTTP/1.1`,
+            `Host: ${request.host ?? `127.0.0.1:${port}`}`,
+            "Connection: close"
+          ]
           for (const [name, value] of Object.entries(request.headers ?? {})) lines.push(`${name}: ${value}`)
           socket.write(Buffer.from(lines.join("\r\n") + "\r\n\r\n", "latin1"))
         })
@@ -39,7 +43,8 @@ export const rawRequest = (port: number, target: string, request: RawRequest = {
           const all = Buffer.concat(chunks)
           if (all.length === 0) return resolve({ status: 0, headers: {}, body: all })
           const end = all.indexOf("\r\n\r\n")
-          if (end === -1) return reject(new Error(`no complete response to ${target}: ${JSON.stringify(all.toString("latin1").slice(0, 200))}`))
+          if (end === -1)
+            return reject(new Error(`no complete response to ${target}: ${JSON.stringify(all.toString("latin1").slice(0, 200))}`))
           const [statusLine = "", ...headerLines] = all.subarray(0, end).toString("latin1").split("\r\n")
           const headers: Record<string, string> = {}
           for (const line of headerLines) {

@@ -3,6 +3,8 @@ import { HttpRoutes, type HttpHandler, type HttpRoutesService } from "../../serv
 
 const make = (): HttpRoutesService => {
   const routes = new Map<string, HttpHandler>()
+  /** Paths with an exact route, for any method: never a prefix route's (GET on a webhook is not a page). */
+  const exactPaths = new Map<string, number>()
   const key = (method: string, path: string) => `${method.toUpperCase()} ${path}`
   // Longest first, so "/ui/admin/" wins over "/ui/" and "/".
   let prefixes: ReadonlyArray<{ readonly prefix: string; readonly handler: HttpHandler }> = []
@@ -10,8 +12,17 @@ const make = (): HttpRoutesService => {
   return {
     add: (method, path, handler) =>
       Effect.acquireRelease(
-        Effect.sync(() => void routes.set(key(method, path), handler)),
-        () => Effect.sync(() => void routes.delete(key(method, path)))
+        Effect.sync(() => {
+          routes.set(key(method, path), handler)
+          exactPaths.set(path, (exactPaths.get(path) ?? 0) + 1)
+        }),
+        () =>
+          Effect.sync(() => {
+            routes.delete(key(method, path))
+            const left = (exactPaths.get(path) ?? 1) - 1
+            if (left > 0) exactPaths.set(path, left)
+            else exactPaths.delete(path)
+          })
       ),
     find: (method, path) => routes.get(key(method ?? "GET", path)),
     addPrefix: (prefix, handler) => {
@@ -21,7 +32,7 @@ const make = (): HttpRoutesService => {
         () => Effect.sync(() => void (prefixes = prefixes.filter((p) => p !== entry)))
       )
     },
-    findPrefix: (path) => prefixes.find((p) => covers(p.prefix, path))?.handler
+    findPrefix: (path) => (exactPaths.has(path) ? undefined : prefixes.find((p) => covers(p.prefix, path))?.handler)
   }
 }
 

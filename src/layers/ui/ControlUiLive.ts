@@ -9,7 +9,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect, Either, Layer } from "effect"
+import { Duration, Effect, Either, Layer } from "effect"
 import { normalizeBasePath } from "../../config/basePath.js"
 import type { ClawgateConfig } from "../../config/schema.js"
 import { ConfigStore } from "../../services/Config.js"
@@ -48,14 +48,23 @@ export const makeControlUi = (options: ControlUiOptions = {}) =>
     const basePath = normalizeBasePath(settings?.basePath)
     const root = options.root ?? defaultControlUiRoot()
     if (settings?.enabled === false) {
-      return ControlUi.of({ state: "disabled", basePath, root, detail: "gateway.controlUi.enabled is false", files: 0, bytes: 0 })
+      return ControlUi.of({
+        state: "disabled",
+        basePath,
+        root,
+        detail: "gateway.controlUi.enabled is false",
+        files: 0,
+        bytes: 0,
+        loadMs: 0
+      })
     }
     const headers = securityHeaders(CONTROL_UI_CSP)
-    const site = yield* Effect.either(loadSite(root, headers))
+    const [took, site] = yield* Effect.timed(Effect.either(loadSite(root, headers)))
+    const loadMs = Duration.toMillis(took)
     yield* routes.addPrefix(basePath, makeSiteHandler(site, { basePath, headers }))
     return Either.match(site, {
-      onLeft: (e): ControlUiService => ({ state: "unbuilt", basePath, root, detail: e.message, files: 0, bytes: 0 }),
-      onRight: (s): ControlUiService => ({ state: "serving", basePath, root, files: s.files.size, bytes: s.bytes })
+      onLeft: (e): ControlUiService => ({ state: "unbuilt", basePath, root, detail: e.message, files: 0, bytes: 0, loadMs }),
+      onRight: (s): ControlUiService => ({ state: "serving", basePath, root, files: s.files.size, bytes: s.bytes, loadMs })
     })
   })
 
@@ -70,7 +79,9 @@ export const ControlUiAnnounce = Layer.effectDiscard(
     const origin = server.url.replace(/^ws/, "http")
     switch (ui.state) {
       case "serving":
-        return yield* Effect.logInfo(`control UI at ${origin}${ui.basePath}`)
+        return yield* Effect.logInfo(
+          `control UI at ${origin}${ui.basePath} (${ui.files} files, ${Math.round(ui.bytes / 1024)} KB in memory, read in ${ui.loadMs.toFixed(0)} ms)`
+        )
       case "disabled":
         return yield* Effect.logInfo(`control UI disabled (gateway.controlUi.enabled is false): ${origin}${ui.basePath} answers 404`)
       case "unbuilt":
