@@ -11,6 +11,7 @@ import { execFileSync, spawn } from "node:child_process"
 import crypto from "node:crypto"
 import { once } from "node:events"
 import fs from "node:fs"
+import http from "node:http"
 import os from "node:os"
 import path from "node:path"
 import { performance } from "node:perf_hooks"
@@ -28,8 +29,8 @@ const opt = (name, dflt) => {
   const i = argv.indexOf(name)
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt
 }
-/** --only fg: run just the named benchmarks (letters a-j); all of them by default. */
-const want = (key) => (opt("--only") ?? "abcdefghij").includes(key)
+/** --only fg: run just the named benchmarks (letters a-k); all of them by default. */
+const want = (key) => (opt("--only") ?? "abcdefghijk").includes(key)
 
 // ---------------------------------------------------------------- shared client bits
 
@@ -706,6 +707,72 @@ async function main() {
         targetMB: 80,
         pass: mb(gwKb) < 80,
         line: `gateway ${f(mb(gwKb))} MB vs echo server ${f(mb(echoKb))} MB (${f(gwKb / echoKb, 2)}x) — target < 80 MB`
+      })
+    }
+
+    // ---- (k) the Control UI's first page: JS + CSS as the Gateway sends them, compressed
+    if (want("k")) {
+      const BUDGET = 150_000 // 150 KB compressed (issue 11)
+      const origin = gw.url.replace(/^ws/, "http")
+      /** One GET on a fresh connection: status, headers and the body's bytes exactly as they crossed the wire. */
+      const get = (pathname, encoding) =>
+        new Promise((resolve, reject) => {
+          const req = http.get(
+            `${origin}${pathname}`,
+            { agent: false, headers: { "accept-encoding": encoding, connection: "close" } },
+            (res) => {
+              let bytes = 0
+              const chunks = []
+              res.on("data", (c) => {
+                bytes += c.length
+                chunks.push(c)
+              })
+              res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, bytes, body: Buffer.concat(chunks) }))
+            }
+          )
+          req.on("error", reject)
+        })
+      const index = await get("/", "identity")
+      if (index.status !== 200) throw new Error(`(k): GET / answered ${index.status}: ${index.body.toString().slice(0, 200)}`)
+      // What the page loads before it runs: its stylesheets, module scripts and modulepreloads (not the icon).
+      const html = index.body.toString("utf8")
+      const firstPage = [...html.matchAll(/<(?:link rel="(?:stylesheet|modulepreload)" href|script type="module" src)="\.\/([^"]+)"/g)].map(
+        (m) => m[1]
+      )
+      const sizes = { identity: 0, gzip: 0, br: 0 }
+      for (const file of firstPage) {
+        for (const encoding of Object.keys(sizes)) {
+          const r = await get(`/${file}`, encoding)
+          const sent = r.headers["content-encoding"] ?? "identity"
+          if (r.status !== 200) throw new Error(`(k): GET /${file} answered ${r.status}`)
+          // A file too small to gain from compression is sent as it is, and counted as sent.
+          if (sent !== encoding && sent !== "identity") throw new Error(`(k): asked /${file} in ${encoding}, got ${sent}`)
+          sizes[encoding] += r.bytes
+        }
+      }
+      // The build's manifest names the same first page: a cross-check, not the measurement.
+      let manifestNote = ""
+      try {
+        const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, "dist", "ui", "manifest.json"), "utf8"))
+        const same = [...manifest.firstPage].sort().join() === [...firstPage].sort().join()
+        manifestNote = same
+          ? "; the same files as dist/ui/manifest.json's firstPage"
+          : `; manifest.json's firstPage differs: ${manifest.firstPage.join(", ")}`
+      } catch {
+        manifestNote = "; dist/ui/manifest.json unreadable"
+      }
+      const kb = (b) => f(b / 1000, 1)
+      report("k", "Control UI first page JS+CSS, compressed, as served", {
+        files: firstPage,
+        identityBytes: sizes.identity,
+        gzipBytes: sizes.gzip,
+        brotliBytes: sizes.br,
+        budgetBytes: BUDGET,
+        ratioGzip: +f(sizes.gzip / BUDGET, 3),
+        ratioBrotli: +f(sizes.br / BUDGET, 3),
+        pass: firstPage.length > 0 && sizes.gzip <= BUDGET && sizes.br <= BUDGET,
+        line: `gzip ${kb(sizes.gzip)} KB (${f(sizes.gzip / BUDGET, 3)}x), br ${kb(sizes.br)} KB (${f(sizes.br / BUDGET, 3)}x) of the 150 KB budget — target <= 1x`,
+        note: `${firstPage.length} files (${firstPage.join(", ")}), ${kb(sizes.identity)} KB uncompressed${manifestNote}`
       })
     }
 

@@ -6,6 +6,7 @@
  */
 import { Either, ParseResult, Predicate, Schema } from "effect"
 import { addressEntryProblem } from "./addressList.js"
+import { basePathProblem } from "./basePath.js"
 
 const Port = Schema.Number.pipe(
   Schema.int({ message: () => "must be a whole number" }),
@@ -99,6 +100,18 @@ export const LimitsConfig = Schema.Struct({
   maxMissedPongs: Schema.optional(PositiveInt)
 })
 
+/** The browser UI on the Gateway's own port (docs/control-ui.md, "Serving and CSP"). */
+export const ControlUiConfig = Schema.Struct({
+  /** false: nothing is served over HTTP but the probes (and routes such as Telegram's webhook). */
+  enabled: Schema.optional(Schema.Boolean),
+  /** The path the UI is served under: "/" (the default) or a prefix such as "/ui". */
+  basePath: Schema.optional(
+    Schema.String.pipe(Schema.filter((path) => basePathProblem(path) ?? true, { identifier: "BasePath", description: "a URL path" }))
+  ),
+  /** Browser origins allowed to open the WebSocket besides the Gateway's own. */
+  allowedOrigins: Schema.optional(Schema.Array(NonEmpty))
+})
+
 export const GatewayConfigSection = Schema.Struct({
   mode: Schema.optional(Schema.Literal("local", "remote")),
   port: Schema.optional(Port),
@@ -108,7 +121,7 @@ export const GatewayConfigSection = Schema.Struct({
   remote: Schema.optional(RemoteConfig),
   trustedProxies: Schema.optional(Schema.Array(AddressEntry)),
   allowRealIpFallback: Schema.optional(Schema.Boolean),
-  controlUi: Schema.optional(Schema.Struct({ allowedOrigins: Schema.optional(Schema.Array(NonEmpty)) })),
+  controlUi: Schema.optional(ControlUiConfig),
   nodes: Schema.optional(NodesConfig),
   tls: Schema.optional(TlsConfig),
   tailscale: Schema.optional(TailscaleConfig),

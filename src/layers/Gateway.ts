@@ -34,6 +34,7 @@ import { TelegramAdapters, TelegramBotFromConfig } from "./TelegramBot.js"
 import { TelegramPoller } from "./TelegramPoller.js"
 import type { Tailscale } from "../services/Tailscale.js"
 import { TailscaleCli } from "./TailscaleCli.js"
+import { ControlUiAnnounce, ControlUiLive } from "./ui/ControlUiLive.js"
 
 export interface GatewayLayerOptions {
   readonly flags?: GatewayRunOptions
@@ -51,6 +52,8 @@ export interface GatewayLayerOptions {
   readonly models?: Layer.Layer<Models>
   /** How the Gateway reaches Tailscale (default: the `tailscale` executable on PATH). */
   readonly tailscale?: Layer.Layer<Tailscale>
+  /** The Control UI's built files (default: this package's dist/ui). */
+  readonly controlUiDir?: string
 }
 
 /** The SQLite database in the state dir named by Config (or in memory), opened once the state dir is tightened. */
@@ -113,8 +116,12 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   )
 }
 
-/** The whole Gateway with its WebSocket server; needs Config. */
-export const GatewayWithServer = (options: GatewayLayerOptions = {}) => GatewayServerLive.pipe(Layer.provideMerge(GatewayCore(options)))
+/** The whole Gateway with its WebSocket server and the Control UI on the same port; needs Config. */
+export const GatewayWithServer = (options: GatewayLayerOptions = {}) => {
+  // The UI's files are read and its route added before the server listens; the URL is logged after.
+  const ui = ControlUiLive({ root: options.controlUiDir }).pipe(Layer.provideMerge(GatewayCore(options)))
+  return ControlUiAnnounce.pipe(Layer.provideMerge(GatewayServerLive), Layer.provideMerge(ui))
+}
 
 /** The whole Gateway configured from the config file and the process environment. */
 export const GatewayLive = (options: GatewayLayerOptions = {}, env: Env = process.env) =>

@@ -1,6 +1,7 @@
 /**
  * From TCP accept to `connect.challenge`: the pre-auth budgets on raw TCP
- * connections, the HTTP routes (probes, routes other services add), and the
+ * connections, the HTTP routes (routes other services add, the probes, then
+ * prefix routes such as the Control UI's), and the
  * WebSocket upgrade with its checks (no credentials in a query string, the
  * browser Origin, forwarding headers only from trusted proxies, the
  * unauthenticated budget per client address).
@@ -138,8 +139,12 @@ export const makeUpgrade = ({ connections: c, attach, config, state, routes, lim
         return c.status.shuttingDown
           ? json(res, 503, { ok: false, status: "shutting-down" })
           : json(res, 200, { ok: true, status: "ready" })
-      default:
+      default: {
+        // Routes that cover a whole path prefix (the Control UI under gateway.controlUi.basePath) come after the probes.
+        const under = Option.isSome(routes) && pathname !== undefined ? routes.value.findPrefix(pathname) : undefined
+        if (under) return under(req, res)
         return json(res, 404, { ok: false, error: "not found" })
+      }
     }
   }
 
