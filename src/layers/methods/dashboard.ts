@@ -10,17 +10,14 @@ import { printable } from "../../protocol/codec.js"
 import { GatewayError } from "../../protocol/errors.js"
 import { ALL_SCOPES } from "../../protocol/frames.js"
 import { Pairing, scopeSatisfies } from "../../protocol/methods.js"
+import { normalizeBasePath } from "../../config/basePath.js"
 import type { ClawgateConfig } from "../../config/schema.js"
 import { BootstrapCodes } from "../../services/BootstrapCodes.js"
 import { ConfigStore } from "../../services/Config.js"
 import { serve } from "../../services/Dispatcher.js"
 
-/** `gateway.controlUi.basePath` as a link ends in it: "/" (the default), or "/ui/" for "/ui". */
-export const controlUiBasePath = (cfg: ClawgateConfig): string => {
-  const raw = (cfg.gateway?.controlUi as { readonly basePath?: unknown } | undefined)?.basePath
-  if (typeof raw !== "string" || !raw.startsWith("/") || raw === "/") return "/"
-  return raw.endsWith("/") ? raw : `${raw}/`
-}
+/** `gateway.controlUi.basePath` as a link ends in it: "/" (the default), or "/ui/" for "/ui" (as the UI is served). */
+export const controlUiBasePath = (cfg: ClawgateConfig): string => normalizeBasePath(cfg.gateway?.controlUi?.basePath)
 
 export const dashboardMethods = Effect.gen(function* () {
   const codes = yield* BootstrapCodes
