@@ -15,6 +15,7 @@ import { PAGE_TITLES, PAGES, type PageId, parseRoute, type Route, routeHref } fr
 import type { HelloOk, UiClient } from "./client/types.js"
 import { Button } from "./components/Button.js"
 import { CodeLine } from "./components/CodeLine.js"
+import { Prose } from "./components/Prose.js"
 import { ChannelsPage } from "./pages/channels.js"
 import { ChatPage } from "./pages/chat.js"
 import { ConfigPage } from "./pages/config.js"
@@ -188,7 +189,7 @@ const LoginView = ({
           </label>
         </fieldset>
         <label class="field">
-          <span>{kind.value === "token" ? "Token" : "Password"}</span>
+          <span>{kind.value === "token" ? "Gateway token" : "Gateway password"}</span>
           <input
             type="password"
             autocomplete={kind.value === "token" ? "off" : "current-password"}
@@ -201,15 +202,15 @@ const LoginView = ({
         </label>
         {error ? (
           <p class="error-text" role="alert">
-            {error}
+            <Prose text={error} />
           </p>
         ) : null}
         <Button kind="primary" type="submit">
           Connect
         </Button>
         <p id="login-help" class="muted small">
-          {TOKEN_HINT} The token or password stays in this tab's memory only; this browser then pairs as a device and keeps the device token
-          the Gateway gives it.
+          <Prose text={TOKEN_HINT} /> The token or password stays in this tab's memory only; this browser then pairs as a device and keeps
+          the device token the Gateway gives it.
         </p>
       </form>
     </section>
@@ -241,7 +242,7 @@ const FailedView = ({ client, message }: { client: Connection; message: string }
   <section class="panel narrow" aria-labelledby="failed-title">
     <h1 id="failed-title">Not connected</h1>
     <p class="error-text" role="alert">
-      {message}
+      <Prose text={message} />
     </p>
     <Button kind="primary" onClick={() => client.retry()}>
       Try again
@@ -258,7 +259,7 @@ const ConnectingView = ({ reason }: { reason?: string | undefined }) => (
 
 const ReconnectBanner = ({ client, reason }: { client: Connection; reason: string }) => (
   <div class="banner" role="note">
-    <p>Connection lost ({reason}). What is on screen stays; it is brought up to date once the page reconnects.</p>
+    <p>Connection lost: {reason}. What is on screen stays, and is brought up to date once the page reconnects.</p>
     <Button onClick={() => client.retry()}>Reconnect now</Button>
   </div>
 )

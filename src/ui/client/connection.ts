@@ -354,8 +354,8 @@ export const makeConnection = (options: ConnectionOptions): Connection => {
     const why = wasShutdown
       ? `the Gateway is restarting (${wasShutdown.reason})`
       : reason
-        ? `connection lost: ${printable(reason, 120)}`
-        : `connection lost (code ${code})`
+        ? printable(reason, 120)
+        : `the socket closed (code ${code})`
     attempt++
     const backoff = backoffDelay(attempt, random)
     schedule(Math.max(backoff, Math.min(wasShutdown?.restartExpectedMs ?? 0, 60_000)), why, true)

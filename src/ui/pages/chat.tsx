@@ -154,8 +154,11 @@ export const ChatPage = ({ client, sessionKey }: ChatPageProps) => {
     void loadSessions()
     void loadHistory(openKey).then(settleRuns)
   })
-  // A new session opened while connected loads at once.
+  // Another session opened while connected loads at once (the first is loaded by useConnected).
+  const shownKey = useRef(openKey)
   useEffect(() => {
+    if (shownKey.current === openKey) return
+    shownKey.current = openKey
     if (client.state.peek()._tag === "connected") void loadHistory(openKey)
   }, [openKey])
 
@@ -269,6 +272,9 @@ export const ChatPage = ({ client, sessionKey }: ChatPageProps) => {
           <Button kind="primary" onClick={newChat}>
             New chat
           </Button>
+          <Button class="chat-list-close" onClick={() => (listOpen.value = false)}>
+            Close
+          </Button>
         </div>
         <label class="field">
           <span>Search chats</span>
@@ -280,7 +286,7 @@ export const ChatPage = ({ client, sessionKey }: ChatPageProps) => {
             <li key={s.key}>
               <a
                 href={routeHref("chat", s.key)}
-                aria-current={s.key === openKey ? "page" : undefined}
+                aria-current={s.key === openKey ? "true" : undefined}
                 onClick={() => (listOpen.value = false)}
                 title={s.key}
               >
@@ -344,7 +350,7 @@ export const ChatPage = ({ client, sessionKey }: ChatPageProps) => {
             value={draft.value}
             onInput={(e) => (draft.value = e.currentTarget.value)}
             onKeyDown={onKeyDown}
-            placeholder={canWrite ? "Message the agent (Enter sends, Shift+Enter for a new line)" : "Read-only"}
+            placeholder={canWrite ? "Message the agent…" : "Read-only"}
             disabled={!canWrite}
             aria-describedby="composer-note"
           />
@@ -364,7 +370,7 @@ export const ChatPage = ({ client, sessionKey }: ChatPageProps) => {
                 ? "This browser's device may read but not send (it lacks operator.write): approve a scope upgrade for it on the Devices page."
                 : !connected
                   ? "Not connected: you can send once the page reconnects."
-                  : "")}
+                  : "Enter sends; Shift+Enter starts a new line.")}
           </p>
           {abortError.value ? <ErrorNote error={abortError.value} onRetry={() => void abort()} /> : null}
         </form>
