@@ -73,6 +73,23 @@ export const openBrowserStore = (scopeKey: string, log: (message: string) => voi
     if (!d) return memory.get(`${store}:${scopeKey}`)
     return request(d.transaction(store, "readonly").objectStore(store).get(scopeKey))
   }
+  /** Stores `value` only if there is none yet: false when another tab stored one first. */
+  const addOnce = async (store: string, value: unknown): Promise<boolean> => {
+    const d = await database()
+    const k = `${store}:${scopeKey}`
+    if (!d) {
+      if (memory.has(k)) return false
+      memory.set(k, value)
+      return true
+    }
+    try {
+      await request(d.transaction(store, "readwrite").objectStore(store).add(value, scopeKey))
+      return true
+    } catch (e) {
+      if (e instanceof DOMException && e.name === "ConstraintError") return false
+      throw e
+    }
+  }
   const put = async (store: string, value: unknown): Promise<void> => {
     const d = await database()
     if (!d) return void memory.set(`${store}:${scopeKey}`, value)
@@ -86,19 +103,25 @@ export const openBrowserStore = (scopeKey: string, log: (message: string) => voi
 
   let creating: Promise<DeviceIdentity> | undefined
 
-  const loadIdentity = async (): Promise<DeviceIdentity> => {
+  const stored = async (): Promise<DeviceIdentity | undefined> => {
     const record = (await get(IDENTITY).catch(() => undefined)) as IdentityRecord | undefined
-    if (record && record.version === 1 && isKeyMaterial(record.key)) {
-      // A WebCrypto key needs WebCrypto; on a page without it (never the same origin in practice) a new key is made.
-      if (record.key.kind === "noble" || globalThis.crypto?.subtle) return identityOf(record.key)
-    }
-    // One key per page load even when two callers ask at once.
+    if (record?.version !== 1 || !isKeyMaterial(record.key)) return undefined
+    // A WebCrypto key needs WebCrypto; on a page without it (never the same origin in practice) a new key is made.
+    return record.key.kind === "noble" || globalThis.crypto?.subtle ? identityOf(record.key) : undefined
+  }
+
+  const loadIdentity = async (): Promise<DeviceIdentity> => {
+    const existing = await stored()
+    if (existing) return existing
+    // One key per page load even when two callers ask at once; when two tabs make one at once, the first stored wins.
     creating ??= (async () => {
       const key = await generateKeyMaterial()
-      await put(IDENTITY, { version: 1, key, createdAt: Date.now() } satisfies IdentityRecord).catch((e) =>
+      const record: IdentityRecord = { version: 1, key, createdAt: Date.now() }
+      const mine = await addOnce(IDENTITY, record).catch((e) => {
         log(`could not store the device key: ${String(e)}`)
-      )
-      return identityOf(key)
+        return true
+      })
+      return (mine ? undefined : await stored()) ?? identityOf(key)
     })()
     return creating
   }
