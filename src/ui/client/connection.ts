@@ -219,6 +219,8 @@ export const makeConnection = (options: ConnectionOptions): Connection => {
   let narrowedScopes: ReadonlyArray<string> | undefined
   let bootstrapSigning: "openclaw" | "empty" = "openclaw"
   let shutdown: { reason: string; restartExpectedMs: number | undefined } | undefined
+  /** When the Gateway last said it stops: refused upgrades soon after are its restart, not the origin check. */
+  let lastShutdownAt = Number.NEGATIVE_INFINITY
   let retryTimer: unknown
   let tickTimer: unknown
   let handshakeTimer: unknown
@@ -308,6 +310,14 @@ export const makeConnection = (options: ConnectionOptions): Connection => {
         return
       }
       case "narrowScopes":
+        // Once only: a token that refuses even the scopes it was said to hold is of no use.
+        if (narrowedScopes !== undefined) {
+          return apply({
+            _tag: "login",
+            forgetDeviceToken: true,
+            error: "This browser's device token was not accepted: log in with the Gateway's token to pair it again."
+          })
+        }
         narrowedScopes = decision.scopes
         schedule(0, "asking for the scopes this device holds", false)
         return
@@ -380,6 +390,8 @@ export const makeConnection = (options: ConnectionOptions): Connection => {
         .catch((e) => log(`could not store the device token: ${String(e)}`))
       // The device token replaces the shared secret: the typed token or password is forgotten.
       credential = { kind: "none" }
+      // A new token: the next connect asks for what it was granted with it.
+      narrowedScopes = undefined
     } else if (kind === "bootstrapToken") {
       // A one-time link is spent once used.
       credential = { kind: "none" }
@@ -488,6 +500,7 @@ export const makeConnection = (options: ConnectionOptions): Connection => {
           if (st._tag === "connected") armTickWatch(st.hello.policy.tickIntervalMs)
         } else if (name === "shutdown") {
           const p = isRecord(frame.payload) ? frame.payload : {}
+          lastShutdownAt = timers.now()
           shutdown = {
             reason: printable(p.reason, 120) || "gateway stopping",
             restartExpectedMs: typeof p.restartExpectedMs === "number" && p.restartExpectedMs > 0 ? p.restartExpectedMs : undefined
@@ -589,7 +602,8 @@ export const makeConnection = (options: ConnectionOptions): Connection => {
         if (after !== generation || stopped) return // something else already moved on
         apply(decideEarlyClose({ opened, code: ev.code, reason: ev.reason, neverOpenedStreak: streak, httpUp, origin }))
       }
-      if (!opened && options.probeHttp && streak >= 2) {
+      const restarting = timers.now() - lastShutdownAt < 120_000
+      if (!opened && options.probeHttp && streak >= 2 && !restarting) {
         options.probeHttp().then(decideAndApply, () => decideAndApply(false))
       } else decideAndApply(undefined)
     }
