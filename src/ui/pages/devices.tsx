@@ -1,0 +1,8 @@
+/** Placeholder: the Devices page lands from the pages helper's branch at merge. */
+import type { UiClient } from "../client/types.js"
+
+export const DevicesPage = (_props: { readonly client: UiClient }) => (
+  <section aria-labelledby="page-title">
+    <h1 id="page-title">Devices</h1>
+  </section>
+)

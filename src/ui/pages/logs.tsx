@@ -1,0 +1,8 @@
+/** Placeholder: the Logs page lands from the pages helper's branch at merge. */
+import type { UiClient } from "../client/types.js"
+
+export const LogsPage = (_props: { readonly client: UiClient }) => (
+  <section aria-labelledby="page-title">
+    <h1 id="page-title">Logs</h1>
+  </section>
+)
