@@ -7,7 +7,7 @@ import { useSignal } from "@preact/signals"
 import type { UiClient } from "../client/types.js"
 import { readChannels, stateTone, type ChannelView } from "./lib/channels.js"
 import { useEvent, useHello, useNow, useResource, useThrottled } from "./lib/hooks.js"
-import { Ago, Badge, ConfirmAction, Empty, ErrorNote, Loading, NotConnected, Page, Section } from "./lib/parts.js"
+import { Ago, Badge, Cell, ConfirmAction, Empty, ErrorNote, Loading, NotConnected, Page, Section } from "./lib/parts.js"
 import { mayCall, offers } from "./lib/scopes.js"
 import "./pages.css"
 
@@ -100,10 +100,10 @@ export const ChannelsPage = (props: { readonly client: UiClient }) => {
             <tbody>
               {channels.map((c) => (
                 <tr key={c.id}>
-                  <td data-label="Channel">
+                  <Cell label="Channel">
                     <strong>{c.label}</strong> <span class="pg-muted">{c.id}</span>
-                  </td>
-                  <td data-label="State">
+                  </Cell>
+                  <Cell label="State">
                     <Badge tone={!c.configured || !c.enabled ? "muted" : stateTone(c.state)}>
                       {!c.configured ? "not configured" : !c.enabled ? "disabled" : c.state}
                     </Badge>
@@ -115,10 +115,10 @@ export const ChannelsPage = (props: { readonly client: UiClient }) => {
                         {c.probe.error ? `: ${c.probe.error}` : ""}
                       </span>
                     ) : null}
-                  </td>
-                  <td data-label="Mode">{c.mode ?? "–"}</td>
-                  <td data-label="Account">{c.account ?? "–"}</td>
-                  <td data-label="Last error">
+                  </Cell>
+                  <Cell label="Mode">{c.mode ?? "–"}</Cell>
+                  <Cell label="Account">{c.account ?? "–"}</Cell>
+                  <Cell label="Last error">
                     {c.lastError ? (
                       <>
                         <span class="pg-danger-text">{c.lastError.message}</span>{" "}
@@ -127,8 +127,8 @@ export const ChannelsPage = (props: { readonly client: UiClient }) => {
                     ) : (
                       <span class="pg-muted">none</span>
                     )}
-                  </td>
-                  <td data-label="Activity">
+                  </Cell>
+                  <Cell label="Activity">
                     <span>
                       in <Ago at={c.lastInboundAt} now={now.value} fallback="never" />
                     </span>
@@ -136,9 +136,9 @@ export const ChannelsPage = (props: { readonly client: UiClient }) => {
                     <span>
                       out <Ago at={c.lastOutboundAt} now={now.value} fallback="never" />
                     </span>
-                  </td>
+                  </Cell>
                   {canLogout ? (
-                    <td data-label="Actions">
+                    <Cell label="Actions">
                       {c.configured && c.id !== "webchat" ? (
                         <ConfirmAction
                           label="Logout"
@@ -147,7 +147,7 @@ export const ChannelsPage = (props: { readonly client: UiClient }) => {
                           onConfirm={() => logout(c)}
                         />
                       ) : null}
-                    </td>
+                    </Cell>
                   ) : null}
                 </tr>
               ))}

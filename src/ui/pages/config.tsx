@@ -60,7 +60,7 @@ export const ConfigPage = (props: { readonly client: UiClient }) => {
   const base = useSignal<Loaded | undefined>(undefined)
   const text = useSignal("")
   const outcome = useSignal<Outcome | undefined>(undefined)
-  const busy = useSignal<"validate" | "save" | undefined>(undefined)
+  const busy = useSignal<"validate" | "save" | "reload" | undefined>(undefined)
   const areaRef = useRef<HTMLTextAreaElement>(null)
   const issuesId = useId()
 
@@ -76,13 +76,19 @@ export const ConfigPage = (props: { readonly client: UiClient }) => {
     }
   }, [loaded.data.value])
 
+  /** Replaces the editor's text with the file as it is now (the editor is read-only meanwhile, so no keystroke is lost to it). */
   const reload = async () => {
-    outcome.value = undefined
-    await loaded.reload()
-    const l = loaded.data.peek()
-    if (l !== undefined) {
-      base.value = l
-      text.value = l.text
+    busy.value = "reload"
+    try {
+      await loaded.reload()
+      const l = loaded.data.peek()
+      if (l !== undefined) {
+        base.value = l
+        text.value = l.text
+        outcome.value = undefined
+      }
+    } finally {
+      busy.value = undefined
     }
   }
 
@@ -140,7 +146,9 @@ export const ConfigPage = (props: { readonly client: UiClient }) => {
 
   const o = outcome.value
   const shownIssues: ReadonlyArray<ConfigIssue> = o?._tag === "invalid" ? o.issues : !dirty && b && !b.valid ? b.issues : []
-  const located = shownIssues.map((i) => ({ ...i, line: issueLine(text.value, i) }))
+  const located = shownIssues
+    .map((i) => ({ ...i, line: issueLine(text.value, i) }))
+    .sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER))
   const marked = new Set(located.flatMap((i) => (i.line !== undefined ? [i.line] : [])))
 
   return (
@@ -182,7 +190,7 @@ export const ConfigPage = (props: { readonly client: UiClient }) => {
               marked={marked}
               invalid={located.length > 0}
               describedBy={located.length > 0 ? issuesId : undefined}
-              readOnly={!maySave}
+              readOnly={!maySave || busy.value === "reload" || busy.value === "save"}
               onInput={() => {
                 if (outcome.peek()?._tag !== "changed") outcome.value = undefined
               }}
@@ -236,7 +244,7 @@ export const ConfigPage = (props: { readonly client: UiClient }) => {
                     Someone (or something) wrote the file meanwhile. Reloading shows the new file and discards your edits here: copy them
                     first to keep them.
                   </p>
-                  <button type="button" class="pg-btn pg-btn-primary" onClick={() => void reload()}>
+                  <button type="button" class="pg-btn pg-btn-primary" disabled={busy.value !== undefined} onClick={() => void reload()}>
                     Reload
                   </button>
                 </div>

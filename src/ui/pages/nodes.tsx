@@ -93,8 +93,7 @@ const OutcomeView = (props: { readonly outcome: Outcome }) => {
     return (
       <div class="pg-result">
         <p>
-          <Badge tone="ok">ok</Badge> <code>{o.command}</code> on {o.nodeName} answered in {duration(o.ms)}
-          {o.ms < 1000 ? ` (${o.ms} ms)` : ""}
+          <Badge tone="ok">ok</Badge> <code>{o.command}</code> on {o.nodeName} answered in {o.ms < 1000 ? `${o.ms} ms` : duration(o.ms)}
         </p>
         <textarea
           class="pg-pre pg-readonly"

@@ -8,7 +8,7 @@ import type { UiClient } from "../client/types.js"
 import { duration } from "./lib/format.js"
 import { useEvent, useHello, useNow, useResource } from "./lib/hooks.js"
 import { readHealth, readPresence, readStatus, tickLate, type HealthView, type PresenceView } from "./lib/overview.js"
-import { Ago, Badge, Chips, Empty, ErrorNote, Fields, Loading, NotConnected, Page, Section } from "./lib/parts.js"
+import { Ago, Badge, Cell, Chips, Empty, ErrorNote, Fields, Loading, NotConnected, Page, Section } from "./lib/parts.js"
 import "./pages.css"
 
 const TickLine = (props: { readonly client: UiClient; readonly now: number; readonly intervalMs: number | undefined }) => {
@@ -116,18 +116,18 @@ const PresenceTable = (props: { readonly entries: ReadonlyArray<PresenceView>; r
       <tbody>
         {props.entries.map((p) => (
           <tr key={p.key}>
-            <td data-label="Client">
+            <Cell label="Client">
               <strong>{p.client}</strong>
               {p.platform || p.version ? <span class="pg-muted"> {[p.platform, p.version].filter(Boolean).join(" · ")}</span> : null}
-            </td>
-            <td data-label="Mode">{p.mode ?? "–"}</td>
-            <td data-label="IP">{p.ip ?? "–"}</td>
-            <td data-label="Roles">
+            </Cell>
+            <Cell label="Mode">{p.mode ?? "–"}</Cell>
+            <Cell label="IP">{p.ip ?? "–"}</Cell>
+            <Cell label="Roles">
               <Chips items={p.roles} empty="–" />
-            </td>
-            <td data-label="Since">
+            </Cell>
+            <Cell label="Since">
               <Ago at={p.since} now={props.now} />
-            </td>
+            </Cell>
           </tr>
         ))}
       </tbody>

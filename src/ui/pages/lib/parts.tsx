@@ -117,6 +117,13 @@ export const Ago = (props: { readonly at: number | undefined; readonly now: numb
   )
 }
 
+/** A table cell that stacks under its column's name on a phone (the name comes from CSS, `data-label`). */
+export const Cell = (props: { readonly label: string; readonly children: ComponentChildren }) => (
+  <td data-label={props.label}>
+    <div class="pg-cell">{props.children}</div>
+  </td>
+)
+
 export const Badge = (props: {
   readonly tone?: "ok" | "bad" | "warn" | "muted" | "accent" | undefined
   readonly children: ComponentChildren
