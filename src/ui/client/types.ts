@@ -108,6 +108,8 @@ export interface UiClient {
   readonly login: (credential: { readonly token: string } | { readonly password: string }) => void
   /** Forgets this browser's stored device token (and, with `identity`, its device key) and returns to login. */
   readonly logout: (options?: { readonly identity?: boolean }) => Promise<void>
+  /** This browser's device id (hex SHA-256 of its public key), once its identity is loaded. */
+  readonly deviceId: () => string | undefined
   /** Whether the granted scopes satisfy `scope` (admin implies all, write implies read). */
   readonly can: (scope: string) => boolean
 }

@@ -109,13 +109,8 @@ export const useHello = (client: UiClient): ReadonlySignal<HelloOk | undefined> 
     return s._tag === "connected" ? s.hello : undefined
   })
 
-/** This browser's device id, when the client says it (`client.deviceId`, not yet in UiClient: read if present). */
+/** This browser's device id: the client's, or the pairing request's while it waits. */
 export const useOwnDeviceId = (client: UiClient): string | undefined => {
-  const extra = client as UiClient & { readonly deviceId?: ReadonlySignal<string | undefined> | string | undefined }
-  const d = extra.deviceId
-  if (typeof d === "string") return d
-  const v = d?.value
-  if (typeof v === "string") return v
   const s = client.state.value
-  return s._tag === "pairing" ? s.deviceId : undefined
+  return client.deviceId() ?? (s._tag === "pairing" ? s.deviceId : undefined)
 }
