@@ -4,11 +4,12 @@
  * WebSocket upgrades through to the Gateway (test/support/ui-page.ts), so
  * the page connects to its own origin, as it does when the Gateway serves it.
  *
- * Screenshots go to $CLAWGATE_UI_SCREENSHOTS (default: <tmp>/clawgate-ui-screenshots).
+ * Screenshots go to $CLAWGATE_UI_SCREENSHOTS (default: test-results/ui/ in the repository).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import { type Browser, chromium, type Page } from "playwright-core"
@@ -20,7 +21,8 @@ import { bundleUi, serveUi } from "../support/ui-page.js"
 import { connectParams, handshake } from "../support/ws.js"
 
 const CHROMIUM = process.env.CLAWGATE_CHROMIUM ?? "/usr/bin/chromium"
-const SHOTS = process.env.CLAWGATE_UI_SCREENSHOTS ?? path.join(os.tmpdir(), "clawgate-ui-screenshots")
+const SHOTS =
+  process.env.CLAWGATE_UI_SCREENSHOTS ?? path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "test-results", "ui")
 
 const launch = Effect.acquireRelease(
   Effect.promise(() => chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] })),

@@ -22,7 +22,7 @@ import { spawnNode } from "../support/node.js"
 import { startProxy } from "../support/proxy.js"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
-export const SCREENSHOTS = process.env.CLAWGATE_UI_SCREENSHOTS ?? path.join(ROOT, "test-results", "ui")
+const SCREENSHOTS = process.env.CLAWGATE_UI_SCREENSHOTS ?? path.join(ROOT, "test-results", "ui")
 
 const p = <A>(f: () => Promise<A>) => Effect.promise(f)
 const WAIT = { timeout: 15_000 }
