@@ -15,6 +15,7 @@ import { Effect, Stream } from "effect"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { WebSocketServer } from "ws"
 import { ModelsFixed } from "../../src/layers/ModelsLive.js"
+import { chromiumAvailable } from "../support/browser.js"
 import { startGateway, TOKEN } from "../support/gateway.js"
 import { lastUserText, scriptedModel, textReply, type Parts } from "../support/model.js"
 import { bundleUi, serveUi } from "../support/ui-page.js"
@@ -83,7 +84,7 @@ const loginAndApprove = (page: Page, gatewayUrl: string) =>
 
 const gated = (gate: Promise<void>, then: Parts): Parts => Stream.concat(Stream.drain(Stream.fromEffect(Effect.promise(() => gate))), then)
 
-describe("the Control UI in Chromium", () => {
+describe.skipIf(!chromiumAvailable)("the Control UI in Chromium (skipped without /usr/bin/chromium; .ci/run installs it)", () => {
   it.scopedLive(
     "token login, waiting for approval, a chat reply streamed in; a reload connects with the stored device and shows each message once",
     () =>

@@ -279,7 +279,7 @@ export const DevicesPage = (props: { readonly client: UiClient }) => {
       return call(method, params, `Rotating ${name}'s ${role} token`, (a) => {
         const delivery = isRecord(a) ? str(a.tokenDelivery, 64) : undefined
         return delivery === "in-band"
-          ? `Rotated this browser's ${role} token: it reconnects with the new one.`
+          ? `Rotated this browser's ${role} token: this browser is disconnected; log in again or open a new link from clawgate dashboard.`
           : `Rotated ${name}'s ${role} token: its sessions were closed; the device gets a new token when it next pairs or connects.`
       })
     }
