@@ -12,17 +12,15 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
 import { isLoopbackAddress } from "../config/bind.js"
 import type { ClawgateConfig } from "../config/schema.js"
-import { type ClientFlags, resolveTarget, type Target, TargetError } from "../config/target.js"
+import type { Target } from "../config/target.js"
 import { GatewayClientRemote } from "../layers/GatewayClientRemote.js"
 import { ALL_SCOPES } from "../protocol/frames.js"
 import { dashboard, dashboardOverSsh, issueLink } from "../programs/dashboard.js"
 import { describeFailure, UsageError } from "../programs/errors.js"
-import { secretFlag } from "../programs/secretFlags.js"
 import { ConfigStore } from "../services/Config.js"
-import { GatewayClientError } from "../services/GatewayClient.js"
 import { TunnelRegistry } from "../services/TunnelRegistry.js"
 import { CommandExecutorLive } from "../util/childProcess.js"
-import { clientOptions, configLayer, type ClientOpts, localTls, stderrLogs } from "./shared.js"
+import { clientFlags, clientOptions, configLayer, type ClientOpts, localTls, stderrLogs, targetOf } from "./shared.js"
 
 const dashboardOptions = {
   ...clientOptions,
@@ -126,17 +124,8 @@ const run = (opts: DashboardOpts) =>
     if (Option.isSome(opts.ssh) && Option.isSome(opts.url)) {
       return yield* new UsageError({ message: "--ssh and --url are two ways to reach the Gateway: pass one of them" })
     }
-    const flags: ClientFlags = {
-      url: Option.getOrUndefined(opts.url),
-      token: yield* secretFlag("token", opts.token, opts.tokenFile),
-      password: yield* secretFlag("password", opts.password, opts.passwordFile),
-      tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint),
-      allowInsecure: opts.allowInsecure
-    }
-    const resolved = yield* Effect.try({
-      try: () => resolveTarget(flags, Option.isSome(opts.ssh) ? withSsh(cfg, opts, opts.ssh.value) : cfg, config.env),
-      catch: (e) => new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
-    })
+    const flags = yield* clientFlags(opts)
+    const resolved = yield* targetOf(flags, Option.isSome(opts.ssh) ? withSsh(cfg, opts, opts.ssh.value) : cfg, config.env)
     const target = yield* localTls(resolved, cfg, stateDir)
     // The browser's powers come from this connection's: it asks for them (and operator.pairing, to mint the code).
     const asks =

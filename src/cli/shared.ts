@@ -148,22 +148,32 @@ export const viaSsh = (target: Target, stateDir: string) =>
  * scopes the caller holds itself; without a device (on the Gateway host) the CLI is the owner and asks for
  * `operator.admin`, with one it asks for what the methods need and the Gateway says what is missing.
  */
+/** The client flags a command was given (secrets read from their files). */
+export const clientFlags = (opts: ClientOpts) =>
+  Effect.gen(function* () {
+    const flags: ClientFlags = {
+      url: Option.getOrUndefined(opts.url),
+      token: yield* secretFlag("token", opts.token, opts.tokenFile),
+      password: yield* secretFlag("password", opts.password, opts.passwordFile),
+      tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint),
+      allowInsecure: opts.allowInsecure
+    }
+    return flags
+  })
+
+/** Which Gateway, with what credential; a TargetError as the CLI reports it. */
+export const targetOf = (flags: ClientFlags, cfg: ClawgateConfig, env: Parameters<typeof resolveTarget>[2]) =>
+  Effect.try({
+    try: () => resolveTarget(flags, cfg, env),
+    catch: (e) => new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
+  })
+
 export const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>, approver = false) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const config = yield* ConfigStore
       const cfg = yield* config.current
-      const flags: ClientFlags = {
-        url: Option.getOrUndefined(opts.url),
-        token: yield* secretFlag("token", opts.token, opts.tokenFile),
-        password: yield* secretFlag("password", opts.password, opts.passwordFile),
-        tlsFingerprint: Option.getOrUndefined(opts.tlsFingerprint),
-        allowInsecure: opts.allowInsecure
-      }
-      const resolved = yield* Effect.try({
-        try: () => resolveTarget(flags, cfg, config.env),
-        catch: (e) => new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
-      })
+      const resolved = yield* targetOf(yield* clientFlags(opts), cfg, config.env)
       const target = yield* viaSsh(yield* localTls(resolved, cfg, config.paths.stateDir), config.paths.stateDir)
       const timeout = Option.getOrUndefined(opts.timeout)
       if (timeout !== undefined && timeout <= 0) {

@@ -16,9 +16,10 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Console, Effect, type Scope, Stream } from "effect"
 import { Pairing } from "../protocol/methods.js"
 import { GatewayClient } from "../services/GatewayClient.js"
-import { type OpenTunnel, SshTunnel, type TunnelSpec } from "../services/SshTunnel.js"
-import { TunnelRegistry } from "../services/TunnelRegistry.js"
-import { UsageError } from "./errors.js"
+import type { OpenTunnel, SshTunnel, TunnelSpec } from "../services/SshTunnel.js"
+import type { TunnelRegistry } from "../services/TunnelRegistry.js"
+import type { UsageError } from "./errors.js"
+import { openAnnouncedTunnel } from "./tunnel.js"
 
 export interface DashboardLink {
   readonly url: string
@@ -144,18 +145,7 @@ export const dashboardOverSsh = <E, R>(
   mint: (tunnel: OpenTunnel) => Effect.Effect<DashboardLink, E, R>
 ): Effect.Effect<never, E | UsageError, R | SshTunnel | TunnelRegistry | CommandExecutor.CommandExecutor | Scope.Scope> =>
   Effect.gen(function* () {
-    const ssh = yield* SshTunnel
-    const registry = yield* TunnelRegistry
-    const tunnel = yield* ssh
-      .open(spec)
-      .pipe(Effect.mapError((e) => new UsageError({ message: `ssh tunnel to ${spec.target}: ${e.message}` })))
-    yield* registry.announce({
-      pid: process.pid,
-      localPort: tunnel.localPort,
-      target: spec.target,
-      remotePort: spec.remotePort,
-      startedAtMs: Date.now()
-    })
+    const tunnel = yield* openAnnouncedTunnel(spec)
     const link = yield* mint(tunnel)
     yield* say(link, options, { spec, localPort: tunnel.localPort })
     return yield* Effect.never

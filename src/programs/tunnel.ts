@@ -8,7 +8,8 @@ import { SshTunnel, type TunnelSpec } from "../services/SshTunnel.js"
 import { TunnelRegistry } from "../services/TunnelRegistry.js"
 import { UsageError } from "./errors.js"
 
-export const runTunnel = (spec: TunnelSpec) =>
+/** Opens the supervised tunnel and announces it (until the scope closes), so other commands reuse it. */
+export const openAnnouncedTunnel = (spec: TunnelSpec) =>
   Effect.gen(function* () {
     const ssh = yield* SshTunnel
     const registry = yield* TunnelRegistry
@@ -22,6 +23,12 @@ export const runTunnel = (spec: TunnelSpec) =>
       remotePort: spec.remotePort,
       startedAtMs: Date.now()
     })
+    return tunnel
+  })
+
+export const runTunnel = (spec: TunnelSpec) =>
+  Effect.gen(function* () {
+    const tunnel = yield* openAnnouncedTunnel(spec)
     yield* Console.log(
       `tunnel up: ${tunnel.url} → ${spec.target} (Gateway port ${spec.remotePort}); use it with --url ${tunnel.url}, ` +
         `or let remote commands reuse it (gateway.remote.transport "ssh"). Ctrl-C to stop.`

@@ -66,7 +66,7 @@ export const makeDevicesSql = Effect.gen(function* () {
   const serial = <A, E, R>(e: Effect.Effect<A, E, R>) => lock.withPermits(1)(e)
 
   const rows = yield* makeDevicesRows
-  const { readDevice, readWritten, requireDevice, findRequest, deleteRequest, issueToken, upsertDevice } = rows
+  const { readDevice, readWritten, requireDevice, findRequest, deleteRequest, issueToken, upsertDevice, pairPresented } = rows
   const { readToken, readAll, deleteDevice, revokeToken, setRoles } = rows
 
   /** A paired device the approver may act on: it holds every scope the device holds. */
@@ -174,20 +174,7 @@ export const makeDevicesSql = Effect.gen(function* () {
       const { device, deviceToken, requestId } = yield* Effect.gen(function* () {
         const existing = yield* readDevice(input.deviceId)
         const waiting = (yield* rows.pendingRequests).find((r) => r.deviceId === input.deviceId)
-        yield* upsertDevice({
-          deviceId: input.deviceId,
-          publicKey: input.publicKey,
-          client: {
-            displayName: input.client.displayName,
-            platform: input.client.platform,
-            deviceFamily: input.client.deviceFamily,
-            clientId: input.client.id,
-            clientMode: input.client.mode
-          },
-          roles: union(existing?.roles ?? [], [input.role]),
-          scopes: union(existing?.scopes ?? [], input.scopes),
-          via: "owner"
-        })
+        yield* pairPresented(input, existing, "owner")
         if (waiting) yield* deleteRequest(waiting.requestId)
         const paired = yield* readWritten(input.deviceId)
         // Always a new token: the browser holding the code has none it could use (a token it may have had is replaced).

@@ -26,7 +26,7 @@ export type AdmitOutcome =
 
 /** The body of the admission's transaction, over the store's statements. */
 export const makeDecideAdmission = (rows: DevicesRows) => {
-  const { readDevice, readWritten, pendingRequests, issueToken, upsertDevice, putRequest, trimRequests } = rows
+  const { readDevice, readWritten, pendingRequests, issueToken, pairPresented, putRequest, trimRequests } = rows
 
   /** Stores (or refreshes) the device's pairing request, the queue cut to its bound. */
   const storeRequest = (input: AdmitInput, reason: PairingReason, existing: PairedDevice | undefined) =>
@@ -68,20 +68,7 @@ export const makeDecideAdmission = (rows: DevicesRows) => {
         if (!pairsSilently({ local: input.local, autoApproveLocal, existing, role: input.role, reason })) {
           return yield* storeRequest(input, reason, existing)
         }
-        yield* upsertDevice({
-          deviceId: input.deviceId,
-          publicKey: input.publicKey,
-          client: {
-            displayName: input.client.displayName,
-            platform: input.client.platform,
-            deviceFamily: input.client.deviceFamily,
-            clientId: input.client.id,
-            clientMode: input.client.mode
-          },
-          roles: union(existing?.roles ?? [], [input.role]),
-          scopes: union(existing?.scopes ?? [], input.scopes),
-          via: existing?.approvedVia === "owner" ? "owner" : "silent"
-        })
+        yield* pairPresented(input, existing, existing?.approvedVia === "owner" ? "owner" : "silent")
         silently = true
         device = yield* readWritten(input.deviceId)
       }

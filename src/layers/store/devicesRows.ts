@@ -11,6 +11,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { GatewayError } from "../../protocol/errors.js"
 import { ConnectionHub } from "../../services/ConnectionHub.js"
+import { union } from "./pairingPolicy.js"
 import { DevicesStoreError, MAX_PENDING_REQUESTS, type PairedDevice, type PairingRequest } from "../../services/Devices.js"
 
 export interface DeviceRow {
@@ -171,6 +172,39 @@ export const makeDevicesRows = Effect.gen(function* () {
           display_name = COALESCE(excluded.display_name, devices.display_name)`
     }).pipe(Effect.mapError(storage("pair a device")))
 
+  /** Pairs a device as it presented itself in `connect`: its key and client, its role and scopes added to what it had. */
+  const pairPresented = (
+    input: {
+      readonly deviceId: string
+      readonly publicKey: string
+      readonly client: {
+        readonly displayName?: string | undefined
+        readonly platform?: string | undefined
+        readonly deviceFamily?: string | undefined
+        readonly id: string
+        readonly mode: string
+      }
+      readonly role: string
+      readonly scopes: ReadonlyArray<string>
+    },
+    existing: { readonly roles: ReadonlyArray<string>; readonly scopes: ReadonlyArray<string> } | undefined,
+    via: "silent" | "owner"
+  ) =>
+    upsertDevice({
+      deviceId: input.deviceId,
+      publicKey: input.publicKey,
+      client: {
+        displayName: input.client.displayName,
+        platform: input.client.platform,
+        deviceFamily: input.client.deviceFamily,
+        clientId: input.client.id,
+        clientMode: input.client.mode
+      },
+      roles: union(existing?.roles ?? [], [input.role]),
+      scopes: union(existing?.scopes ?? [], input.scopes),
+      via
+    })
+
   const putRequest = (request: PairingRequest) =>
     sql`INSERT INTO pairing_requests (request_id, device_id, request, created_at)
         VALUES (${request.requestId}, ${request.deviceId}, ${json(request)}, ${request.ts})
@@ -227,7 +261,8 @@ export const makeDevicesRows = Effect.gen(function* () {
     findRequest,
     deleteRequest,
     issueToken,
-    upsertDevice
+    upsertDevice,
+    pairPresented
   }
 })
 
