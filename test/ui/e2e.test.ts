@@ -14,7 +14,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect } from "@effect/vitest"
 import { Effect } from "effect"
-import type { Page } from "playwright-core"
+import type { Browser, Page } from "playwright-core"
 import { type BrowserPage, itBrowser, launchBrowser, openPage } from "../support/browser.js"
 import { connectOperator } from "../support/client.js"
 import { startGateway, TOKEN } from "../support/gateway.js"
@@ -43,6 +43,16 @@ const dashboardLink = (gw: { url: string; port: number }, origin = `http://127.0
     const issued = (yield* admin.connection.request("device.bootstrap.issue", {})) as { token: string; basePath: string }
     yield* admin.close
     return `${origin}${issued.basePath}#bootstrapToken=${encodeURIComponent(issued.token)}`
+  })
+
+/** A fresh browser profile paired and connected through a dashboard link. */
+const connectedPage = (browser: Browser, gw: { url: string; port: number }, viewport?: { width: number; height: number }) =>
+  Effect.gen(function* () {
+    const b = yield* openPage(browser, viewport ? { viewport } : {})
+    const link = yield* dashboardLink(gw)
+    yield* p(() => b.page.goto(link))
+    yield* stateIs(b.page, "Connected")
+    return b
   })
 
 const shot = (page: Page, name: string) =>
@@ -119,10 +129,7 @@ describe("the Control UI, as the Gateway serves it, in Chromium", () => {
   itBrowser("a chat message is answered by the offline model, the reply streamed into the transcript", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
-      const b = yield* openPage(yield* launchBrowser())
-      const link = yield* dashboardLink(gw)
-      yield* p(() => b.page.goto(link))
-      yield* stateIs(b.page, "Connected")
+      const b = yield* connectedPage(yield* launchBrowser(), gw)
       yield* p(() => b.page.getByRole("textbox", { name: "Message" }).fill("hello from the browser"))
       yield* p(() => b.page.getByRole("button", { name: "Send" }).click())
       yield* p(() => b.page.getByText("hello from the browser").first().waitFor(WAIT))
@@ -139,10 +146,7 @@ describe("the Control UI, as the Gateway serves it, in Chromium", () => {
       const gw = yield* startGateway()
       const node = yield* spawnNode(gw.url, "desk", [["echo", "hi-from-the-node"]], ["--token", TOKEN])
       yield* p(() => node.waitFor(/connected as nodeId/))
-      const b = yield* openPage(yield* launchBrowser())
-      const link = yield* dashboardLink(gw)
-      yield* p(() => b.page.goto(link))
-      yield* stateIs(b.page, "Connected")
+      const b = yield* connectedPage(yield* launchBrowser(), gw)
       yield* goto(b.page, "#/nodes")
       yield* p(() => b.page.getByRole("button", { name: /Choose desk/ }).click(WAIT))
       yield* p(() => b.page.getByRole("combobox", { name: "Command" }).selectOption("system.run"))
@@ -170,10 +174,7 @@ describe("the Control UI, as the Gateway serves it, in Chromium", () => {
   itBrowser("a config edit with a bad value is refused at its path; a good one is saved to the file", () =>
     Effect.gen(function* () {
       const gw = yield* startGateway()
-      const b = yield* openPage(yield* launchBrowser())
-      const link = yield* dashboardLink(gw)
-      yield* p(() => b.page.goto(link))
-      yield* stateIs(b.page, "Connected")
+      const b = yield* connectedPage(yield* launchBrowser(), gw)
       yield* goto(b.page, "#/config")
       const editor = b.page.getByRole("textbox", { name: "Config", exact: true })
       yield* p(() => editor.waitFor(WAIT))
@@ -223,10 +224,7 @@ describe("the Control UI, as the Gateway serves it, in Chromium", () => {
         ["desktop", { width: 1280, height: 800 }],
         ["phone", { width: 375, height: 812 }]
       ] as const) {
-        const b = yield* openPage(browser, { viewport })
-        const link = yield* dashboardLink(gw)
-        yield* p(() => b.page.goto(link))
-        yield* stateIs(b.page, "Connected")
+        const b = yield* connectedPage(browser, gw, viewport)
         for (const page of ["chat", "overview", "nodes", "devices", "channels", "logs", "config", "security"]) {
           yield* goto(b.page, `#/${page}`)
           yield* p(() => b.page.locator("main h1:visible, main h2:visible").first().waitFor(WAIT))
