@@ -17,9 +17,11 @@ import { Effect } from "effect"
 import type { Browser, Page } from "playwright-core"
 import { type BrowserPage, itBrowser, launchBrowser, openPage } from "../support/browser.js"
 import { connectOperator } from "../support/client.js"
-import { startGateway, TOKEN } from "../support/gateway.js"
+import { spawnCli } from "../support/cli.js"
+import { startGateway, tempDir, TOKEN } from "../support/gateway.js"
 import { spawnNode } from "../support/node.js"
 import { startProxy } from "../support/proxy.js"
+import { sshdAvailable, startSshd } from "../support/sshd.js"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const SCREENSHOTS = process.env.CLAWGATE_UI_SCREENSHOTS ?? path.join(ROOT, "test-results", "ui")
@@ -212,6 +214,33 @@ describe("the Control UI, as the Gateway serves it, in Chromium", () => {
       expect(proxy.forwarded).toContain("UPGRADE /")
       expectClean(b)
     })
+  )
+
+  itBrowser(
+    "through `clawgate dashboard --ssh`: the page over the SSH tunnel pairs with the link and chats with the remote Gateway",
+    () =>
+      Effect.gen(function* () {
+        if (!sshdAvailable) return yield* Effect.dieMessage("this test needs /usr/sbin/sshd and ssh: .ci/run installs openssh-server")
+        const gw = yield* startGateway()
+        const sshd = yield* startSshd
+        const cliDir = yield* tempDir()
+        const dash = yield* spawnCli(
+          ["dashboard", "--ssh", sshd.target, "--ssh-config", sshd.sshConfig, "--remote-port", String(gw.port), "--token", TOKEN],
+          { CLAWGATE_STATE_DIR: cliDir }
+        )
+        const [link, port] = yield* p(() => dash.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\/#bootstrapToken=[A-Za-z0-9_-]{43}/))
+        expect(Number(port)).not.toBe(gw.port)
+        const b = yield* openPage(yield* launchBrowser())
+        yield* p(() => b.page.goto(link))
+        yield* stateIs(b.page, "Connected")
+        yield* p(() => b.page.getByRole("textbox", { name: "Message" }).fill("over the tunnel"))
+        yield* p(() => b.page.getByRole("button", { name: "Send" }).click())
+        yield* p(() => b.page.locator(".msg-assistant").filter({ hasText: "[offline model]" }).first().waitFor(WAIT))
+        dash.child.kill("SIGINT")
+        expect(yield* p(() => dash.exited)).toBe(0)
+        expectClean(b)
+      }),
+    90_000
   )
 
   itBrowser("every page, at 1280x800 and 375x812, for a person to look at", () =>
