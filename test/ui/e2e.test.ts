@@ -194,7 +194,13 @@ describe("the Control UI, as the Gateway serves it, in Chromium", () => {
 
       yield* p(() => editor.fill(good))
       yield* p(() => b.page.getByRole("button", { name: "Save" }).click())
-      yield* p(() => b.page.getByText(/Saved/i).first().waitFor(WAIT))
+      // "Saved." is the page's answer to config.set (not the "unsaved changes" badge).
+      yield* p(() =>
+        b.page
+          .getByText(/^Saved\./)
+          .first()
+          .waitFor(WAIT)
+      )
       const saved = JSON.parse(fs.readFileSync(gw.configPath, "utf8"))
       expect(saved.gateway.tickIntervalMs).toBe(20000)
       // The redacted placeholder kept the stored token.
