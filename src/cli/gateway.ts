@@ -115,9 +115,11 @@ export const runCommand = Command.make(
   },
   (opts) =>
     Effect.gen(function* () {
-      const { GatewayWithServer } = yield* Effect.promise(() => import("../layers/Gateway.js"))
-      const { gatewayRun } = yield* Effect.promise(() => import("../programs/gatewayRun.js"))
+      // One Gateway per state dir: the lock is taken before the Gateway's code is even loaded.
+      const { StateLockFromConfig } = yield* Effect.promise(() => import("../layers/ops/StateLockFile.js"))
       const program = Effect.gen(function* () {
+        const { GatewayWithServer } = yield* Effect.promise(() => import("../layers/Gateway.js"))
+        const { gatewayRun } = yield* Effect.promise(() => import("../programs/gatewayRun.js"))
         const token = yield* secretFlag("token", opts.token, opts.tokenFile, true)
         const password = yield* secretFlag("password", opts.password, opts.passwordFile, true)
         const layer = GatewayWithServer({
@@ -126,7 +128,7 @@ export const runCommand = Command.make(
         })
         return yield* gatewayRun.pipe(Effect.provide(layer))
       })
-      yield* output(program.pipe(Effect.provide(configLayer)), false, () => "")
+      yield* output(program.pipe(Effect.provide(StateLockFromConfig()), Effect.provide(configLayer)), false, () => "")
     })
 ).pipe(Command.withDescription("Run the Gateway in the foreground (Ctrl-C stops it gracefully)"))
 

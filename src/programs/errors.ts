@@ -8,6 +8,7 @@ import { GatewayError } from "../protocol/errors.js"
 import { ConfigError } from "../services/Config.js"
 import { GatewayClientError } from "../services/GatewayClient.js"
 import { GatewayStartError } from "../services/GatewayServer.js"
+import { StateLockError, StateLockHeld } from "../services/StateLock.js"
 
 export const ExitCode = {
   ok: 0,
@@ -20,12 +21,14 @@ export const ExitCode = {
   /** The Gateway refused the credential or the device is not paired yet, or the certificate did not match the pin. */
   auth: 4,
   /** `security audit` found at least one critical finding. */
-  securityCritical: 5
+  securityCritical: 5,
+  /** EX_CONFIG: another Gateway holds this state dir. A configuration problem: a service manager should not restart. */
+  config: 78
 } as const
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
-export type ProgramError = GatewayError | GatewayClientError | ConfigError | GatewayStartError | UsageError
+export type ProgramError = GatewayError | GatewayClientError | ConfigError | GatewayStartError | UsageError | StateLockHeld | StateLockError
 
 export interface Failure {
   readonly exitCode: number
@@ -74,6 +77,23 @@ export const describeFailure = (e: unknown): Failure => {
   }
   if (e instanceof GatewayStartError) {
     return { exitCode: ExitCode.usage, message: e.message, json: { ok: false, error: { kind: "Start", message: e.message } } }
+  }
+  if (e instanceof StateLockHeld) {
+    return {
+      exitCode: ExitCode.config,
+      message: e.message,
+      json: {
+        ok: false,
+        error: { kind: "StateLockHeld", message: e.message, stateDir: e.stateDir, ...(e.owner ? { owner: e.owner } : {}) }
+      }
+    }
+  }
+  if (e instanceof StateLockError) {
+    return {
+      exitCode: ExitCode.gatewayError,
+      message: e.message,
+      json: { ok: false, error: { kind: "StateLock", reason: e.reason, message: e.message } }
+    }
   }
   if (e instanceof UsageError) {
     return { exitCode: ExitCode.usage, message: e.message, json: { ok: false, error: { kind: "Usage", message: e.message } } }

@@ -1,9 +1,10 @@
 /**
  * `clawgate gateway run`: the Gateway in the foreground until SIGINT/SIGTERM.
  */
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import { ConfigStore } from "../services/Config.js"
 import { GatewayServer } from "../services/GatewayServer.js"
+import { StateLock } from "../services/StateLock.js"
 
 export const firstStartBanner = (token: string, configPath: string, url: string, tlsFingerprint?: string): string =>
   [
@@ -23,6 +24,12 @@ export const firstStartBanner = (token: string, configPath: string, url: string,
 export const gatewayRun = Effect.gen(function* () {
   const server = yield* GatewayServer
   const config = yield* ConfigStore
+  // The state dir's lock (taken by the CLI before anything loaded); embedded and test Gateways run without one.
+  const lock = yield* Effect.serviceOption(StateLock)
+  if (Option.isSome(lock)) {
+    if (lock.value.tookOver) yield* Effect.logWarning(`took over ${lock.value.tookOver} on ${lock.value.stateDir}`)
+    yield* lock.value.recordUrl(server.url)
+  }
   if (server.generatedToken) {
     // Straight to stdout, never through the logger: the log file must not hold the token.
     yield* Console.log(firstStartBanner(server.generatedToken, config.paths.configPath, server.url, server.tlsFingerprint))
@@ -31,5 +38,7 @@ export const gatewayRun = Effect.gen(function* () {
     yield* Console.log(`TLS certificate fingerprint (pin it on clients with --tls-fingerprint): sha256:${server.tlsFingerprint}`)
   }
   yield* Console.log(`clawgate gateway ready on ${server.url} (Ctrl-C to stop)`)
-  return yield* Effect.never
+  if (Option.isNone(lock)) return yield* Effect.never
+  // Runs until SIGINT/SIGTERM, or until the lock is lost: then it stops cleanly, with the reason logged.
+  return yield* lock.value.lost.pipe(Effect.tapError((e) => Effect.logError(e.message)))
 })
