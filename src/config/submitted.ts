@@ -60,6 +60,9 @@ export const parseConfigText = (text: string): Either.Either<Record<string, unkn
 const formatPath = (path: ReadonlyArray<string | number>): string =>
   path.reduce<string>((out, key) => (typeof key === "number" ? `${out}[${key}]` : out === "" ? key : `${out}.${key}`), "")
 
+/** Keys that say where the secrets beside them are sent (a model's server, a remote Gateway, a bot API). */
+const DESTINATION_KEYS = ["baseUrl", "url", "sshTarget", "apiRoot", "webhookUrl"] as const
+
 /**
  * `submitted` with every REDACTED placeholder replaced by the string at the
  * same path of `stored`; a placeholder where `stored` has no string is an
@@ -70,8 +73,16 @@ export const restoreSecrets = (
   stored: unknown
 ): Either.Either<Record<string, unknown>, ReadonlyArray<ConfigIssue>> => {
   const issues: Array<ConfigIssue> = []
-  const walk = (value: unknown, original: unknown, path: Array<string | number>): unknown => {
+  const walk = (value: unknown, original: unknown, path: Array<string | number>, moved?: string): unknown => {
     if (value === REDACTED) {
+      // A kept secret goes where it went before, or is typed again: never to a new URL or host.
+      if (moved !== undefined && typeof original === "string") {
+        issues.push({
+          path: formatPath(path),
+          message: `keeps the stored secret, but ${moved} beside it changed: type the secret again to send it to the new destination`
+        })
+        return value
+      }
       if (typeof original === "string") return original
       issues.push({
         path: formatPath(path),
@@ -79,10 +90,13 @@ export const restoreSecrets = (
       })
       return value
     }
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, Array.isArray(original) ? original[i] : undefined, [...path, i]))
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, Array.isArray(original) ? original[i] : undefined, [...path, i], moved))
     if (Predicate.isRecord(value)) {
+      const before = Predicate.isRecord(original) ? original : undefined
+      const changed = DESTINATION_KEYS.find((k) => k in value && value[k] !== before?.[k])
+      const here = changed !== undefined ? formatPath([...path, changed]) : moved
       const out: Record<string, unknown> = {}
-      for (const [k, v] of Object.entries(value)) out[k] = walk(v, Predicate.isRecord(original) ? original[k] : undefined, [...path, k])
+      for (const [k, v] of Object.entries(value)) out[k] = walk(v, before?.[k], [...path, k], here)
       return out
     }
     return value
