@@ -118,6 +118,8 @@ export const runCommand = Command.make(
       // One Gateway per state dir: the lock is taken before the Gateway's code is even loaded.
       const { StateLockFromConfig } = yield* Effect.promise(() => import("../layers/ops/StateLockFile.js"))
       const program = Effect.gen(function* () {
+        const { claimProfilePort } = yield* Effect.promise(() => import("../layers/ops/ProfilePorts.js"))
+        yield* claimProfilePort(yield* ConfigStore, Option.getOrUndefined(opts.port))
         const { GatewayWithServer } = yield* Effect.promise(() => import("../layers/Gateway.js"))
         const { gatewayRun } = yield* Effect.promise(() => import("../programs/gatewayRun.js"))
         const token = yield* secretFlag("token", opts.token, opts.tokenFile, true)

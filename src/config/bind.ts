@@ -26,7 +26,7 @@ const parsePort = (value: string, source: string): number => {
   return n
 }
 
-/** `--port` > `CLAWGATE_GATEWAY_PORT` (or `OPENCLAW_GATEWAY_PORT`) > `gateway.port` > 18789. */
+/** `--port` > `CLAWGATE_GATEWAY_PORT` (or `OPENCLAW_GATEWAY_PORT`) > `gateway.port` > the profile's default > 18789. */
 export const resolvePort = (flag: number | undefined, env: ConfigEnv, config: ClawgateConfig): PortChoice => {
   if (flag !== undefined) {
     if (!Number.isInteger(flag) || flag < 0 || flag > 65535) {
@@ -36,6 +36,7 @@ export const resolvePort = (flag: number | undefined, env: ConfigEnv, config: Cl
   }
   if (env.port) return { port: parsePort(env.port.value, env.port.name), source: env.port.name }
   if (config.gateway?.port !== undefined) return { port: config.gateway.port, source: "gateway.port" }
+  if (env.profile) return { port: env.profile.defaultPort, source: `the default of profile ${env.profile.name}` }
   return { port: DEFAULT_PORT, source: "default" }
 }
 

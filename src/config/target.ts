@@ -27,6 +27,8 @@ export interface Target {
   readonly authSource?: string | undefined
   readonly tlsFingerprint?: string | undefined
   readonly tlsFingerprintSource?: string | undefined
+  /** The local Gateway's profile (`--profile NAME`), for the hints that name a command. */
+  readonly profile?: string | undefined
   /** Reach the Gateway through an SSH tunnel to its loopback port (the CLI opens or reuses it). */
   readonly ssh?:
     | {
@@ -173,6 +175,9 @@ export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: C
   } else if (gw?.port !== undefined) {
     port = gw.port
     portSource = "gateway.port"
+  } else if (env.profile) {
+    port = env.profile.defaultPort
+    portSource = `the default of profile ${env.profile.name}`
   }
   const token = firstSet(
     [flags.token, "--token"],
@@ -190,6 +195,7 @@ export const resolveTarget = (flags: ClientFlags, config: ClawgateConfig, env: C
     url: `ws://127.0.0.1:${port}`,
     urlSource: `local (port from ${portSource})`,
     mode: "local",
+    profile: env.profile?.name,
     token: secret(token?.value),
     password: secret(password?.value),
     authSource: token?.source ?? password?.source,

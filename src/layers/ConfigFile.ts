@@ -8,6 +8,7 @@ import * as path from "node:path"
 import JSON5 from "json5"
 import { Effect, Either, Layer, Ref } from "effect"
 import { configHash } from "../config/hash.js"
+import { profileDefaultPort, profileFromEnv, profileStateDir } from "../config/profile.js"
 import { formatIssues, validateConfig, type ClawgateConfig } from "../config/schema.js"
 import { ConfigStore, ConfigError, type ConfigEnv, type ConfigFileState, type ConfigPaths, type ConfigService } from "../services/Config.js"
 import { atomicWriteFile } from "../util/atomicWrite.js"
@@ -18,6 +19,13 @@ export type Env = Readonly<Record<string, string | undefined>>
 const SNAPSHOT_MAX_AGE_MS = 1_000
 
 export const resolvePaths = (env: Env, home = os.homedir()): ConfigPaths => {
+  // A profile is a whole state dir of its own: it wins over CLAWGATE_STATE_DIR and CLAWGATE_CONFIG_PATH,
+  // so a Gateway started with --profile can never share another's store.
+  const profile = profileFromEnv(env)
+  if (profile !== undefined) {
+    const dir = profileStateDir(profile, home)
+    return { configPath: path.join(dir, "clawgate.json"), stateDir: dir, configPathSource: "CLAWGATE_PROFILE", profile }
+  }
   const stateDir = env.CLAWGATE_STATE_DIR ? path.resolve(env.CLAWGATE_STATE_DIR) : path.join(home, ".clawgate")
   if (env.CLAWGATE_CONFIG_PATH) {
     return { configPath: path.resolve(env.CLAWGATE_CONFIG_PATH), stateDir, configPathSource: "CLAWGATE_CONFIG_PATH" }
@@ -42,8 +50,14 @@ export const resolveEnv = (env: Env): ConfigEnv => ({
   port: pick(env, "GATEWAY_PORT"),
   token: pick(env, "GATEWAY_TOKEN"),
   password: pick(env, "GATEWAY_PASSWORD"),
-  telegramBotToken: env.TELEGRAM_BOT_TOKEN ? { value: env.TELEGRAM_BOT_TOKEN, name: "TELEGRAM_BOT_TOKEN" } : undefined
+  telegramBotToken: env.TELEGRAM_BOT_TOKEN ? { value: env.TELEGRAM_BOT_TOKEN, name: "TELEGRAM_BOT_TOKEN" } : undefined,
+  profile: profileEnv(env)
 })
+
+const profileEnv = (env: Env): ConfigEnv["profile"] => {
+  const name = profileFromEnv(env)
+  return name === undefined ? undefined : { name, defaultPort: profileDefaultPort(name) }
+}
 
 const parseFile = (file: string, text: string): Either.Either<ConfigFileState, ConfigError> => {
   let raw: unknown

@@ -36,6 +36,8 @@ export const health = (probe = false) =>
 
 export interface GatewayStatusReport {
   readonly target: TargetInfo
+  /** This command's profile (`--profile`, `CLAWGATE_PROFILE`) and its state dir: "default" without one. */
+  readonly profile: { readonly name: string; readonly stateDir: string }
   readonly reachable: boolean
   readonly server?: ServerInfo
   readonly error?: string
@@ -45,12 +47,14 @@ export interface GatewayStatusReport {
 /** `gateway status`: can the Gateway be reached, who is it, and its `status`. */
 export const gatewayStatus = Effect.gen(function* () {
   const client = yield* GatewayClient
+  const config = yield* ConfigStore
+  const profile = { name: config.paths.profile ?? "default", stateDir: config.paths.stateDir }
   const connected = yield* Effect.either(client.connect)
   if (Either.isLeft(connected)) {
-    return { target: client.target, reachable: false, error: connected.left.message } satisfies GatewayStatusReport
+    return { target: client.target, profile, reachable: false, error: connected.left.message } satisfies GatewayStatusReport
   }
   const status = yield* client.call(Core.Status)
-  return { target: client.target, reachable: true, server: connected.right, status } satisfies GatewayStatusReport
+  return { target: client.target, profile, reachable: true, server: connected.right, status } satisfies GatewayStatusReport
 })
 
 export interface StatusReport extends GatewayStatusReport {

@@ -79,7 +79,7 @@ export const renderHealth = (r: HealthReport): string => {
 }
 
 export const renderGatewayStatus = (r: GatewayStatusReport): string => {
-  const lines = [`Target:    ${where(r.target)}`]
+  const lines = [`Profile:   ${r.profile.name} (state dir ${r.profile.stateDir})`, `Target:    ${where(r.target)}`]
   if (!r.reachable || !r.server) {
     lines.push(`Reachable: no — ${r.error ?? "unknown error"}`)
     return lines.join("\n")
@@ -95,6 +95,8 @@ export const renderGatewayStatus = (r: GatewayStatusReport): string => {
         .join(", ")
     : undefined
   const facts: Array<string> = []
+  if (typeof gw.profile === "string" && gw.profile !== (r.profile.name === "default" ? "" : r.profile.name))
+    facts.push(`profile ${gw.profile}`)
   if (gw.bind) facts.push(`bind ${gw.bind}`)
   if (listeners) facts.push(`listening ${listeners}`)
   if (typeof gw.tailscale === "string" && gw.tailscale !== "off") facts.push(`tailscale ${gw.tailscale}`)

@@ -11,7 +11,9 @@ export interface ConfigPaths {
   readonly configPath: string
   readonly stateDir: string
   /** Which setting chose the config path, for error messages. */
-  readonly configPathSource: "CLAWGATE_CONFIG_PATH" | "CLAWGATE_STATE_DIR" | "default"
+  readonly configPathSource: "CLAWGATE_CONFIG_PATH" | "CLAWGATE_STATE_DIR" | "CLAWGATE_PROFILE" | "default"
+  /** The profile (`--profile NAME`, `CLAWGATE_PROFILE`) whose state dir this is; none for the default one. */
+  readonly profile?: string | undefined
 }
 
 /** The environment variables the Gateway and CLI read, already resolved. */
@@ -21,6 +23,8 @@ export interface ConfigEnv {
   readonly password?: { readonly value: string; readonly name: string } | undefined
   /** `TELEGRAM_BOT_TOKEN`: used when `channels.telegram.botToken` is unset (the config wins). */
   readonly telegramBotToken?: { readonly value: string; readonly name: string } | undefined
+  /** The profile and its default port (used when no flag, variable or `gateway.port` gives one). */
+  readonly profile?: { readonly name: string; readonly defaultPort: number } | undefined
 }
 
 export interface ConfigFileState {

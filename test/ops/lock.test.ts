@@ -38,8 +38,8 @@ describe("one Gateway per state dir", () => {
       expect(second.stderr).toContain(`pid ${first.child.pid}`)
       expect(second.stderr).toContain(first.url)
       expect(second.stderr).toContain(dir)
-      expect(second.stderr).toContain(`kill ${first.child.pid}`)
-      expect(second.stderr).toContain("CLAWGATE_STATE_DIR")
+      expect(second.stderr).toContain(`clawgate gateway stop (or kill ${first.child.pid})`)
+      expect(second.stderr).toContain("clawgate --profile NAME gateway run")
 
       // The first one is untouched: it answers, and still holds the lock.
       const health = yield* runCli(["health"], { ...env, CLAWGATE_GATEWAY_PORT: String(first.port) })

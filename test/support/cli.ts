@@ -50,10 +50,15 @@ export interface GatewayProcess {
 }
 
 /** Runs `clawgate gateway run ...` and waits for its ready line; SIGKILLed with the scope if still running. */
-export const spawnGateway = (args: ReadonlyArray<string>, env: Record<string, string>): Effect.Effect<GatewayProcess, Error, Scope.Scope> =>
+export const spawnGateway = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  /** Global flags before the command, e.g. `["--profile", "work"]`. */
+  globalArgs: ReadonlyArray<string> = []
+): Effect.Effect<GatewayProcess, Error, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<GatewayProcess, Error>((resume) => {
-      const child = spawn(process.execPath, [BIN, "gateway", "run", ...args], {
+      const child = spawn(process.execPath, [BIN, ...globalArgs, "gateway", "run", ...args], {
         env: baseEnv(env),
         stdio: ["ignore", "pipe", "pipe"]
       })

@@ -96,7 +96,7 @@ export const connectError = (target: Target, e: unknown): GatewayClientError => 
   const hint =
     err.code === "ECONNREFUSED"
       ? target.mode === "local"
-        ? "is the Gateway running? Start it with `clawgate gateway run` (or `npm start`)"
+        ? `is the Gateway running? Start it with \`clawgate ${target.profile ? `--profile ${target.profile} ` : ""}gateway run\`${target.profile ? "" : " (or `npm start`)"}`
         : "is the Gateway running and reachable there? (an SSH tunnel may be down)"
       : err.code === "ENOTFOUND"
         ? "the host name does not resolve"

@@ -63,7 +63,8 @@ export const coreMethods = Effect.gen(function* () {
             authMode,
             tls: serving?.tls ?? cfg.gateway?.tls?.enabled === true,
             tlsFingerprint: serving?.tlsFingerprint ?? null,
-            tailscale: serving?.tailscale ?? cfg.gateway?.tailscale?.mode ?? "off"
+            tailscale: serving?.tailscale ?? cfg.gateway?.tailscale?.mode ?? "off",
+            profile: config.paths.profile ?? null
           },
           connections,
           presence: { count: entries.length, version: yield* presence.version },

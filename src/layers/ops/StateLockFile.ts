@@ -22,6 +22,8 @@ export interface StateLockOptions {
   readonly staleMs?: number
   /** How often the holder refreshes it (default 3 s; at most half of `staleMs`). */
   readonly updateMs?: number
+  /** The profile this state dir belongs to, for the commands the messages suggest. */
+  readonly profile?: string | undefined
 }
 
 /**
@@ -84,13 +86,15 @@ const writeOwner = (stateDir: string, owner: LockOwner) => {
   fs.renameSync(tmp, file)
 }
 
-export const heldMessage = (stateDir: string, owner: LockOwner | undefined): string =>
+export const heldMessage = (stateDir: string, owner: LockOwner | undefined, profile?: string): string =>
   [
     owner
       ? `another Gateway is already running on the state dir ${owner.stateDir} (pid ${owner.pid}, ${owner.url ?? "not listening yet"}, started ${owner.startedAt})`
       : `another Gateway is already running on the state dir ${stateDir} (it is starting and has not recorded its pid yet)`,
-    owner ? `  stop it with: kill ${owner.pid}` : `  its lock is ${path.join(stateDir, LOCK_NAME)}`,
-    "  or set CLAWGATE_STATE_DIR to another directory to run a second Gateway"
+    owner
+      ? `  stop it with: clawgate ${profile ? `--profile ${profile} ` : ""}gateway stop (or kill ${owner.pid})`
+      : `  its lock is ${path.join(stateDir, LOCK_NAME)}`,
+    "  or run a second, isolated Gateway with its own state dir and port: clawgate --profile NAME gateway run"
   ].join("\n")
 
 /** What is wrong with a lock someone holds, if it is one to take over. */
@@ -154,7 +158,11 @@ export const StateLockFile = (stateDir: string, options: StateLockOptions = {}) 
             }),
           catch: (e) =>
             (e as NodeJS.ErrnoException).code === "ELOCKED"
-              ? new StateLockHeld({ stateDir, owner: readOwner(stateDir), message: heldMessage(stateDir, readOwner(stateDir)) })
+              ? new StateLockHeld({
+                  stateDir,
+                  owner: readOwner(stateDir),
+                  message: heldMessage(stateDir, readOwner(stateDir), options.profile)
+                })
               : io("take the lock")(e)
         })
         // mkdir gave it the umask's mode; the state dir's files are the owner's alone (StatePermissions).
@@ -194,4 +202,6 @@ export const StateLockFile = (stateDir: string, options: StateLockOptions = {}) 
 
 /** The lock on the state dir Config names. */
 export const StateLockFromConfig = (options: StateLockOptions = {}) =>
-  Layer.unwrapEffect(Effect.map(ConfigStore, (config) => StateLockFile(config.paths.stateDir, options)))
+  Layer.unwrapEffect(
+    Effect.map(ConfigStore, (config) => StateLockFile(config.paths.stateDir, { profile: config.paths.profile, ...options }))
+  )

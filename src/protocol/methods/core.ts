@@ -82,7 +82,9 @@ export const StatusResult = Schema.Struct({
       tls: opt(Schema.Boolean),
       /** The served certificate's SHA-256 (lower-case hex, what clients pin); null without TLS. */
       tlsFingerprint: opt(Schema.NullOr(Schema.String)),
-      tailscale: opt(Schema.String)
+      tailscale: opt(Schema.String),
+      /** The profile the Gateway runs under (`--profile NAME`); null for the default one. */
+      profile: opt(Schema.NullOr(Schema.String))
     })
   ),
   connections: opt(Connections),
