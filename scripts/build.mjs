@@ -4,11 +4,11 @@
 // assets, an index.html that names them by relative URL, .gz and .br siblings of every text file,
 // and manifest.json (sizes and SHA-256 of each file), which the Gateway and the benchmarks read.
 import { createHash } from "node:crypto"
-import { readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises"
 import path from "node:path"
 import { promisify } from "node:util"
 import zlib from "node:zlib"
-import { build } from "esbuild"
+import { build, transform } from "esbuild"
 
 // CLAWGATE_BUILD_PROFILE=1: readable names in CPU profiles (bench --gateway-node-args "--cpu-prof"), and
 // an unminified Control UI with source maps.
@@ -18,8 +18,15 @@ const UI_DIR = "dist/ui"
 // Chunks are named by their content hash: without this, every build would leave the last one's behind.
 await rm("dist", { recursive: true, force: true })
 
-const buildCli = () =>
-  build({
+/**
+ * The CLI, in two steps. esbuild bundles src/bin.ts as ESM with code splitting (a command loads only
+ * the chunks it imports); then each chunk is turned into CommonJS (`.cjs`, dynamic import() becoming
+ * require()), because Node 20 can keep V8's compiled code of a CommonJS file between runs and not of
+ * an ES module: bin/clawgate.mjs compiles every chunk with a code cache (see src/bootstrap/), which
+ * takes most of the parsing and compiling off each start.
+ */
+const buildCli = async () => {
+  const esm = await build({
     entryPoints: ["src/bin.ts"],
     outdir: "dist",
     bundle: true,
@@ -28,18 +35,54 @@ const buildCli = () =>
     platform: "node",
     target: "node20",
     minify: !PROFILE,
-    sourcemap: "linked",
     legalComments: "none",
     logLevel: "warning",
+    write: false,
     // better-sqlite3 is a native addon: it is loaded from node_modules, not bundled.
     // The Anthropic provider pulls in tokenizers that find their WASM next to their own files (__dirname):
-    // they are loaded from node_modules, and only when that provider is used.
+    // they are loaded from node_modules (their CommonJS build), and only when that provider is used.
     external: ["bufferutil", "utf-8-validate", "better-sqlite3", "@effect/ai-anthropic", "@effect/ai-openai"],
-    banner: {
-      // `ws` and a few CommonJS dependencies call require(); give the ESM bundle one.
-      js: "import { createRequire as __cgCreateRequire } from 'node:module'; const require = __cgCreateRequire(import.meta.url);"
-    }
+    // import.meta.url in the chunks (the Control UI finds dist/ui beside them) is the .cjs file's URL.
+    define: { "import.meta.url": "__cgImportMetaUrl" },
+    plugins: [unusedCliFileFormats]
   })
+  await mkdir("dist", { recursive: true })
+  const rename = (file) => file.replace(/\.js$/, ".cjs")
+  await Promise.all(
+    esm.outputFiles.map(async (out) => {
+      const cjs = await transform(out.text, {
+        format: "cjs",
+        loader: "js",
+        platform: "node",
+        target: "node20",
+        minify: !PROFILE,
+        legalComments: "none",
+        // import("./chunk.js") becomes a require() of its .cjs twin, so every chunk goes through the code cache.
+        supported: { "dynamic-import": false },
+        banner: 'var __cgImportMetaUrl = require("node:url").pathToFileURL(__filename).href;'
+      })
+      const code = cjs.code.replace(/(["'])\.\/([\w.-]+)\.js\1/g, (_, q, name) => `${q}./${name}.cjs${q}`)
+      await writeFile(rename(out.path), code)
+    })
+  )
+}
+
+/**
+ * @effect/cli can read option values from YAML, TOML and INI files (Options.file*), which no clawgate
+ * command uses; their parsers would be a sixth of what every command loads. They are left out.
+ */
+const unusedCliFileFormats = {
+  name: "unused-cli-file-formats",
+  setup(b) {
+    b.onResolve({ filter: /^(yaml|toml|ini)$/ }, (args) =>
+      args.importer.includes("@effect/cli") ? { path: args.path, namespace: "unused-format" } : undefined
+    )
+    b.onLoad({ filter: /.*/, namespace: "unused-format" }, (args) => ({
+      contents: `const no = () => { throw new Error("clawgate does not read ${args.path} option files") }; export const parse = no, stringify = no; export default { parse: no, stringify: no };`,
+      loader: "js"
+    }))
+  }
+}
 
 /** Already-compressed formats get no .gz/.br siblings. */
 const COMPRESSIBLE = /\.(html|js|mjs|css|json|svg|txt|map|webmanifest|xml|wasm)$/

@@ -18,7 +18,7 @@ export interface CliResult {
 const baseEnv = (env: Record<string, string>) => {
   const clean: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith("CLAWGATE_") && !k.startsWith("OPENCLAW_")) clean[k] = v
+    if (v !== undefined && ((!k.startsWith("CLAWGATE_") && !k.startsWith("OPENCLAW_")) || k === "CLAWGATE_COMPILE_CACHE")) clean[k] = v
   }
   return { ...clean, ...env }
 }
