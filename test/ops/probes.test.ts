@@ -8,6 +8,7 @@ import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Schema, Scope } from "effect"
 import { basePathProblem } from "../../src/config/basePath.js"
+import { channelCheck, makeReadiness, MAX_CHECK_ERROR_CHARS, probeError } from "../../src/layers/ops/ReadinessLive.js"
 import { method, requiresScope } from "../../src/protocol/method.js"
 import { serve } from "../../src/services/Dispatcher.js"
 import { CheckStatus, Readiness } from "../../src/services/Readiness.js"
@@ -43,6 +44,41 @@ const probeUntil = (port: number, path: string, until: (p: Probe) => boolean, ti
 
 const check = (p: Probe, name: string) =>
   (p.body.checks as Array<{ name: string; ok: boolean; error?: string }>).find((c) => c.name === name)
+
+describe("Readiness in memory", () => {
+  it.effect("start-up is done once every stage was up once and stays done; ready needs every check up now", () =>
+    Effect.gen(function* () {
+      const r = yield* makeReadiness({ startup: ["extra"] })
+      expect(yield* r.snapshot).toMatchObject({ started: false, ready: false, pending: ["store", "listeners", "channels", "extra"] })
+      for (const stage of ["store", "channels", "extra"]) yield* r.mark(stage, CheckStatus.up)
+      yield* r.mark("channel:telegram", CheckStatus.down("no answer"))
+      expect(yield* r.snapshot).toMatchObject({ started: false, pending: ["listeners"] })
+      yield* r.mark("listeners", CheckStatus.up)
+      const started = yield* r.snapshot
+      expect(started).toMatchObject({ started: true, pending: [], ready: false })
+      expect(started.checks.at(-1)).toEqual({ name: "channel:telegram", ok: false, error: "no answer" })
+      yield* r.mark("channel:telegram", CheckStatus.up)
+      expect((yield* r.snapshot).ready).toBe(true)
+      // A stage that goes down later does not undo start-up.
+      yield* r.mark("store", CheckStatus.down("disk gone"))
+      expect(yield* r.snapshot).toMatchObject({ started: true, ready: false })
+    })
+  )
+
+  it("errors are masked, escaped and bounded; channels map by their state", () => {
+    const token = "123456789:AAH-test-token-for-the-double_0123456"
+    const shown = probeError(`GET https://api.telegram.org/bot${token}/getMe failed; token ${token}\n\u001b${"y".repeat(1000)}`)
+    expect(shown).not.toContain(token)
+    expect(shown).not.toContain("AAH-test")
+    expect(shown).toMatch(/^GET https:\/\/api\.telegram\.org\/bot\*\*\*\/getMe failed; token \*\*\*\\n\\u001b/)
+    expect(shown.length).toBe(MAX_CHECK_ERROR_CHARS + 1)
+    const base = { id: "telegram", label: "Telegram", configured: true, enabled: true }
+    expect(channelCheck({ ...base, state: "running" })).toEqual(CheckStatus.up)
+    expect(channelCheck({ ...base, state: "starting" })).toEqual(CheckStatus.starting)
+    expect(channelCheck({ ...base, state: "error", lastError: { message: "refused", at: 0 } })).toEqual(CheckStatus.down("refused"))
+    expect(channelCheck({ ...base, enabled: false, state: "stopped" })).toBeUndefined()
+  })
+})
 
 describe("/startupz", () => {
   it.scopedLive("503 naming what is pending until start-up is done, then 200 with when and how long; it stays started", () =>
