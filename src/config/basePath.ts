@@ -11,7 +11,7 @@ export const MAX_BASE_PATH_LENGTH = 128
 /** Unreserved URL characters only: no query, fragment, percent-escape, backslash or space to be read two ways. */
 const SEGMENT = /^[A-Za-z0-9._~-]+$/
 /** The Gateway's own probes answer at these paths whatever the basePath, so the UI cannot live there. */
-const PROBES = new Set(["/health", "/healthz", "/ready", "/readyz"])
+const PROBES = new Set(["/health", "/healthz", "/ready", "/readyz", "/startup", "/startupz"])
 
 const quoted = (value: string) => JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)
 

@@ -10,7 +10,8 @@ import { GatewayStartError } from "../services/GatewayServer.js"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
+import { CheckStatus, Readiness } from "../services/Readiness.js"
 
 export const migrations = {
   "0001_devices": Effect.gen(function* () {
@@ -114,7 +115,10 @@ export const databasePath = (stateDir: string) => path.join(stateDir, "clawgate.
 
 export const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: "clawgate_migrations" })
 
-/** The database in `stateDir`, or in memory (`stateDir` undefined: tests and embedding). */
+/**
+ * The database in `stateDir`, or in memory (`stateDir` undefined: tests and embedding). Once migrated it
+ * marks the "store" check of the Readiness it is given, if any.
+ */
 export const DatabaseLive = (stateDir: string | undefined) => {
   const filename = stateDir === undefined ? ":memory:" : databasePath(stateDir)
   const client = Layer.unwrapEffect(
@@ -141,6 +145,9 @@ export const DatabaseLive = (stateDir: string | undefined) => {
       if (stateDir !== undefined) {
         yield* Effect.promise(() => Promise.all(["", "-wal", "-shm"].map((suffix) => fs.chmod(filename + suffix, 0o600).catch(() => {}))))
       }
+      // Open and migrated: the probes' "store" check (when this Gateway keeps a Readiness).
+      const readiness = yield* Effect.serviceOption(Readiness)
+      if (Option.isSome(readiness)) yield* readiness.value.mark("store", CheckStatus.up)
     })
   )
   return Layer.provideMerge(ready, client)

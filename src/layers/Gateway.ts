@@ -35,6 +35,7 @@ import { TelegramPoller } from "./TelegramPoller.js"
 import type { Tailscale } from "../services/Tailscale.js"
 import { TailscaleCli } from "./TailscaleCli.js"
 import { ControlUiAnnounce, ControlUiLive } from "./ui/ControlUiLive.js"
+import { ChannelsReadiness, ReadinessLive, type ReadinessOptions } from "./ops/ReadinessLive.js"
 
 export interface GatewayLayerOptions {
   readonly flags?: GatewayRunOptions
@@ -54,6 +55,8 @@ export interface GatewayLayerOptions {
   readonly tailscale?: Layer.Layer<Tailscale>
   /** The Control UI's built files (default: this package's dist/ui). */
   readonly controlUiDir?: string
+  /** What the probes wait for: start-up stages an embedding application adds and marks itself. */
+  readonly readiness?: ReadinessOptions
 }
 
 /** The SQLite database in the state dir named by Config (or in memory), opened once the state dir is tightened. */
@@ -80,13 +83,15 @@ export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
 /** Every Gateway service but the transport; needs Config. */
 export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   const permissions = StatePermissions.Default
+  // What /startupz and /readyz answer: marked by the store, the channels below and the transport once it listens.
+  const readiness = ReadinessLive(options.readiness)
   const logged = GatewayLogFromConfig(options).pipe(Layer.provide(permissions))
   // Channels: the Telegram adapter (channels.telegram, read at start; no adapter when unset) and the web chat.
   // Its inbound worker (`telegramInbound` below) needs the AgentRunner, which delivers replies through `channels`.
   const telegram = TelegramBotFromConfig().pipe(Layer.provide(logged))
   const channels = ChannelsLive.pipe(Layer.provideMerge(TelegramAdapters), Layer.provideMerge(telegram))
   // One database for every store (a layer is built once per reference).
-  const database = DatabaseFromConfig(options).pipe(Layer.provide(permissions))
+  const database = DatabaseFromConfig(options).pipe(Layer.provide(permissions), Layer.provide(readiness))
   const sessions = SessionsSql.pipe(Layer.provide(database))
   const base = Layer.mergeAll(
     EventBusLive,
@@ -107,10 +112,14 @@ export const GatewayCore = (options: GatewayLayerOptions = {}) => {
   // channels.telegram is enabled. It shares `telegram` with the adapter, so channels.status shows both halves.
   const routes = HttpRoutesLive
   const telegramInbound = TelegramPoller().pipe(Layer.provide(Layer.mergeAll(telegram, runner, sessions, routes, logged)))
+  // Each enabled channel's check, from its state; built on the inbound worker, so the workers are launched first.
+  const channelsReady = ChannelsReadiness.pipe(Layer.provide(Layer.mergeAll(channels, telegramInbound, readiness)))
   // The one-time dashboard codes: issued by a method, consumed by the transport's Admission (one store for both).
   const codes = BootstrapCodesMemory()
   return DispatcherWith(options.methods).pipe(
-    Layer.provideMerge(Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner, routes, telegramInbound, permissions)),
+    Layer.provideMerge(
+      Layer.mergeAll(base, auth, logged, nodes, sessions, channels, runner, routes, telegramInbound, permissions, readiness, channelsReady)
+    ),
     Layer.provideMerge(codes),
     Layer.provideMerge(Layer.succeed(GatewayRunFlags, options.flags ?? {}))
   )

@@ -30,6 +30,7 @@ import { Health } from "../services/Health.js"
 import { HttpRoutes } from "../services/HttpRoutes.js"
 import { NodeRegistry } from "../services/NodeRegistry.js"
 import { Presence } from "../services/Presence.js"
+import { CheckStatus, Readiness } from "../services/Readiness.js"
 import { Tailscale } from "../services/Tailscale.js"
 import { AdmissionLive } from "./admission/AdmissionLive.js"
 import { StatePermissions } from "./StatePermissions.js"
@@ -59,6 +60,8 @@ export const makeGatewayServer = Effect.gen(function* () {
   const devices = yield* Devices
   const nodes = yield* NodeRegistry
   const tailscale = yield* Tailscale
+  // What the probes answer (/startupz, /readyz): this layer marks "listeners" once it serves.
+  const readiness = yield* Readiness
   // Routes other services add to this port (Telegram's webhook); optional.
   const routes = yield* Effect.serviceOption(HttpRoutes)
   // What start-up did to the state dir's permissions, said once the log is up.
@@ -98,7 +101,18 @@ export const makeGatewayServer = Effect.gen(function* () {
     connectionsScope
   })
   const frames = makeFrames({ connections, handshake, dispatcher, limits, runFork, now })
-  const upgrade = makeUpgrade({ connections, attach: frames.attach, config, state, routes, limits, runFork, runSync, now })
+  const upgrade = makeUpgrade({
+    connections,
+    attach: frames.attach,
+    config,
+    state,
+    routes,
+    readiness,
+    limits,
+    runFork,
+    runSync,
+    now
+  })
 
   const { servers, listeners, port } = yield* listenAll(
     { hosts: plan.hosts, port: portChoice.port, portSource: portChoice.source, tls, limits },
@@ -165,6 +179,9 @@ export const makeGatewayServer = Effect.gen(function* () {
       `TLS 1.3 with ${tls.generated ? "a newly generated" : "the"} certificate ${tls.certPath}; clients pin sha256:${tls.fingerprint}`
     )
   }
+
+  // Bound, the token stored, Tailscale pointed here: start-up's last stage.
+  yield* readiness.mark("listeners", CheckStatus.up)
 
   return GatewayServer.of({ bind: bindMode, port, listeners, url, generatedToken, tlsFingerprint: tls?.fingerprint })
 })

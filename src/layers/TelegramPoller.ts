@@ -49,6 +49,9 @@ export const pollTelegram = (options: TelegramPollerOptions = {}) =>
     const settings = bot.settings
     const timeout = options.pollTimeoutSeconds ?? 30
     const offset = yield* Ref.make<number | undefined>(undefined)
+    // After a failed poll the next one does not wait for updates (timeout 0): Telegram's answer says at once that
+    // the channel is back ("running", so the Gateway's /readyz recovers) instead of after a long poll.
+    const recovering = yield* Ref.make(false)
 
     if (settings.allowFrom.length === 0) {
       yield* Effect.logWarning(
@@ -66,13 +69,19 @@ export const pollTelegram = (options: TelegramPollerOptions = {}) =>
       yield* Ref.set(offset, Option.getOrUndefined(value))
       // getUpdates is refused (409) while a webhook is set: polling mode removes it, keeping pending updates.
       yield* bot.call("deleteWebhook", (signal) => bot.api.deleteWebhook({ drop_pending_updates: false }, signal as never))
+      // The Bot API answered with this token: the channel is up before its first long poll returns.
+      yield* bot.setState("running")
       yield* Effect.logInfo(`telegram: polling from ${Option.isSome(value) ? `offset ${value.value}` : "the oldest pending update"}`)
     })
 
     const pollOnce = Effect.gen(function* () {
       const from = yield* Ref.get(offset)
+      const wait = (yield* Ref.getAndSet(recovering, false)) ? 0 : timeout
       const updates = yield* bot.call("getUpdates", (signal) =>
-        bot.api.getUpdates({ ...(from !== undefined ? { offset: from } : {}), timeout, allowed_updates: ["message"] }, signal as never)
+        bot.api.getUpdates(
+          { ...(from !== undefined ? { offset: from } : {}), timeout: wait, allowed_updates: ["message"] },
+          signal as never
+        )
       )
       yield* bot.setState("running")
       for (const update of updates) {
@@ -80,7 +89,7 @@ export const pollTelegram = (options: TelegramPollerOptions = {}) =>
         yield* inbound(update)
         yield* Ref.set(offset, update.update_id + 1)
       }
-    })
+    }).pipe(Effect.tapError(() => Ref.set(recovering, true)))
 
     yield* bot.setState("starting")
     yield* supervised(bot, options, startup)

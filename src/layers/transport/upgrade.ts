@@ -23,6 +23,7 @@ import type { PeerFacts } from "../../services/Admission.js"
 import type { ConfigService } from "../../services/Config.js"
 import type { GatewayStateService } from "../../services/GatewayState.js"
 import type { HttpRoutesService } from "../../services/HttpRoutes.js"
+import type { ReadinessService } from "../../services/Readiness.js"
 import type { Limits } from "./budgets.js"
 import { type Conn, type Connections, type PendingSocket, type RunFork, socketKey } from "./connection.js"
 
@@ -39,7 +40,11 @@ export const hasTokenQuery = (url: string | undefined): boolean => {
 
 const json = (res: http.ServerResponse, status: number, body: unknown) => {
   const text = JSON.stringify(body)
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff"
+  })
   res.end(text)
 }
 
@@ -50,13 +55,15 @@ export interface UpgradeDeps {
   readonly config: ConfigService
   readonly state: GatewayStateService
   readonly routes: Option.Option<HttpRoutesService>
+  /** What /startupz and /readyz answer, read from memory on each request. */
+  readonly readiness: ReadinessService
   readonly limits: Limits
   readonly runFork: RunFork
   readonly runSync: <A, E>(effect: Effect.Effect<A, E>) => A
   readonly now: () => number
 }
 
-export const makeUpgrade = ({ connections: c, attach, config, state, routes, limits, runFork, runSync, now }: UpgradeDeps) => {
+export const makeUpgrade = ({ connections: c, attach, config, state, routes, readiness, limits, runFork, runSync, now }: UpgradeDeps) => {
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_PREAUTH_PAYLOAD,
@@ -134,11 +141,27 @@ export const makeUpgrade = ({ connections: c, attach, config, state, routes, lim
       case "/health":
       case "/healthz":
         return json(res, 200, { ok: true, status: "live" })
+      case "/startup":
+      case "/startupz": {
+        // Answers once: started stays started, through shutdown.
+        const snap = runSync(readiness.snapshot)
+        return snap.started
+          ? json(res, 200, {
+              ok: true,
+              status: "started",
+              startedAt: new Date(snap.startedAt ?? 0).toISOString(),
+              ms: snap.startupMs ?? 0
+            })
+          : json(res, 503, { ok: false, status: "starting", pending: snap.pending })
+      }
       case "/ready":
-      case "/readyz":
-        return c.status.shuttingDown
-          ? json(res, 503, { ok: false, status: "shutting-down" })
-          : json(res, 200, { ok: true, status: "ready" })
+      case "/readyz": {
+        if (c.status.shuttingDown) return json(res, 503, { ok: false, status: "shutting-down" })
+        const snap = runSync(readiness.snapshot)
+        return snap.ready
+          ? json(res, 200, { ok: true, status: "ready", checks: snap.checks })
+          : json(res, 503, { ok: false, status: "not-ready", checks: snap.checks })
+      }
       default: {
         // Routes that cover a whole path prefix (the Control UI under gateway.controlUi.basePath) come after the probes.
         const under = Option.isSome(routes) && pathname !== undefined ? routes.value.findPrefix(pathname) : undefined
