@@ -20,6 +20,9 @@ const path = require("node:path")
 const vm = require("node:vm")
 
 const MAX_CACHE_BYTES = 32 * 1024 * 1024
+const DAY_MS = 24 * 60 * 60 * 1000
+/** Cache files no command has used for this long (an older build's chunks) are removed when new ones are written. */
+const UNUSED_MS = 14 * DAY_MS
 
 const ownDir = (dir) => {
   try {
@@ -47,6 +50,8 @@ const readCache = (file) => {
     try {
       const st = fs.fstatSync(fd)
       if (!st.isFile() || st.size === 0 || st.size > MAX_CACHE_BYTES) return undefined
+      // Marked as used (at most once a day), so that pruning keeps it.
+      if (Date.now() - st.mtimeMs > DAY_MS) fs.futimesSync(fd, new Date(), new Date())
       const buf = Buffer.allocUnsafe(st.size)
       fs.readSync(fd, buf, 0, st.size, 0)
       return buf
@@ -69,6 +74,17 @@ const writeCache = (file, data) => {
       fs.rmSync(tmp, { force: true })
     } catch {}
   }
+}
+
+const prune = (dir) => {
+  try {
+    const now = Date.now()
+    for (const name of fs.readdirSync(dir)) {
+      const file = path.join(dir, name)
+      const st = fs.lstatSync(file)
+      if (st.isFile() && now - st.mtimeMs > UNUSED_MS) fs.rmSync(file, { force: true })
+    }
+  } catch {}
 }
 
 /**
@@ -99,7 +115,9 @@ exports.install = (distDir, flavor) => {
   // After the command has run, the cache holds the functions it compiled along the way, not only the
   // top level; a long-running Gateway writes it once it has started.
   const save = () => {
-    for (const { script, cacheFile } of fresh.splice(0)) writeCache(cacheFile, script.createCachedData())
+    const made = fresh.splice(0)
+    for (const { script, cacheFile } of made) writeCache(cacheFile, script.createCachedData())
+    if (made.length > 0) prune(dir)
   }
   process.once("exit", save)
   setTimeout(save, 5_000).unref()
