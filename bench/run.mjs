@@ -936,7 +936,14 @@ async function main() {
       // The same command without the compile cache (bin/compile-cache.cjs): what a first run after an upgrade costs.
       const uncached = []
       for (let i = 0; i < 3; i++) {
-        uncached.push((await timeRun(process.execPath, [BIN, "gateway", "health", "--url", gw.url, "--token", TOKEN], { ...cliEnv, CLAWGATE_COMPILE_CACHE: "0" })).ms)
+        uncached.push(
+          (
+            await timeRun(process.execPath, [BIN, "gateway", "health", "--url", gw.url, "--token", TOKEN], {
+              ...cliEnv,
+              CLAWGATE_COMPILE_CACHE: "0"
+            })
+          ).ms
+        )
       }
       const c = median(cli),
         b = median(bare)
