@@ -37,7 +37,8 @@ const ServeFails = Layer.succeed(
   Tailscale.of({
     serve: () => Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale serve", message: "tailscaled is not running" })),
     reset: () => Effect.void,
-    whois: () => Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale whois", message: "not running" }))
+    whois: () => Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale whois", message: "not running" })),
+    serveStatus: Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale serve status", message: "not running" }))
   })
 )
 
