@@ -498,7 +498,12 @@ const storeCheck = (store: StoreFact) => {
         "store",
         "store.integrity",
         "critical",
-        `the store ${store.path} fails its integrity check: ${store.integrity.slice(0, 3).join("; ")}`,
+        `the store ${store.path} fails its integrity check: ${store.integrity
+          .join("\n")
+          .split("\n")
+          .filter((l) => l.trim() !== "" && !l.startsWith("***"))
+          .slice(0, 3)
+          .join("; ")}`,
         moveAside
       )
     )
