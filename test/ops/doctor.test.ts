@@ -16,6 +16,7 @@ import { Effect } from "effect"
 import { parseServeStatus } from "../../src/layers/TailscaleCli.js"
 import { runCli, spawnGateway } from "../support/cli.js"
 import { tempDir } from "../support/gateway.js"
+import { freePort } from "../support/process.js"
 
 interface Finding {
   id: string
@@ -73,15 +74,6 @@ const onStore = (file: string, statements: ReadonlyArray<string>) =>
 
 /** A pid that is certainly not running: a process that has already exited. */
 const deadPid = () => spawnSync(process.execPath, ["-e", ""]).pid as number
-
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen({ host: "127.0.0.1", port: 0 }, () => {
-    const addr = server.address()
-    const port = typeof addr === "object" && addr ? addr.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 const strongToken = "Zq8v0rK3mJx1Tn6bWc4YpLs9Hd2Gf7AeQu5NiRoVkEt"
 
