@@ -110,7 +110,8 @@ const configCheck = (ctx: Context, loaded: Either.Either<{ exists: boolean }, { 
         "critical",
         e.message,
         e.reason === "Io" ? `make ${ctx.configPath} readable by this user` : `edit ${ctx.configPath}, then run ${ctx.cmd("doctor")} again`
-      )
+      ),
+      f("config", "config.checks_skipped", "info", "the port, TLS, credential and program checks need a valid config: they were skipped")
     ]
   }
   return loaded.right.exists

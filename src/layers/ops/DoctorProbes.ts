@@ -147,7 +147,9 @@ const tlsFact = (config: ClawgateConfig, stateDir: string): TlsFact => {
     const error = "gateway.tls.certPath and gateway.tls.keyPath go together: set both, or neither to use a generated certificate"
     return { state: "present", certPath, keyPath, generated, error }
   }
-  if (lstat(certPath) === undefined && lstat(keyPath) === undefined) return { state: "absent", certPath, keyPath, generated }
+  // A generated pair is made again whenever its certificate is missing (loadTls); a configured one must have both.
+  const absent = generated ? lstat(certPath) === undefined : lstat(certPath) === undefined && lstat(keyPath) === undefined
+  if (absent) return { state: "absent", certPath, keyPath, generated }
   let cert: X509Certificate
   let certPem: string
   try {
