@@ -20,7 +20,7 @@ const MAX_DEPTH = 2
 const octal = (mode: number) => (mode & 0o777).toString(8).padStart(4, "0")
 
 /** Removes group and other permissions from `target` (not following a link); returns what it did, if anything. */
-const tighten = (target: string, st: fs.Stats): string | undefined => {
+export const tighten = (target: string, st: fs.Stats): string | undefined => {
   const loose = st.mode & 0o077
   if (loose === 0) return undefined
   const next = st.mode & 0o700

@@ -11,7 +11,7 @@ import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as net from "node:net"
 import { Cache, Duration, Effect, Exit, Fiber, FiberSet, Layer, Option, Ref, type Scope } from "effect"
-import { Tailscale, TailscaleError, type TailscaleService } from "../services/Tailscale.js"
+import { type ServeStatus, Tailscale, TailscaleError, type TailscaleService } from "../services/Tailscale.js"
 import {
   CommandExecutorLive,
   describeSpawnError,
@@ -112,6 +112,39 @@ export const parseWhoisLogin = (stdout: string): Option.Option<string> | undefin
   const profile = (parsed as { UserProfile?: { LoginName?: unknown } } | null)?.UserProfile
   const login = typeof profile?.LoginName === "string" ? profile.LoginName.trim() : ""
   return login === "" ? Option.none() : Option.some(login)
+}
+
+/** Proxy targets kept from a serve status. */
+const MAX_PROXIES = 32
+
+/**
+ * `tailscale serve status --json`: `{}` when nothing is served, else `TCP` / `Web` entries (the
+ * handlers' `Proxy` targets) and `AllowFunnel` for the ones on the public internet.
+ */
+export const parseServeStatus = (stdout: string): ServeStatus | undefined => {
+  const text = stdout.trim()
+  if (text === "" || text === "null") return { serving: false, funnel: false, proxies: [] }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined
+  const o = parsed as Record<string, unknown>
+  const nonEmpty = (v: unknown) => typeof v === "object" && v !== null && Object.keys(v).length > 0
+  const funnel = typeof o.AllowFunnel === "object" && o.AllowFunnel !== null && Object.values(o.AllowFunnel).some((v) => v === true)
+  const proxies: Array<string> = []
+  const web = typeof o.Web === "object" && o.Web !== null ? Object.values(o.Web) : []
+  for (const site of web) {
+    const handlers = (site as { Handlers?: unknown } | null)?.Handlers
+    if (typeof handlers !== "object" || handlers === null) continue
+    for (const h of Object.values(handlers)) {
+      const proxy = (h as { Proxy?: unknown } | null)?.Proxy
+      if (typeof proxy === "string" && proxies.length < MAX_PROXIES) proxies.push(proxy.slice(0, 512))
+    }
+  }
+  return { serving: nonEmpty(o.TCP) || nonEmpty(o.Web), funnel, proxies }
 }
 
 export interface WhoisCacheOptions {
@@ -232,7 +265,19 @@ export const makeTailscaleCli = (options: TailscaleCliOptions = {}) =>
         ),
       reset: ({ funnel }) =>
         command([funnel ? "funnel" : "serve", "reset"]).pipe(Effect.withSpan("Tailscale.reset", { attributes: { funnel } })),
-      whois: (ip) => Effect.withSpan(whois(ip), "Tailscale.whois", { attributes: { ip: ip.slice(0, 64) } })
+      whois: (ip) => Effect.withSpan(whois(ip), "Tailscale.whois", { attributes: { ip: ip.slice(0, 64) } }),
+      serveStatus: Effect.flatMap(run(executor, executable, ["serve", "status", "--json"], env, commandTimeoutMs), (stdout) => {
+        const status = parseServeStatus(stdout)
+        return status === undefined
+          ? Effect.fail(
+              new TailscaleError({
+                reason: "Output",
+                command: `${executable} serve status --json`,
+                message: "tailscale serve status did not answer with JSON"
+              })
+            )
+          : Effect.succeed(status)
+      })
     })
   })
 

@@ -25,6 +25,13 @@ export const TailscaleTest = (logins: Record<string, string | null> = {}, record
           }
           const login = logins[ip]
           return Effect.succeed(login === null || login === undefined ? Option.none() : Option.some(login))
-        })
+        }),
+      serveStatus: Effect.sync(() => {
+        record.calls.push("serve status")
+        // What the last serve, funnel or reset left behind.
+        const last = record.calls.filter((c) => /^(serve|funnel) /.test(c) && c !== "serve status").at(-1)
+        const serving = last !== undefined && !last.endsWith(" reset")
+        return { serving, funnel: serving && last.startsWith("funnel "), proxies: serving ? [last.split(" ")[1] ?? ""] : [] }
+      })
     })
   )

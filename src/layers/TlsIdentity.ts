@@ -71,6 +71,14 @@ const readPair = async (certPath: string, keyPath: string) => {
   return { cert: await read(certPath, "certificate"), key: await read(keyPath, "key") }
 }
 
+/** Where the certificate and key are (the configured pair, or the generated one in `<stateDir>/tls/`). */
+export const tlsPaths = (config: ClawgateConfig, stateDir: string) => {
+  const tls = config.gateway?.tls ?? {}
+  if (tls.certPath || tls.keyPath) return { certPath: tls.certPath ?? "", keyPath: tls.keyPath ?? "", generated: false }
+  const dir = path.join(stateDir, "tls")
+  return { certPath: path.join(dir, "gateway-cert.pem"), keyPath: path.join(dir, "gateway-key.pem"), generated: true }
+}
+
 /**
  * Loads (or, with autoGenerate, creates) the certificate and key. `create:
  * false` only reads: for `gateway tls fingerprint` on a host without one yet,
@@ -91,9 +99,7 @@ export const loadTls = async (config: ClawgateConfig, stateDir: string): Promise
     }
     return { cert, key, certPath: tls.certPath, keyPath: tls.keyPath, fingerprint, generated: false }
   }
-  const dir = path.join(stateDir, "tls")
-  const certPath = path.join(dir, "gateway-cert.pem")
-  const keyPath = path.join(dir, "gateway-key.pem")
+  const { certPath, keyPath } = tlsPaths(config, stateDir)
   const exists = await fs.access(certPath).then(
     () => true,
     () => false

@@ -29,6 +29,7 @@ export type {
   UntrustedProxyHeadersFact
 } from "./audit/types.js"
 export { isWellKnownSecret, MIN_PASSWORD_LENGTH, MIN_TOKEN_LENGTH } from "./audit/credentials.js"
+export { filesFindings, stateFiles } from "./audit/files.js"
 
 const order: Record<Severity, number> = { critical: 0, warn: 1, info: 2 }
 

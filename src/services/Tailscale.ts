@@ -14,6 +14,16 @@ export interface ServeOptions {
   readonly target: string
 }
 
+/** What `tailscale serve status --json` says is published now. */
+export interface ServeStatus {
+  /** Something is served (Serve or Funnel). */
+  readonly serving: boolean
+  /** Some of it is on Funnel (the public internet). */
+  readonly funnel: boolean
+  /** Where it proxies to (e.g. `http://127.0.0.1:18789`), a bounded number. */
+  readonly proxies: ReadonlyArray<string>
+}
+
 export class TailscaleError extends Data.TaggedError("TailscaleError")<{
   /** NotFound: no `tailscale` executable; Failed: it exited non-zero; Timeout; Output: unreadable answer. */
   readonly reason: "NotFound" | "Failed" | "Timeout" | "Output"
@@ -31,6 +41,8 @@ export interface TailscaleService {
    * Answers are cached briefly; lookups are bounded in number and time.
    */
   readonly whois: (ip: string) => Effect.Effect<Option.Option<string>, TailscaleError>
+  /** What Serve and Funnel publish now (`tailscale serve status --json`), for `clawgate doctor`. */
+  readonly serveStatus: Effect.Effect<ServeStatus, TailscaleError>
 }
 
 export class Tailscale extends Context.Tag("clawgate/Tailscale")<Tailscale, TailscaleService>() {}

@@ -12,6 +12,7 @@ import { GatewayWithServer } from "../../src/layers/Gateway.js"
 import { ConfigStore, ConfigError } from "../../src/services/Config.js"
 import { Tailscale, TailscaleError } from "../../src/services/Tailscale.js"
 import { startGateway, tempDir, TOKEN } from "../support/gateway.js"
+import { freePort } from "../support/process.js"
 
 /** Whether `host:port` can be listened on right now (closed again at once). */
 const canListen = (host: string, port: number) =>
@@ -22,22 +23,14 @@ const canListen = (host: string, port: number) =>
   })
 
 /** A port nobody holds on 127.0.0.1 (nor, where there is one, ::1). */
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen({ host: "127.0.0.1", port: 0 }, () => {
-    const addr = server.address()
-    const port = typeof addr === "object" && addr ? addr.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
 /** Tailscale whose `serve` fails, as when the tailnet is down. */
 const ServeFails = Layer.succeed(
   Tailscale,
   Tailscale.of({
     serve: () => Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale serve", message: "tailscaled is not running" })),
     reset: () => Effect.void,
-    whois: () => Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale whois", message: "not running" }))
+    whois: () => Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale whois", message: "not running" })),
+    serveStatus: Effect.fail(new TailscaleError({ reason: "Failed", command: "tailscale serve status", message: "not running" }))
   })
 )
 

@@ -1,4 +1,5 @@
 import * as fs from "node:fs/promises"
+import * as net from "node:net"
 import { Effect } from "effect"
 import { processAlive } from "../../src/util/net.js"
 
@@ -17,3 +18,13 @@ export const gone = (pid: number, withinMs = 2_000) =>
       await new Promise((r) => setTimeout(r, 20))
     }
   })
+
+/** A loopback port that was free a moment ago (for a process that must be told its port). */
+export const freePort = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.listen({ host: "127.0.0.1", port: 0 }, () => {
+    const addr = server.address()
+    const port = typeof addr === "object" && addr ? addr.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})

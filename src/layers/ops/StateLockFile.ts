@@ -16,6 +16,8 @@ import { type LockOwner, StateLock, StateLockError, StateLockHeld, type StateLoc
 
 export const LOCK_NAME = "gateway.lock"
 export const OWNER_NAME = "gateway.lock.json"
+/** A lock not refreshed for this long is stale (the holder refreshes it every 3 s). */
+export const DEFAULT_STALE_MS = 10_000
 
 export interface StateLockOptions {
   /** A lock not refreshed for this long is taken over (default 10 s; proper-lockfile's minimum is 2 s). */
@@ -97,8 +99,11 @@ export const heldMessage = (stateDir: string, owner: LockOwner | undefined, prof
     "  or run a second, isolated Gateway with its own state dir and port: clawgate --profile NAME gateway run"
   ].join("\n")
 
-/** What is wrong with a lock someone holds, if it is one to take over. */
-const staleReason = (lockPath: string, owner: LockOwner | undefined, staleMs: number): string | undefined => {
+/**
+ * What is wrong with a lock someone holds, if it is one to take over; undefined when there is no
+ * lock directory or its holder is alive. `clawgate doctor --fix` removes a lock on the same rules.
+ */
+export const staleReason = (lockPath: string, owner: LockOwner | undefined, staleMs: number = DEFAULT_STALE_MS): string | undefined => {
   let mtime: number
   try {
     mtime = fs.statSync(lockPath).mtimeMs
@@ -120,7 +125,7 @@ export const StateLockFile = (stateDir: string, options: StateLockOptions = {}) 
   Layer.scoped(
     StateLock,
     Effect.gen(function* () {
-      const staleMs = Math.max(options.staleMs ?? 10_000, 2_000)
+      const staleMs = Math.max(options.staleMs ?? DEFAULT_STALE_MS, 2_000)
       const updateMs = Math.min(options.updateMs ?? 3_000, staleMs / 2)
       const lockPath = path.join(stateDir, LOCK_NAME)
       const lost = yield* Deferred.make<never, StateLockError>()

@@ -38,6 +38,16 @@ const WELL_KNOWN = new Set([
   "mypassword"
 ])
 
+/**
+ * Fewer different characters than this reads as a pattern, not a random value ("aaaa…",
+ * "abcabc…"): a generated token of 43 characters has about 30.
+ */
+export const MIN_DISTINCT_TOKEN_CHARS = 8
+export const MIN_DISTINCT_PASSWORD_CHARS = 6
+
+/** The distinct characters of a secret, a cheap stand-in for its entropy. */
+export const distinctChars = (value: string): number => new Set(value.trim()).size
+
 export const isWellKnownSecret = (value: string): boolean => WELL_KNOWN.has(value.trim().toLowerCase())
 
 /** Credential strength, for the credential the server uses and for the client ones in the config. */
@@ -72,6 +82,14 @@ export const strengthFindings = (config: ClawgateConfig, s: Surface): Array<Find
         severity,
         title: `${whoseTitle} is short`,
         detail: `${source} is ${value.trim().length} characters; use at least ${min}${kind === "token" ? " (a generated token has 43)" : ""}${server && exposed ? `. The Gateway is reachable from ${exposure === "public" ? "the internet" : exposure === "tailnet" ? "your tailnet" : "the network"}, and the failed-attempt limit is per address` : ""}.`,
+        fix: fixText
+      })
+    } else if (distinctChars(value) < (kind === "token" ? MIN_DISTINCT_TOKEN_CHARS : MIN_DISTINCT_PASSWORD_CHARS)) {
+      findings.push({
+        id: `gateway.${server ? "" : "remote."}${kind}_low_entropy`,
+        severity,
+        title: `${whoseTitle} is a pattern, not a random value`,
+        detail: `${source} uses only ${distinctChars(value)} different character${distinctChars(value) === 1 ? "" : "s"}: it is long enough but easy to guess.`,
         fix: fixText
       })
     }

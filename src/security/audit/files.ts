@@ -4,7 +4,27 @@
  * modes that let another user read or change them (skipped on Windows, where
  * ACLs decide and this audit does not read them).
  */
+import * as path from "node:path"
+import type { ClawgateConfig } from "../../config/schema.js"
 import type { AuditFacts, FileFact, FileKind, Finding } from "./types.js"
+
+/**
+ * The files whose modes are checked, by `security audit` and `clawgate doctor` alike (which
+ * also repairs them): the config, the state dir, and what in it holds secrets or records.
+ */
+export const stateFiles = (cfg: ClawgateConfig, configPath: string, stateDir: string): Array<readonly [FileKind, string]> => [
+  ["config", configPath],
+  ["stateDir", stateDir],
+  ["deviceKey", path.join(stateDir, "identity", "device.json")],
+  ["deviceTokens", path.join(stateDir, "identity", "device-tokens.json")],
+  ["tlsKey", cfg.gateway?.tls?.keyPath ?? path.join(stateDir, "tls", "gateway-key.pem")],
+  ["database", path.join(stateDir, "clawgate.sqlite")],
+  ["database", path.join(stateDir, "clawgate.sqlite-wal")],
+  ["database", path.join(stateDir, "clawgate.sqlite-shm")],
+  ["logs", path.join(stateDir, "logs")],
+  ["log", path.join(stateDir, "logs", "gateway.log")],
+  ["lockOwner", path.join(stateDir, "gateway.lock.json")]
+]
 
 const FILE_LABEL: Record<FileKind, string> = {
   config: "config file",
@@ -13,7 +33,9 @@ const FILE_LABEL: Record<FileKind, string> = {
   deviceTokens: "device token store",
   tlsKey: "TLS private key",
   database: "SQLite database",
-  log: "Gateway log"
+  log: "Gateway log",
+  logs: "logs directory",
+  lockOwner: "lock owner file"
 }
 
 const FILE_ID: Record<FileKind, string> = {
@@ -23,7 +45,9 @@ const FILE_ID: Record<FileKind, string> = {
   deviceTokens: "fs.device_tokens",
   tlsKey: "fs.tls_key",
   database: "fs.database",
-  log: "fs.log"
+  log: "fs.log",
+  logs: "fs.logs",
+  lockOwner: "fs.lock_owner"
 }
 
 const octal = (mode: number) => "0" + (mode & 0o777).toString(8).padStart(3, "0")
@@ -62,7 +86,9 @@ const fileFindings = (file: FileFact, configHasSecret: boolean): Array<Finding> 
     deviceTokens: "it holds the device tokens Gateways issued to this machine",
     tlsKey: "whoever reads it can impersonate the Gateway to clients that pin its certificate",
     database: "it holds pairings and hashed device tokens",
-    log: "it records who connected from where"
+    log: "it records who connected from where",
+    logs: "the Gateway's logs record who connected from where",
+    lockOwner: "it names the running Gateway's pid and URL"
   }
   return [
     {

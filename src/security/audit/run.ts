@@ -6,14 +6,14 @@
  * what the Gateway it reaches says in `status`; the Gateway's `security.audit`
  * runs it with its own state.
  */
-import * as path from "node:path"
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, Option } from "effect"
 import { GatewayError } from "../../protocol/errors.js"
 import { ConfigStore } from "../../services/Config.js"
 import { GatewayClientError } from "../../services/GatewayClient.js"
 import { auditConfig, summarize } from "../audit.js"
-import type { AuditSummary, FileFact, FileKind, Finding, LiveFacts, LiveGateway } from "./types.js"
+import { stateFiles } from "./files.js"
+import type { AuditSummary, FileFact, Finding, LiveFacts, LiveGateway } from "./types.js"
 
 export interface AuditReport {
   readonly findings: ReadonlyArray<Finding>
@@ -42,17 +42,7 @@ export const securityAudit = <E, R>(live: Effect.Effect<LiveGateway, E, R>) =>
     const cfg = file.config
     const { configPath, stateDir } = config.paths
 
-    const tlsKey = cfg.gateway?.tls?.keyPath ?? path.join(stateDir, "tls", "gateway-key.pem")
-    const candidates: Array<readonly [FileKind, string]> = [
-      ["config", configPath],
-      ["stateDir", stateDir],
-      ["deviceKey", path.join(stateDir, "identity", "device.json")],
-      ["deviceTokens", path.join(stateDir, "identity", "device-tokens.json")],
-      ["tlsKey", tlsKey],
-      ["database", path.join(stateDir, "clawgate.sqlite")],
-      ["database", path.join(stateDir, "clawgate.sqlite-wal")],
-      ["log", path.join(stateDir, "logs", "gateway.log")]
-    ]
+    const candidates = stateFiles(cfg, configPath, stateDir)
     const files = yield* Effect.forEach(candidates, ([kind, p]) =>
       fs.stat(p).pipe(
         Effect.map((info) => Option.some<FileFact>({ kind, path: p, mode: info.mode & 0o777, isDirectory: info.type === "Directory" })),

@@ -17,7 +17,7 @@ export interface Finding {
   readonly fix: string
 }
 
-export type FileKind = "config" | "stateDir" | "deviceKey" | "deviceTokens" | "tlsKey" | "database" | "log"
+export type FileKind = "config" | "stateDir" | "deviceKey" | "deviceTokens" | "tlsKey" | "database" | "log" | "logs" | "lockOwner"
 
 export interface FileFact {
   readonly kind: FileKind
