@@ -10,6 +10,7 @@ import { gatewayCommand, configCommand, channelsCommand } from "./cli/config.js"
 import { nodesCommand, devicesCommand } from "./cli/nodes.js"
 import { sessionsCommand, nodeCommand } from "./cli/sessions.js"
 import { dashboardCommand } from "./cli/dashboard.js"
+import { logsCommand } from "./cli/logs.js"
 import { VERSION } from "./version.js"
 
 export const rootCommand = Command.make("clawgate").pipe(
@@ -26,6 +27,7 @@ export const rootCommand = Command.make("clawgate").pipe(
     nodeCommand,
     tunnelCommand,
     dashboardCommand,
+    logsCommand,
     securityCommand
   ])
 )

@@ -404,3 +404,20 @@ export const GatewayLogFile = (options: LogOptions): Layer.Layer<GatewayLog, Gat
       )
     })
   )
+
+/**
+ * The log file of this host's Gateway, read-only: what `clawgate logs` reads when that Gateway is not running
+ * (no rotation seen, so the cursor is the byte offset in gateway.log).
+ */
+export const GatewayLogReader = (stateDir: string): Layer.Layer<GatewayLog> => {
+  const file = path.join(stateDir, "logs", "gateway.log")
+  return Layer.succeed(GatewayLog, {
+    file,
+    tail: (req) =>
+      Effect.tryPromise({
+        try: () => tailFile(file, req),
+        catch: (e) => GatewayError.unavailable(`cannot read the log file ${file}: ${(e as Error).message}`)
+      }),
+    addSecret: () => Effect.void
+  })
+}
