@@ -181,12 +181,13 @@ export const followLogs = <E, R>(
         yield* printLines(answer.lines, options)
       }
       cursor = answer.cursor
+      // Only a Gateway that answered once is waited for when it goes away; one never reached is an error.
+      connectedOnce = true
     })
 
     const connection = Effect.gen(function* () {
       const client = yield* GatewayClient
       yield* client.connect
-      connectedOnce = true
       if (lost) {
         lost = false
         yield* Console.error(`note: reconnected to the Gateway at ${client.target.url}`)
