@@ -102,6 +102,26 @@ describe("clawgate logs", () => {
   )
 })
 
+describe("logging.level", () => {
+  it.scopedLive("logging.level warn keeps info lines out of the file; --verbose logs them whatever it says", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const file = path.join(dir, "logs", "gateway.log")
+      yield* writeConfig(dir, { logging: { level: "warn" } })
+      yield* Effect.promise(() => fs.writeFile(path.join(dir, "notes.txt"), "x", { mode: 0o644 }))
+      const quiet = yield* spawnGateway(["--port", "0"], { CLAWGATE_STATE_DIR: dir })
+      expect(yield* Effect.promise(() => quiet.stop())).toBe(0)
+      const lines = (yield* Effect.promise(() => readLines(file))).map((l) => JSON.parse(l) as { level: string; msg: string })
+      expect(lines.some((l) => /tightened .*notes\.txt/.test(l.msg))).toBe(true)
+      expect(lines.filter((l) => l.level !== "warn" && l.level !== "error")).toEqual([])
+
+      const verbose = yield* spawnGateway(["--port", "0", "--verbose"], { CLAWGATE_STATE_DIR: dir })
+      expect(yield* Effect.promise(() => verbose.stop())).toBe(0)
+      expect(yield* Effect.promise(() => readLines(file))).toContainEqual(expect.stringMatching(/"level":"info","msg":"gateway listening/))
+    })
+  )
+})
+
 describe("log rotation in a running Gateway", () => {
   it.scopedLive(
     "rotates at logging.maxFileBytes keeping exactly logging.maxFiles old files; no line is lost; the cursor reads across",
