@@ -101,9 +101,19 @@ export const tailLog = async (positions: () => LogPositions, req: TailRequest): 
     if (cursor !== undefined && cursor >= at.base && cursor <= end) {
       chunks = [{ file: at.file, from: cursor - at.base, to: size }]
       exact = true
-    } else if (cursor !== undefined && at.prevBase !== undefined && cursor >= at.prevBase && cursor < at.base) {
+    } else if (
+      cursor !== undefined &&
+      at.prevBase !== undefined &&
+      cursor >= at.prevBase &&
+      cursor < at.base &&
+      // The file rotated last is still there as it was written (not removed or replaced since).
+      (await fsp.lstat(`${at.file}.1`).then(
+        (st) => st.isFile() && st.size === at.base - (at.prevBase ?? 0),
+        () => false
+      ))
+    ) {
       chunks = [
-        { file: `${at.file}.1`, from: cursor - at.prevBase, to: at.base - at.prevBase },
+        { file: `${at.file}.1`, from: cursor - (at.prevBase ?? 0), to: at.base - (at.prevBase ?? 0) },
         { file: at.file, from: 0, to: size }
       ]
       exact = true
@@ -183,6 +193,14 @@ const openNoFollow = (dir: string, file: string, extra = 0): number => {
   return fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | extra, 0o600)
 }
 
+const closeQuietly = (fd: number) => {
+  try {
+    fs.closeSync(fd)
+  } catch {
+    // Closed already, or the file system went away: nothing more to do with it.
+  }
+}
+
 const ignoreMissing = (f: () => void) => {
   try {
     f()
@@ -238,10 +256,14 @@ export const openRotatingFile = (
       fs.renameSync(fresh, file)
     } catch (e) {
       if (next !== undefined) {
-        fs.closeSync(next)
-        // The current file may already be gateway.log.1: put it back, so the Gateway writes where tails read.
-        if (!fs.existsSync(file) && options.maxFiles > 0) ignoreMissing(() => fs.renameSync(`${file}.1`, file))
-        ignoreMissing(() => fs.unlinkSync(fresh))
+        closeQuietly(next)
+        try {
+          // The current file may already be gateway.log.1: put it back, so the Gateway writes where tails read.
+          if (!fs.existsSync(file) && options.maxFiles > 0) ignoreMissing(() => fs.renameSync(`${file}.1`, file))
+          ignoreMissing(() => fs.unlinkSync(fresh))
+        } catch {
+          // The file system refuses even this: the Gateway writes on to the file it has, wherever it is now.
+        }
       }
       failedAt = Date.now()
       if (!warnedRotate) {
@@ -250,7 +272,7 @@ export const openRotatingFile = (
       }
       return false
     }
-    fs.closeSync(fd)
+    closeQuietly(fd)
     fd = next
     prevBase = options.maxFiles > 0 ? base : undefined
     base += size
@@ -303,13 +325,7 @@ export const openRotatingFile = (
   return {
     write,
     positions: () => ({ file, base, prevBase, generation }),
-    close: () => {
-      try {
-        fs.closeSync(fd)
-      } catch {
-        // Already closed.
-      }
-    }
+    close: () => closeQuietly(fd)
   }
 }
 

@@ -127,6 +127,13 @@ describe("logs.tail's cursor across rotation", () => {
       expect(second.cursor).toBe(log.positions().base + fs.statSync(file).size)
       expect(second.cursor).toBeGreaterThan(first.cursor)
 
+      // Had gateway.log.1 been removed by hand, the same cursor would reset instead of failing.
+      fs.renameSync(`${file}.1`, `${file}.1.away`)
+      const gone = yield* tail(first.cursor)
+      expect(gone.reset).toBe(true)
+      expect(numbersIn(gone.lines)).toEqual([3, 4])
+      fs.renameSync(`${file}.1.away`, `${file}.1`)
+
       // Nothing new: no lines, the same cursor.
       const idle = yield* tail(second.cursor)
       expect(idle.lines).toEqual([])
