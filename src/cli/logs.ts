@@ -19,12 +19,12 @@ export const logsCommand = Command.make(
       Options.withAlias("f"),
       Options.withDescription("Keep printing new lines as the Gateway writes them (Ctrl-C to stop)")
     ),
-    limit: Options.text("limit").pipe(
+    limit: Options.integer("limit").pipe(
       Options.withDescription(`How many of the last lines to print first (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})`),
-      Options.mapEffect((text) =>
-        /^\d{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= MAX_LIMIT
-          ? Effect.succeed(Number(text))
-          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--limit must be a whole number from 1 to ${MAX_LIMIT} (got "${text}")`)))
+      Options.mapEffect((n) =>
+        n >= 1 && n <= MAX_LIMIT
+          ? Effect.succeed(n)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--limit must be a whole number from 1 to ${MAX_LIMIT} (got ${n})`)))
       ),
       Options.withDefault(DEFAULT_LIMIT)
     ),

@@ -140,8 +140,11 @@ export const showLogs = (options: LogsOptions) =>
         (e) =>
           Effect.gen(function* () {
             const local = yield* GatewayLog
+            const tail = yield* local.tail(read)
+            // Nothing there either (no file, or an empty one): the Gateway's absence is the answer.
+            if (tail.lines.length === 0) return yield* Effect.fail(e)
             yield* Console.error(`note: the Gateway is not reachable (${e.message}); reading the local file ${local.file}`)
-            return yield* local.tail(read)
+            return tail
           })
       )
     )
