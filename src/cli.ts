@@ -11,6 +11,7 @@ import { nodesCommand, devicesCommand } from "./cli/nodes.js"
 import { sessionsCommand, nodeCommand } from "./cli/sessions.js"
 import { dashboardCommand } from "./cli/dashboard.js"
 import { doctorCommand } from "./cli/doctor.js"
+import { logsCommand } from "./cli/logs.js"
 import { VERSION } from "./version.js"
 
 export const rootCommand = Command.make("clawgate").pipe(
@@ -27,6 +28,7 @@ export const rootCommand = Command.make("clawgate").pipe(
     nodeCommand,
     tunnelCommand,
     dashboardCommand,
+    logsCommand,
     securityCommand,
     doctorCommand
   ])

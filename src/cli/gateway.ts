@@ -111,7 +111,7 @@ export const runCommand = Command.make(
       Options.withDescription("Read this run's shared password from a file (its first line)"),
       Options.optional
     ),
-    verbose: Options.boolean("verbose").pipe(Options.withDescription("Debug logging"))
+    verbose: Options.boolean("verbose").pipe(Options.withDescription("Debug logging (whatever logging.level says)"))
   },
   (opts) =>
     Effect.gen(function* () {
@@ -126,7 +126,8 @@ export const runCommand = Command.make(
         const password = yield* secretFlag("password", opts.password, opts.passwordFile, true)
         const layer = GatewayWithServer({
           flags: { port: Option.getOrUndefined(opts.port), bind: Option.getOrUndefined(opts.bind), token, password },
-          logLevel: opts.verbose ? LogLevel.Debug : LogLevel.Info
+          // Without --verbose, logging.level (info by default) decides.
+          ...(opts.verbose ? { logLevel: LogLevel.Debug } : {})
         })
         return yield* gatewayRun.pipe(Effect.provide(layer))
       })

@@ -162,12 +162,34 @@ export const TelegramConfig = Schema.Struct({
   apiRoot: Schema.optional(NonEmpty)
 })
 
+/** The Gateway's log file, `<stateDir>/logs/gateway.log` (docs/operations.md, "Logs"); read at start. */
+export const LogLevelName = Schema.Literal("debug", "info", "warn", "error")
+export type LogLevelName = typeof LogLevelName.Type
+export const LoggingConfig = Schema.Struct({
+  /** The lowest level written (file and console); `gateway run --verbose` forces "debug". */
+  level: Schema.optional(LogLevelName),
+  /** The size at which gateway.log is rotated to gateway.log.1. */
+  maxFileBytes: Schema.optional(
+    PositiveInt.pipe(
+      Schema.between(64 * 1024, 1024 * 1024 * 1024, { message: () => "must be from 65536 (64 KiB) to 1073741824 (1 GiB) bytes" })
+    )
+  ),
+  /** How many rotated files (gateway.log.1 … .N) are kept; the oldest is deleted. 0: none kept. */
+  maxFiles: Schema.optional(
+    Schema.Number.pipe(
+      Schema.int({ message: () => "must be a whole number" }),
+      Schema.between(0, 50, { message: () => "must be from 0 to 50" })
+    )
+  )
+})
+
 export const ClawgateConfig = Schema.Struct({
   $schema: Schema.optional(Schema.String),
   gateway: Schema.optional(GatewayConfigSection),
   agents: Schema.optional(AgentsConfig),
   models: Schema.optional(Schema.Struct({ providers: Schema.optional(Schema.Record({ key: NonEmpty, value: ModelProviderConfig })) })),
-  channels: Schema.optional(Schema.Struct({ telegram: Schema.optional(TelegramConfig) }))
+  channels: Schema.optional(Schema.Struct({ telegram: Schema.optional(TelegramConfig) })),
+  logging: Schema.optional(LoggingConfig)
 })
 export type ClawgateConfig = typeof ClawgateConfig.Type
 

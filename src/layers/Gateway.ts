@@ -3,7 +3,8 @@
  * run` needs; `GatewayCore` is the same minus the transport, for embedding a
  * Gateway in-process (with `GatewayClientLocal`) and for tests.
  */
-import { Effect, Layer, type LogLevel } from "effect"
+import { Effect, Layer, LogLevel } from "effect"
+import type { LogLevelName } from "../config/schema.js"
 import { EventBusLive } from "./state/EventBusLive.js"
 import { HttpRoutesLive } from "./state/HttpRoutesLive.js"
 import { ConnectionHubLive } from "./state/ConnectionHubLive.js"
@@ -68,16 +69,31 @@ export const DatabaseFromConfig = (options: GatewayLayerOptions) =>
     )
   )
 
-/** The log file lives in the state dir named by Config, opened once the state dir is tightened. */
+const LEVELS: Record<LogLevelName, LogLevel.LogLevel> = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  error: LogLevel.Error
+}
+
+/**
+ * The log file lives in the state dir named by Config, opened once the state dir is tightened; `logging.*`
+ * sets its level and rotation (a level given by the caller, `--verbose`, wins).
+ */
 export const GatewayLogFromConfig = (options: GatewayLayerOptions) =>
   Layer.unwrapEffect(
-    Effect.map(Effect.zipRight(StatePermissions, ConfigStore), (config) =>
-      GatewayLogFile({
+    Effect.gen(function* () {
+      const config = yield* Effect.zipRight(StatePermissions, ConfigStore)
+      const logging = (yield* Effect.orElseSucceed(config.current, () => undefined))?.logging
+      const level = options.logLevel ?? (logging?.level ? LEVELS[logging.level] : undefined)
+      return GatewayLogFile({
         stateDir: config.paths.stateDir,
         ...(options.console !== undefined ? { console: options.console } : {}),
-        ...(options.logLevel ? { level: options.logLevel } : {})
+        ...(level ? { level } : {}),
+        ...(logging?.maxFileBytes !== undefined ? { maxFileBytes: logging.maxFileBytes } : {}),
+        ...(logging?.maxFiles !== undefined ? { maxFiles: logging.maxFiles } : {})
       })
-    )
+    })
   )
 
 /** Every Gateway service but the transport; needs Config. */

@@ -1,6 +1,6 @@
 /**
- * GatewayLog: the Gateway's log file (JSON lines in `<stateDir>/logs/`), read
- * back by `logs.tail`. Known secrets are masked before a line is written
+ * GatewayLog: the Gateway's log file (JSON lines in `<stateDir>/logs/gateway.log`,
+ * rotated by size to gateway.log.1 … .N), read back by `logs.tail`. Known secrets are masked before a line is written
  * anywhere, so the token is never in a log after the first-start banner.
  */
 import { Context, type Effect } from "effect"
@@ -14,12 +14,17 @@ export interface TailRequest {
 
 export interface TailResult {
   readonly file: string
-  /** Byte offset to pass as `cursor` next time to get only newer lines. */
+  /**
+   * The position to pass as `cursor` next time to get only newer lines: bytes written to the log since this
+   * Gateway started counting, across rotations (the bytes of files rotated away, plus the current file's
+   * size). Without a rotation it is the byte offset in the current file.
+   */
   readonly cursor: number
+  /** The current file's size in bytes. */
   readonly size: number
   readonly lines: ReadonlyArray<string>
   readonly truncated: boolean
-  /** The file was rotated or truncated since `cursor`; reading restarted from the end. */
+  /** Lines after `cursor` were rotated away (or the file was truncated); reading restarted from the end. */
   readonly reset: boolean
 }
 
