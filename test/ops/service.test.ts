@@ -372,6 +372,8 @@ describe("gateway stop without a service", () => {
       const again = yield* runCli(["gateway", "stop"], env)
       expect(again.code).toBe(3)
       expect(again.stderr).toContain(`no Gateway is running on ${stateDir}`)
+      // No unit: systemd was never asked.
+      expect(yield* s.calls()).toEqual([])
     })
   )
 

@@ -111,7 +111,7 @@ export const SystemdUser = (options: SystemdUserOptions): Layer.Layer<ServiceMan
           ? Effect.fail(
               new ServiceError({
                 reason: "NotInstalled",
-                message: `no service is installed for ${options.spec.profile ? `the profile ${options.spec.profile}` : "the default profile"} (${unitPath} does not exist): \`gateway ${verb}\` needs it; install it with: clawgate ${options.spec.profile ? `--profile ${options.spec.profile} ` : ""}gateway install`
+                message: `no service is installed for ${options.spec.profile ? `the profile ${options.spec.profile}` : "the default profile"} (${unitPath} does not exist): \`gateway ${verb}\` needs it; install it with: clawgate ${options.spec.profile ? `--profile ${options.spec.profile} ` : ""}gateway install (or run the Gateway in the foreground: clawgate ${options.spec.profile ? `--profile ${options.spec.profile} ` : ""}gateway run)`
               })
             )
           : Effect.void
@@ -186,6 +186,8 @@ export const SystemdUser = (options: SystemdUserOptions): Layer.Layer<ServiceMan
           installed: content !== undefined,
           ...(content !== undefined ? { current: content === expected } : {})
         }
+        // Not installed: nothing to ask systemd (which may not even be running here).
+        if (content === undefined) return base
         const shown = yield* Effect.either(
           systemctl("show", name, "-p", "LoadState,UnitFileState,ActiveState,SubState,MainPID,ExecMainStatus")
         )
