@@ -12,6 +12,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, TestClock } from "effect"
 import {
   expectedServiceFile,
+  expectedServiceFileFor,
   launchdLabel,
   launchdPlist,
   packageEntrypoint,
@@ -24,7 +25,8 @@ import {
   xmlEscape
 } from "../../src/layers/ops/ServiceUnit.js"
 import { GatewayHolderFile } from "../../src/layers/ops/GatewayHolderFile.js"
-import { GatewayHolder } from "../../src/services/ServiceManager.js"
+import { LaunchdAgent, parsePrint } from "../../src/layers/ops/LaunchdAgent.js"
+import { GatewayHolder, ServiceManager } from "../../src/services/ServiceManager.js"
 import { BIN, runCli, spawnGateway } from "../support/cli.js"
 import { tempDir } from "../support/gateway.js"
 import { gone } from "../support/process.js"
@@ -120,6 +122,11 @@ describe("the systemd unit", () => {
     // A profile wins over the paths (as it does for the Gateway), so they are not carried beside it.
     expect(serviceEnv("work", { CLAWGATE_STATE_DIR: "/x" })).toEqual({ CLAWGATE_PROFILE: "work" })
     expect(systemdQuote("a$b%c", true)).toBe('"a$$b%%c"')
+    // What the doctor compares an installed unit with: the unit `install` writes for the profile.
+    const expected = expectedServiceFileFor("work", "/home/me/.clawgate-work", {}, "linux")
+    expect("text" in expected && expected.text).toBe(
+      systemdUnit(spec({ profile: "work", stateDir: "/home/me/.clawgate-work", env: { CLAWGATE_PROFILE: "work" } }))
+    )
   })
 })
 
@@ -161,6 +168,52 @@ describe("the launchd plist", () => {
       expect(parsed.EnvironmentVariables).toEqual({ CLAWGATE_PROFILE: "work" })
     }
   })
+})
+
+const STUB_LAUNCHCTL = `#!/bin/sh
+echo "launchctl $*" >> "$0.log"
+case "$1" in
+  print) if [ -f "$0.loaded" ]; then printf '\tstate = running\n\tpid = 777\n\tlast exit code = 0\n'; else echo "Could not find service" >&2; exit 113; fi ;;
+  bootstrap) touch "$0.loaded" ;;
+  bootout) rm -f "$0.loaded" ;;
+esac
+exit 0
+`
+
+describe("the launchd agent (stand-in launchctl)", () => {
+  it.scoped("install writes the plist and bootstraps it; status reads launchctl print; uninstall boots it out", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const launchctl = path.join(dir, "launchctl")
+      yield* Effect.promise(() => fs.writeFile(launchctl, STUB_LAUNCHCTL, { mode: 0o755 }))
+      const calls = () => Effect.promise(() => fs.readFile(`${launchctl}.log`, "utf8").then((t) => t.trim().split("\n")))
+      const s = spec({ profile: "work", stateDir: path.join(dir, "state"), env: { CLAWGATE_PROFILE: "work" } })
+      const layer = LaunchdAgent({ spec: s, agentsDir: path.join(dir, "LaunchAgents"), launchctl, uid: 501 })
+      const m = yield* Effect.provide(ServiceManager, layer)
+      const plistPath = path.join(dir, "LaunchAgents", "ai.clawgate.gateway.work.plist")
+      expect(m.unitPath).toBe(plistPath)
+
+      const r = yield* m.install({ force: false })
+      expect(r.file).toBe("written")
+      expect(yield* Effect.promise(() => fs.readFile(plistPath, "utf8"))).toBe(launchdPlist(s))
+      expect(existsSync(path.join(dir, "state", "logs"))).toBe(true)
+      expect(yield* calls()).toEqual([
+        "launchctl print gui/501/ai.clawgate.gateway.work",
+        "launchctl enable gui/501/ai.clawgate.gateway.work",
+        `launchctl bootstrap gui/501 ${plistPath}`
+      ])
+      const st = yield* m.status
+      expect(st).toMatchObject({ manager: "launchd", installed: true, current: true, active: "active", mainPid: 777, execMainStatus: 0 })
+
+      yield* m.restart
+      expect((yield* calls()).at(-1)).toBe("launchctl kickstart -k gui/501/ai.clawgate.gateway.work")
+      const removed = yield* m.uninstall
+      expect(removed.removed).toBe(true)
+      expect(existsSync(plistPath)).toBe(false)
+      expect((yield* calls()).at(-1)).toBe("launchctl bootout gui/501/ai.clawgate.gateway.work")
+      expect(parsePrint("state = waiting\n")).toEqual({ state: "waiting" })
+    })
+  )
 })
 
 // ---------------------------------------------------------------------------

@@ -220,3 +220,17 @@ export const describeDifference = (installed: string, expected: string, max = 12
   const out = [...a.filter((l) => !inB.has(l)).map((l) => `- ${l}`), ...b.filter((l) => !inA.has(l)).map((l) => `+ ${l}`)]
   return out.length > max ? [...out.slice(0, max), `  (${out.length - max} more)`] : out
 }
+
+/**
+ * The unit (or plist) `gateway install` would write now for `profile`, from this process's node
+ * and entrypoint and the given environment: what `doctor` compares an installed file with.
+ */
+export const expectedServiceFileFor = (
+  profile: string | undefined,
+  stateDir: string,
+  env: Readonly<Record<string, string | undefined>>,
+  platform: NodeJS.Platform = process.platform
+): { readonly text: string; readonly spec: ServiceSpec } | { readonly error: string } => {
+  const spec = currentServiceSpec(profile, stateDir, env)
+  return "error" in spec ? spec : { text: expectedServiceFile(spec, platform), spec }
+}
