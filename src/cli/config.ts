@@ -8,6 +8,7 @@ import { renderValue } from "../programs/render.js"
 import { channelsStatus, gatewaySend, renderChannels, renderSend } from "../programs/channels.js"
 import { json, clientOptions, configLayer, output, withClient } from "./shared.js"
 import { healthCommand, gatewayStatusCommand, callCommand, runCommand, tlsCommand, agentCommand } from "./gateway.js"
+import { installCommand, restartCommand, startCommand, stopCommand, uninstallCommand } from "./service.js"
 
 // ---------------------------------------------------------------------------
 // Channels
@@ -55,7 +56,20 @@ export const channelsCommand = Command.make("channels").pipe(
 
 export const gatewayCommand = Command.make("gateway").pipe(
   Command.withDescription("Run or query a Gateway"),
-  Command.withSubcommands([runCommand, gatewayStatusCommand, healthCommand("health"), callCommand, agentCommand, sendCommand, tlsCommand])
+  Command.withSubcommands([
+    runCommand,
+    gatewayStatusCommand,
+    healthCommand("health"),
+    callCommand,
+    agentCommand,
+    sendCommand,
+    tlsCommand,
+    installCommand,
+    uninstallCommand,
+    startCommand,
+    stopCommand,
+    restartCommand
+  ])
 )
 
 export const configCommand = Command.make("config").pipe(

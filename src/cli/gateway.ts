@@ -8,10 +8,12 @@ import { BindMode } from "../config/schema.js"
 import { ConfigStore } from "../services/Config.js"
 import { ExitCode, UsageError } from "../programs/errors.js"
 import { secretFlag } from "../programs/secretFlags.js"
-import { call, gatewayStatus, health, status } from "../programs/probe.js"
+import { call, health, status } from "../programs/probe.js"
+import { gatewayServiceStatus, renderServiceLines } from "../programs/service.js"
 import { agent, renderAgentReply } from "../programs/agent.js"
 import { renderAudit, renderGatewayStatus, renderHealth, renderStatus, renderValue } from "../programs/render.js"
 import { json, clientOptions, configLayer, stderrLogs, clientLayer, output, parseParams, withClient } from "./shared.js"
+import { serviceLayers } from "./service.js"
 
 // ---------------------------------------------------------------------------
 // Commands
@@ -48,10 +50,16 @@ export const gatewayStatusCommand = Command.make("status", clientOptions, (opts)
   withClient(
     opts,
     ["status"],
-    Effect.tap(gatewayStatus, (r) => Effect.sync(() => void (r.reachable ? undefined : (process.exitCode = 3)))),
-    renderGatewayStatus
+    Effect.tap(gatewayServiceStatus, (r) => Effect.sync(() => void (r.reachable ? undefined : (process.exitCode = 3)))).pipe(
+      Effect.provide(serviceLayers)
+    ),
+    (r) => [renderGatewayStatus(r), ...renderServiceLines(r.service, r.lock)].join("\n")
   )
-).pipe(Command.withDescription("Probe the Gateway: reachable or not, its version, bind and connections"))
+).pipe(
+  Command.withDescription(
+    "Probe the Gateway: reachable or not, its version, bind and connections; its service and the state dir's lock holder"
+  )
+)
 
 export const callCommand = Command.make(
   "call",

@@ -8,6 +8,7 @@ import { GatewayError } from "../protocol/errors.js"
 import { ConfigError } from "../services/Config.js"
 import { GatewayClientError } from "../services/GatewayClient.js"
 import { GatewayStartError } from "../services/GatewayServer.js"
+import { GatewayStopError, ServiceError } from "../services/ServiceManager.js"
 import { StateLockError, StateLockHeld } from "../services/StateLock.js"
 
 export const ExitCode = {
@@ -28,7 +29,16 @@ export const ExitCode = {
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
-export type ProgramError = GatewayError | GatewayClientError | ConfigError | GatewayStartError | UsageError | StateLockHeld | StateLockError
+export type ProgramError =
+  | GatewayError
+  | GatewayClientError
+  | ConfigError
+  | GatewayStartError
+  | UsageError
+  | StateLockHeld
+  | StateLockError
+  | ServiceError
+  | GatewayStopError
 
 export interface Failure {
   readonly exitCode: number
@@ -93,6 +103,20 @@ export const describeFailure = (e: unknown): Failure => {
       exitCode: ExitCode.gatewayError,
       message: e.message,
       json: { ok: false, error: { kind: "StateLock", reason: e.reason, message: e.message } }
+    }
+  }
+  if (e instanceof ServiceError) {
+    // Fix the input (platform, --force, install first); a failed systemctl/launchctl or file is 1.
+    const exitCode = e.reason === "Command" || e.reason === "Io" ? ExitCode.gatewayError : ExitCode.usage
+    return { exitCode, message: e.message, json: { ok: false, error: { kind: "Service", reason: e.reason, message: e.message } } }
+  }
+  if (e instanceof GatewayStopError) {
+    // No Gateway to stop is "not reachable", as `gateway status` says it.
+    const exitCode = e.reason === "NotRunning" ? ExitCode.unreachable : ExitCode.gatewayError
+    return {
+      exitCode,
+      message: e.message,
+      json: { ok: false, error: { kind: "Stop", reason: e.reason, message: e.message, stateDir: e.stateDir } }
     }
   }
   if (e instanceof UsageError) {
