@@ -15,11 +15,12 @@ const TAILSCALE_TIMEOUT_MS = 5_000
 /** The host probes and the Tailscale CLI, loaded on use as the other commands load theirs (the store's driver is not every command's). */
 const probesLayer = Layer.unwrapEffect(
   Effect.promise(async () => {
-    const [{ DoctorProbesLive }, { TailscaleCli }] = await Promise.all([
+    const [{ DoctorProbesLive }, { TailscaleCli }, { ServiceLayers }] = await Promise.all([
       import("../layers/ops/DoctorProbes.js"),
-      import("../layers/TailscaleCli.js")
+      import("../layers/TailscaleCli.js"),
+      import("../layers/ops/ServiceManagerLive.js")
     ])
-    return Layer.merge(DoctorProbesLive, TailscaleCli({ commandTimeoutMs: TAILSCALE_TIMEOUT_MS }))
+    return Layer.mergeAll(DoctorProbesLive, TailscaleCli({ commandTimeoutMs: TAILSCALE_TIMEOUT_MS }), ServiceLayers(process.env))
   })
 )
 
@@ -37,7 +38,7 @@ export const doctorCommand = Command.make(
         const report = yield* doctor({ fix: opts.fix })
         if (report.summary.critical > 0) process.exitCode = ExitCode.securityCritical
         return report
-      }).pipe(Effect.provide(Layer.merge(configLayer, probesLayer))),
+      }).pipe(Effect.provide(probesLayer), Effect.provide(configLayer)),
       opts.json,
       renderDoctor
     )

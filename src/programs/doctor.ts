@@ -16,6 +16,7 @@ import type { ClawgateConfig } from "../config/schema.js"
 import { auditConfig, type AuditFacts, type Finding, filesFindings, stateFiles } from "../security/audit.js"
 import { ConfigStore } from "../services/Config.js"
 import { DoctorProbes, type LockFact, type StoreFact } from "../services/DoctorProbes.js"
+import { ServiceManager } from "../services/ServiceManager.js"
 import { Tailscale } from "../services/Tailscale.js"
 import { credentialHash } from "../util/secrets.js"
 
@@ -195,7 +196,7 @@ const lockCheck = (ctx: Context, lock: LockFact) =>
           o
             ? `a Gateway is running on ${ctx.stateDir}: pid ${o.pid}, ${o.url ?? "not listening yet"}, started ${o.startedAt}`
             : `a Gateway is starting on ${ctx.stateDir} (it has not recorded its pid yet)`,
-          o ? `nothing to do; to stop it: kill ${o.pid}` : ""
+          o ? `nothing to do; to stop it: ${ctx.cmd("gateway stop")}` : ""
         )
       ]
     }
@@ -562,6 +563,70 @@ const summarize = (findings: ReadonlyArray<DoctorFinding>): DoctorReport["summar
   return { critical: count("critical"), warn: count("warn"), info: count("info"), ok: count("ok") }
 }
 
+/**
+ * 10. The service unit: none installed is fine (info); an installed one must be the file `gateway
+ * install` writes today (this node, this checkout's entrypoint, this profile), or it starts
+ * something else than the user runs; a failed or inactive service beside no running Gateway is
+ * what keeps the Gateway down.
+ */
+const serviceCheck = (ctx: Context, lock: LockFact) =>
+  Effect.gen(function* () {
+    const manager = yield* ServiceManager
+    const state = yield* manager.status.pipe(Effect.either)
+    if (Either.isLeft(state)) return [f("service", "service.unknown", "warn", `cannot read the service's state: ${state.left.message}`)]
+    const s = state.right
+    if (s.manager === "unsupported") return [f("service", "service.unsupported", "info", s.error ?? "no service manager on this platform")]
+    if (!s.installed) {
+      return [
+        f(
+          "service",
+          "service.none",
+          "info",
+          `no service is installed for this profile (${s.name})`,
+          `to run it at login or boot: ${ctx.cmd("gateway install")}`
+        )
+      ]
+    }
+    const out: Array<DoctorFinding> = []
+    if (s.current === false) {
+      out.push(
+        f(
+          "service",
+          "service.stale",
+          "warn",
+          `${s.unitPath} is not the unit this clawgate writes (another node, entrypoint, profile or state dir: an upgrade or a moved checkout)`,
+          ctx.cmd("gateway install --force")
+        )
+      )
+    } else {
+      out.push(f("service", "service.current", "ok", `${s.name} is installed (${s.unitPath}) and starts this clawgate`))
+    }
+    if (s.error !== undefined) out.push(f("service", "service.unknown", "warn", `cannot ask ${s.manager} about ${s.name}: ${s.error}`))
+    else if (s.enabled !== undefined && s.enabled !== "enabled") {
+      out.push(
+        f(
+          "service",
+          "service.disabled",
+          "warn",
+          `${s.name} is ${s.enabled}: it will not start at login or boot`,
+          ctx.cmd("gateway install")
+        )
+      )
+    }
+    if (s.active === "failed" && lock.state !== "held") {
+      out.push(
+        f(
+          "service",
+          "service.failed",
+          "critical",
+          `${s.name} has failed${s.execMainStatus !== undefined ? ` (last exit status ${s.execMainStatus}${s.execMainStatus === 78 ? ": another Gateway held the state dir, so it was not restarted" : ""})` : ""}`,
+          `see why: journalctl --user -u ${s.name} -n 50; then ${ctx.cmd("gateway start")}`
+        )
+      )
+    }
+    return out
+  })
+
 /** The doctor: every check, in a fixed order; repairs only with `fix`. */
 export const doctor = (options: DoctorOptions) =>
   Effect.gen(function* () {
@@ -590,7 +655,9 @@ export const doctor = (options: DoctorOptions) =>
     // The store is read only when no Gateway holds the state dir, or briefly (read-only) when one does.
     const store = yield* probes.store(stateDir)
 
-    const checks: ReadonlyArray<Effect.Effect<ReadonlyArray<DoctorFinding>, never, ConfigStore | DoctorProbes | Tailscale>> = [
+    const checks: ReadonlyArray<
+      Effect.Effect<ReadonlyArray<DoctorFinding>, never, ConfigStore | DoctorProbes | Tailscale | ServiceManager>
+    > = [
       Effect.succeed(configCheck(ctx, loaded)), // 1. the config
       filesCheck(ctx, auditFacts), // 2. file and directory modes
       lockCheck(ctx, lock), // 3. the state-dir lock
@@ -599,8 +666,8 @@ export const doctor = (options: DoctorOptions) =>
       credentialsCheck(ctx, auditFacts), // 6. credential strength and reuse
       toolsCheck(ctx, lock), // 7. ssh, tailscale
       Effect.succeed(storeCheck(store)), // 8. the SQLite store
-      Effect.succeed(pairingCheck(ctx, store)) // 9. pending pairing requests
-      // 10. the service unit: its check goes here (area "service"), once the service-unit branch lands.
+      Effect.succeed(pairingCheck(ctx, store)), // 9. pending pairing requests
+      serviceCheck(ctx, lock) // 10. the service unit
     ]
     const findings = (yield* Effect.all(checks)).flat()
     return {

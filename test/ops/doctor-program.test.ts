@@ -9,6 +9,7 @@ import { ConfigMemory } from "../../src/layers/ConfigMemory.js"
 import { TailscaleTest } from "../../src/layers/TailscaleTest.js"
 import { doctor, type DoctorReport } from "../../src/programs/doctor.js"
 import { DoctorProbes, type DoctorProbesService, type LockFact, type StoreFact } from "../../src/services/DoctorProbes.js"
+import { ServiceManager, type ServiceState } from "../../src/services/ServiceManager.js"
 
 const migrations = [
   { id: 1, name: "devices" },
@@ -45,8 +46,34 @@ const probes = (fake: Fake): Layer.Layer<DoctorProbes> =>
     } satisfies DoctorProbesService)
   )
 
-const run = (config: Record<string, unknown>, fake: Fake, tailscaleCalls: Array<string> = [], fix = false) =>
-  doctor({ fix }).pipe(Effect.provide(Layer.mergeAll(ConfigMemory(config), probes(fake), TailscaleTest({}, { calls: tailscaleCalls }))))
+/** A service manager that only reports a state (the doctor never installs or starts anything). */
+const service = (state: Partial<ServiceState> = {}): Layer.Layer<ServiceManager> => {
+  const no = Effect.die("the doctor must not change the service")
+  const full: ServiceState = {
+    manager: "systemd",
+    name: "clawgate-gateway.service",
+    unitPath: "/h/.config/systemd/user/clawgate-gateway.service",
+    installed: false,
+    ...state
+  }
+  return Layer.succeed(ServiceManager, {
+    manager: "systemd",
+    name: full.name,
+    unitPath: full.unitPath,
+    expected: "",
+    install: () => no,
+    uninstall: no,
+    start: no,
+    stop: no,
+    restart: no,
+    status: Effect.succeed(full)
+  })
+}
+
+const run = (config: Record<string, unknown>, fake: Fake, tailscaleCalls: Array<string> = [], fix = false, svc = service()) =>
+  doctor({ fix }).pipe(
+    Effect.provide(Layer.mergeAll(ConfigMemory(config), probes(fake), TailscaleTest({}, { calls: tailscaleCalls }), svc))
+  )
 
 const ids = (r: DoctorReport) => r.findings.map((f) => `${f.severity} ${f.id}`)
 const held: LockFact = {
@@ -97,5 +124,39 @@ describe("doctor (the program)", () => {
       yield* run({ gateway: token }, live, [], true)
       expect(live.calls).toEqual([])
     })
+  )
+
+  it.effect(
+    "the service unit: none is info, one that starts another entrypoint is a warning with the fix, a failed one with no Gateway running is critical",
+    () =>
+      Effect.gen(function* () {
+        const none = yield* run({ gateway: token }, { calls: [] })
+        expect(none.findings.find((x) => x.area === "service")).toMatchObject({
+          id: "service.none",
+          severity: "info",
+          fix: expect.stringContaining("clawgate gateway install")
+        })
+        const stale = yield* run(
+          { gateway: token },
+          { calls: [] },
+          [],
+          false,
+          service({ installed: true, current: false, enabled: "enabled", active: "active" })
+        )
+        expect(ids(stale)).toContain("warn service.stale")
+        expect(stale.findings.find((x) => x.id === "service.stale")?.fix).toBe("clawgate gateway install --force")
+        const failed = yield* run(
+          { gateway: token },
+          { calls: [] },
+          [],
+          false,
+          service({ installed: true, current: true, enabled: "enabled", active: "failed", execMainStatus: 78 })
+        )
+        expect(ids(failed)).toEqual(expect.arrayContaining(["ok service.current", "critical service.failed"]))
+        expect(failed.findings.find((x) => x.id === "service.failed")?.message).toMatch(
+          /last exit status 78: another Gateway held the state dir/
+        )
+        expect(failed.summary.critical).toBe(1)
+      })
   )
 })

@@ -369,10 +369,12 @@ describe("clawgate doctor", () => {
       expect(byId(r.report, "store.missing")?.message).toContain("created at first start")
 
       const human = yield* runCli(["doctor"], env)
-      for (const title of ["Config", "File modes", "State-dir lock", "Port", "Credentials", "SQLite store"]) {
+      for (const title of ["Config", "File modes", "State-dir lock", "Port", "Credentials", "SQLite store", "Service unit"]) {
         expect(human.stdout).toMatch(new RegExp(`^${title}$`, "m"))
       }
-      expect(human.stdout).toMatch(/^Summary: 0 critical · 0 warn · 1 info · \d+ ok$/m)
+      // The one info beyond the earlier ones: no service is installed for this profile.
+      expect(human.stdout).toMatch(/^Summary: 0 critical · 0 warn · 2 info · \d+ ok$/m)
+      expect(human.stdout).toContain("no service is installed for this profile (clawgate-gateway.service)")
     })
   )
 })

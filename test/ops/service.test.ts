@@ -527,3 +527,28 @@ const stubbornHolder = (dir: string) =>
     })
     return { child, saw, exited, out: () => out }
   })
+
+describe("doctor and the service unit (stand-in systemctl)", () => {
+  it.scopedLive("an installed unit that starts this clawgate is ok; one left by a moved checkout is a warning naming install --force", () =>
+    Effect.gen(function* () {
+      const s = yield* stubs
+      const installed = yield* runCli(["--profile", "work", "gateway", "install"], s.env)
+      expect(installed.code).toBe(0)
+      const report = (r: { stdout: string }) => JSON.parse(r.stdout) as { findings: Array<{ id: string; severity: string; fix: string }> }
+      const fine = report(yield* runCli(["--profile", "work", "doctor", "--json"], s.env))
+      expect(fine.findings.filter((x) => x.id.startsWith("service."))).toEqual([
+        expect.objectContaining({ id: "service.current", severity: "ok" })
+      ])
+
+      // As after the checkout moved: the unit still points at the old entrypoint.
+      const file = path.join(s.unitDir, "clawgate-gateway-work.service")
+      const unit = yield* s.unit("clawgate-gateway-work.service")
+      yield* Effect.promise(() => fs.writeFile(file, unit.replace(/bin\/clawgate\.mjs/, "old/bin/clawgate.mjs")))
+      const stale = report(yield* runCli(["--profile", "work", "doctor", "--json"], s.env))
+      expect(stale.findings.find((x) => x.id === "service.stale")).toMatchObject({
+        severity: "warn",
+        fix: "clawgate --profile work gateway install --force"
+      })
+    })
+  )
+})
