@@ -5,7 +5,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Effect, Layer } from "effect"
-import { doctor, renderDoctor } from "../programs/doctor.js"
+import type { DoctorReport } from "../programs/doctor.js"
 import { ExitCode } from "../programs/errors.js"
 import { configLayer, json, output } from "./shared.js"
 
@@ -24,6 +24,8 @@ const probesLayer = Layer.unwrapEffect(
   })
 )
 
+let render: (r: DoctorReport) => string = () => ""
+
 export const doctorCommand = Command.make(
   "doctor",
   {
@@ -35,12 +37,15 @@ export const doctorCommand = Command.make(
   (opts) =>
     output(
       Effect.gen(function* () {
+        // The doctor is loaded by this command only: every other command starts without it.
+        const { doctor, renderDoctor } = yield* Effect.promise(() => import("../programs/doctor.js"))
+        render = renderDoctor
         const report = yield* doctor({ fix: opts.fix })
         if (report.summary.critical > 0) process.exitCode = ExitCode.securityCritical
         return report
       }).pipe(Effect.provide(probesLayer), Effect.provide(configLayer)),
       opts.json,
-      renderDoctor
+      (r) => render(r)
     )
 ).pipe(
   Command.withDescription(
