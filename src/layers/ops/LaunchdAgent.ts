@@ -18,8 +18,8 @@ import {
   type ServiceState
 } from "../../services/ServiceManager.js"
 import { describeExit, runTool, type ToolResult } from "./runTool.js"
-import { describeDifference, launchdLabel, launchdLogPaths, launchdPlist, type ServiceSpec } from "./ServiceUnit.js"
-import { checkSpec, readUnitFile, writeUnitFile } from "./SystemdUser.js"
+import { launchdLabel, launchdLogPaths, launchdPlist, type ServiceSpec } from "./ServiceUnit.js"
+import { checkSpec, readUnitFile, refuseDifferent, writeUnitFile } from "./SystemdUser.js"
 
 export interface LaunchdAgentOptions {
   readonly spec: ServiceSpec
@@ -82,16 +82,7 @@ export const LaunchdAgent = (options: LaunchdAgentOptions): Layer.Layer<ServiceM
         Effect.gen(function* () {
           yield* checkSpec(options.spec)
           const existing = yield* readUnitFile(unitPath)
-          if (existing !== undefined && existing !== expected && !force) {
-            return yield* new ServiceError({
-              reason: "Differs",
-              message: [
-                `${unitPath} exists and differs from the agent this clawgate would write:`,
-                ...describeDifference(existing, expected).map((l) => `  ${l}`),
-                "re-run with --force to replace it: clawgate gateway install --force"
-              ].join("\n")
-            })
-          }
+          yield* refuseDifferent(unitPath, existing, expected, force, "agent")
           const logs = launchdLogPaths(options.spec.stateDir)
           yield* Effect.try({
             try: () => fs.mkdirSync(path.dirname(logs.out), { recursive: true, mode: 0o700 }),

@@ -72,6 +72,27 @@ export const writeUnitFile = (file: string, content: string) =>
     catch: (e) => new ServiceError({ reason: "Io", message: `cannot write ${file}: ${(e as Error).message}` })
   })
 
+/** `install` without --force leaves a unit that is not the one it would write, and says what differs. */
+export const refuseDifferent = (
+  unitPath: string,
+  existing: string | undefined,
+  expected: string,
+  force: boolean,
+  what: "unit" | "agent"
+) =>
+  existing !== undefined && existing !== expected && !force
+    ? Effect.fail(
+        new ServiceError({
+          reason: "Differs",
+          message: [
+            `${unitPath} exists and differs from the ${what} this clawgate would write:`,
+            ...describeDifference(existing, expected).map((l) => `  ${l}`),
+            "re-run with --force to replace it: clawgate gateway install --force"
+          ].join("\n")
+        })
+      )
+    : Effect.void
+
 export const checkSpec = (spec: ServiceSpec): Effect.Effect<void, ServiceError> => {
   for (const [what, value] of specValues(spec)) {
     const why = unwritable(value)
@@ -138,16 +159,7 @@ export const SystemdUser = (options: SystemdUserOptions): Layer.Layer<ServiceMan
         Effect.gen(function* () {
           yield* checkSpec(options.spec)
           const existing = yield* readUnitFile(unitPath)
-          if (existing !== undefined && existing !== expected && !force) {
-            return yield* new ServiceError({
-              reason: "Differs",
-              message: [
-                `${unitPath} exists and differs from the unit this clawgate would write:`,
-                ...describeDifference(existing, expected).map((l) => `  ${l}`),
-                "re-run with --force to replace it: clawgate gateway install --force"
-              ].join("\n")
-            })
-          }
+          yield* refuseDifferent(unitPath, existing, expected, force, "unit")
           const commands: Array<string> = []
           const run = (...args: ReadonlyArray<string>) => Effect.tap(systemctl(...args), (r) => Effect.sync(() => commands.push(r.command)))
           const changed = existing !== expected
