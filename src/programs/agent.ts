@@ -69,10 +69,27 @@ export const agent = (options: AgentCommandOptions) =>
     return reply
   })
 
+/**
+ * The reply's text: clawgate's `result.text`, else (an OpenClaw Gateway) the
+ * `payloads`' texts and attachments as `openclaw agent` prints them, else the summary.
+ */
+const replyText = (r: AgentReply): string => {
+  if (r.result?.text !== undefined) return r.result.text
+  const payloads = r.result?.payloads ?? []
+  if (payloads.length === 0) return r.summary ?? ""
+  const lines: Array<string> = []
+  for (const p of payloads) {
+    const text = p.text?.trimEnd() ?? ""
+    if (text !== "") lines.push(text)
+    for (const url of new Set([...(p.mediaUrl !== undefined ? [p.mediaUrl] : []), ...(p.mediaUrls ?? [])])) lines.push(`Attachment: ${url}`)
+  }
+  return lines.join("\n")
+}
+
 /** `alreadyShown`: how much of the text was printed while it streamed. */
 export const renderAgentReply = (r: AgentReply, alreadyShown = 0): string => {
   if (r.status === "accepted") return `accepted: run ${r.runId}`
-  const text = (r.result?.text ?? r.summary ?? "").slice(alreadyShown)
+  const text = replyText(r).slice(alreadyShown)
   const tools = r.result?.toolCalls ? `\n(${r.result.toolCalls} tool call${r.result.toolCalls === 1 ? "" : "s"})` : ""
   return `${text}${tools}`
 }

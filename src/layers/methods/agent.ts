@@ -10,10 +10,33 @@ import { AgentRunner, type AgentRequest, type RunOutcome } from "../../services/
 import { serve } from "../../services/Dispatcher.js"
 import { MAIN_SESSION_KEY } from "../../services/Sessions.js"
 
+/**
+ * A finished run's result on the wire: clawgate's `text`/`toolCalls` and, for
+ * OpenClaw's clients, the same reply as `payloads` (what `openclaw agent`
+ * prints in text mode) with `meta.durationMs`.
+ */
+const wireResult = (o: RunOutcome): Agents.AgentResult | undefined => {
+  if (o.result === undefined) return undefined
+  const durationMs = o.startedAt !== undefined && o.endedAt !== undefined ? Math.max(0, o.endedAt - o.startedAt) : 0
+  return {
+    text: o.result.text,
+    toolCalls: o.result.toolCalls,
+    payloads: o.result.text === "" ? [] : [{ text: o.result.text }],
+    meta: { durationMs }
+  }
+}
+
 /** The second reply of `agent`: ok, or an error frame that still names the run. */
 const final = (o: RunOutcome) =>
   o.status === "ok"
-    ? Effect.succeed({ runId: o.runId, status: "ok", summary: o.summary, result: o.result, startedAt: o.startedAt, endedAt: o.endedAt })
+    ? Effect.succeed({
+        runId: o.runId,
+        status: "ok",
+        summary: o.summary,
+        result: wireResult(o),
+        startedAt: o.startedAt,
+        endedAt: o.endedAt
+      })
     : Effect.fail(
         GatewayError.of(o.status === "timeout" ? "AGENT_TIMEOUT" : "UNAVAILABLE", `run ${o.status}: ${o.summary}`, {
           details: { runId: o.runId, status: "error", runStatus: o.status, summary: o.summary }
@@ -38,7 +61,12 @@ export const agentMethods = Effect.gen(function* () {
           source: { channel: "operator", sender: ctx.client?.displayName ?? ctx.client?.id }
         }
         const accepted = yield* runner.start(request)
-        yield* ctx.interim({ runId: accepted.runId, status: "accepted", acceptedAt: accepted.acceptedAt })
+        yield* ctx.interim({
+          runId: accepted.runId,
+          status: "accepted",
+          sessionKey: accepted.sessionKey,
+          acceptedAt: accepted.acceptedAt
+        })
         const outcome = yield* runner.wait(accepted.runId)
         if (outcome.status === "timeout" && !("summary" in outcome))
           return yield* Effect.fail(GatewayError.of("AGENT_TIMEOUT", "run still going"))

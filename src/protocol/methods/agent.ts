@@ -7,15 +7,39 @@ const Key = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
 const Message = Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }), Schema.maxLength(200_000))
 const Millis = Schema.Number.pipe(Schema.int(), Schema.between(1, 24 * 3600_000))
 
+/** One part of a reply as OpenClaw's clients read it: `openclaw agent` prints each `text` (and `Attachment: <url>` lines). */
+export const ReplyPayload = Schema.Struct({
+  text: opt(Schema.String),
+  mediaUrl: opt(Schema.String),
+  mediaUrls: opt(Strings)
+})
+export type ReplyPayload = typeof ReplyPayload.Type
+
+/**
+ * A finished run's result. clawgate sends all four fields: its own `text` and
+ * `toolCalls`, and OpenClaw's `payloads` (the reply as one text payload, none
+ * when the reply is empty) and `meta.durationMs`. An OpenClaw Gateway sends
+ * only `payloads` and `meta`, so a client reads every field as optional.
+ */
+export const AgentResult = Schema.Struct({
+  text: opt(Schema.String),
+  toolCalls: opt(Schema.Number),
+  payloads: opt(Schema.Array(ReplyPayload)),
+  meta: opt(Schema.Struct({ durationMs: opt(Schema.Number) }))
+})
+export type AgentResult = typeof AgentResult.Type
+
 /** `agent`'s answer: the interim `accepted` one, or the run's end (an error frame when the run failed). */
 export const AgentReply = Schema.Struct({
   runId: Schema.String,
   status: Schema.String,
+  /** On `accepted`: the session the run belongs to (OpenClaw's CLI aborts it by this key on Ctrl-C). */
+  sessionKey: opt(Schema.String),
   summary: opt(Schema.String),
   acceptedAt: opt(Schema.Number),
   startedAt: opt(Schema.Number),
   endedAt: opt(Schema.Number),
-  result: opt(Schema.Struct({ text: Schema.String, toolCalls: Schema.Number }))
+  result: opt(AgentResult)
 })
 export type AgentReply = typeof AgentReply.Type
 
