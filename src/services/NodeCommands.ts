@@ -1,6 +1,6 @@
 /**
  * NodeCommands: the commands this machine serves as a node (`system.info`,
- * `system.notify`, allowlisted `system.run`). The node host program runs
+ * `system.notify`, `system.which`, `system.run.prepare`, allowlisted `system.run`). The node host program runs
  * invokes through this tag; `NodeCommandsLocal` runs them on this machine.
  */
 import { Context, Data, type Effect } from "effect"

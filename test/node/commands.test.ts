@@ -10,6 +10,7 @@ import {
   MAX_OUTPUT_BYTES,
   NODE_COMMANDS,
   type NodeCommandsConfig,
+  systemWhich,
   type SystemInfo,
   type SystemRunResult
 } from "../../src/layers/nodes/NodeCommandsLocal.js"
@@ -58,8 +59,8 @@ const run = (config: NodeCommandsConfig, params: unknown) =>
   invoke(config, "system.run", params) as Effect.Effect<SystemRunResult, { code: string; message: string }>
 
 describe("node commands", () => {
-  it("declares the three commands", () => {
-    expect([...NODE_COMMANDS]).toEqual(["system.info", "system.notify", "system.run"])
+  it("declares its commands, OpenClaw's exec preliminaries among them", () => {
+    expect([...NODE_COMMANDS]).toEqual(["system.info", "system.notify", "system.which", "system.run.prepare", "system.run"])
   })
 
   it.scoped("system.info describes this machine and process", () =>
@@ -300,6 +301,95 @@ describe("node commands", () => {
       const unknown = yield* Effect.flip(invoke(config, "system.reboot", {}))
       expect(unknown.code).toBe("UNKNOWN_COMMAND")
       expect(unknown.message).toContain("system.reboot")
+    })
+  )
+
+  it.scoped("system.which answers {bins: {name: path}} for names on PATH only, and refuses anything but a name", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const bin = path.join(dir, "bin")
+      yield* writeFile(path.join(bin, "tool"), "#!/bin/sh\n")
+      yield* Effect.promise(() => fs.chmod(path.join(bin, "tool"), 0o755))
+      yield* writeFile(path.join(bin, "plain"), "not executable")
+      yield* Effect.promise(() => fs.mkdir(path.join(bin, "adir")))
+      const PATH = ["relative/bin", bin, "/nonexistent"].join(path.delimiter)
+
+      const found = yield* systemWhich({ bins: ["tool", "plain", "adir", "missing", " tool "] }, PATH)
+      expect(found).toEqual({ bins: { tool: path.join(bin, "tool") } })
+
+      for (const bad of ["../bin/tool", "/bin/sh", ".", "..", "a b", "x".repeat(129)]) {
+        const refused = yield* Effect.flip(systemWhich({ bins: ["tool", bad] }, PATH))
+        expect(refused.code).toBe("INVALID_PARAMS")
+        expect(refused.message).toMatch(/^system\.which: invalid params: bins\.1: .* is not a program name/)
+      }
+
+      const { file } = yield* nodeState()
+      const tooMany = yield* Effect.flip(
+        invoke({ allowlistPath: file }, "system.which", { bins: Array.from({ length: 65 }, (_, i) => `b${i}`) })
+      )
+      expect(tooMany).toMatchObject({ code: "INVALID_PARAMS" })
+      expect(tooMany.message).toContain("at most 64 names")
+      const noBins = yield* Effect.flip(invoke({ allowlistPath: file }, "system.which", {}))
+      expect(noBins.message).toContain("bins")
+    })
+  )
+
+  it.scoped("system.run.prepare answers OpenClaw's plan and the allowlist's verdict, and runs nothing", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const marker = path.join(dir, "ran")
+      const argv = ["/usr/bin/touch", marker]
+      const { file } = yield* nodeState([argv])
+      const config = { allowlistPath: file }
+
+      const prepared: any = yield* invoke(config, "system.run.prepare", {
+        command: argv,
+        rawCommand: `touch ${marker}`,
+        cwd: dir,
+        agentId: "main",
+        sessionKey: "agent:main:main",
+        env: { IGNORED: "1" },
+        security: "full",
+        ask: "off"
+      })
+      expect(prepared).toEqual({
+        plan: {
+          argv,
+          cwd: dir,
+          commandText: `/usr/bin/touch ${marker}`,
+          commandPreview: `touch ${marker}`,
+          agentId: "main",
+          sessionKey: "agent:main:main"
+        },
+        execPolicy: { security: "full", ask: "off" },
+        allowAlwaysCoverage: { complete: false, patterns: [] },
+        allowed: true
+      })
+      const exists = (f: string) =>
+        Effect.promise(() =>
+          fs.stat(f).then(
+            () => true,
+            () => false
+          )
+        )
+      expect(yield* exists(marker)).toBe(false)
+
+      const denied: any = yield* invoke(config, "system.run.prepare", { command: ["/bin/sh", "-lc", "echo hi"] })
+      expect(denied.allowed).toBe(false)
+      expect(denied.execPolicy).toEqual({ security: "deny", ask: "off" })
+      expect(denied.plan.commandText).toBe('/bin/sh -lc "echo hi"')
+      expect(denied.reason).toContain("SYSTEM_RUN_DENIED")
+
+      const asString = yield* Effect.flip(invoke(config, "system.run.prepare", { command: "touch x" }))
+      expect(asString.message).toMatch(/command: must be an argv array/)
+
+      // system.run with the prepared plan runs it; a plan that is not the command is refused.
+      const ran = yield* run(config, { command: argv, systemRunPlan: prepared.plan })
+      expect(ran).toMatchObject({ exitCode: 0, success: true })
+      expect(yield* exists(marker)).toBe(true)
+      const mismatch = yield* Effect.flip(run(config, { command: argv, systemRunPlan: { argv: ["/bin/sh", "-lc", "id"] } }))
+      expect(mismatch).toMatchObject({ code: "INVALID_PARAMS" })
+      expect(mismatch.message).toContain("systemRunPlan.argv")
     })
   )
 })

@@ -34,7 +34,11 @@ describe("nodes end to end", () => {
       const list = json(yield* cli(["nodes", "list", "--json"], gw.port))
       expect(list.nodes.map((n: any) => n.displayName).sort()).toEqual(["laptop", "phone"])
       for (const n of list.nodes) {
-        expect(n).toMatchObject({ connected: true, paired: true, commands: ["system.info", "system.notify", "system.run"] })
+        expect(n).toMatchObject({
+          connected: true,
+          paired: true,
+          commands: ["system.info", "system.notify", "system.run", "system.run.prepare", "system.which"]
+        })
       }
       const human = yield* cli(["nodes", "list"], gw.port)
       expect(human.stdout).toMatch(/laptop +[0-9a-f]{12} +connected/)

@@ -1,8 +1,11 @@
 /**
  * The commands a node host serves (`system.info`, `system.notify`,
- * `system.run`), with typed params, and the dispatcher the node host calls for
- * each `node.invoke.request`. `system.run` runs a program only when its exact
- * argv is in the node's local allowlist file, read on every call.
+ * `system.which`, `system.run.prepare`, `system.run`), with typed params, and
+ * the dispatcher the node host calls for each `node.invoke.request`.
+ * `system.run` runs a program only when its exact argv is in the node's local
+ * allowlist file, read on every call. `system.which` and `system.run.prepare`
+ * are OpenClaw's exec preliminaries (an OpenClaw Gateway's exec tool calls
+ * prepare before every `system.run` on a node): neither runs anything.
  */
 import * as Command from "@effect/platform/Command"
 import type { PlatformError } from "@effect/platform/Error"
@@ -26,7 +29,7 @@ import {
 // ---------------------------------------------------------------------------
 // Names, errors, configuration
 
-export const NODE_COMMANDS = ["system.info", "system.notify", "system.run"] as const
+export const NODE_COMMANDS = ["system.info", "system.notify", "system.which", "system.run.prepare", "system.run"] as const
 export type NodeCommandName = (typeof NODE_COMMANDS)[number]
 
 export { NodeCommandError } from "../../services/NodeCommands.js"
@@ -62,9 +65,34 @@ export type SystemNotifyParams = typeof SystemNotifyParams.Type
 export const SystemRunParams = Schema.Struct({
   command: Schema.NonEmptyArray(Schema.String),
   cwd: optionalNullable(Schema.String),
-  timeoutMs: optionalNullable(Schema.Number.pipe(Schema.int(), Schema.positive()))
+  timeoutMs: optionalNullable(Schema.Number.pipe(Schema.int(), Schema.positive())),
+  /** What an OpenClaw Gateway sends after `system.run.prepare`: its `argv` must be `command`. */
+  systemRunPlan: optionalNullable(Schema.Struct({ argv: optionalNullable(Schema.Array(Schema.String)) }))
 })
 export type SystemRunParams = typeof SystemRunParams.Type
+
+/** At most this many names per `system.which`, each at most `MAX_BIN_NAME` characters. */
+export const MAX_WHICH_BINS = 64
+export const MAX_BIN_NAME = 128
+/** A program name as `system.which` looks it up: no path separator, not `.` or `..`. */
+const BIN_NAME = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/
+
+export const SystemWhichParams = Schema.Struct({
+  bins: Schema.Array(Schema.String).pipe(Schema.maxItems(MAX_WHICH_BINS, { message: () => `at most ${MAX_WHICH_BINS} names per call` }))
+})
+export type SystemWhichParams = typeof SystemWhichParams.Type
+
+const Text = (max: number) => Schema.String.pipe(Schema.maxLength(max))
+
+/** OpenClaw's `system.run.prepare` params; those clawgate has no use for (`env`, `security`, `ask`, ...) are ignored. */
+export const SystemRunPrepareParams = Schema.Struct({
+  command: Schema.NonEmptyArray(Schema.String),
+  rawCommand: optionalNullable(Text(65_536)),
+  cwd: optionalNullable(Text(4096)),
+  agentId: optionalNullable(Text(200)),
+  sessionKey: optionalNullable(Text(512))
+})
+export type SystemRunPrepareParams = typeof SystemRunPrepareParams.Type
 
 const invalid = (command: string, message: string) =>
   new NodeCommandError({ code: "INVALID_PARAMS", message: `${command}: invalid params: ${message}` })
@@ -288,6 +316,117 @@ export const systemRun = (params: SystemRunParams, config: NodeCommandsConfig): 
   })
 
 // ---------------------------------------------------------------------------
+// system.which
+
+/** The absolute directories of `PATH`, in order (relative entries are skipped: they depend on a cwd). */
+const pathDirs = (pathValue: string | undefined): ReadonlyArray<string> =>
+  (pathValue ?? "")
+    .split(path.delimiter)
+    .filter((dir) => dir !== "" && path.isAbsolute(dir))
+    .slice(0, 256)
+
+const isExecutableFile = (file: string) =>
+  Effect.promise(() =>
+    fs
+      .stat(file)
+      .then((st) => (st.isFile() ? fs.access(file, fs.constants.X_OK).then(() => true) : false))
+      .catch(() => false)
+  )
+
+/**
+ * OpenClaw's `system.which`: `{bins: {name: path}}` for each name found as an
+ * executable file in a directory of this node host's PATH (names not found are
+ * left out). Only names are looked up: one with a path separator, `.`/`..`, or
+ * other characters is refused, so it cannot probe anything but PATH.
+ */
+export const systemWhich = (
+  params: SystemWhichParams,
+  pathValue: string | undefined = process.env.PATH
+): Effect.Effect<{ readonly bins: Record<string, string> }, NodeCommandError> =>
+  Effect.gen(function* () {
+    const names: Array<string> = []
+    for (const [i, raw] of params.bins.entries()) {
+      const name = raw.trim()
+      if (name === "") continue
+      if (name.length > MAX_BIN_NAME || !BIN_NAME.test(name))
+        return yield* invalid(
+          "system.which",
+          `bins.${i}: ${JSON.stringify(name.slice(0, 40))} is not a program name (letters, digits and ._+- only, at most ${MAX_BIN_NAME}, no "/")`
+        )
+      if (!names.includes(name)) names.push(name)
+    }
+    const dirs = pathDirs(pathValue)
+    const bins: Record<string, string> = {}
+    for (const name of names) {
+      for (const dir of dirs) {
+        const candidate = path.join(dir, name)
+        if (yield* isExecutableFile(candidate)) {
+          bins[name] = candidate
+          break
+        }
+      }
+    }
+    return { bins }
+  })
+
+// ---------------------------------------------------------------------------
+// system.run.prepare
+
+/** OpenClaw's rendering of an argv as one line (its `commandText`). */
+export const formatExecCommand = (argv: ReadonlyArray<string>): string =>
+  argv.map((arg) => (arg.length === 0 ? '""' : /\s|"/.test(arg) ? `"${arg.replace(/"/g, '\\"')}"` : arg)).join(" ")
+
+export interface SystemRunPrepared {
+  /** OpenClaw's approval plan: what `system.run` will be asked to run. */
+  readonly plan: {
+    readonly argv: ReadonlyArray<string>
+    readonly cwd: string | null
+    readonly commandText: string
+    readonly commandPreview: string | null
+    readonly agentId: string | null
+    readonly sessionKey: string | null
+  }
+  /** This node's policy for this argv: `full` when the allowlist has it, `deny` when it does not (ask is never on). */
+  readonly execPolicy: { readonly security: "full" | "deny"; readonly ask: "off" }
+  /** No reusable patterns: the allowlist is exact argv. */
+  readonly allowAlwaysCoverage: { readonly complete: false; readonly patterns: ReadonlyArray<never> }
+  /** clawgate's: whether `system.run` would run this argv now, and why not. */
+  readonly allowed: boolean
+  readonly reason?: string
+}
+
+/**
+ * OpenClaw's `system.run.prepare`: the plan an OpenClaw Gateway approves and
+ * then sends back with `system.run`. It runs nothing: it reads the allowlist
+ * (the same file, the same exact-argv rule as `system.run`) to say whether
+ * the run would be allowed. `system.run` checks again when it comes.
+ */
+export const systemRunPrepare = (
+  params: SystemRunPrepareParams,
+  config: NodeCommandsConfig
+): Effect.Effect<SystemRunPrepared, NodeCommandError> =>
+  Effect.gen(function* () {
+    const allowlist = yield* readAllowlist(config.allowlistPath)
+    const allowed = isAllowed(allowlist, params.command)
+    const commandText = formatExecCommand(params.command)
+    const preview = params.rawCommand?.trim()
+    return {
+      plan: {
+        argv: params.command,
+        cwd: params.cwd ?? null,
+        commandText,
+        commandPreview: preview !== undefined && preview !== "" && preview !== commandText ? preview : null,
+        agentId: params.agentId ?? null,
+        sessionKey: params.sessionKey ?? null
+      },
+      execPolicy: { security: allowed ? "full" : "deny", ask: "off" },
+      allowAlwaysCoverage: { complete: false, patterns: [] },
+      allowed,
+      ...(allowed ? {} : { reason: deniedMessage(params.command, config.allowlistPath) })
+    }
+  })
+
+// ---------------------------------------------------------------------------
 // The dispatcher
 
 export type NodeDispatcher = NodeCommandsService["invoke"]
@@ -303,6 +442,9 @@ const parseParams = (command: string, paramsJSON: string | null | undefined) =>
     if (typeof value !== "object" || Array.isArray(value)) return yield* invalid(command, "params must be a JSON object")
     return value as Record<string, unknown>
   })
+
+const notArgv = (command: string) =>
+  invalid(command, `command: must be an argv array such as ["uname","-a"], not a string (no shell is used)`)
 
 /** `(command, paramsJSON) => payload`, for the node host to call per invoke. */
 export const makeDispatcher =
@@ -321,11 +463,19 @@ export const makeDispatcher =
           return yield* systemInfo
         case "system.notify":
           return yield* systemNotify(yield* decodeParams(command, SystemNotifyParams, raw))
+        case "system.which":
+          return yield* systemWhich(yield* decodeParams(command, SystemWhichParams, raw))
+        case "system.run.prepare": {
+          if (typeof raw.command === "string") return yield* notArgv(command)
+          return yield* systemRunPrepare(yield* decodeParams(command, SystemRunPrepareParams, raw), config)
+        }
         case "system.run": {
-          if (typeof raw.command === "string") {
-            return yield* invalid(command, `command: must be an argv array such as ["uname","-a"], not a string (no shell is used)`)
-          }
-          return yield* systemRun(yield* decodeParams(command, SystemRunParams, raw), config)
+          if (typeof raw.command === "string") return yield* notArgv(command)
+          const params = yield* decodeParams(command, SystemRunParams, raw)
+          const planned = params.systemRunPlan?.argv
+          if (planned !== undefined && planned !== null && !sameArgv(planned, params.command))
+            return yield* invalid(command, "systemRunPlan.argv: differs from command (run what was prepared, or send no plan)")
+          return yield* systemRun(params, config)
         }
       }
     })
