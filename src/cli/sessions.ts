@@ -121,7 +121,11 @@ export const nodeRunCommand = Command.make(
       opts.json,
       () => ""
     )
-).pipe(Command.withDescription("Run this machine as a node: serve system.info, system.notify, system.which, system.run.prepare and allowlisted system.run"))
+).pipe(
+  Command.withDescription(
+    "Run this machine as a node: serve system.info, system.notify, system.which, system.run.prepare and allowlisted system.run"
+  )
+)
 
 export const nodeCommand = Command.make("node").pipe(
   Command.withDescription("Run a node host on this machine"),
