@@ -180,13 +180,12 @@ describe("pairing required, as a node reads it", () => {
         }
       })
       const operatorDevice = yield* deviceHandshake(gw.url, makeTestDevice(), connectParams({ ...auth, scopes: ["operator.read"] }))
-      if (operatorDevice.res.error) {
-        expect(operatorDevice.res.error.details.code).toBe("PAIRING_REQUIRED")
-        expect(operatorDevice.res.error.details.recommendedNextStep).toBeUndefined()
-      }
+      expect(operatorDevice.res.error?.details).toMatchObject({ code: "PAIRING_REQUIRED", requestedRole: "operator" })
+      expect(operatorDevice.res.error?.details.recommendedNextStep).toBeUndefined()
+      expect(operatorDevice.res.error?.details.pauseReconnect).toBeUndefined()
       // Approved, the same node connects on its next try, and publishes.
       const op = yield* handshake(gw.url, connectParams({ ...auth, scopes: ["operator.admin"] }))
-      const approved = yield* call(op.peer, "device.pair.approve", { requestId: first.res.error.details.requestId })
+      const approved = yield* call(op.peer, "device.pair.approve", { requestId: first.res.error?.details.requestId })
       expect(approved.ok).toBe(true)
       const next = yield* deviceHandshake(gw.url, device, nodeParams(TOKEN))
       expect(next.res.ok).toBe(true)
