@@ -42,7 +42,7 @@ describe("unknown methods", () => {
         ["reader", reader.peer],
         ["no scopes", none.peer]
       ] as const) {
-        for (const m of ["node.someday.update", "does.not.exist"]) {
+        for (const m of ["node.someday.update", "does.not.exist", "constructor", "__proto__", "hasOwnProperty"]) {
           const res = yield* call(peer, m, { x: 1 })
           expect([who, res.error?.code, res.error?.message, res.error?.details?.code]).toEqual([
             who,
