@@ -104,7 +104,9 @@ describe("what a node publishes", () => {
       })
       expect(typeof d.payload.published.updatedAtMs).toBe("number")
       const listed = yield* call(op.peer, "node.list")
-      expect(listed.payload.nodes[0].published.updates.skills).toBe(2)
+      // node.list stays small: what a node published is node.describe's.
+      expect(listed.payload.nodes[0].nodeId).toBe(device.deviceId)
+      expect(listed.payload.nodes[0].published).toBeUndefined()
 
       // A new connection of the node starts with nothing published.
       const again = yield* deviceHandshake(gw.url, device, nodeParams(TOKEN))

@@ -48,7 +48,8 @@ const make = Effect.gen(function* () {
       yield* devices.touch(nodeId, "disconnect")
     })
 
-  const describeNode = (nodeId: string) =>
+  /** One node as node.list shows it; `node.describe` adds what it published (`withPublished`), which can be large. */
+  const describeNode = (nodeId: string, withPublished = false) =>
     Effect.gen(function* () {
       const device = yield* devices.get(nodeId)
       const entry = live.get(nodeId)
@@ -69,19 +70,21 @@ const make = Effect.gen(function* () {
         connected: entry !== undefined,
         ...(s ? { connectedAtMs: s.connectedAtMs, remoteIp: s.remoteIp } : {}),
         ...(device ? { approvedAtMs: device.approvedAtMs, lastSeenAtMs: device.lastSeenAtMs, lastSeenReason: device.lastSeenReason } : {}),
-        ...(entry && published.get(nodeId)?.connId === entry.session.connId ? { published: published.get(nodeId)?.value } : {})
+        ...(withPublished && entry && published.get(nodeId)?.connId === entry.session.connId
+          ? { published: published.get(nodeId)?.value }
+          : {})
       }
     })
 
   const list = Effect.gen(function* () {
     const { paired } = yield* devices.list
     const ids = new Set([...paired.filter((d) => d.roles.includes("node")).map((d) => d.deviceId), ...live.keys()])
-    const nodes = yield* Effect.forEach([...ids], describeNode)
+    const nodes = yield* Effect.forEach([...ids], (id) => describeNode(id))
     return { ts: Date.now(), nodes: nodes.filter((n) => n !== undefined) }
   })
 
   const describe = (nodeId: string) =>
-    Effect.flatMap(describeNode(nodeId), (n) =>
+    Effect.flatMap(describeNode(nodeId, true), (n) =>
       n ? Effect.succeed({ ts: Date.now(), ...n }) : Effect.fail(GatewayError.invalidRequest("unknown nodeId", { nodeId }))
     )
 

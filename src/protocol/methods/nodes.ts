@@ -22,7 +22,7 @@ export const NodeEntry = Schema.Struct({
   approvedAtMs: opt(Schema.Number),
   lastSeenAtMs: opt(Schema.Number),
   lastSeenReason: opt(Schema.String),
-  /** What the node published on its current connection (node.skills/pluginTools/runnerInventory.update). */
+  /** What the node published on its current connection (node.skills/pluginTools/runnerInventory.update); node.describe only. */
   published: opt(Published)
 })
 export type NodeEntry = typeof NodeEntry.Type
