@@ -15,6 +15,7 @@ import { channelMethods } from "./methods/channels.js"
 import { configMethods } from "./methods/config.js"
 import { coreMethods } from "./methods/core.js"
 import { dashboardMethods } from "./methods/dashboard.js"
+import { nodeInventoryMethods } from "./methods/nodeInventory.js"
 import { nodeMethods } from "./methods/nodes.js"
 import { securityMethods } from "./methods/security.js"
 import { sessionMethods } from "./methods/sessions.js"
@@ -89,6 +90,7 @@ export const coreServed = Effect.map(
   Effect.all([
     coreMethods,
     nodeMethods,
+    nodeInventoryMethods,
     sessionMethods,
     channelMethods,
     agentMethods,

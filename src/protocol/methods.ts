@@ -26,6 +26,7 @@ import {
   NodePairRemove
 } from "./methods/devices.js"
 import { NodeDescribe, NodeEvent, NodeInvoke, NodeInvokeResult, NodeList } from "./methods/nodes.js"
+import { NodePluginToolsUpdate, NodeRunnerInventoryUpdate, NodeSkillsUpdate } from "./methods/nodeInventory.js"
 import { SecurityAudit } from "./methods/security.js"
 import {
   ChatHistory,
@@ -48,6 +49,7 @@ export * as ConfigMethods from "./methods/config.js"
 export * as Core from "./methods/core.js"
 export * as Pairing from "./methods/devices.js"
 export * as Nodes from "./methods/nodes.js"
+export * as NodeInventory from "./methods/nodeInventory.js"
 export * as Security from "./methods/security.js"
 export * as SessionMethods from "./methods/sessions.js"
 
@@ -66,6 +68,9 @@ export const Methods = {
   "node.invoke": NodeInvoke,
   "node.invoke.result": NodeInvokeResult,
   "node.event": NodeEvent,
+  "node.skills.update": NodeSkillsUpdate,
+  "node.pluginTools.update": NodePluginToolsUpdate,
+  "node.runnerInventory.update": NodeRunnerInventoryUpdate,
   "device.pair.list": DevicePairList,
   "device.pair.approve": DevicePairApprove,
   "device.pair.reject": DevicePairReject,

@@ -8,7 +8,7 @@
  */
 import { Context, type Effect, type Exit } from "effect"
 import type { GatewayError } from "../protocol/errors.js"
-import type { Nodes, ResultOf } from "../protocol/methods.js"
+import type { NodeInventory, Nodes, ResultOf } from "../protocol/methods.js"
 
 export const DEFAULT_INVOKE_TIMEOUT_MS = 30_000
 /** How long a finished invoke's result answers retries with the same key. */
@@ -75,6 +75,12 @@ export interface NodeEventParams {
   readonly payloadJSON?: string | undefined
 }
 
+/** One publication of a node about itself (node.skills/pluginTools/runnerInventory.update), as it is kept. */
+export type InventoryUpdate =
+  | { readonly _tag: "skills"; readonly skills: ReadonlyArray<typeof NodeInventory.SkillSummary.Type> }
+  | { readonly _tag: "pluginTools"; readonly tools: ReadonlyArray<typeof NodeInventory.ToolSummary.Type> }
+  | { readonly _tag: "runnerInventory"; readonly inventory: typeof NodeInventory.RunnerInventory.Type }
+
 export interface NodeRegistryService {
   readonly register: (session: NodeSession) => Effect.Effect<void>
   readonly unregister: (nodeId: string, connId: string) => Effect.Effect<void>
@@ -94,6 +100,12 @@ export interface NodeRegistryService {
     params: NodeResultParams
   ) => Exit.Exit<ResultOf<typeof Nodes.NodeInvokeResult>, GatewayError>
   readonly event: (fromNodeId: string, params: NodeEventParams) => Effect.Effect<ResultOf<typeof Nodes.NodeEvent>, GatewayError>
+  /**
+   * Keeps what node `nodeId` published on connection `connId` (the latest of each kind), shown by
+   * `describe` while that connection lasts; INVALID_REQUEST "unknown nodeId" when it is not the node's
+   * current connection (as OpenClaw answers).
+   */
+  readonly publish: (nodeId: string, connId: string, update: InventoryUpdate) => Effect.Effect<void, GatewayError>
   /** The ids of the nodes connected now. */
   readonly connected: Effect.Effect<ReadonlyArray<string>>
 }

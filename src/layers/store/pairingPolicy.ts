@@ -156,6 +156,10 @@ export const pairingRequired = (
       reason,
       requestId,
       remediationHint: "Approve this device from the pending pairing requests.",
+      // A node waits for the owner's approval and connects by itself once given (OpenClaw's clients
+      // pause reconnecting on PAIRING_REQUIRED unless told to wait, and a headless node host would stay
+      // paused until restarted); an operator's client is told to stop and ask its user.
+      ...(ask.role === "node" ? { recommendedNextStep: "wait_then_retry", retryable: true, pauseReconnect: false } : {}),
       deviceId: ask.deviceId,
       requestedRole: ask.role,
       requestedScopes: ask.scopes,

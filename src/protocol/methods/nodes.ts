@@ -2,6 +2,7 @@
 import { Schema } from "effect"
 import { method, requiresRole, requiresScope } from "../method.js"
 import { Int, Name, NonEmpty, opt, Strings } from "./common.js"
+import { Published } from "./nodeInventory.js"
 
 export const NodeEntry = Schema.Struct({
   nodeId: Schema.String,
@@ -20,7 +21,9 @@ export const NodeEntry = Schema.Struct({
   remoteIp: opt(Schema.String),
   approvedAtMs: opt(Schema.Number),
   lastSeenAtMs: opt(Schema.Number),
-  lastSeenReason: opt(Schema.String)
+  lastSeenReason: opt(Schema.String),
+  /** What the node published on its current connection (node.skills/pluginTools/runnerInventory.update); node.describe only. */
+  published: opt(Published)
 })
 export type NodeEntry = typeof NodeEntry.Type
 
