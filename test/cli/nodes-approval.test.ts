@@ -2,6 +2,7 @@
  * `clawgate nodes pending | approve | reject` against a clawgate Gateway with
  * `gateway.nodes.pairing.commandApproval: "approve"` and clawgate's own node host (real processes).
  */
+import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { runCli, spawnCli, spawnGateway } from "../support/cli.js"
@@ -22,6 +23,15 @@ const setup = Effect.gen(function* () {
 
 const pending = (target: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.map(runCli(["nodes", "pending", ...target, "--json"], env), (r) => JSON.parse(r.stdout) as Array<any>)
+
+/** A port that was free a moment ago (for a Gateway that restarts on the same port). */
+const freePort = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const port = (server.address() as net.AddressInfo).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
 
 describe("clawgate nodes pending/approve/reject", () => {
   it.scopedLive(
@@ -69,6 +79,32 @@ describe("clawgate nodes pending/approve/reject", () => {
         expect(info.code).toBe(0)
         expect(JSON.parse(info.stdout).platform).toBe(process.platform)
         expect(yield* pending(target, env)).toEqual([])
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "an approval survives a Gateway restart: the reconnected node is invokable at once, nothing pending",
+    () =>
+      Effect.gen(function* () {
+        const gwDir = yield* tempDir()
+        yield* writeConfig(gwDir, { gateway: { nodes: { pairing: { commandApproval: "approve" } } } })
+        const port = yield* freePort
+        const first = yield* spawnGateway(["--port", String(port), "--token", TOKEN], { CLAWGATE_STATE_DIR: gwDir })
+        const target = ["--url", first.url, "--token", TOKEN]
+        const env = { CLAWGATE_STATE_DIR: yield* tempDir() }
+        const node = yield* spawnCli(["node", "run", ...target, "--name", "lap"], { CLAWGATE_STATE_DIR: yield* tempDir() })
+        yield* Effect.promise(() => node.waitFor(/\[node\] connected as nodeId/))
+        const [request] = yield* pending(target, env)
+        expect((yield* runCli(["nodes", "approve", request.requestId, ...target], env)).code).toBe(0)
+        expect(yield* Effect.promise(() => first.stop())).toBe(0)
+
+        yield* spawnGateway(["--port", String(port), "--token", TOKEN], { CLAWGATE_STATE_DIR: gwDir })
+        yield* Effect.promise(() => node.waitFor(/\[node\] connected as nodeId[^]*\[node\] connected as nodeId/, 30_000))
+        expect(yield* pending(target, env)).toEqual([])
+        const info = yield* runCli(["nodes", "invoke", "lap", "system.info", ...target], env)
+        expect(info.stderr).toBe("")
+        expect(info.code).toBe(0)
       }),
     60_000
   )
