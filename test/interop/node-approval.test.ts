@@ -22,7 +22,9 @@ import {
   OpenClawGatewayLive,
   killGroup,
   openClawHome,
+  parseJson,
   randomToken,
+  runOpenClaw,
   tempDir,
   unavailableReason
 } from "./openclaw-support.js"
@@ -185,6 +187,11 @@ describe.skipIf(unavailableReason !== undefined)(suiteName, () => {
           expect(held.stderr).toContain(
             `node command not approved: "system.which" waits for approval; run \`clawgate nodes approve ${request.requestId}\``
           )
+
+          // OpenClaw's own CLI reads clawgate's node.pair.list too.
+          const ocPending = yield* runOpenClaw(["nodes", "pending", "--json"], { ...oc.env, OPENCLAW_NO_AUTO_UPDATE: "1" })
+          expect(ocPending.code, ocPending.stderr).toBe(0)
+          expect(parseJson(ocPending).map((r: any) => r.requestId)).toContain(request.requestId)
 
           const described = yield* runCli(["nodes", "describe", "oc-approval-node", ...target, "--json"], env)
           expect(JSON.parse(described.stdout).approvalState).toBe("pending")
