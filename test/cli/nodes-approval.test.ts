@@ -100,7 +100,7 @@ describe("clawgate nodes pending/approve/reject", () => {
         expect(yield* Effect.promise(() => first.stop())).toBe(0)
 
         yield* spawnGateway(["--port", String(port), "--token", TOKEN], { CLAWGATE_STATE_DIR: gwDir })
-        yield* Effect.promise(() => node.waitFor(/\[node\] connected as nodeId[^]*\[node\] connected as nodeId/, 30_000))
+        yield* Effect.promise(() => node.waitFor(/\[node\] connected as nodeId[\s\S]*\[node\] connected as nodeId/, 30_000))
         expect(yield* pending(target, env)).toEqual([])
         const info = yield* runCli(["nodes", "invoke", "lap", "system.info", ...target], env)
         expect(info.stderr).toBe("")
