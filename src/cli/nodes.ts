@@ -10,19 +10,28 @@ import {
   devicesRemove,
   devicesRevoke,
   devicesRotate,
+  approveScopesFor,
+  nodesApprove,
   nodesDescribe,
   nodesInvoke,
   nodesList,
+  nodesPending,
+  nodesPendingRequest,
+  nodesReject,
+  renderNodeApproved,
+  renderNodesPending,
   renderDevices,
   renderNodes
 } from "../programs/nodes.js"
 import { renderValue } from "../programs/render.js"
-import { clientOptions, withClient, parseParams } from "./shared.js"
+import { clientLayer, clientOptions, configLayer, output, withClient, parseParams } from "./shared.js"
 
 // ---------------------------------------------------------------------------
 // Nodes and devices
 
 export const nodeRef = Args.text({ name: "node" }).pipe(Args.withDescription("Node id, id prefix (6+ characters) or display name"))
+
+const nodeRequestRef = Args.text({ name: "requestId" }).pipe(Args.withDescription("The node request id (see clawgate nodes pending)"))
 
 export const nodesCommand = Command.make("nodes").pipe(
   Command.withDescription("List, describe and invoke the Gateway's nodes"),
@@ -62,7 +71,30 @@ export const nodesCommand = Command.make("nodes").pipe(
           ),
           (r) => renderValue(r.payload ?? r)
         )
-    ).pipe(Command.withDescription("Run a command on a node and print its result"))
+    ).pipe(Command.withDescription("Run a command on a node and print its result")),
+    Command.make("pending", clientOptions, (opts) => withClient(opts, ["node.pair.list"], nodesPending, renderNodesPending)).pipe(
+      Command.withDescription("Nodes waiting for approval: their declared commands (and nodes waiting for device pairing)")
+    ),
+    Command.make("approve", { requestId: nodeRequestRef, ...clientOptions }, (opts) =>
+      output(
+        Effect.gen(function* () {
+          // The scopes depend on the request (operator.admin for system.run): read it first, then ask for exactly those.
+          const request = yield* nodesPendingRequest(opts.requestId).pipe(
+            Effect.provide(clientLayer(opts, ["node.pair.list"])),
+            Effect.scoped
+          )
+          return yield* nodesApprove(opts.requestId).pipe(
+            Effect.provide(clientLayer(opts, ["node.pair.approve"], false, approveScopesFor(request))),
+            Effect.scoped
+          )
+        }).pipe(Effect.provide(configLayer)),
+        opts.json,
+        renderNodeApproved
+      )
+    ).pipe(Command.withDescription("Approve a node's pending request (its commands; system.run needs operator.admin)")),
+    Command.make("reject", { requestId: nodeRequestRef, ...clientOptions }, (opts) =>
+      withClient(opts, ["node.pair.reject"], nodesReject(opts.requestId), (r) => `rejected ${r.requestId} (node ${r.nodeId.slice(0, 12)})`)
+    ).pipe(Command.withDescription("Reject a node's pending request"))
   ])
 )
 

@@ -8,6 +8,7 @@ import { isLoopbackAddress } from "../config/bind.js"
 import { resolveTarget, TargetError, type ClientFlags, type Target } from "../config/target.js"
 import type { ClawgateConfig } from "../config/schema.js"
 import { ConfigFileLive } from "../layers/ConfigFile.js"
+import type { Scope as ScopeName } from "../protocol/frames.js"
 import { scopesFor } from "../protocol/methods.js"
 import { GatewayClientRemote } from "../layers/GatewayClientRemote.js"
 import { ConfigStore } from "../services/Config.js"
@@ -168,7 +169,8 @@ export const targetOf = (flags: ClientFlags, cfg: ClawgateConfig, env: Parameter
     catch: (e) => new GatewayClientError({ reason: "Target", message: e instanceof TargetError ? e.message : String(e) })
   })
 
-export const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>, approver = false) =>
+/** `scopes`: ask for exactly these (a command that learns what it needs from the Gateway first, as `nodes approve`). */
+export const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>, approver = false, scopes?: ReadonlyArray<ScopeName>) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const config = yield* ConfigStore
@@ -191,7 +193,7 @@ export const clientLayer = (opts: ClientOpts, methods: ReadonlyArray<string>, ap
       return GatewayClientRemote({
         target,
         // Least privilege: ask only for the scopes the command's methods need.
-        scopes: approver && device === undefined ? ["operator.admin"] : scopesFor(methods),
+        scopes: scopes !== undefined ? [...scopes] : approver && device === undefined ? ["operator.admin"] : scopesFor(methods),
         device,
         ...(timeout !== undefined ? { connectTimeoutMs: timeout, defaultRequestTimeoutMs: timeout } : {})
       })

@@ -58,7 +58,16 @@ export const RemoteConfig = Schema.Struct({
 })
 
 export const NodesConfig = Schema.Struct({
-  pairing: Schema.optional(Schema.Struct({ autoApproveLocal: Schema.optional(Schema.Boolean) })),
+  pairing: Schema.optional(
+    Schema.Struct({
+      autoApproveLocal: Schema.optional(Schema.Boolean),
+      /**
+       * "auto" (the default): a paired node's declared commands are invokable at once. "approve": commands a node
+       * declares beyond what was approved before wait in a `node.pair.*` request (`clawgate nodes approve`).
+       */
+      commandApproval: Schema.optional(Schema.Literal("auto", "approve"))
+    })
+  ),
   commands: Schema.optional(
     Schema.Struct({
       allow: Schema.optional(Schema.Array(NonEmpty)),

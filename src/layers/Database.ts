@@ -107,6 +107,19 @@ export const migrations = {
   "0003_sessions_by_agent": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE INDEX sessions_by_agent_updated ON sessions (agent_id, updated_at)`
+  }),
+  // The command surface approved for each node and the one waiting for approval (gateway.nodes.pairing.commandApproval).
+  "0004_node_surfaces": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE node_surfaces (
+      node_id TEXT PRIMARY KEY,
+      approved_commands TEXT,
+      approved_at INTEGER,
+      request_id TEXT UNIQUE,
+      pending_commands TEXT,
+      pending_meta TEXT,
+      pending_ts INTEGER
+    )`
   })
 }
 

@@ -81,6 +81,64 @@ export const renderNodes = (listed: Listed): string => {
     .join("\n")
 }
 
+// --- node pairing: command surfaces (node.pair.*) ---------------------------------
+
+type NodePairLists = ResultOf<typeof Pairing.NodePairList>
+type PendingNode = NodePairLists["pending"][number]
+
+export const nodesPairList = Effect.flatMap(GatewayClient, (c) => c.call(Pairing.NodePairList))
+export const nodesPending = Effect.map(nodesPairList, (l) => l.pending)
+
+/** A waiting request by its id, or a usage error that lists the ones there are. */
+export const nodesPendingRequest = (requestId: string) =>
+  Effect.gen(function* () {
+    const pending = yield* nodesPending
+    const found = pending.find((r) => r.requestId === requestId)
+    if (found) return found
+    return yield* new UsageError({
+      message: `no pending node request "${requestId}" (${
+        pending.length ? `pending: ${pending.map((r) => r.requestId).join(", ")}` : "none are pending"
+      }); see clawgate nodes pending`
+    })
+  })
+
+const APPROVE_SCOPES: ReadonlyArray<string> = ["operator.pairing", "operator.write", "operator.admin"]
+
+/**
+ * The scopes `node.pair.approve` of this request needs, as OpenClaw's CLI decides them: the Gateway's
+ * `requiredApproveScopes` when it says, else from the commands (`operator.admin` for `system.run`).
+ */
+export const approveScopesFor = (r: PendingNode): Array<"operator.pairing" | "operator.write" | "operator.admin"> => {
+  const declared = (r.requiredApproveScopes ?? []).filter((s) => APPROVE_SCOPES.includes(s)) as Array<
+    "operator.pairing" | "operator.write" | "operator.admin"
+  >
+  const scopes = new Set(["operator.pairing" as const, ...declared])
+  return scopes.size > 1 ? [...scopes] : Pairing.nodePairApprovalScopes(r.commands ?? [])
+}
+
+export const nodesApprove = (requestId: string) => Effect.flatMap(GatewayClient, (c) => c.call(Pairing.NodePairApprove, { requestId }))
+export const nodesReject = (requestId: string) => Effect.flatMap(GatewayClient, (c) => c.call(Pairing.NodePairReject, { requestId }))
+
+export const renderNodesPending = (pending: ReadonlyArray<PendingNode>): string => {
+  if (pending.length === 0) return "No pending node requests."
+  const now = Date.now()
+  const lines = [`Pending (${pending.length}): approve with clawgate nodes approve <requestId>`]
+  for (const r of pending) {
+    const admin = r.requiredApproveScopes?.includes("operator.admin") ? "  [needs operator.admin]" : ""
+    lines.push(
+      `  ${r.requestId}  ${(r.displayName ?? r.clientId ?? "(unnamed)").padEnd(16)} ${r.nodeId.slice(0, 12)}  ${
+        r.commands?.join(", ") || "(no commands)"
+      }  ${formatDuration(Math.max(0, now - r.ts))} ago${r.remoteIp ? ` from ${r.remoteIp}` : ""}${admin}`
+    )
+  }
+  return lines.join("\n")
+}
+
+export const renderNodeApproved = (r: ResultOf<typeof Pairing.NodePairApprove>): string =>
+  `approved ${r.requestId}: node ${r.node.displayName ?? ""} ${r.node.nodeId.slice(0, 12)} may now be asked to run ${
+    r.node.commands?.join(", ") || "(no commands)"
+  }`.replace(/ {2,}/g, " ")
+
 // --- devices -----------------------------------------------------------------
 
 type DeviceLists = ResultOf<typeof Pairing.DevicePairList>

@@ -133,6 +133,8 @@ export const GATEWAY_EVENTS = [
   "health",
   "device.pair.requested",
   "device.pair.resolved",
+  "node.pair.requested",
+  "node.pair.resolved",
   "node.invoke.request",
   "node.invoke.cancel",
   "node.event",

@@ -8,7 +8,7 @@
  */
 import { Context, type Effect, type Exit } from "effect"
 import type { GatewayError } from "../protocol/errors.js"
-import type { NodeInventory, Nodes, ResultOf } from "../protocol/methods.js"
+import type { NodeInventory, Nodes, Pairing, ResultOf } from "../protocol/methods.js"
 
 export const DEFAULT_INVOKE_TIMEOUT_MS = 30_000
 /** How long a finished invoke's result answers retries with the same key. */
@@ -26,6 +26,18 @@ export interface NodeSession {
   readonly commands: ReadonlyArray<string>
   readonly connectedAtMs: number
   readonly remoteIp?: string | undefined
+  /**
+   * Declared commands not yet approved (`gateway.nodes.pairing.commandApproval: "approve"`): not in
+   * `commands`, refused by `node.invoke` with a message naming the request that holds them.
+   */
+  readonly held?: ReadonlyArray<string> | undefined
+  readonly heldRequestId?: string | undefined
+}
+
+/** Who decides a `node.pair.*` request: the connection's device (if any) and its scopes. */
+export interface NodeApprover {
+  readonly deviceId?: string | undefined
+  readonly scopes: ReadonlyArray<string>
 }
 
 export interface InvokeRequest {
@@ -106,6 +118,13 @@ export interface NodeRegistryService {
    * current connection (as OpenClaw answers).
    */
   readonly publish: (nodeId: string, connId: string, update: InventoryUpdate) => Effect.Effect<void, GatewayError>
+  /** Waiting command-surface requests and device-pairing requests of nodes, and the paired nodes (OpenClaw's shapes). */
+  readonly pairList: Effect.Effect<ResultOf<typeof Pairing.NodePairList>, GatewayError>
+  /** Approves a command-surface request (its approver holding `nodePairApprovalScopes`) or a node's device-pairing request. */
+  readonly pairApprove: (requestId: string, approver: NodeApprover) => Effect.Effect<ResultOf<typeof Pairing.NodePairApprove>, GatewayError>
+  readonly pairReject: (requestId: string) => Effect.Effect<ResultOf<typeof Pairing.NodePairReject>, GatewayError>
+  /** Forgets a node's approved and waiting command surface (it was unpaired). */
+  readonly forgetSurface: (nodeId: string) => Effect.Effect<void, GatewayError>
   /** The ids of the nodes connected now. */
   readonly connected: Effect.Effect<ReadonlyArray<string>>
 }

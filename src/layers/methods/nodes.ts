@@ -33,7 +33,6 @@ export const nodeMethods = Effect.gen(function* () {
   const approver = (ctx: CallContext) => ({ deviceId: ctx.deviceId, scopes: ctx.role === "operator" ? ctx.scopes : [] })
   const needDevice = (ctx: CallContext) =>
     ctx.deviceId ? Effect.succeed(ctx.deviceId) : Effect.fail(GatewayError.invalidRequest("this connection has no device identity"))
-  const asNode = <D extends { readonly deviceId: string }>(d: D) => ({ ...d, nodeId: d.deviceId })
 
   return [
     serve(Nodes.NodeList, () => nodes.list),
@@ -60,21 +59,23 @@ export const nodeMethods = Effect.gen(function* () {
     serve(Pairing.DevicePairList, () => devices.list),
     serve(Pairing.DevicePairApprove, (p, ctx) => devices.approve(p.requestId, approver(ctx))),
     serve(Pairing.DevicePairReject, (p) => devices.reject(p.requestId)),
-    serve(Pairing.DevicePairRemove, (p, ctx) => devices.remove(p.deviceId, approver(ctx))),
+    // An unpaired device's approved command surface goes with it (a new pairing starts from nothing).
+    serve(Pairing.DevicePairRemove, (p, ctx) =>
+      Effect.tap(devices.remove(p.deviceId, approver(ctx)), (r) => nodes.forgetSurface(r.deviceId))
+    ),
     serve(Pairing.DeviceTokenRotate, (p, ctx) => devices.rotate(p.deviceId, p.role, p.scopes, approver(ctx))),
-    serve(Pairing.DeviceTokenRevoke, (p, ctx) => devices.revoke(p.deviceId, p.role, approver(ctx))),
+    serve(Pairing.DeviceTokenRevoke, (p, ctx) =>
+      Effect.tap(devices.revoke(p.deviceId, p.role, approver(ctx)), (r) =>
+        r.role === "node" ? nodes.forgetSurface(r.deviceId) : Effect.void
+      )
+    ),
 
-    // Node pairing is device pairing for role "node" (one approval covers the node and the commands it declares).
-    serve(Pairing.NodePairList, () =>
-      Effect.map(devices.list, (l) => ({
-        pending: l.pending.filter((r) => r.roles.includes("node")).map(asNode),
-        paired: l.paired.filter((d) => d.roles.includes("node")).map(asNode)
-      }))
-    ),
-    serve(Pairing.NodePairApprove, (p, ctx) =>
-      Effect.map(devices.approve(p.requestId, approver(ctx)), (r) => ({ requestId: r.requestId, node: asNode(r.device) }))
-    ),
-    serve(Pairing.NodePairReject, (p) => Effect.map(devices.reject(p.requestId), (r) => ({ requestId: r.requestId, nodeId: r.deviceId }))),
-    serve(Pairing.NodePairRemove, (p, ctx) => Effect.as(devices.remove(p.nodeId, approver(ctx)), { nodeId: p.nodeId }))
+    // node.pair.*: command surfaces held for approval (gateway.nodes.pairing.commandApproval) and nodes' device pairing.
+    serve(Pairing.NodePairList, () => nodes.pairList),
+    serve(Pairing.NodePairApprove, (p, ctx) => nodes.pairApprove(p.requestId, approver(ctx))),
+    serve(Pairing.NodePairReject, (p) => nodes.pairReject(p.requestId)),
+    serve(Pairing.NodePairRemove, (p, ctx) =>
+      Effect.as(Effect.zipRight(devices.remove(p.nodeId, approver(ctx)), nodes.forgetSurface(p.nodeId)), { nodeId: p.nodeId })
+    )
   ]
 })

@@ -9,11 +9,22 @@ import { ConnectionHubLive } from "../state/ConnectionHubLive.js"
 import { Effect, Layer } from "effect"
 import { GatewayError } from "../../protocol/errors.js"
 import { decodeText, printable } from "../../protocol/codec.js"
-import { Devices } from "../../services/Devices.js"
+import { nodePairApprovalScopes, type PairedNode } from "../../protocol/methods/devices.js"
+import { scopeSatisfies } from "../../protocol/scopes.js"
+import type { ClawgateConfig } from "../../config/schema.js"
+import { ConfigStore } from "../../services/Config.js"
+import { Devices, type PairedDevice, type PairingRequest } from "../../services/Devices.js"
 import { EventBus } from "../../services/EventBus.js"
 import type { NodeInventory } from "../../protocol/methods.js"
-import { NodeRegistry, type NodeSession, type NodeRegistryService, type InventoryUpdate } from "../../services/NodeRegistry.js"
+import {
+  NodeRegistry,
+  type InventoryUpdate,
+  type NodeApprover,
+  type NodeSession,
+  type NodeRegistryService
+} from "../../services/NodeRegistry.js"
 import { failPending, makeInvokes, nodeFailure, type LiveNode } from "./invokes.js"
+import { makeSurfaces, type Surface } from "./surfaces.js"
 
 export { commandAllowed } from "./invokes.js"
 
@@ -24,10 +35,41 @@ const make = Effect.gen(function* () {
   const { invoke, unsafeInvoke, result, unsafeResult } = yield* makeInvokes(live)
   /** What each connected node published on its current connection (memory only: a node publishes again after every connect). */
   const published = new Map<string, { readonly connId: string; value: NodeInventory.Published }>()
+  const config = yield* ConfigStore
+  const surfaces = yield* makeSurfaces
+
+  const commandApproval = Effect.map(
+    config.current.pipe(Effect.orElseSucceed((): ClawgateConfig => ({}))),
+    (c) => c.gateway?.nodes?.pairing?.commandApproval ?? "auto"
+  )
+
+  /**
+   * With `commandApproval: "approve"`: the session's commands cut to the approved ones, the rest held in a
+   * `node.pair.*` request (published when new). Fails closed: when the store cannot answer, everything is held.
+   */
+  const gate = (session: NodeSession) =>
+    Effect.gen(function* () {
+      if ((yield* commandApproval) !== "approve") return session
+      const declared = [...new Set(session.commands)]
+      const decided = yield* Effect.either(surfaces.reconcile(session, Date.now()))
+      if (decided._tag === "Left") {
+        yield* Effect.logWarning(`node ${session.nodeId.slice(0, 12)}: holding every command: ${decided.left.message}`)
+        return { ...session, commands: [], held: declared }
+      }
+      const r = decided.right
+      if (r.request && r.fresh) {
+        yield* bus.publish({ event: "node.pair.requested", payload: r.request, scope: "operator.pairing" })
+        yield* Effect.logInfo(
+          `node ${session.nodeId.slice(0, 12)} declares commands waiting for approval (${r.held.join(", ")}): clawgate nodes approve ${r.request.requestId}`
+        )
+      }
+      return { ...session, commands: r.effective, held: r.held, heldRequestId: r.request?.requestId }
+    })
 
   /** Registers a node's connection, replacing an older one of the same node. */
-  const register = (session: NodeSession) =>
+  const register = (declaredSession: NodeSession) =>
     Effect.gen(function* () {
+      const session = yield* gate(declaredSession)
       const old = live.get(session.nodeId)
       live.set(session.nodeId, { session, pending: new Map() })
       published.delete(session.nodeId)
@@ -65,7 +107,7 @@ const make = Effect.gen(function* () {
         deviceFamily: s?.deviceFamily ?? device?.deviceFamily,
         caps: s?.caps ?? [],
         commands: [...(s?.commands ?? [])].sort(),
-        approvalState: device ? "approved" : "unapproved",
+        approvalState: !device ? "unapproved" : s?.held?.length ? "pending" : "approved",
         paired: device !== undefined,
         connected: entry !== undefined,
         ...(s ? { connectedAtMs: s.connectedAtMs, remoteIp: s.remoteIp } : {}),
@@ -128,8 +170,122 @@ const make = Effect.gen(function* () {
       return Effect.logDebug(`node ${nodeId.slice(0, 12)} published its ${update._tag} (update ${updates[update._tag]} on ${connId})`)
     })
 
+  // --- node.pair.*: command surfaces (commandApproval "approve") and nodes' device-pairing requests ---------
+
+  const resolved = (requestId: string, nodeId: string, decision: "approved" | "rejected") =>
+    bus.publish({ event: "node.pair.resolved", payload: { requestId, nodeId, decision, ts: Date.now() }, scope: "operator.pairing" })
+
+  const deviceRequestAsNode = (r: PairingRequest) => ({
+    requestId: r.requestId,
+    nodeId: r.deviceId,
+    clientId: r.clientId,
+    clientMode: r.clientMode,
+    ...(r.displayName !== undefined ? { displayName: r.displayName } : {}),
+    ...(r.platform !== undefined ? { platform: r.platform } : {}),
+    ...(r.deviceFamily !== undefined ? { deviceFamily: r.deviceFamily } : {}),
+    ...(r.commands !== undefined ? { commands: [...r.commands] } : {}),
+    requiredApproveScopes: ["operator.pairing"],
+    ...(r.remoteIp !== undefined ? { remoteIp: r.remoteIp } : {}),
+    silent: false,
+    ts: r.ts
+  })
+
+  const pairedNode = (d: PairedDevice, surface: Surface | undefined): PairedNode => {
+    const s = live.get(d.deviceId)?.session
+    const commands = surface?.approved ?? s?.commands
+    return {
+      nodeId: d.deviceId,
+      clientId: d.clientId,
+      clientMode: d.clientMode,
+      ...(d.displayName !== undefined ? { displayName: d.displayName } : {}),
+      ...(d.platform !== undefined ? { platform: d.platform } : {}),
+      ...(d.deviceFamily !== undefined ? { deviceFamily: d.deviceFamily } : {}),
+      ...(commands !== undefined ? { commands: [...commands] } : {}),
+      ...(s?.remoteIp !== undefined ? { remoteIp: s.remoteIp } : {}),
+      createdAtMs: d.createdAtMs,
+      approvedAtMs: surface?.approvedAtMs ?? d.approvedAtMs,
+      ...(d.lastSeenAtMs !== undefined ? { lastSeenAtMs: d.lastSeenAtMs } : {}),
+      ...(d.lastSeenReason !== undefined ? { lastSeenReason: d.lastSeenReason } : {})
+    }
+  }
+
+  const pairList = Effect.gen(function* () {
+    const devs = yield* devices.list
+    const all = yield* surfaces.all
+    const byNode = new Map(all.map((s) => [s.nodeId, s]))
+    return {
+      pending: [
+        ...all.flatMap((s) => (s.pending ? [s.pending] : [])),
+        ...devs.pending.filter((r) => r.roles.includes("node")).map(deviceRequestAsNode)
+      ],
+      paired: devs.paired.filter((d) => d.roles.includes("node")).map((d) => pairedNode(d, byNode.get(d.deviceId)))
+    }
+  })
+
+  /** A live node's session after an approval or rejection: what it declares, cut to `approved`. */
+  const regate = (nodeId: string, approved: ReadonlyArray<string> | undefined, heldRequestId: string | undefined) =>
+    Effect.sync(() => {
+      const entry = live.get(nodeId)
+      if (!entry) return
+      const declared = [...entry.session.commands, ...(entry.session.held ?? [])]
+      const ok = approved ?? entry.session.commands
+      const session = {
+        ...entry.session,
+        commands: declared.filter((c) => ok.includes(c)),
+        held: declared.filter((c) => !ok.includes(c)),
+        heldRequestId
+      }
+      live.set(nodeId, { session, pending: entry.pending })
+    })
+
+  const pairApprove = (requestId: string, approver: NodeApprover) =>
+    Effect.gen(function* () {
+      const surface = yield* surfaces.byRequest(requestId)
+      if (!surface?.pending) {
+        const r = yield* devices.approve(requestId, approver)
+        return { requestId: r.requestId, node: pairedNode(r.device, yield* surfaces.get(r.device.deviceId)) }
+      }
+      const commands = surface.pending.commands ?? []
+      const required = nodePairApprovalScopes(commands)
+      const missing = required.find((scope) => !scopeSatisfies(approver.scopes, scope))
+      if (missing !== undefined) {
+        return yield* GatewayError.of(
+          "FORBIDDEN",
+          `missing scope: ${missing} (approving the commands ${commands.join(", ")} of node ${surface.nodeId.slice(0, 12)} needs ${required.join(" + ")})`,
+          { details: { code: "MISSING_SCOPE", missingScope: missing, requiredScopes: required } }
+        )
+      }
+      const approved = yield* surfaces.approve(requestId, Date.now())
+      if (!approved) return yield* GatewayError.invalidRequest("unknown requestId", { requestId })
+      yield* regate(surface.nodeId, approved.approved, undefined)
+      yield* resolved(requestId, surface.nodeId, "approved")
+      yield* Effect.logInfo(`approved commands of node ${surface.nodeId.slice(0, 12)}: ${commands.join(", ") || "(none)"}`)
+      const device = yield* devices.get(surface.nodeId)
+      const node: PairedNode = device
+        ? pairedNode(device, approved)
+        : { nodeId: surface.nodeId, commands: [...(approved.approved ?? [])], approvedAtMs: approved.approvedAtMs }
+      return { requestId, node }
+    })
+
+  const pairReject = (requestId: string) =>
+    Effect.gen(function* () {
+      const surface = yield* surfaces.reject(requestId)
+      if (!surface) {
+        const r = yield* devices.reject(requestId)
+        return { requestId: r.requestId, nodeId: r.deviceId }
+      }
+      yield* regate(surface.nodeId, surface.approved ?? [], undefined)
+      yield* resolved(requestId, surface.nodeId, "rejected")
+      yield* Effect.logInfo(`rejected the commands node ${surface.nodeId.slice(0, 12)} asked for: ${surface.pending?.commands?.join(", ")}`)
+      return { requestId, nodeId: surface.nodeId }
+    })
+
   return {
     register,
+    pairList: Effect.withSpan(pairList, "NodeRegistry.pairList"),
+    pairApprove: (requestId, approver) => Effect.withSpan(pairApprove(requestId, approver), "NodeRegistry.pairApprove"),
+    pairReject: (requestId) => Effect.withSpan(pairReject(requestId), "NodeRegistry.pairReject"),
+    forgetSurface: surfaces.forget,
     unregister,
     list: Effect.withSpan(list, "NodeRegistry.list"),
     describe: (nodeId) => Effect.withSpan(describe(nodeId), "NodeRegistry.describe", { attributes: { nodeId: printable(nodeId, 80) } }),

@@ -175,6 +175,15 @@ export const makeInvokes = (live: ReadonlyMap<string, LiveNode>) =>
       const entry = live.get(req.nodeId)
       if (!entry) return notConnected(req.nodeId)
       // Refused before anything reaches the node.
+      if (entry.session.held?.includes(req.command)) {
+        const rid = entry.session.heldRequestId
+        return GatewayError.invalidRequest(
+          rid !== undefined
+            ? `node command not approved: "${printable(req.command, 80)}" waits for approval; run \`clawgate nodes approve ${rid}\` (see clawgate nodes pending)`
+            : `node command not approved: "${printable(req.command, 80)}" was rejected; the node asks again when it reconnects (then clawgate nodes approve <requestId>)`,
+          { code: "NODE_COMMAND_NOT_APPROVED", command: req.command, nodeId: req.nodeId, ...(rid !== undefined ? { requestId: rid } : {}) }
+        )
+      }
       if (!entry.session.commands.includes(req.command)) {
         return GatewayError.invalidRequest(
           `node command not allowed: the node does not declare "${printable(req.command, 80)}" (it serves: ${printable(entry.session.commands.join(", "), 400) || "nothing"})`,

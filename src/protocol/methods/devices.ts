@@ -97,19 +97,82 @@ export const DeviceTokenRevoke = method("device.token.revoke", {
   result: Schema.Struct({ deviceId: Schema.String, role: Schema.String, revokedAtMs: Schema.Number })
 })
 
-// Node pairing is device pairing for role "node": the same records, with `nodeId`.
-const nodeId = { nodeId: Schema.String }
+/*
+ * Node pairing (`node.pair.*`), in OpenClaw's shapes: the approval of a node's declared command surface,
+ * separate from the device pairing that admits its connection. A pending request lists every command the
+ * node declares and `requiredApproveScopes`, what its approver must hold (`nodePairApprovalScopes`).
+ * clawgate's Gateway also lists a node's waiting device-pairing request here (same requestId as in
+ * `device.pair.list`), so one `clawgate nodes approve` covers both steps.
+ */
+export const NodePairPending = Schema.Struct({
+  requestId: Schema.String,
+  nodeId: Schema.String,
+  clientId: opt(Schema.String),
+  clientMode: opt(Schema.String),
+  displayName: opt(Schema.String),
+  platform: opt(Schema.String),
+  version: opt(Schema.String),
+  deviceFamily: opt(Schema.String),
+  caps: opt(Strings),
+  commands: opt(Strings),
+  requiredApproveScopes: opt(Strings),
+  remoteIp: opt(Schema.String),
+  silent: opt(Schema.Boolean),
+  ts: Schema.Number
+})
+export type NodePairPending = typeof NodePairPending.Type
+
+export const PairedNode = Schema.Struct({
+  nodeId: Schema.String,
+  clientId: opt(Schema.String),
+  clientMode: opt(Schema.String),
+  displayName: opt(Schema.String),
+  platform: opt(Schema.String),
+  version: opt(Schema.String),
+  deviceFamily: opt(Schema.String),
+  caps: opt(Strings),
+  commands: opt(Strings),
+  remoteIp: opt(Schema.String),
+  createdAtMs: opt(Schema.Number),
+  approvedAtMs: opt(Schema.Number),
+  lastSeenAtMs: opt(Schema.Number),
+  lastSeenReason: opt(Schema.String)
+})
+export type PairedNode = typeof PairedNode.Type
+
+/** Commands whose approval needs `operator.admin` (OpenClaw's list: running programs, proxies, files). */
+export const ADMIN_APPROVAL_COMMANDS: ReadonlyArray<string> = [
+  "system.run",
+  "system.run.prepare",
+  "system.which",
+  "system.execApprovals.get",
+  "system.execApprovals.set",
+  "browser.proxy",
+  "browser.proxy.upload.v1",
+  "fs.listDir",
+  "terminal.upload"
+]
+
+/**
+ * The scopes an approver of a node's command surface must hold, as OpenClaw decides them: `operator.pairing`,
+ * plus `operator.admin` when a command runs programs or reaches files (`system.run`, ...), else plus
+ * `operator.write` when there is any command at all.
+ */
+export const nodePairApprovalScopes = (commands: ReadonlyArray<string>): Array<"operator.pairing" | "operator.write" | "operator.admin"> =>
+  commands.some((c) => ADMIN_APPROVAL_COMMANDS.includes(c))
+    ? ["operator.pairing", "operator.admin"]
+    : commands.length > 0
+      ? ["operator.pairing", "operator.write"]
+      : ["operator.pairing"]
+
 export const NodePairList = method("node.pair.list", {
   requires: pairing,
-  result: Schema.Struct({
-    pending: Schema.Array(Schema.Struct({ ...PairingRequest.fields, ...nodeId })),
-    paired: Schema.Array(Schema.Struct({ ...PairedDevice.fields, ...nodeId }))
-  })
+  result: Schema.Struct({ pending: Schema.Array(NodePairPending), paired: Schema.Array(PairedNode) })
 })
 export const NodePairApprove = method("node.pair.approve", {
   requires: pairing,
   params: RequestId,
-  result: Schema.Struct({ requestId: Schema.String, node: Schema.Struct({ ...PairedDevice.fields, ...nodeId }) })
+  result: Schema.Struct({ requestId: Schema.String, node: PairedNode })
 })
 export const NodePairReject = method("node.pair.reject", {
   requires: pairing,
@@ -119,7 +182,7 @@ export const NodePairReject = method("node.pair.reject", {
 export const NodePairRemove = method("node.pair.remove", {
   requires: pairing,
   params: Schema.Struct({ nodeId: Name }),
-  result: Schema.Struct(nodeId)
+  result: Schema.Struct({ nodeId: Schema.String })
 })
 
 /** A one-time dashboard code lives this long (as OpenClaw's bootstrap tokens do). */

@@ -1,8 +1,9 @@
 /**
- * Devices: pairing requests waiting for an operator (approve, reject) and the
- * paired devices (rotate or revoke a role's token, remove the device), updated
- * live from device.pair.requested / device.pair.resolved. Approval is never
- * self-service: this browser's own request cannot be approved from here.
+ * Devices: pairing requests waiting for an operator (approve, reject), nodes'
+ * command surfaces waiting for approval (node.pair.*), and the paired devices
+ * (rotate or revoke a role's token, remove the device), updated live from
+ * device.pair.* / node.pair.* events. Approval is never self-service: this
+ * browser's own request cannot be approved from here.
  */
 import { useSignal } from "@preact/signals"
 import { useId } from "preact/hooks"
@@ -11,10 +12,12 @@ import { shortId } from "./lib/format.js"
 import {
   deviceName,
   readDeviceLists,
+  readNodeRequests,
   tokenRoles,
   withRequested,
   withResolved,
   type DeviceLists,
+  type NodeRequestView,
   type PairedView,
   type PendingView
 } from "./lib/devices.js"
@@ -100,6 +103,59 @@ const PendingCard = (props: {
             ) : null}
           </div>
         ) : null}
+      </article>
+    </li>
+  )
+}
+
+const NodeRequestCard = (props: {
+  readonly request: NodeRequestView
+  readonly now: number
+  readonly act: (method: "node.pair.approve" | "node.pair.reject", r: NodeRequestView) => Promise<void>
+}) => {
+  const r = props.request
+  const titleId = useId()
+  const busy = useSignal(false)
+  const run = async (method: "node.pair.approve" | "node.pair.reject") => {
+    busy.value = true
+    try {
+      await props.act(method, r)
+    } finally {
+      busy.value = false
+    }
+  }
+  const admin = r.requiredApproveScopes.includes("operator.admin")
+  return (
+    <li>
+      <article class="pg-card" aria-labelledby={titleId}>
+        <div class="pg-card-head">
+          <h3 id={titleId}>{r.displayName ?? shortId(r.nodeId, 12)}</h3>
+          {admin ? <Badge tone="warn">needs operator.admin</Badge> : null}
+        </div>
+        <Fields
+          items={[
+            ["Request", <code key="rid">{r.requestId}</code>],
+            [
+              "Node id",
+              <code key="nid" title={r.nodeId}>
+                {shortId(r.nodeId, 16)}
+              </code>
+            ],
+            ["Commands", r.commands.length > 0 ? <Chips key="c" items={r.commands} /> : "none"],
+            ["Approver needs", <Chips key="s" items={r.requiredApproveScopes} />],
+            ["Platform", r.platform],
+            ["From", r.remoteIp],
+            ["Asked", <Ago key="t" at={r.ts} now={props.now} />]
+          ]}
+        />
+        <div class="pg-actions">
+          <button type="button" class="pg-btn pg-btn-primary" disabled={busy.value} onClick={() => void run("node.pair.approve")}>
+            Approve commands
+          </button>
+          <button type="button" class="pg-btn pg-btn-danger" disabled={busy.value} onClick={() => void run("node.pair.reject")}>
+            Reject
+          </button>
+        </div>
       </article>
     </li>
   )
@@ -240,7 +296,14 @@ export const DevicesPage = (props: { readonly client: UiClient }) => {
   const ownId = useOwnDeviceId(client)
   const lists = useResource<DeviceLists>(client, async () => readDeviceLists(await client.call("device.pair.list")))
   const notice = useSignal<Notice | undefined>(undefined)
+  const mayNodes = mayCall(client.can, "node.pair.list")
+  const nodeRequests = useResource<ReadonlyArray<NodeRequestView>>(client, async () =>
+    mayNodes ? readNodeRequests(await client.call("node.pair.list"), []) : []
+  )
   const reloadSoon = useThrottled(() => void lists.reload(), 500)
+  const reloadNodesSoon = useThrottled(() => void nodeRequests.reload(), 500)
+  useEvent(client, "node.pair.requested", () => reloadNodesSoon())
+  useEvent(client, "node.pair.resolved", () => reloadNodesSoon())
 
   useEvent(client, "device.pair.requested", (e) => {
     if (lists.data.value) lists.data.value = withRequested(lists.data.value, e.payload)
@@ -262,6 +325,17 @@ export const DevicesPage = (props: { readonly client: UiClient }) => {
       notice.value = { _tag: "failed", what, method, error }
     }
     await lists.reload()
+    await nodeRequests.reload()
+  }
+
+  const actNode = (method: "node.pair.approve" | "node.pair.reject", r: NodeRequestView) => {
+    const name = r.displayName ?? shortId(r.nodeId, 12)
+    return call(
+      method,
+      { requestId: r.requestId },
+      `${method === "node.pair.approve" ? "Approving" : "Rejecting"} ${name}'s commands`,
+      () => (method === "node.pair.approve" ? `Approved ${name}'s commands: they can be invoked now.` : `Rejected ${name}'s commands.`)
+    )
   }
 
   const actPending = (method: "device.pair.approve" | "device.pair.reject", r: PendingView) =>
@@ -287,6 +361,8 @@ export const DevicesPage = (props: { readonly client: UiClient }) => {
   }
 
   const data = lists.data.value
+  // A node's waiting device pairing is listed by both methods (same requestId): shown once, above.
+  const nodePending = (nodeRequests.data.value ?? []).filter((r) => !data?.pending.some((p) => p.requestId === r.requestId))
   return (
     <Page
       name="devices"
@@ -342,6 +418,15 @@ export const DevicesPage = (props: { readonly client: UiClient }) => {
               </ul>
             )}
           </Section>
+          {nodePending.length > 0 ? (
+            <Section title={`Node commands waiting for approval (${nodePending.length})`}>
+              <ul class="pg-cards">
+                {nodePending.map((r) => (
+                  <NodeRequestCard key={r.requestId} request={r} now={now.value} act={actNode} />
+                ))}
+              </ul>
+            </Section>
+          ) : null}
           <Section title={`Paired (${data.paired.length})`}>
             {data.paired.length === 0 ? (
               <Empty>No device is paired yet.</Empty>

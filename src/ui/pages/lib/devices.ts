@@ -140,3 +140,43 @@ export const tokenRoles = (d: PairedView): Array<string> => {
 
 /** How the page names a device: its display name, else its client id, else the start of its id. */
 export const deviceName = (d: DeviceBase): string => d.displayName ?? d.clientId ?? d.deviceId.slice(0, 12)
+
+/** A node's command surface waiting for approval (`node.pair.list`'s pending, OpenClaw's shape). */
+export interface NodeRequestView {
+  readonly requestId: string
+  readonly nodeId: string
+  readonly displayName?: string | undefined
+  readonly platform?: string | undefined
+  readonly remoteIp?: string | undefined
+  readonly commands: ReadonlyArray<string>
+  readonly requiredApproveScopes: ReadonlyArray<string>
+  readonly ts?: number | undefined
+}
+
+export const readNodeRequest = (v: unknown): NodeRequestView | undefined => {
+  if (!isRecord(v)) return undefined
+  const requestId = str(v.requestId, 200)
+  const nodeId = str(v.nodeId, 200)
+  if (requestId === undefined || nodeId === undefined) return undefined
+  return {
+    requestId,
+    nodeId,
+    displayName: str(v.displayName, 200),
+    platform: str(v.platform, 100),
+    remoteIp: str(v.remoteIp, 100),
+    commands: strs(v.commands, 256, 200),
+    requiredApproveScopes: strs(v.requiredApproveScopes, 8, 64),
+    ts: num(v.ts)
+  }
+}
+
+/**
+ * The node requests of `node.pair.list` that are not device-pairing requests already shown above
+ * (clawgate lists a node's waiting device pairing in both, under the same requestId).
+ */
+export const readNodeRequests = (v: unknown, devicePending: ReadonlyArray<PendingView>): Array<NodeRequestView> => {
+  const shown = new Set(devicePending.map((p) => p.requestId))
+  return records(isRecord(v) ? v.pending : undefined, 256)
+    .flatMap((r) => readNodeRequest(r) ?? [])
+    .filter((r) => !shown.has(r.requestId))
+}
