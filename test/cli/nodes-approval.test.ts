@@ -42,7 +42,7 @@ describe("clawgate nodes pending/approve/reject", () => {
         const [request] = yield* pending(target, env)
         expect(request).toMatchObject({
           displayName: "lap",
-          commands: ["system.info", "system.notify", "system.run"],
+          commands: ["system.info", "system.notify", "system.which", "system.run.prepare", "system.run"],
           requiredApproveScopes: ["operator.pairing", "operator.admin"]
         })
 
