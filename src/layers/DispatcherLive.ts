@@ -16,6 +16,7 @@ import { configMethods } from "./methods/config.js"
 import { coreMethods } from "./methods/core.js"
 import { dashboardMethods } from "./methods/dashboard.js"
 import { nodeMethods } from "./methods/nodes.js"
+import { openclawUiMethods } from "./methods/openclawUi.js"
 import { securityMethods } from "./methods/security.js"
 import { sessionMethods } from "./methods/sessions.js"
 import { decodeParamsEither } from "./params.js"
@@ -95,7 +96,8 @@ export const coreServed = Effect.map(
     dashboardMethods,
     configMethods,
     securityMethods,
-    catalogMethods
+    catalogMethods,
+    openclawUiMethods
   ]),
   (areas) => areas.flat()
 )
