@@ -6,6 +6,7 @@
  * cron jobs, tasks, approvals, questions, progress cards, branches,
  * companion, voice, auth profiles or self-update.
  */
+import * as os from "node:os"
 import { Clock, Effect } from "effect"
 import type { ClawgateConfig } from "../../config/schema.js"
 import { OpenclawUi } from "../../protocol/methods.js"
@@ -24,6 +25,28 @@ const agentOf = (p: { readonly agentId?: string | undefined; readonly sessionKey
 
 const NONE = [] as const
 const NO_PROVIDERS = { ready: false, providers: NONE } as const
+
+/** This host, from Node's os module. */
+const systemInfo = () => {
+  const cpus = os.cpus()
+  const [one = 0, five = 0, fifteen = 0] = os.loadavg()
+  return {
+    machineName: os.hostname(),
+    hostname: os.hostname(),
+    platform: process.platform,
+    release: os.release(),
+    arch: process.arch,
+    osLabel: `${os.type()} ${os.release()} (${process.arch})`,
+    nodeVersion: process.version,
+    pid: process.pid,
+    uptimeMs: Math.round(process.uptime() * 1000),
+    cpuCount: cpus.length,
+    ...(cpus[0]?.model ? { cpuModel: cpus[0].model } : {}),
+    loadAverage: [one, five, fifteen] as const,
+    memoryTotalBytes: os.totalmem(),
+    memoryFreeBytes: os.freemem()
+  }
+}
 
 export const openclawUiMethods = Effect.gen(function* () {
   const config = yield* ConfigStore
@@ -81,6 +104,17 @@ export const openclawUiMethods = Effect.gen(function* () {
     serve(OpenclawUi.ModelsAuthStatus, (p) =>
       Effect.zipWith(knownAgent(p.agentId), Clock.currentTimeMillis, (_, ts) => ({ ts, providers: NONE }))
     ),
-    serve(OpenclawUi.UpdateStatus, () => Effect.succeed({ sentinel: null, updateAvailable: null }))
+    serve(OpenclawUi.UpdateStatus, () => Effect.succeed({ sentinel: null, updateAvailable: null })),
+    serve(OpenclawUi.ExecApprovalsGet, () =>
+      Effect.succeed({
+        path: "",
+        exists: false,
+        hash: "",
+        file: { version: 1 },
+        resolvedDefaults: { security: "deny", ask: "off", askFallback: "deny", autoAllowSkills: false }
+      } as const)
+    ),
+    serve(OpenclawUi.EnvironmentsList, () => Effect.succeed({ environments: NONE })),
+    serve(OpenclawUi.SystemInfo, () => Effect.sync(systemInfo))
   ]
 })

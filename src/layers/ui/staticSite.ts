@@ -51,9 +51,12 @@ export const CONTROL_UI_CSP = [
 /**
  * The CSP of a UI served from `gateway.controlUi.root`: CONTROL_UI_CSP, plus its web app manifest from
  * the same origin (`<link rel="manifest">`) and `data:` URLs to fetch (OpenClaw's UI fetches its inline
- * SVG icons; a data: URL reaches no network); each HTML page adds the hashes of its inline blocks.
+ * SVG icons; a data: URL reaches no network), and `style` attributes (`style-src-attr`): OpenClaw's UI
+ * lays itself out with computed ones (`style="flex: 1 1 0"`, `--side-panel-width: 480px`), which no hash
+ * can name in advance, and without them its chat column collapses to nothing. Scripts and <style>
+ * elements stay 'self' plus the SHA-256 of each inline block: each HTML page adds those hashes.
  */
-export const ROOT_UI_CSP = `${CONTROL_UI_CSP.replace("connect-src 'self'", "connect-src 'self' data:")}; manifest-src 'self'`
+export const ROOT_UI_CSP = `${CONTROL_UI_CSP.replace("connect-src 'self'", "connect-src 'self' data:")}; style-src-attr 'unsafe-inline'; manifest-src 'self'`
 
 /** The headers on every answer a site gives, its errors included. */
 export const securityHeaders = (csp: string): Readonly<Record<string, string>> => ({

@@ -139,6 +139,53 @@ export const UpdateStatus = method("update.status", {
   result: Schema.Struct({ sentinel: Schema.Null, updateAvailable: Schema.Null })
 })
 
+/**
+ * `exec.approvals.get`: the Gateway host's own exec allowlist. clawgate runs no command on its own host
+ * (system.run goes to a node), so there is no file and everything is denied.
+ */
+export const ExecApprovalsGet = method("exec.approvals.get", {
+  requires: requiresScope("operator.admin"),
+  result: Schema.Struct({
+    path: Schema.String,
+    exists: Schema.Literal(false),
+    hash: Schema.String,
+    file: Schema.Struct({ version: Schema.Literal(1) }),
+    resolvedDefaults: Schema.Struct({
+      security: Schema.Literal("deny"),
+      ask: Schema.Literal("off"),
+      askFallback: Schema.Literal("deny"),
+      autoAllowSkills: Schema.Literal(false)
+    })
+  })
+})
+
+/** `environments.list`: worker environments (cloud machines) besides the host and its nodes; clawgate has none. */
+export const EnvironmentsList = method("environments.list", {
+  requires: requiresScope("operator.read"),
+  result: Schema.Struct({ environments: None })
+})
+
+/** `system.info`: the Gateway's host, as the Systems page shows it (real data). */
+export const SystemInfo = method("system.info", {
+  requires: requiresScope("operator.read"),
+  result: Schema.Struct({
+    machineName: Schema.String,
+    hostname: Schema.String,
+    platform: Schema.String,
+    release: Schema.String,
+    arch: Schema.String,
+    osLabel: Schema.String,
+    nodeVersion: Schema.String,
+    pid: Int,
+    uptimeMs: Int,
+    cpuCount: Int,
+    cpuModel: opt(Schema.String),
+    loadAverage: opt(Schema.Tuple(Schema.Number, Schema.Number, Schema.Number)),
+    memoryTotalBytes: Int,
+    memoryFreeBytes: Int
+  })
+})
+
 /** These methods by name, spread into THE METHOD TABLE (methods.ts). */
 export const OpenclawUiTable = {
   "chat.metadata": ChatMetadata,
@@ -155,5 +202,8 @@ export const OpenclawUiTable = {
   "sessions.observer.visibility": SessionsObserverVisibility,
   "talk.catalog": TalkCatalog,
   "models.authStatus": ModelsAuthStatus,
-  "update.status": UpdateStatus
+  "update.status": UpdateStatus,
+  "exec.approvals.get": ExecApprovalsGet,
+  "environments.list": EnvironmentsList,
+  "system.info": SystemInfo
 } as const
