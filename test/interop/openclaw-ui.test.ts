@@ -101,8 +101,8 @@ describe.skipIf(unavailableReason !== undefined || !fs.existsSync(path.join(OPEN
         // OpenClaw's UI takes the shared token from the fragment; a browser it has not seen must be approved.
         yield* p(() => page.goto(`${origin}/#token=${encodeURIComponent(token)}`))
         yield* p(() => page.getByText("Approve this browser").waitFor(WAIT))
-        const shown = yield* p(() => page.locator("body").innerText())
-        const requestId = /devices approve (\S+)/.exec(shown)?.[1]
+        const shown = (yield* p(() => page.locator("body").textContent())) ?? ""
+        const requestId = /devices approve ([0-9a-f-]{36})/.exec(shown)?.[1]
         expect(requestId).toBeDefined()
         const approved = yield* runCli(["devices", "approve", "--url", gw.url, "--token", token, requestId!], env)
         expect(approved.stderr).toBe("")
