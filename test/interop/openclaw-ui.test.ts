@@ -74,11 +74,8 @@ describe.skipIf(unavailableReason !== undefined || !fs.existsSync(path.join(OPEN
       Effect.gen(function* () {
         const dir = yield* tempDir("clawgate-ocui-")
         const token = randomToken("ocui")
-        fs.writeFileSync(
-          path.join(dir, "clawgate.json"),
-          JSON.stringify({ gateway: { auth: { token }, controlUi: { root: OPENCLAW_UI } } }),
-          { mode: 0o600 }
-        )
+        const config = { gateway: { auth: { token }, controlUi: { root: OPENCLAW_UI } } }
+        fs.writeFileSync(path.join(dir, "clawgate.json"), JSON.stringify(config), { mode: 0o600 })
         const env = { CLAWGATE_STATE_DIR: dir }
         const gw = yield* spawnGateway(["--port", "0"], env)
         const origin = `http://127.0.0.1:${gw.port}`
