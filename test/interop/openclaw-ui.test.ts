@@ -3,7 +3,8 @@
  * served by a clawgate Gateway child process through `gateway.controlUi.root`, in headless Chromium: the
  * page connects with the `#token=` handoff OpenClaw's UI takes, is told to get this browser approved, is
  * approved with `clawgate devices approve <requestId>` (the id the page shows), connects, shows the main
- * session, sends a chat message and shows the offline model's reply streamed in, and renders the Devices
+ * session, sends a chat message and shows the offline model's reply streamed in, stops a run of a model
+ * that never answers with its stop button (chat.abort), and renders the Devices
  * and Systems (nodes) pages. Every frame the page sends and receives is recorded in the page: no answer
  * may be an unknown-method error, and no document may see a CSP violation.
  *
@@ -15,6 +16,8 @@ import { describe, expect } from "@effect/vitest"
 import { Effect } from "effect"
 import type { Page } from "playwright-core"
 import { itBrowser, launchBrowser, openPage } from "../support/browser.js"
+import { startChatDouble } from "../support/chat-completions.js"
+import { connectOperator } from "../support/client.js"
 import { runCli, spawnGateway } from "../support/cli.js"
 import { spawnNode } from "../support/node.js"
 import { INTEROP_DIR, OPENCLAW_VERSION, randomToken, tempDir, unavailableReason } from "./openclaw-support.js"
@@ -69,12 +72,17 @@ const suiteName =
 
 describe.skipIf(unavailableReason !== undefined || !fs.existsSync(path.join(OPENCLAW_UI, "index.html")))(suiteName, () => {
   itBrowser(
-    "connects, is paired by `clawgate devices approve`, lists the session, streams the offline model's reply, renders devices and nodes",
+    "connects, is paired by `clawgate devices approve`, lists the session, streams the offline model's reply, aborts a run, renders devices and nodes",
     () =>
       Effect.gen(function* () {
         const dir = yield* tempDir("clawgate-ocui-")
         const token = randomToken("ocui")
-        const config = { gateway: { auth: { token }, controlUi: { root: OPENCLAW_UI } } }
+        // A model that never answers, for the abort: named now, made the primary later through config.set.
+        const slow = yield* startChatDouble(() => "hang")
+        const config = {
+          gateway: { auth: { token }, controlUi: { root: OPENCLAW_UI } },
+          models: { providers: { slow: { api: "openai-completions", baseUrl: slow.baseUrl, models: ["hang"] } } }
+        }
         fs.writeFileSync(path.join(dir, "clawgate.json"), JSON.stringify(config), { mode: 0o600 })
         const env = { CLAWGATE_STATE_DIR: dir }
         const gw = yield* spawnGateway(["--port", "0"], env)
@@ -119,6 +127,23 @@ describe.skipIf(unavailableReason !== undefined || !fs.existsSync(path.join(OPEN
         const events = parsed(frames, "in").filter((f) => f.type === "event" && f.event === "chat")
         expect(events.some((e) => e.payload?.state === "delta")).toBe(true)
         expect(events.some((e) => e.payload?.state === "final")).toBe(true)
+
+        // Abort: the primary becomes the model that never answers; the page's stop button ends the run.
+        const admin = yield* connectOperator(gw, { token })
+        const { hash } = (yield* admin.connection.request("config.get", {})) as { hash: string }
+        yield* admin.connection.request("config.set", {
+          raw: JSON.stringify({ ...config, agents: { defaults: { model: { primary: "slow/hang" } } } }),
+          baseHash: hash
+        })
+        yield* admin.close
+        yield* p(() => box.fill("this one is stopped"))
+        yield* p(() => box.press("Enter"))
+        yield* p(() => page.getByRole("button", { name: "Stop generating" }).click(WAIT))
+        const aborted = () => parsed(frames, "in").some((f) => f.type === "event" && f.event === "chat" && f.payload?.state === "aborted")
+        for (let i = 0; i < 100 && !aborted(); i++) yield* p(() => page.waitForTimeout(100))
+        expect(aborted()).toBe(true)
+        expect(parsed(frames, "out").some((f) => f.method === "chat.abort")).toBe(true)
+        yield* p(() => page.getByRole("button", { name: "Stop generating" }).waitFor({ state: "detached", ...WAIT }))
 
         // Devices (this browser among the paired ones) and Systems (nodes), by client-side navigation.
         const navigate = (route: string) =>
