@@ -118,7 +118,12 @@ export const ControlUiConfig = Schema.Struct({
     Schema.String.pipe(Schema.filter((path) => basePathProblem(path) ?? true, { identifier: "BasePath", description: "a URL path" }))
   ),
   /** Browser origins allowed to open the WebSocket besides the Gateway's own. */
-  allowedOrigins: Schema.optional(Schema.Array(NonEmpty))
+  allowedOrigins: Schema.optional(Schema.Array(NonEmpty)),
+  /**
+   * A directory of static files served instead of clawgate's own dist/ui (OpenClaw's dist/control-ui,
+   * say): absolute, or relative to the config file's directory.
+   */
+  root: Schema.optional(NonEmpty.pipe(Schema.maxLength(4096)))
 })
 
 export const GatewayConfigSection = Schema.Struct({

@@ -17,6 +17,7 @@ import { coreMethods } from "./methods/core.js"
 import { dashboardMethods } from "./methods/dashboard.js"
 import { nodeInventoryMethods } from "./methods/nodeInventory.js"
 import { nodeMethods } from "./methods/nodes.js"
+import { openclawUiMethods } from "./methods/openclawUi.js"
 import { securityMethods } from "./methods/security.js"
 import { sessionMethods } from "./methods/sessions.js"
 import { decodeParamsEither } from "./params.js"
@@ -97,7 +98,8 @@ export const coreServed = Effect.map(
     dashboardMethods,
     configMethods,
     securityMethods,
-    catalogMethods
+    catalogMethods,
+    openclawUiMethods
   ]),
   (areas) => areas.flat()
 )

@@ -25,6 +25,7 @@ import {
   NodePairReject,
   NodePairRemove
 } from "./methods/devices.js"
+import { OpenclawUiTable } from "./methods/openclawUi.js"
 import { NodeDescribe, NodeEvent, NodeInvoke, NodeInvokeResult, NodeList } from "./methods/nodes.js"
 import { NodePluginToolsUpdate, NodeRunnerInventoryUpdate, NodeSkillsUpdate } from "./methods/nodeInventory.js"
 import { SecurityAudit } from "./methods/security.js"
@@ -50,6 +51,7 @@ export * as Core from "./methods/core.js"
 export * as Pairing from "./methods/devices.js"
 export * as Nodes from "./methods/nodes.js"
 export * as NodeInventory from "./methods/nodeInventory.js"
+export * as OpenclawUi from "./methods/openclawUi.js"
 export * as Security from "./methods/security.js"
 export * as SessionMethods from "./methods/sessions.js"
 
@@ -100,7 +102,8 @@ export const Methods = {
   agent: Agent,
   "agent.wait": AgentWait,
   "chat.send": ChatSend,
-  "chat.abort": ChatAbort
+  "chat.abort": ChatAbort,
+  ...OpenclawUiTable
 } as const satisfies { readonly [K in string]: AnyMethod & { readonly name: K } }
 
 export type CoreMethodName = keyof typeof Methods

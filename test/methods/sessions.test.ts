@@ -67,7 +67,10 @@ describe("session subscriptions", () => {
       // The events carry the transcript's own ids: a page merges history and events by them.
       const history = yield* page.call(SessionMethods.ChatHistory, { sessionKey: A })
       expect(history.messages.map((m) => m.id)).toEqual([(user.payload as any).messageId, (reply.payload as any).messageId])
-      expect(history.messages.map((m) => m.__openclaw)).toEqual(history.messages.map((m) => ({ id: m.id, seq: m.seq })))
+      expect(history.messages.map((m) => m.__openclaw)).toEqual([
+        { id: history.messages[0]!.id, seq: 1, runId, idempotencyKey: runId },
+        { id: history.messages[1]!.id, seq: 2, runId }
+      ])
       const appended = yield* page.waitEvent(
         (e) => e.event === "sessions.changed" && (e.payload as any).phase === "message" && (e.payload as any).messageSeq === 2
       )

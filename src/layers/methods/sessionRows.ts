@@ -39,6 +39,8 @@ const contentOf = (e: TranscriptEntry) =>
 /** A transcript entry as `chat.history` (and `session.message`) shows it: clawgate's fields, then OpenClaw's. */
 export const historyMessage = (e: TranscriptEntry) => {
   const id = messageId(e)
+  // A run takes chat.send's idempotencyKey as its id: on the user's entry, that key.
+  const sent = e.role === "user" ? e.runId : undefined
   return {
     id,
     seq: e.seq,
@@ -53,7 +55,14 @@ export const historyMessage = (e: TranscriptEntry) => {
     ...(e.sender !== undefined ? { sender: e.sender } : {}),
     content: contentOf(e),
     timestamp: e.ts,
-    __openclaw: { id, seq: e.seq }
+    ...(sent !== undefined ? { idempotencyKey: sent } : {}),
+    // OpenClaw's UI matches its pending user message to the entry by these, then sends the next message.
+    __openclaw: {
+      id,
+      seq: e.seq,
+      ...(e.runId !== undefined ? { runId: e.runId } : {}),
+      ...(sent !== undefined ? { idempotencyKey: sent } : {})
+    }
   }
 }
 

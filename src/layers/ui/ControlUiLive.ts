@@ -7,6 +7,7 @@
  * every page answering 503 with what to run.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Duration, Effect, Either, Layer } from "effect"
@@ -16,7 +17,9 @@ import { ConfigStore } from "../../services/Config.js"
 import { ControlUi, type ControlUiService } from "../../services/ControlUi.js"
 import { GatewayServer } from "../../services/GatewayServer.js"
 import { HttpRoutes } from "../../services/HttpRoutes.js"
-import { CONTROL_UI_CSP, loadSite, makeSiteHandler, securityHeaders } from "./staticSite.js"
+import { CONTROL_UI_CSP, loadDirectorySite, loadSite, makeSiteHandler, ROOT_UI_CSP, securityHeaders } from "./staticSite.js"
+
+const ROOT_KEY = "gateway.controlUi.root"
 
 /**
  * `<package>/dist/ui`: the package is the first directory above this module with a package.json
@@ -46,7 +49,12 @@ export const makeControlUi = (options: ControlUiOptions = {}) =>
     const cfg = yield* config.current.pipe(Effect.orElseSucceed((): ClawgateConfig => ({})))
     const settings = cfg.gateway?.controlUi
     const basePath = normalizeBasePath(settings?.basePath)
-    const root = options.root ?? defaultControlUiRoot()
+    // `gateway.controlUi.root`: another UI's directory, relative to the config file's directory.
+    const configured =
+      options.root === undefined && settings?.root !== undefined
+        ? path.resolve(path.dirname(config.paths.configPath), settings.root.replace(/^~(?=$|\/)/, os.homedir()))
+        : undefined
+    const root = options.root ?? configured ?? defaultControlUiRoot()
     if (settings?.enabled === false) {
       return ControlUi.of({
         state: "disabled",
@@ -58,10 +66,15 @@ export const makeControlUi = (options: ControlUiOptions = {}) =>
         loadMs: 0
       })
     }
-    const headers = securityHeaders(CONTROL_UI_CSP)
-    const [took, site] = yield* Effect.timed(Effect.either(loadSite(root, headers)))
+    const headers = securityHeaders(configured === undefined ? CONTROL_UI_CSP : ROOT_UI_CSP)
+    const load = configured === undefined ? loadSite(root, headers) : loadDirectorySite(root, ROOT_UI_CSP, ROOT_KEY)
+    const [took, site] = yield* Effect.timed(Effect.either(load))
     const loadMs = Duration.toMillis(took)
-    yield* routes.addPrefix(basePath, makeSiteHandler(site, { basePath, headers }))
+    const unavailable =
+      configured === undefined || Either.isRight(site)
+        ? undefined
+        : `The Control UI is not available: ${site.left.message}. Fix ${ROOT_KEY} in the config, or remove it to serve clawgate's own UI, then restart the Gateway.`
+    yield* routes.addPrefix(basePath, makeSiteHandler(site, { basePath, headers, unavailable }))
     return Either.match(site, {
       onLeft: (e): ControlUiService => ({ state: "unbuilt", basePath, root, detail: e.message, files: 0, bytes: 0, loadMs }),
       onRight: (s): ControlUiService => ({ state: "serving", basePath, root, files: s.files.size, bytes: s.bytes, loadMs })
@@ -85,6 +98,10 @@ export const ControlUiAnnounce = Layer.effectDiscard(
       case "disabled":
         return yield* Effect.logInfo(`control UI disabled (gateway.controlUi.enabled is false): ${origin}${ui.basePath} answers 404`)
       case "unbuilt":
+        if (ui.detail?.startsWith(ROOT_KEY))
+          return yield* Effect.logWarning(
+            `control UI not served: ${ui.detail}; ${origin}${ui.basePath} answers 503 until you fix it and restart`
+          )
         return yield* Effect.logWarning(
           `control UI not served: ${ui.detail}; ${origin}${ui.basePath} answers 503 until you run \`npm run build\` and restart`
         )

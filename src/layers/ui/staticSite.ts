@@ -48,6 +48,16 @@ export const CONTROL_UI_CSP = [
   "object-src 'none'"
 ].join("; ")
 
+/**
+ * The CSP of a UI served from `gateway.controlUi.root`: CONTROL_UI_CSP, plus its web app manifest from
+ * the same origin (`<link rel="manifest">`) and `data:` URLs to fetch (OpenClaw's UI fetches its inline
+ * SVG icons; a data: URL reaches no network), and `style` attributes (`style-src-attr`): OpenClaw's UI
+ * lays itself out with computed ones (`style="flex: 1 1 0"`, `--side-panel-width: 480px`), which no hash
+ * can name in advance, and without them its chat column collapses to nothing. Scripts and <style>
+ * elements stay 'self' plus the SHA-256 of each inline block: each HTML page adds those hashes.
+ */
+export const ROOT_UI_CSP = `${CONTROL_UI_CSP.replace("connect-src 'self'", "connect-src 'self' data:")}; style-src-attr 'unsafe-inline'; manifest-src 'self'`
+
 /** The headers on every answer a site gives, its errors included. */
 export const securityHeaders = (csp: string): Readonly<Record<string, string>> => ({
   "content-security-policy": csp,
@@ -364,6 +374,8 @@ export interface SiteHandlerOptions {
   readonly basePath: string
   /** securityHeaders(csp): on every answer. */
   readonly headers: Readonly<Record<string, string>>
+  /** What a 503 says when the site could not be loaded (default: the dist/ui build's advice). */
+  readonly unavailable?: string | undefined
 }
 
 const UNBUILT = "Run `npm run build` in the clawgate directory (npm install runs it too), then restart the Gateway."
@@ -387,9 +399,10 @@ export const makeSiteHandler = (site: Either.Either<Site, SiteUnavailable>, opti
   }
   const unbuilt =
     Either.isLeft(site) &&
-    (site.left.reason === "Missing"
-      ? `The Control UI is not built: its files (dist/ui) are missing. ${UNBUILT}`
-      : `The Control UI's files (dist/ui) do not match their manifest: the build is incomplete. ${UNBUILT}`)
+    (options.unavailable ??
+      (site.left.reason === "Missing"
+        ? `The Control UI is not built: its files (dist/ui) are missing. ${UNBUILT}`
+        : `The Control UI's files (dist/ui) do not match their manifest: the build is incomplete. ${UNBUILT}`))
 
   return (req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") return text(req, res, 405, "method not allowed", { allow: "GET, HEAD" })
@@ -418,3 +431,118 @@ export const makeSiteHandler = (site: Either.Either<Site, SiteUnavailable>, opti
     }
   }
 }
+
+/**
+ * Bounds on a directory named by `gateway.controlUi.root` (another UI's build, such as OpenClaw's
+ * dist/control-ui: ~1,800 entries, ~780 files without their .gz/.br siblings, ~37 MB).
+ */
+export const ROOT_LIMITS = {
+  /** Directory entries looked at, siblings and directories included. */
+  entries: 10_000,
+  /** Files held in memory. */
+  files: 4_000,
+  depth: 16,
+  siteBytes: 128 * 1024 * 1024,
+  /** An inline <script> or <style> hashed into the CSP. */
+  inlineBlocks: 64
+} as const
+
+/** The CSP of a page with inline blocks: their SHA-256 hashes beside 'self', never 'unsafe-inline'. */
+export const cspWithHashes = (csp: string, scripts: ReadonlyArray<string>, styles: ReadonlyArray<string>): string =>
+  csp
+    .split("; ")
+    .map((d) => {
+      const extra = d.startsWith("script-src ") ? scripts : d.startsWith("style-src ") ? styles : []
+      return extra.length === 0 ? d : `${d} ${extra.map((h) => `'sha256-${h}'`).join(" ")}`
+    })
+    .join("; ")
+
+const SRC_ATTRIBUTE = /\ssrc\s*=/i
+
+/**
+ * The SHA-256 (base64) of each inline `<script>` (without a src) and `<style>` block of an HTML page, as
+ * CSP hashes them: over the exact text between the tags.
+ */
+export const inlineHashes = (html: string): { readonly scripts: Array<string>; readonly styles: Array<string> } => {
+  const hash = (text: string) => createHash("sha256").update(text, "utf8").digest("base64")
+  const scripts: Array<string> = []
+  const styles: Array<string> = []
+  for (const m of html.matchAll(/<script(\s[^>]*)?>([\s\S]*?)<\/script\s*>/gi)) {
+    if (SRC_ATTRIBUTE.test(m[1] ?? "") || !m[2]) continue
+    scripts.push(hash(m[2]))
+  }
+  for (const m of html.matchAll(/<style(\s[^>]*)?>([\s\S]*?)<\/style\s*>/gi)) if (m[2]) styles.push(hash(m[2]))
+  if (scripts.length + styles.length > ROOT_LIMITS.inlineBlocks)
+    throw new Error(`it has ${scripts.length + styles.length} inline <script>/<style> blocks, over ${ROOT_LIMITS.inlineBlocks}`)
+  return { scripts: [...new Set(scripts)], styles: [...new Set(styles)] }
+}
+
+/**
+ * Reads a directory of static files that has no manifest (`gateway.controlUi.root`): every regular file
+ * under it whose name is a plain path, at most ROOT_LIMITS; `.gz`/`.br` siblings are not read (each file
+ * is served as it is). A symlink is followed only while it stays inside the directory. Each HTML file
+ * gets `csp` with the hashes of its inline scripts and styles; `index.html` is the page.
+ * `key` names the setting in every error (`gateway.controlUi.root`).
+ */
+export const loadDirectorySite = (root: string, csp: string, key: string): Effect.Effect<Site, SiteUnavailable> =>
+  Effect.try({
+    try: (): Site => {
+      const missing = (message: string) => new SiteUnavailable({ reason: "Missing", root, message: `${key}: ${message}` })
+      const invalid = (message: string) => new SiteUnavailable({ reason: "Invalid", root, message: `${key}: ${message}` })
+      let rootReal: string
+      try {
+        rootReal = fs.realpathSync(root)
+        if (!fs.statSync(rootReal).isDirectory()) throw missing(`${root} is not a directory`)
+      } catch (e) {
+        throw e instanceof SiteUnavailable ? e : missing(`${root} does not exist`)
+      }
+      if (!fs.existsSync(path.join(rootReal, "index.html"))) throw missing(`${root} has no index.html`)
+      const names: Array<string> = []
+      let entries = 0
+      const walk = (dir: string, rel: string, depth: number) => {
+        if (depth > ROOT_LIMITS.depth) throw invalid(`${rel} is nested over ${ROOT_LIMITS.depth} directories deep`)
+        for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+          if (++entries > ROOT_LIMITS.entries) throw invalid(`${root} holds over ${ROOT_LIMITS.entries} entries`)
+          const name = rel === "" ? d.name : `${rel}/${d.name}`
+          if (!safeName(name) || d.name.endsWith(".gz") || d.name.endsWith(".br")) continue
+          if (d.isDirectory()) walk(path.join(dir, d.name), name, depth + 1)
+          else if (d.isFile() || d.isSymbolicLink()) names.push(name)
+        }
+      }
+      walk(rootReal, "", 0)
+      if (names.length > ROOT_LIMITS.files) throw invalid(`${root} holds ${names.length} files, over ${ROOT_LIMITS.files}`)
+      const base = securityHeaders(csp)
+      let bytes = 0
+      const files = new Map<string, SiteFile>()
+      for (const name of names) {
+        let body: Buffer
+        try {
+          body = readInside(rootReal, name)
+        } catch (e) {
+          throw invalid(String((e as Error).message ?? e))
+        }
+        bytes += body.length
+        if (bytes > ROOT_LIMITS.siteBytes) throw invalid(`the files under ${root} are over ${ROOT_LIMITS.siteBytes} bytes together`)
+        let headers = base
+        if (name.endsWith(".html")) {
+          try {
+            const { scripts, styles } = inlineHashes(body.toString("utf8"))
+            headers = securityHeaders(cspWithHashes(csp, scripts, styles))
+          } catch (e) {
+            throw invalid(`${name}: ${(e as Error).message}`)
+          }
+        }
+        const sha = createHash("sha256").update(body).digest()
+        const immutable = isImmutable(name)
+        const identity = represent(name, body, etagOf(sha, ""), undefined, immutable, headers)
+        files.set(name, { name, immutable, identity, gzip: undefined, br: undefined, etags: new Set([identity.etag]) })
+      }
+      const index = files.get("index.html")
+      if (index === undefined) throw missing(`${root} has no index.html`)
+      return { root, index, files, bytes }
+    },
+    catch: (e) =>
+      e instanceof SiteUnavailable
+        ? e
+        : new SiteUnavailable({ reason: "Invalid", root, message: `${key}: ${String((e as Error)?.message ?? e)}` })
+  })

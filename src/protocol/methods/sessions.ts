@@ -60,7 +60,7 @@ export const ContentBlock = Schema.Union(
  * One transcript entry. `id` (`<sessionId>:<seq>`) is its identity for good:
  * a page that reconnects merges `chat.history` with what it has by `id` (or by
  * `seq` within one `sessionId`), without duplicates. `content` and `timestamp`
- * are the same message as OpenClaw's clients read it, `__openclaw {id, seq}`
+ * are the same message as OpenClaw's clients read it, `__openclaw {id, seq, runId?, idempotencyKey?}`
  * OpenClaw's identity fields.
  */
 export const HistoryMessage = Schema.Struct({
@@ -77,7 +77,13 @@ export const HistoryMessage = Schema.Struct({
   sender: opt(Schema.String),
   content: opt(Schema.Array(ContentBlock)),
   timestamp: opt(Schema.Number),
-  __openclaw: opt(Schema.Struct({ id: Schema.String, seq: Schema.Number }))
+  /** On a user entry: its run's id, which chat.send took from its idempotencyKey (OpenClaw's field). */
+  idempotencyKey: opt(Schema.String),
+  /**
+   * OpenClaw's identity fields. With `runId` and (on a user entry) `idempotencyKey`, OpenClaw's UI knows
+   * the entry is the message it showed as pending while sending, and sends the next one.
+   */
+  __openclaw: opt(Schema.Struct({ id: Schema.String, seq: Schema.Number, runId: opt(Schema.String), idempotencyKey: opt(Schema.String) }))
 })
 export type HistoryMessage = typeof HistoryMessage.Type
 
