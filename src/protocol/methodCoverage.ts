@@ -9,7 +9,23 @@
  * Methods answered truthfully but emptily because clawgate has no such concept, with what the
  * answer says. Every name here is in the method table.
  */
-export const EMPTY_TRUTHS: Readonly<Record<string, string>> = {}
+export const EMPTY_TRUTHS: Readonly<Record<string, string>> = {
+  "sessions.branches.list": "`{branches: []}`: a transcript is one line, never a tree",
+  "sessions.companion.state": "`{exchanges: []}`: no side companion",
+  "progressCard.get": "`{card: null}`: no progress cards",
+  "cron.status": "`{enabled: false, jobs: 0, …}`: no scheduler",
+  "cron.list": "`{jobs: [], total: 0, hasMore: false, …}`: no scheduler",
+  "tasks.list": "`{tasks: []}`: no background tasks",
+  "talk.catalog": "every capability `{ready: false, providers: []}`: no voice",
+  "models.authStatus": "`{providers: []}`: no auth profiles; provider keys live in the config",
+  "environments.list": "`{environments: []}`: no worker environments; nodes are `node.list`'s",
+  "question.list": "`{questions: []}`: the agent asks the operator nothing",
+  "exec.approval.list": "`[]`: nothing waits for approval",
+  "plugin.approval.list": "`[]`: no plugins",
+  "openclaw.approval.list": "`[]`: nothing waits for approval",
+  "exec.approvals.get": "no approvals file, everything denied: clawgate runs no command on its own host (`system.run` goes to a node)",
+  "update.status": "`{sentinel: null, updateAvailable: null}`: clawgate does not update itself"
+}
 
 export interface Coverage {
   readonly served: ReadonlyArray<string>
