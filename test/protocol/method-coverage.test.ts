@@ -12,7 +12,7 @@ import { coverage, EMPTY_TRUTHS, renderCoverage } from "../../src/protocol/metho
 import { Methods } from "../../src/protocol/methods.js"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
-export const OPENCLAW_METHODS_FIXTURE = path.join(ROOT, "test/fixtures/openclaw-2026.9.6-methods.txt")
+const OPENCLAW_METHODS_FIXTURE = path.join(ROOT, "test/fixtures/openclaw-2026.9.6-methods.txt")
 const DOC = path.join(ROOT, "docs/protocol.md")
 const START = "<!-- method-coverage:start -->"
 const END = "<!-- method-coverage:end -->"
