@@ -50,7 +50,7 @@ describe("clawgate nodes pending/approve/reject", () => {
         expect(human.code).toBe(0)
         expect(human.stdout).toMatch(
           new RegExp(
-            `Pending \\(1\\): approve with clawgate nodes approve <requestId>\\n  ${request.requestId}  lap +[0-9a-f]{12}  system.info, system.notify, system.run  \\d+s ago from 127.0.0.1  \\[needs operator.admin\\]`
+            `Pending \\(1\\): approve with clawgate nodes approve <requestId>\\n  ${request.requestId}  lap +[0-9a-f]{12}  system.info, system.notify, system.which, system.run.prepare, system.run  \\d+s ago from 127.0.0.1  \\[needs operator.admin\\]`
           )
         )
 
@@ -72,7 +72,7 @@ describe("clawgate nodes pending/approve/reject", () => {
         expect(approved.stderr).toBe("")
         expect(approved.code).toBe(0)
         expect(approved.stdout).toMatch(
-          new RegExp(`^approved ${request.requestId}: node lap [0-9a-f]{12} may now be asked to run system.info, system.notify, system.run`)
+          new RegExp(`^approved ${request.requestId}: node lap [0-9a-f]{12} may now be asked to run system.info, system.notify, system.which, system.run.prepare, system.run`)
         )
 
         const info = yield* runCli(["nodes", "invoke", "lap", "system.info", ...target], env)

@@ -40,7 +40,7 @@ describe("the Devices page, node command requests", () => {
       yield* p(() => b.page.getByRole("heading", { name: /Node commands waiting/ }).waitFor({ state: "detached", ...WAIT }))
 
       const { nodes } = (yield* admin.connection.request("node.list", {})) as { nodes: Array<{ nodeId: string; commands: Array<string> }> }
-      expect(nodes[0]!.commands).toEqual(["system.info", "system.notify", "system.run"])
+      expect(nodes[0]!.commands).toEqual(["system.info", "system.notify", "system.run", "system.run.prepare", "system.which"])
       const ran = (yield* admin.connection.request("node.invoke", {
         nodeId: nodes[0]!.nodeId,
         command: "system.run",
