@@ -72,7 +72,9 @@ describe("clawgate nodes pending/approve/reject", () => {
         expect(approved.stderr).toBe("")
         expect(approved.code).toBe(0)
         expect(approved.stdout).toMatch(
-          new RegExp(`^approved ${request.requestId}: node lap [0-9a-f]{12} may now be asked to run system.info, system.notify, system.which, system.run.prepare, system.run`)
+          new RegExp(
+            `^approved ${request.requestId}: node lap [0-9a-f]{12} may now be asked to run system.info, system.notify, system.which, system.run.prepare, system.run`
+          )
         )
 
         const info = yield* runCli(["nodes", "invoke", "lap", "system.info", ...target], env)
