@@ -127,9 +127,10 @@ export const randomToken = (prefix: string) => `${prefix}-${randomBytes(12).toSt
 
 /**
  * An isolated OpenClaw home: HOME, state dir, config file and log file under
- * `dir`. `gateway` is written as the config's `gateway` section.
+ * `dir`. `gateway` is written as the config's `gateway` section, `extra`'s keys
+ * (e.g. `models`, `tools`) beside it.
  */
-export const openClawHome = (dir: string, gateway: Record<string, unknown>) =>
+export const openClawHome = (dir: string, gateway: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
   Effect.promise(async () => {
     const home = path.join(dir, "home")
     const state = path.join(dir, "state")
@@ -137,7 +138,7 @@ export const openClawHome = (dir: string, gateway: Record<string, unknown>) =>
     await fsp.mkdir(path.join(home, "tmp"), { recursive: true })
     await fsp.mkdir(state, { recursive: true })
     await fsp.mkdir(path.join(dir, "logs"), { recursive: true })
-    await fsp.writeFile(config, JSON.stringify({ gateway, logging: { file: path.join(dir, "logs", "openclaw.log") } }, null, 2), {
+    await fsp.writeFile(config, JSON.stringify({ ...extra, gateway, logging: { file: path.join(dir, "logs", "openclaw.log") } }, null, 2), {
       mode: 0o600
     })
     return {
@@ -221,17 +222,21 @@ export class OpenClawGateway extends Context.Tag("interop/OpenClawGateway")<Open
  * UNAVAILABLE "gateway starting" / close 1013 for the first 15–25 s). Stopped
  * (group SIGTERM, then SIGKILL) and its dir removed with the scope.
  */
-export const startOpenClawGateway = (readyTimeout: Duration.DurationInput = "90 seconds") =>
+export const startOpenClawGateway = (readyTimeout: Duration.DurationInput = "90 seconds", extra: Record<string, unknown> = {}) =>
   Effect.gen(function* () {
     const dir = yield* tempDir("clawgate-interop-openclaw-")
     const port = yield* freePort
     const token = randomToken("interop-openclaw")
-    const oc = yield* openClawHome(dir, {
-      mode: "local",
-      port,
-      bind: "loopback",
-      auth: { mode: "token", token }
-    })
+    const oc = yield* openClawHome(
+      dir,
+      {
+        mode: "local",
+        port,
+        bind: "loopback",
+        auth: { mode: "token", token }
+      },
+      extra
+    )
     const started = Date.now()
     const proc = yield* Effect.acquireRelease(
       Effect.sync(() => {
