@@ -215,6 +215,9 @@ describe.skipIf(!sshdAvailable)("clawgate dashboard --ssh (needs /usr/sbin/sshd;
       expect(reusing.code, reusing.stderr).toBe(0)
       expect(LINK.exec(reusing.stdout)?.[1]).toBe(tunnelPort)
       expect(reusing.stdout).toContain(`through the tunnel of clawgate tunnel pid ${tunnel.child.pid}`)
+      // Ctrl-C ends the tunnel and its ssh (a SIGKILL at the scope's end would leave ssh running, orphaned).
+      tunnel.child.kill("SIGINT")
+      expect(yield* Effect.promise(() => tunnel.exited)).toBe(0)
     })
   )
 })
