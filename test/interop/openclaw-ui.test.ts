@@ -124,7 +124,15 @@ describe.skipIf(unavailableReason !== undefined || !fs.existsSync(path.join(OPEN
         yield* p(() => box.fill("hello from OpenClaw's UI"))
         yield* p(() => box.press("Enter"))
         yield* p(() => page.getByText("[offline model] You said: hello from OpenClaw's UI").first().waitFor(WAIT))
-        const events = parsed(frames, "in").filter((f) => f.type === "event" && f.event === "chat")
+        // The text shows as the deltas arrive; the run's final event may come a moment later: wait for it.
+        const chatEvents = () => parsed(frames, "in").filter((f) => f.type === "event" && f.event === "chat")
+        yield* p(async () => {
+          const deadline = Date.now() + 15_000
+          while (!chatEvents().some((e) => e.payload?.state === "final") && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 50))
+          }
+        })
+        const events = chatEvents()
         expect(events.some((e) => e.payload?.state === "delta")).toBe(true)
         expect(events.some((e) => e.payload?.state === "final")).toBe(true)
 
