@@ -13,68 +13,19 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import WebSocket from "ws"
 import { startChatDouble, toolResults } from "../support/chat-completions.js"
 import { spawnNode } from "../support/node.js"
-import { OPENCLAW_VERSION, openClawHome, runOpenClaw, startOpenClawGateway, tempDir, unavailableReason } from "./openclaw-support.js"
+import {
+  OPENCLAW_VERSION,
+  openClawHome,
+  runOpenClaw,
+  startOpenClawGateway,
+  tempDir,
+  unavailableReason,
+  connectOperator
+} from "./openclaw-support.js"
 
 const TEST_TIMEOUT = 240_000
-
-interface Operator {
-  readonly call: (method: string, params: unknown) => Promise<{ ok: boolean; payload?: any; error?: any }>
-  readonly close: () => void
-}
-
-/** An operator connection as OpenClaw's CLI makes one; used only to approve the node's command surface. */
-const connectOperator = (url: string, token: string) =>
-  Effect.acquireRelease(
-    Effect.promise(
-      () =>
-        new Promise<Operator>((resolve, reject) => {
-          const ws = new WebSocket(url)
-          let n = 0
-          const pending = new Map<string, (frame: any) => void>()
-          ws.on("message", (data) => {
-            const frame = JSON.parse(data.toString())
-            if (frame.type === "event" && frame.event === "connect.challenge") {
-              ws.send(
-                JSON.stringify({
-                  type: "req",
-                  id: "connect",
-                  method: "connect",
-                  params: {
-                    minProtocol: 4,
-                    maxProtocol: 4,
-                    client: { id: "cli", version: "interop", platform: process.platform, mode: "cli" },
-                    role: "operator",
-                    scopes: ["operator.admin", "operator.read", "operator.write", "operator.pairing"],
-                    caps: [],
-                    auth: { token }
-                  }
-                })
-              )
-            } else if (frame.id === "connect") {
-              if (!frame.ok) reject(new Error(`operator connect refused: ${JSON.stringify(frame.error)}`))
-              else
-                resolve({
-                  call: (method, params) =>
-                    new Promise((res) => {
-                      const id = `op-${++n}`
-                      pending.set(id, res)
-                      ws.send(JSON.stringify({ type: "req", id, method, params }))
-                    }),
-                  close: () => ws.terminate()
-                })
-            } else if (frame.type === "res" && frame.payload?.status !== "accepted") {
-              pending.get(frame.id)?.(frame)
-              pending.delete(frame.id)
-            }
-          })
-          ws.on("error", reject)
-        })
-    ),
-    (op) => Effect.sync(() => op.close())
-  )
 
 /** Polls `probe` (every 250 ms, up to `timeoutMs`) until it returns a value. */
 const until = <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 30_000) =>

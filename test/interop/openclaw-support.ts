@@ -279,3 +279,63 @@ export const startOpenClawGateway = (readyTimeout: Duration.DurationInput = "90 
   })
 
 export const OpenClawGatewayLive: Layer.Layer<OpenClawGateway, Error> = Layer.scoped(OpenClawGateway, startOpenClawGateway())
+
+export interface Operator {
+  readonly call: (method: string, params: unknown) => Promise<{ ok: boolean; payload?: any; error?: any }>
+  readonly close: () => void
+}
+
+/**
+ * An operator connection to OpenClaw's Gateway as its CLI makes one (client
+ * `cli` on loopback with the shared token, so it keeps the scopes it asks for):
+ * used only to approve the node's command surface.
+ */
+export const connectOperator = (url: string, token: string) =>
+  Effect.acquireRelease(
+    Effect.promise(
+      () =>
+        new Promise<Operator>((resolve, reject) => {
+          const ws = new WebSocket(url)
+          let n = 0
+          const pending = new Map<string, (frame: any) => void>()
+          ws.on("message", (data) => {
+            const frame = JSON.parse(data.toString())
+            if (frame.type === "event" && frame.event === "connect.challenge") {
+              ws.send(
+                JSON.stringify({
+                  type: "req",
+                  id: "connect",
+                  method: "connect",
+                  params: {
+                    minProtocol: 4,
+                    maxProtocol: 4,
+                    client: { id: "cli", version: "interop", platform: process.platform, mode: "cli" },
+                    role: "operator",
+                    scopes: ["operator.admin", "operator.read", "operator.write", "operator.pairing"],
+                    caps: [],
+                    auth: { token }
+                  }
+                })
+              )
+            } else if (frame.id === "connect") {
+              if (!frame.ok) reject(new Error(`operator connect refused: ${JSON.stringify(frame.error)}`))
+              else
+                resolve({
+                  call: (method, params) =>
+                    new Promise((res) => {
+                      const id = `op-${++n}`
+                      pending.set(id, res)
+                      ws.send(JSON.stringify({ type: "req", id, method, params }))
+                    }),
+                  close: () => ws.terminate()
+                })
+            } else if (frame.type === "res" && frame.payload?.status !== "accepted") {
+              pending.get(frame.id)?.(frame)
+              pending.delete(frame.id)
+            }
+          })
+          ws.on("error", reject)
+        })
+    ),
+    (op) => Effect.sync(() => op.close())
+  )
