@@ -65,6 +65,25 @@ describe("NodeRegistry", () => {
     }).pipe(Effect.provide(layer()))
   )
 
+  it.effect("the timeout sweeper, idle after one invoke timed out, wakes for the next one", () =>
+    Effect.gen(function* () {
+      const { registry, sent } = yield* connectNode()
+      const invoke = (key: string) =>
+        Effect.fork(Effect.flip(registry.invoke({ nodeId: NODE, command: "system.info", idempotencyKey: key, timeoutMs: 1000 })))
+      const first = yield* invoke("k1")
+      yield* TestClock.adjust("1100 millis")
+      expect(yield* Fiber.join(first)).toMatchObject({ message: "TIMEOUT: node invoke timed out" })
+      // Nothing pending for an hour: the sweeper sleeps (nothing to sweep), then a new invoke must wake it.
+      yield* TestClock.adjust("1 hour")
+      const second = yield* invoke("k2")
+      yield* TestClock.adjust("900 millis")
+      expect(second.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("200 millis")
+      expect(yield* Fiber.join(second)).toMatchObject({ message: "TIMEOUT: node invoke timed out", details: { timeoutMs: 1000 } })
+      expect(sent.map((s) => s.event)).toEqual(["node.invoke.request", "node.invoke.cancel", "node.invoke.request", "node.invoke.cancel"])
+    }).pipe(Effect.provide(layer()))
+  )
+
   it.effect("a retried invoke with the same key runs once and both callers get its result", () =>
     Effect.gen(function* () {
       const { registry, sent } = yield* connectNode()

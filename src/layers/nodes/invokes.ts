@@ -8,9 +8,10 @@
  * registry's (NodeRegistryLive.ts); this module only reads it.
  */
 import { randomUUID } from "node:crypto"
-import { Duration, Effect, Exit, Predicate, Runtime, Schedule } from "effect"
+import { Duration, Effect, Exit, Predicate, Runtime } from "effect"
 import { GatewayError } from "../../protocol/errors.js"
 import { decodeText, printable } from "../../protocol/codec.js"
+import { sweepWhileBusy } from "../../util/idleSweep.js"
 import { ConfigStore } from "../../services/Config.js"
 import { ConnectionHub } from "../../services/ConnectionHub.js"
 import {
@@ -136,9 +137,11 @@ export const makeInvokes = (live: ReadonlyMap<string, LiveNode>) =>
       return policy
     }
 
-    // One sweeper for every pending invoke, instead of a timer per invoke.
+    // One sweeper for every pending invoke, instead of a timer per invoke; it sleeps while none is pending.
+    const invokeSent = yield* Effect.makeLatch(false)
     const sweep = Effect.sync(() => {
       const now = clock.unsafeCurrentTimeMillis()
+      let waiting = 0
       for (const entry of live.values()) {
         for (const [id, p] of entry.pending) {
           if (p.deadline > now) continue
@@ -150,9 +153,11 @@ export const makeInvokes = (live: ReadonlyMap<string, LiveNode>) =>
             error: nodeFailure("TIMEOUT", "node invoke timed out", true, { timeoutMs: p.timeoutMs })
           })
         }
+        waiting += entry.pending.size
       }
+      return waiting > 0
     })
-    yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(TIMEOUT_SWEEP)))
+    yield* Effect.forkScoped(sweepWhileBusy(invokeSent, TIMEOUT_SWEEP, sweep))
 
     /** Sends the request to the node; `outcome` (shared with retries of the same key) completes with its answer. */
     const dispatch = (req: InvokeRequest, timeoutMs: number, outcome: Completion): void => {
@@ -161,6 +166,7 @@ export const makeInvokes = (live: ReadonlyMap<string, LiveNode>) =>
       if (!entry || !conn) return outcome.complete({ _tag: "error", error: notConnected(req.nodeId) })
       const id = randomUUID()
       entry.pending.set(id, { outcome, deadline: clock.unsafeCurrentTimeMillis() + timeoutMs, timeoutMs })
+      invokeSent.unsafeOpen()
       conn.sendEvent("node.invoke.request", {
         id,
         nodeId: req.nodeId,

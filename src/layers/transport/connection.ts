@@ -93,6 +93,19 @@ export const makeConnections = ({ runFork, now }: ConnectionsDeps) => {
   const conns = new Map<string, Conn>()
   /** TCP connections that are not an HTTP request or a connected WebSocket yet, by remote address and port. */
   const pendingSockets = new Map<string, PendingSocket>()
+  /**
+   * Opened when a socket or a connection is added (addPending, addConn): the timers' sweeps of these
+   * tables wait on them while the tables are empty, so an idle Gateway does not wake for them.
+   */
+  const added = { pending: Effect.unsafeMakeLatch(false), conns: Effect.unsafeMakeLatch(false) }
+  const addPending = (key: string, entry: PendingSocket): void => {
+    pendingSockets.set(key, entry)
+    added.pending.unsafeOpen()
+  }
+  const addConn = (conn: Conn): void => {
+    conns.set(conn.connId, conn)
+    added.conns.unsafeOpen()
+  }
   /** Unauthenticated WebSocket connections per client address. */
   const unauthenticatedByAddress = new KeyedCounter()
   /** Unauthenticated TCP connections per peer address (before any header could name a forwarded client). */
@@ -197,6 +210,9 @@ export const makeConnections = ({ runFork, now }: ConnectionsDeps) => {
   return {
     conns,
     pendingSockets,
+    added,
+    addPending,
+    addConn,
     unauthenticatedByAddress,
     tcpByAddress,
     status,

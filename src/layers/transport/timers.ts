@@ -2,13 +2,16 @@
  * The server's timers, one fiber each for all connections (not one per
  * connection: a crowd of idle sockets costs no timers): the tick event, the
  * handshake deadline from TCP accept, pings with the missed-pong budget, and
- * the check that ends sessions whose shared credential was rotated.
+ * the check that ends sessions whose shared credential was rotated. The
+ * handshake and credential sweeps sleep while their table is empty
+ * (util/idleSweep.ts): a Gateway nobody is connected to does not wake for them.
  *
  * All of them run on the layer's Clock and Schedule, so the TestClock drives
  * them in tests; they stop when the server's scope closes.
  */
 import { credentialHash } from "../../util/secrets.js"
 import { Duration, Effect, Redacted, Schedule, type Scope } from "effect"
+import { sweepWhileBusy } from "../../util/idleSweep.js"
 import { CloseCode } from "../../protocol/frames.js"
 import type { AuthService } from "../../services/Auth.js"
 import type { Limits } from "./budgets.js"
@@ -56,9 +59,10 @@ export const runTimers = ({ connections: c, fanout, auth, limits, tickIntervalMs
           c.removePending(key)
         }
       }
+      return c.pendingSockets.size > 0
     })
     yield* Effect.forkScoped(
-      Effect.repeat(deadlineSweep, Schedule.spaced(Duration.millis(Math.max(10, Math.min(250, limits.handshakeTimeoutMs / 4)))))
+      sweepWhileBusy(c.added.pending, Duration.millis(Math.max(10, Math.min(250, limits.handshakeTimeoutMs / 4))), deadlineSweep)
     )
 
     // Pings: a connection that missed `maxMissedPongs` of them in a row (and sent nothing else) is dropped.
@@ -83,32 +87,34 @@ export const runTimers = ({ connections: c, fanout, auth, limits, tickIntervalMs
 
     // A rotated (or removed) shared token or password ends the sessions that logged in with the old one. Every
     // session is compared on every tick, so one that finished connect with the old secret after a change is caught too.
-    yield* Effect.forkScoped(
-      Effect.gen(function* () {
-        const r = yield* auth.resolved
-        const tokenHash = r.mode === "token" && r.token !== undefined ? credentialHash(Redacted.value(r.token)) : undefined
-        const passwordHash = r.mode === "password" && r.password !== undefined ? credentialHash(Redacted.value(r.password)) : undefined
-        for (const conn of c.conns.values()) {
-          const cred = conn.credential
-          if (cred === undefined || conn.phase !== "ready") continue
-          const stale =
-            cred.kind === "token"
-              ? cred.hash !== tokenHash
-              : cred.kind === "password"
-                ? cred.hash !== passwordHash
-                : cred.kind === "none"
-                  ? r.mode !== "none"
-                  : !r.allowTailscale
-          if (!stale) continue
-          const what =
-            cred.kind === "tailscale"
-              ? "Tailscale identity login was turned off"
+    const credentialCheck = Effect.gen(function* () {
+      const r = yield* auth.resolved
+      const tokenHash = r.mode === "token" && r.token !== undefined ? credentialHash(Redacted.value(r.token)) : undefined
+      const passwordHash = r.mode === "password" && r.password !== undefined ? credentialHash(Redacted.value(r.password)) : undefined
+      for (const conn of c.conns.values()) {
+        const cred = conn.credential
+        if (cred === undefined || conn.phase !== "ready") continue
+        const stale =
+          cred.kind === "token"
+            ? cred.hash !== tokenHash
+            : cred.kind === "password"
+              ? cred.hash !== passwordHash
               : cred.kind === "none"
-                ? "Gateway now requires a credential"
-                : `gateway ${cred.kind} was changed`
-          yield* Effect.logInfo(`closing ${conn.connId} from ${conn.ip}: the ${what}`)
-          c.closeConn(conn, CloseCode.deviceRemoved, `the ${what}: reconnect with the new credential`)
-        }
-      }).pipe(Effect.ignore, Effect.repeat(Schedule.spaced(Duration.millis(CREDENTIAL_CHECK_MS))))
+                ? r.mode !== "none"
+                : !r.allowTailscale
+        if (!stale) continue
+        const what =
+          cred.kind === "tailscale"
+            ? "Tailscale identity login was turned off"
+            : cred.kind === "none"
+              ? "Gateway now requires a credential"
+              : `gateway ${cred.kind} was changed`
+        yield* Effect.logInfo(`closing ${conn.connId} from ${conn.ip}: the ${what}`)
+        c.closeConn(conn, CloseCode.deviceRemoved, `the ${what}: reconnect with the new credential`)
+      }
+    }).pipe(
+      Effect.ignore,
+      Effect.map(() => c.conns.size > 0)
     )
+    yield* Effect.forkScoped(sweepWhileBusy(c.added.conns, Duration.millis(CREDENTIAL_CHECK_MS), credentialCheck))
   }) satisfies Effect.Effect<void, never, Scope.Scope>

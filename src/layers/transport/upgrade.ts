@@ -101,7 +101,7 @@ export const makeUpgrade = ({ connections: c, attach, config, state, routes, rea
       denied: undefined,
       closingSince: undefined
     }
-    c.conns.set(conn.connId, conn)
+    c.addConn(conn)
     attach(conn)
     pending.conn = conn
     // Unauthenticated connections per client address (the forwarded one behind a trusted proxy).
@@ -260,7 +260,7 @@ export const makeUpgrade = ({ connections: c, attach, config, state, routes, rea
       return
     }
     const key = socketKey(socket)
-    c.pendingSockets.set(key, { socket, address, acceptedAt: now(), conn: undefined, http: false })
+    c.addPending(key, { socket, address, acceptedAt: now(), conn: undefined, http: false })
     c.tcpByAddress.add(address)
     socket.once("close", () => {
       const entry = c.pendingSockets.get(key)
