@@ -696,7 +696,10 @@ async function main() {
 
     // ---- (e) idle RSS
     if (want("e")) {
+      // CPU time over the idle 2 s too: an idle Gateway should not wake (nothing polls while idle).
+      const cpu0 = cpuMs(gw.child.pid)
       await sleep(2000)
+      const idleCpuMs = cpuMs(gw.child.pid) - cpu0
       const gwKb = rssKb(gw.child.pid)
       const echoKb = rssKb(echo.child.pid)
       const mb = (kb) => kb / 1024
@@ -704,9 +707,10 @@ async function main() {
         gatewayMB: +f(mb(gwKb)),
         echoMB: +f(mb(echoKb)),
         ratio: +f(gwKb / echoKb, 2),
+        idleCpuMs,
         targetMB: 70,
         pass: mb(gwKb) < 70,
-        line: `gateway ${f(mb(gwKb))} MB vs echo server ${f(mb(echoKb))} MB (${f(gwKb / echoKb, 2)}x) — target < 70 MB`
+        line: `gateway ${f(mb(gwKb))} MB vs echo server ${f(mb(echoKb))} MB (${f(gwKb / echoKb, 2)}x) — target < 70 MB; ${f(idleCpuMs, 0)} ms of CPU in the 2 s idle`
       })
     }
 

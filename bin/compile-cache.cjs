@@ -90,10 +90,12 @@ const prune = (dir) => {
 /**
  * Compiles the .cjs files under `distDir` with the code cache. `flavor` separates caches made under
  * different V8 flags (the Gateway's young-generation setting), which V8 would refuse for each other.
+ * Returns `save`, which writes the caches of the chunks compiled so far (it also runs on its own,
+ * 5 s after start and at exit).
  */
 exports.install = (distDir, flavor) => {
   const dir = cacheDirFor(flavor)
-  if (dir === undefined) return
+  if (dir === undefined) return () => {}
   const root = path.resolve(distDir) + path.sep
   const fresh = []
   const original = Module.prototype._compile
@@ -121,4 +123,5 @@ exports.install = (distDir, flavor) => {
   }
   process.once("exit", save)
   setTimeout(save, 5_000).unref()
+  return save
 }

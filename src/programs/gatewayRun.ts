@@ -38,6 +38,8 @@ export const gatewayRun = Effect.gen(function* () {
     yield* Console.log(`TLS certificate fingerprint (pin it on clients with --tls-fingerprint): sha256:${server.tlsFingerprint}`)
   }
   yield* Console.log(`clawgate gateway ready on ${server.url} (Ctrl-C to stop)`)
+  // bin/clawgate.mjs turns V8's compilers back on for what requests run (start-up ran without them).
+  yield* Effect.sync(() => process.emit("clawgate:started" as never))
   if (Option.isNone(lock)) return yield* Effect.never
   // Runs until SIGINT/SIGTERM, or until the lock is lost: then it stops cleanly, with the reason logged.
   return yield* lock.value.lost.pipe(Effect.tapError((e) => Effect.logError(e.message)))
