@@ -89,7 +89,7 @@ const prune = (dir) => {
 
 /**
  * Compiles the .cjs files under `distDir` with the code cache. `flavor` separates caches made under
- * different V8 flags (the Gateway's young-generation setting), which V8 would refuse for each other.
+ * different V8 flags (the Gateway's, bin/gateway-v8.cjs), which V8 would refuse for each other.
  * Returns `save`, which writes the caches of the chunks compiled so far (it also runs on its own,
  * 5 s after start and at exit).
  */

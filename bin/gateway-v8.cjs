@@ -18,7 +18,7 @@
  *    outside any fiber, so Effect's run loop is not on the stack and is dropped and recompiled too, which
  *    also starts its tier-up count afresh;
  * 3. Sparkplug and TurboFan back on, for what requests run hot.
- * Steps 2's flags are V8's own (`--expose-gc`, `--stress-flush-code`, `--compact-on-every-full-gc`),
+ * Step 2's flags are V8's own (`--expose-gc`, `--stress-flush-code`, `--compact-on-every-full-gc`),
  * set for that one collection and then back to their defaults. Nothing here is needed for correctness:
  * if V8 refuses any of it, the Gateway runs as it would without.
  *
