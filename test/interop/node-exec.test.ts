@@ -12,7 +12,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, layer } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { spawnNode } from "../support/node.js"
 import {
   OPENCLAW_VERSION,
@@ -23,23 +23,12 @@ import {
   runOpenClaw,
   tempDir,
   unavailableReason,
-  connectOperator
+  connectOperator,
+  until
 } from "./openclaw-support.js"
 
 const GATEWAY_TIMEOUT = 150_000
 const TEST_TIMEOUT = 150_000
-
-/** Polls `probe` (every 250 ms, up to `timeoutMs`) until it returns a value. */
-const until = <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 30_000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = yield* Effect.promise(probe)
-      if (value !== undefined) return value
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep(Duration.millis(250))
-    }
-  })
 
 const suiteName =
   unavailableReason === undefined

@@ -12,7 +12,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { startChatDouble, toolResults } from "../support/chat-completions.js"
 import { spawnNode } from "../support/node.js"
 import {
@@ -22,22 +22,11 @@ import {
   startOpenClawGateway,
   tempDir,
   unavailableReason,
-  connectOperator
+  connectOperator,
+  until
 } from "./openclaw-support.js"
 
 const TEST_TIMEOUT = 240_000
-
-/** Polls `probe` (every 250 ms, up to `timeoutMs`) until it returns a value. */
-const until = <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 30_000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = yield* Effect.promise(probe)
-      if (value !== undefined) return value
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep(Duration.millis(250))
-    }
-  })
 
 const suiteName =
   unavailableReason === undefined

@@ -339,3 +339,15 @@ export const connectOperator = (url: string, token: string) =>
     ),
     (op) => Effect.sync(() => op.close())
   )
+
+/** Polls `probe` (every 250 ms, up to `timeoutMs`) until it returns a value. */
+export const until = <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 30_000) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const value = yield* Effect.promise(probe)
+      if (value !== undefined) return value
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* Effect.sleep(Duration.millis(250))
+    }
+  })
