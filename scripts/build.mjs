@@ -9,6 +9,7 @@ import path from "node:path"
 import { promisify } from "node:util"
 import zlib from "node:zlib"
 import { build, transform } from "esbuild"
+import { effectDeepImports } from "./effect-deep-imports.mjs"
 
 // CLAWGATE_BUILD_PROFILE=1: readable names in CPU profiles (bench --gateway-node-args "--cpu-prof"), and
 // an unminified Control UI with source maps.
@@ -44,7 +45,7 @@ const buildCli = async () => {
     external: ["bufferutil", "utf-8-validate", "better-sqlite3", "@effect/ai-anthropic", "@effect/ai-openai"],
     // import.meta.url in the chunks (the Control UI finds dist/ui beside them) is the .cjs file's URL.
     define: { "import.meta.url": "__cgImportMetaUrl" },
-    plugins: [unusedCliFileFormats]
+    plugins: [unusedCliFileFormats, effectDeepImports]
   })
   await mkdir("dist", { recursive: true })
   const rename = (file) => file.replace(/\.js$/, ".cjs")
