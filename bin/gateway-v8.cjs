@@ -9,7 +9,9 @@
  *   once, and compiling what it runs hot touches the compilers' own code and working memory, about 7 MB
  *   of RSS kept for code never run again.
  *
- * Once the Gateway listens (`afterStart`, on the "clawgate:started" event of src/programs/gatewayRun.ts):
+ * A second after the Gateway listens (`afterStart`, on the "clawgate:started" event of
+ * src/programs/gatewayRun.ts; not at once, so the clients that connect as soon as it listens, as after a
+ * restart, are not kept waiting: writing the cache and the collection take 40-60 ms together):
  * 1. the code cache is written, while the flags are still the ones the next start begins with (V8 takes
  *    a cache back only under the flags it was made with);
  * 2. one full, compacting collection that also drops the bytecode of functions not running now: what
@@ -54,10 +56,13 @@ const settle = () => {
   }
 }
 
+/** How long after the Gateway listens it writes the code cache and settles. */
+const SETTLE_AFTER_MS = 1000
+
 exports.afterStart = (saveCompileCache) => {
   process.once("clawgate:started", () =>
-    // A turn of the event loop later: nothing of the Gateway's is on the stack then.
-    setImmediate(() => {
+    // From a timer: nothing of the Gateway's is on the stack then. Unref'd: it never holds a stopping Gateway.
+    setTimeout(() => {
       saveCompileCache()
       if (!enabled()) return
       try {
@@ -65,6 +70,6 @@ exports.afterStart = (saveCompileCache) => {
       } catch {}
       v8.setFlagsFromString("--sparkplug")
       v8.setFlagsFromString("--turbofan")
-    })
+    }, SETTLE_AFTER_MS).unref()
   )
 }
