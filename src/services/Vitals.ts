@@ -1,8 +1,9 @@
 /**
  * Vitals: the Gateway process's own signs, as `status` reports them: memory
  * (RSS and heap) and how late the event loop runs (p50/p99 over the last
- * minute). The delay is sampled on the wall clock by one timer (every 50 ms,
- * into six 10-second histograms), since it measures the real event loop.
+ * minute). The delay is sampled on the wall clock by one timer (every 50 ms
+ * while the loop works, once a second while it idles, into six 10-second
+ * histograms), since it measures the real event loop.
  */
 import { Context, type Effect } from "effect"
 

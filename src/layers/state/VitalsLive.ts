@@ -4,7 +4,17 @@ import { Effect } from "effect"
 import { Vitals, type VitalSigns } from "../../services/Vitals.js"
 import { Layer } from "effect"
 
+/**
+ * The delay is sampled every 50 ms while the event loop works, and once a second once it has idled (under
+ * 1% busy since the last sample): an idle Gateway is not woken 20 times a second for it. So that the
+ * slower pace misses nothing, a sample taken at it counts the time the loop was busy since the previous
+ * one as its delay when that is longer (what a callback due at the worst moment would have waited, at
+ * most): work that held the loop between two idle samples, as a heavy first request does, is measured
+ * even if no sample fell due during it. The next sample is 50 ms later again.
+ */
 const SAMPLE_MS = 50
+const IDLE_SAMPLE_MS = 1_000
+const IDLE_BELOW = 0.01
 const SLOT_MS = 10_000
 const SLOTS = 6
 
@@ -22,20 +32,28 @@ const make = Effect.gen(function* () {
   }
   // The newest slot, which samples go into; `slots` is never empty.
   let current = fresh()
-  let expected = performance.now() + SAMPLE_MS
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let stopped = false
+  let utilization = performance.eventLoopUtilization()
+  const schedule = (intervalMs: number) => {
+    const expected = performance.now() + intervalMs
+    timer = setTimeout(() => {
+      const since = performance.eventLoopUtilization(utilization)
+      utilization = performance.eventLoopUtilization()
+      const lateMs = Math.max(performance.now() - expected, intervalMs === IDLE_SAMPLE_MS ? since.active : 0)
+      if (Date.now() - current.from >= SLOT_MS) current = fresh()
+      current.histogram.record(Math.min(60_000_000, Math.max(1, Math.round(lateMs * 1e3))))
+      if (!stopped) schedule(since.utilization < IDLE_BELOW ? IDLE_SAMPLE_MS : SAMPLE_MS)
+    }, intervalMs)
+    timer.unref()
+  }
   yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const timer = setInterval(() => {
-        const now = performance.now()
-        const lateUs = Math.min(60_000_000, Math.max(1, Math.round((now - expected) * 1e3)))
-        expected = now + SAMPLE_MS
-        if (Date.now() - current.from >= SLOT_MS) current = fresh()
-        current.histogram.record(lateUs)
-      }, SAMPLE_MS)
-      timer.unref()
-      return timer
-    }),
-    (timer) => Effect.sync(() => clearInterval(timer))
+    Effect.sync(() => schedule(SAMPLE_MS)),
+    () =>
+      Effect.sync(() => {
+        stopped = true
+        clearTimeout(timer)
+      })
   )
 
   const read = Effect.sync((): VitalSigns => {
