@@ -46,14 +46,23 @@ interface Entry {
   readonly unsafe: Served["unsafe"]
 }
 
-/** One entry per served method: its params decoder built once; absent params decoded once, at start. */
+type Decode = (params: unknown) => Either.Either<unknown, GatewayError>
+
+/**
+ * One entry per served method: its params decoder built once, on the method's first call (not at start:
+ * building all of them took 10 ms of every start and kept parsers of methods that may never be called);
+ * absent params decoded once then too.
+ */
 const entryOf = (served: Served): Entry => {
   const { method, handle } = served
-  const decode = decodeParamsEither(method.name, method.params)
-  // Most calls send no params, and decoding none always gives the same value.
-  const none = decode(undefined)
+  let decoder: { readonly decode: Decode; readonly none: ReturnType<Decode> } | undefined
   const run: MethodHandler = (params, ctx) => {
-    const p = params === undefined ? none : decode(params)
+    if (decoder === undefined) {
+      const decode = decodeParamsEither(method.name, method.params)
+      // Most calls send no params, and decoding none always gives the same value.
+      decoder = { decode, none: decode(undefined) }
+    }
+    const p = params === undefined ? decoder.none : decoder.decode(params)
     return Either.isLeft(p) ? Effect.fail(p.left) : handle(p.right, ctx)
   }
   return { requires: method.requires, run, unsafe: served.unsafe }
