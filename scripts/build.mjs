@@ -197,6 +197,9 @@ const buildUi = async () => {
         await Promise.all([writeFile(path.join(UI_DIR, `${f}.gz`), gz), writeFile(path.join(UI_DIR, `${f}.br`), br)])
         entry.gzip = gz.length
         entry.brotli = br.length
+        // The Gateway checks each sibling against these at start instead of decompressing it.
+        entry.gzipSha256 = createHash("sha256").update(gz).digest("hex")
+        entry.brotliSha256 = createHash("sha256").update(br).digest("hex")
       }
       return [f, entry]
     })

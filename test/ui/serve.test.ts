@@ -342,6 +342,19 @@ describe("the Control UI over HTTP", () => {
       const page = yield* rawRequest(gw2.port, "/")
       expect(page.status).toBe(503)
       expect(page.body.toString()).toMatch(/do not match their manifest.*npm run build/)
+
+      // A precompressed copy swapped for other bytes of the same size: not served in place of the file.
+      const swapped = yield* copyOfUi
+      const br = yield* Effect.promise(async () => {
+        const name = (await fs.readdir(path.join(swapped.root, "assets"))).find((f) => f.endsWith(".js.br")) ?? ""
+        const file = path.join(swapped.root, "assets", name)
+        const bytes = await fs.readFile(file)
+        await fs.writeFile(file, Buffer.alloc(bytes.length, 0x61))
+        return name
+      })
+      const gw3 = yield* startGateway(undefined, { controlUiDir: swapped.root })
+      expect((yield* rawRequest(gw3.port, "/")).status).toBe(503)
+      expect(yield* logLine(gw3.stateDir, /control UI not served/)).toContain(`assets/${br} does not match manifest.json`)
     })
   )
 

@@ -1,8 +1,8 @@
 /**
  * A static site served from memory: a directory of built files and its
  * manifest.json (written by scripts/build.mjs), read once at start, checked
- * against the manifest (size and SHA-256 of every file and the size of its
- * .gz and .br siblings), and answered from memory with every header computed
+ * against the manifest (size and SHA-256 of every file and of its .gz and .br
+ * siblings), and answered from memory with every header computed
  * once. A request never reaches the filesystem: its path is only ever a key
  * into the map of files the manifest named, so nothing outside the directory
  * can be served, whatever the path says.
@@ -15,7 +15,6 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import type * as http from "node:http"
 import * as path from "node:path"
-import * as zlib from "node:zlib"
 import { Data, Effect, Either, Schema } from "effect"
 import type { HttpHandler } from "../../services/HttpRoutes.js"
 
@@ -141,7 +140,10 @@ const ManifestEntry = Schema.Struct({
   size: Schema.Number,
   gzip: Schema.NullOr(Schema.Number),
   brotli: Schema.NullOr(Schema.Number),
-  sha256: Schema.String
+  sha256: Schema.String,
+  /** SHA-256 of the .gz and .br siblings, which a manifest lists beside their sizes. */
+  gzipSha256: Schema.optional(Schema.String),
+  brotliSha256: Schema.optional(Schema.String)
 })
 export const SiteManifest = Schema.Struct({
   version: Schema.Literal(1),
@@ -252,23 +254,21 @@ export const loadSite = (root: string, headers: Readonly<Record<string, string>>
         if (body.length !== entry.size || sha.toString("hex") !== entry.sha256.toLowerCase()) {
           throw invalid(`${name} does not match manifest.json (another build's file?)`)
         }
-        // A sibling is served only if it is smaller, and only once it decompresses to the same bytes.
-        const sibling = (suffix: ".gz" | ".br", size: number | null) => {
+        // A sibling is served only if it is smaller, and only if it is the one the build made beside this
+        // file: its size and SHA-256 as manifest.json lists them (checked by hash, not by decompressing
+        // every sibling at each start).
+        const sibling = (suffix: ".gz" | ".br", size: number | null, sha256: string | undefined) => {
           if (size === null) return undefined
+          if (sha256 === undefined)
+            throw invalid(`manifest.json lists ${name}${suffix} without its sha256 (a build older than this Gateway?)`)
           const packed = read(`${name}${suffix}`)
-          if (packed.length !== size) throw invalid(`${name}${suffix} does not match manifest.json`)
-          let unpacked: Buffer | undefined
-          try {
-            unpacked = suffix === ".gz" ? zlib.gunzipSync(packed) : zlib.brotliDecompressSync(packed)
-          } catch {
-            unpacked = undefined
-          }
-          if (unpacked === undefined || !unpacked.equals(body)) throw invalid(`${name}${suffix} does not decompress to ${name}`)
+          if (packed.length !== size || createHash("sha256").update(packed).digest("hex") !== sha256.toLowerCase())
+            throw invalid(`${name}${suffix} does not match manifest.json (another build's file?)`)
           bytes += packed.length
           return packed.length < body.length ? packed : undefined
         }
-        const gz = sibling(".gz", entry.gzip)
-        const br = sibling(".br", entry.brotli)
+        const gz = sibling(".gz", entry.gzip, entry.gzipSha256)
+        const br = sibling(".br", entry.brotli, entry.brotliSha256)
         bytes += body.length
         if (bytes > SITE_LIMITS.siteBytes) throw invalid(`the files are over ${SITE_LIMITS.siteBytes} bytes together`)
         const immutable = isImmutable(name)
