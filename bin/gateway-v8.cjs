@@ -9,9 +9,11 @@
  *   once, and compiling what it runs hot touches the compilers' own code and working memory, about 7 MB
  *   of RSS kept for code never run again.
  *
- * A second after the Gateway listens (`afterStart`, on the "clawgate:started" event of
- * src/programs/gatewayRun.ts; not at once, so the clients that connect as soon as it listens, as after a
- * restart, are not kept waiting: writing the cache and the collection take 40-60 ms together):
+ * At the first quiet moment after the Gateway listens (`afterStart`, on the "clawgate:started" event of
+ * src/programs/gatewayRun.ts): checked every 250 ms, the first quarter second in which the event loop
+ * was less than 5% busy, or 10 s after start at the latest. Not at once, nor while clients are
+ * connecting (as they all do after a restart): writing the cache and the collection hold the loop for
+ * 40-60 ms together, which a client's first answer would wait for. Then:
  * 1. the code cache is written, while the flags are still the ones the next start begins with (V8 takes
  *    a cache back only under the flags it was made with);
  * 2. one full, compacting collection that also drops the bytecode of functions not running now: what
@@ -56,20 +58,31 @@ const settle = () => {
   }
 }
 
-/** How long after the Gateway listens it writes the code cache and settles. */
-const SETTLE_AFTER_MS = 1000
+/** When the Gateway is quiet enough to settle: how often that is checked, how busy is quiet, and how long at most. */
+const QUIET_CHECK_MS = 250
+const QUIET_BELOW = 0.05
+const SETTLE_BY_MS = 10_000
 
 exports.afterStart = (saveCompileCache) => {
-  process.once("clawgate:started", () =>
+  const run = () => {
+    saveCompileCache()
+    if (!enabled()) return
+    try {
+      settle()
+    } catch {}
+    v8.setFlagsFromString("--sparkplug")
+    v8.setFlagsFromString("--turbofan")
+  }
+  process.once("clawgate:started", () => {
+    const startedAt = performance.now()
+    let mark = performance.eventLoopUtilization()
     // From a timer: nothing of the Gateway's is on the stack then. Unref'd: it never holds a stopping Gateway.
-    setTimeout(() => {
-      saveCompileCache()
-      if (!enabled()) return
-      try {
-        settle()
-      } catch {}
-      v8.setFlagsFromString("--sparkplug")
-      v8.setFlagsFromString("--turbofan")
-    }, SETTLE_AFTER_MS).unref()
-  )
+    const check = () => {
+      const busy = performance.eventLoopUtilization(mark).utilization
+      mark = performance.eventLoopUtilization()
+      if (busy < QUIET_BELOW || performance.now() - startedAt >= SETTLE_BY_MS) run()
+      else setTimeout(check, QUIET_CHECK_MS).unref()
+    }
+    setTimeout(check, QUIET_CHECK_MS).unref()
+  })
 }

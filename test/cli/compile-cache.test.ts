@@ -9,7 +9,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { BIN, runCli } from "../support/cli.js"
+import { BIN, runCli, spawnGateway } from "../support/cli.js"
 import { tempDir } from "../support/gateway.js"
 
 const ROOT = path.resolve(path.dirname(BIN), "..")
@@ -53,6 +53,38 @@ describe("the compile cache", () => {
       const after = (yield* listCache(cache)).find((f) => f.name === bin.name)!
       expect((yield* Effect.promise(() => fs.readFile(path.join(cache, bin.name))))[0]).not.toBe(7)
       expect(after.mode).toBe(0o600)
+    })
+  )
+
+  it.scopedLive("a running Gateway writes its own once it is quiet after start, and the next start uses it", () =>
+    Effect.gen(function* () {
+      const home = yield* tempDir()
+      const cache = path.join(home, "cache")
+      const env = { HOME: home, CLAWGATE_COMPILE_CACHE: cache, CLAWGATE_STATE_DIR: path.join(home, "state") }
+      const ofGateway = <F extends { readonly name: string }>(files: ReadonlyArray<F>) => files.filter((f) => /-gateway\//.test(f.name))
+      const gw = yield* spawnGateway(["--port", "0"], env)
+      // While it runs (not at exit), at its first quiet moment: the positive signal is the Gateway chunk's
+      // file, polled for 4 s, before the cache's own 5 s fallback (a listing can meet a file being renamed
+      // into place: it is listed again).
+      const written = Effect.promise(() => fs.readdir(cache).then((dirs) => Promise.all(dirs.map((d) => fs.readdir(path.join(cache, d))))))
+      const deadline = Date.now() + 4_000
+      let seen = false
+      while (!seen && Date.now() < deadline) {
+        const names = (yield* written.pipe(Effect.catchAllDefect(() => Effect.succeed([])))).flat()
+        seen = names.some((n) => n.startsWith("Gateway-") && !n.endsWith(".tmp"))
+        if (!seen) yield* Effect.sleep("50 millis")
+      }
+      expect(seen).toBe(true)
+      expect(gw.child.exitCode).toBe(null)
+      yield* Effect.promise(() => gw.stop())
+      const settled = ofGateway(yield* listCache(cache))
+      expect(settled.length).toBeGreaterThan(3)
+      for (const f of settled) expect(f.mode).toBe(0o600)
+
+      // The next start takes them as they are: nothing is written again.
+      const again = yield* spawnGateway(["--port", "0"], env)
+      yield* Effect.promise(() => again.stop())
+      expect(ofGateway(yield* listCache(cache))).toEqual(settled)
     })
   )
 
